@@ -1,0 +1,178 @@
+// Package capability parses capability names and decides whether a set of
+// grants covers a capability.
+//
+// A capability is a name with an optional scope, written NAME or NAME:SCOPE:
+// "log", "kv", "env:HOME", "http:api.example.com", "fs.read:/srv/in",
+// "ledger.read". Names are lower-case dotted identifiers; the scope is free
+// text whose meaning depends on the name.
+package capability
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+)
+
+// Cap is one parsed capability.
+type Cap struct {
+	Name  string // "fs.read"
+	Scope string // "/srv/in"; empty when the capability has no scope
+}
+
+// String returns the capability in its written form, NAME or NAME:SCOPE.
+func (c Cap) String() string {
+	if c.Scope == "" {
+		return c.Name
+	}
+	return c.Name + ":" + c.Scope
+}
+
+// Parse parses a capability written as NAME or NAME:SCOPE.
+func Parse(s string) (Cap, error) {
+	name, scope, hasScope := strings.Cut(s, ":")
+	if err := checkName(name); err != nil {
+		return Cap{}, fmt.Errorf("capability %q: %w", s, err)
+	}
+	if hasScope && scope == "" {
+		return Cap{}, fmt.Errorf("capability %q: empty scope after ':'", s)
+	}
+	if strings.ContainsAny(scope, "\x00\n\r") {
+		return Cap{}, fmt.Errorf("capability %q: scope contains a control character", s)
+	}
+	if isPathCap(name) && hasScope {
+		if !strings.HasPrefix(scope, "/") {
+			return Cap{}, fmt.Errorf("capability %q: %s needs an absolute path", s, name)
+		}
+		scope = path.Clean(scope)
+	}
+	return Cap{Name: name, Scope: scope}, nil
+}
+
+// MustParse is like Parse but panics on a malformed capability. It is meant
+// for capabilities written as constants in the host's own code.
+func MustParse(s string) Cap {
+	c, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func checkName(name string) error {
+	if name == "" {
+		return fmt.Errorf("empty name")
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9' && i > 0:
+		case (r == '.' || r == '-' || r == '_') && i > 0 && i < len(name)-1:
+		default:
+			return fmt.Errorf("name %q: use lower-case letters, digits, '.', '-' and '_', starting with a letter", name)
+		}
+	}
+	return nil
+}
+
+// isPathCap reports whether the scope of a capability is a file system path,
+// so that a grant of a directory covers the files beneath it.
+func isPathCap(name string) bool { return strings.HasPrefix(name, "fs.") }
+
+// Covers reports whether grant g allows capability c.
+//
+// A grant without scope covers only the unscoped capability: granting "env"
+// does not grant "env:HOME" (threat: an operator granting a bare name must not
+// hand out every scope of it by accident). A grant with scope "*" covers every
+// scope of that name. For fs.* capabilities a directory covers what lies
+// beneath it. For http a scope "*.example.com" covers its subdomains.
+func (g Cap) Covers(c Cap) bool {
+	if g.Name != c.Name {
+		return false
+	}
+	switch {
+	case g.Scope == c.Scope:
+		return true
+	case g.Scope == "*":
+		return c.Scope != ""
+	case c.Scope == "":
+		return false
+	case isPathCap(g.Name):
+		return g.Scope == "/" || strings.HasPrefix(c.Scope, g.Scope+"/")
+	case strings.HasPrefix(g.Scope, "*."):
+		return strings.HasSuffix(c.Scope, g.Scope[1:])
+	}
+	return false
+}
+
+// Set is an immutable set of granted capabilities.
+type Set struct {
+	caps []Cap
+}
+
+// NewSet parses each grant; it fails on the first malformed one.
+func NewSet(grants []string) (Set, error) {
+	s := Set{caps: make([]Cap, 0, len(grants))}
+	for _, g := range grants {
+		c, err := Parse(g)
+		if err != nil {
+			return Set{}, err
+		}
+		if !slices.Contains(s.caps, c) {
+			s.caps = append(s.caps, c)
+		}
+	}
+	return s, nil
+}
+
+// Allows reports whether any grant in the set covers c.
+func (s Set) Allows(c Cap) bool {
+	for _, g := range s.caps {
+		if g.Covers(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsString parses c and reports whether the set allows it; a malformed
+// capability is never allowed.
+func (s Set) AllowsString(c string) bool {
+	p, err := Parse(c)
+	return err == nil && s.Allows(p)
+}
+
+// Missing returns, in order, the capabilities in want that the set does not
+// allow.
+func (s Set) Missing(want []Cap) []Cap {
+	var out []Cap
+	for _, c := range want {
+		if !s.Allows(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Strings returns the grants in their written form.
+func (s Set) Strings() []string {
+	out := make([]string, len(s.caps))
+	for i, c := range s.caps {
+		out[i] = c.String()
+	}
+	return out
+}
+
+// Caps returns a copy of the grants.
+func (s Set) Caps() []Cap { return slices.Clone(s.caps) }
+
+// Scopes returns the scopes granted for name, e.g. Scopes("env") for the
+// grants env:HOME and env:LANG returns ["HOME", "LANG"].
+func (s Set) Scopes(name string) []string {
+	var out []string
+	for _, c := range s.caps {
+		if c.Name == name && c.Scope != "" {
+			out = append(out, c.Scope)
+		}
+	}
+	return out
+}

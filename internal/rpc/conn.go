@@ -1,0 +1,510 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Handler answers the requests and notifications the peer sends. For a
+// notification the result is discarded. ctx is cancelled when the peer sends
+// $/cancel for the request or the connection closes.
+type Handler func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
+
+// Options tune a Conn; the zero value is usable.
+type Options struct {
+	// MaxMessage bounds one incoming line, in bytes (default 4 MiB).
+	MaxMessage int
+	// MaxHandlers bounds the peer's requests handled at once; more are
+	// answered with CodeBusy (default 64).
+	MaxHandlers int
+	// CancelGrace is how long the peer has to answer a request after it was
+	// sent $/cancel. A peer that does not answer by then is considered stuck
+	// and the connection is closed with ErrOverdue (default 1s; negative:
+	// never).
+	CancelGrace time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = 4 << 20
+	}
+	if o.MaxHandlers <= 0 {
+		o.MaxHandlers = 64
+	}
+	if o.CancelGrace == 0 {
+		o.CancelGrace = time.Second
+	}
+	return o
+}
+
+// Errors that end a connection.
+var (
+	// ErrClosed is returned by calls on a connection that has ended.
+	ErrClosed = errors.New("connection closed")
+	// ErrOverdue means the peer neither answered nor acknowledged a
+	// cancelled request within the grace period.
+	ErrOverdue = errors.New("peer ignored cancellation")
+)
+
+// ViolationError is a message that breaks the protocol. The connection ends
+// with it: a peer that breaks the protocol is not trusted further.
+type ViolationError struct {
+	Reason string
+	// Prefix quotes the start of the offending line, at most 80 bytes.
+	Prefix string
+}
+
+func (e *ViolationError) Error() string {
+	if e.Prefix == "" {
+		return "protocol violation: " + e.Reason
+	}
+	return fmt.Sprintf("protocol violation: %s: %q", e.Reason, e.Prefix)
+}
+
+func violation(reason string, line []byte) *ViolationError {
+	const max = 80
+	p := line
+	if len(p) > max {
+		p = p[:max]
+	}
+	return &ViolationError{Reason: reason, Prefix: string(bytes.ToValidUTF8(p, []byte("?")))}
+}
+
+// Conn is one end of a JSON-RPC connection. Its methods are safe for
+// concurrent use.
+type Conn struct {
+	opts    Options
+	r       *bufio.Reader
+	w       io.Writer
+	handler Handler
+
+	wlock chan struct{} // a lock that a waiting writer can give up on
+	wbuf  []byte
+
+	nextID   atomic.Int64
+	mu       sync.Mutex
+	pending  map[int64]chan *Message
+	overdue  map[int64]*time.Timer
+	running  map[string]context.CancelFunc // the peer's requests we are handling
+	handlers chan struct{}
+
+	done    chan struct{}
+	err     error
+	closeFn func()
+	wg      sync.WaitGroup
+	baseCtx context.Context
+	stop    context.CancelFunc
+}
+
+// NewConn makes a connection that reads messages from r and writes them to
+// w. handler may be nil if the peer sends no requests. onClose, if not nil,
+// runs once when the connection ends, to release r and w (for a process:
+// kill it).
+func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose func()) *Conn {
+	opts = opts.withDefaults()
+	ctx, stop := context.WithCancel(context.Background())
+	c := &Conn{
+		opts:     opts,
+		r:        bufio.NewReaderSize(r, 64<<10),
+		w:        w,
+		handler:  handler,
+		wlock:    make(chan struct{}, 1),
+		pending:  map[int64]chan *Message{},
+		overdue:  map[int64]*time.Timer{},
+		running:  map[string]context.CancelFunc{},
+		handlers: make(chan struct{}, opts.MaxHandlers),
+		done:     make(chan struct{}),
+		closeFn:  onClose,
+		baseCtx:  ctx,
+		stop:     stop,
+	}
+	return c
+}
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended; nil while it runs.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the connection with reason err (ErrClosed if nil). Calls in
+// flight fail with it. It is safe to call more than once.
+func (c *Conn) Close(err error) {
+	if err == nil {
+		err = ErrClosed
+	}
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return
+	default:
+	}
+	c.err = err
+	close(c.done)
+	for id, t := range c.overdue {
+		t.Stop()
+		delete(c.overdue, id)
+	}
+	c.mu.Unlock()
+	c.stop()
+	if c.closeFn != nil {
+		c.closeFn()
+	}
+}
+
+// Serve reads messages until the input ends or the peer breaks the
+// protocol, then closes the connection and waits for running handlers. It
+// returns why the connection ended.
+func (c *Conn) Serve() error {
+	for {
+		line, err := c.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.EOF
+			}
+			c.Close(err)
+			break
+		}
+		if verr := c.dispatch(line); verr != nil {
+			c.Close(verr)
+			break
+		}
+	}
+	c.wg.Wait()
+	return c.err
+}
+
+// readLine returns the next line without its line ending, skipping blank
+// lines. A line longer than MaxMessage is a violation (threat: a flood with
+// no newline growing the host's buffer without bound).
+func (c *Conn) readLine() ([]byte, error) {
+	var long []byte
+	for {
+		frag, err := c.r.ReadSlice('\n')
+		switch {
+		case err == nil:
+			line := frag
+			if long != nil {
+				long = append(long, frag...)
+				line = long
+			}
+			if len(line)-1 > c.opts.MaxMessage {
+				return nil, violation(fmt.Sprintf("message of %d bytes exceeds the limit of %d", len(line)-1, c.opts.MaxMessage), line)
+			}
+			line = bytes.TrimRight(line, "\r\n")
+			if len(line) == 0 {
+				long = nil
+				continue
+			}
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			long = append(long, frag...)
+			if len(long) > c.opts.MaxMessage {
+				return nil, violation(fmt.Sprintf("message exceeds the limit of %d bytes", c.opts.MaxMessage), long)
+			}
+		case errors.Is(err, io.EOF) && len(long)+len(frag) > 0:
+			return nil, violation("stream ended inside a message", append(long, frag...))
+		default:
+			return nil, err
+		}
+	}
+}
+
+// dispatch handles one incoming line; a non-nil result ends the connection.
+func (c *Conn) dispatch(line []byte) *ViolationError {
+	if !utf8.Valid(line) {
+		return violation("message is not valid UTF-8", line)
+	}
+	if line[0] != '{' {
+		return violation("line is not a JSON-RPC message", line)
+	}
+	var m Message
+	if err := json.Unmarshal(line, &m); err != nil {
+		return violation("invalid JSON: "+err.Error(), line)
+	}
+	if m.JSONRPC != Version {
+		return violation(`missing "jsonrpc": "2.0"`, line)
+	}
+	switch {
+	case m.Method != "" && m.Result == nil && m.Error == nil:
+		return c.onRequest(&m, line)
+	case m.Method == "" && m.ID != nil && (m.Result != nil) != (m.Error != nil):
+		return c.onResponse(&m, line)
+	default:
+		return violation("neither a request nor a response", line)
+	}
+}
+
+func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
+	id, err := strconv.ParseInt(string(m.ID), 10, 64)
+	if err != nil {
+		return violation("response id is not one we sent", line)
+	}
+	c.mu.Lock()
+	ch, ok := c.pending[id]
+	if ok {
+		delete(c.pending, id)
+	}
+	t, late := c.overdue[id]
+	if late {
+		t.Stop()
+		delete(c.overdue, id)
+	}
+	c.mu.Unlock()
+	switch {
+	case ok:
+		ch <- m
+	case late:
+		// The answer to a request we gave up on: drop it.
+	default:
+		// Threat: a peer answering requests never made, or answering one
+		// twice, is forging or confused; either way it is not trusted.
+		return violation("response to an unknown or already answered id", line)
+	}
+	return nil
+}
+
+func (c *Conn) onRequest(m *Message, line []byte) *ViolationError {
+	if m.Method == MethodCancel {
+		var p CancelParams
+		if json.Unmarshal(m.Params, &p) == nil {
+			c.mu.Lock()
+			cancel := c.running[string(p.ID)]
+			c.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		}
+		return nil
+	}
+	if m.ID != nil && !validID(m.ID) {
+		return violation("request id must be a number or a string", line)
+	}
+	if c.handler == nil {
+		if m.ID != nil {
+			c.reply(m.ID, nil, Errorf(CodeMethodNotFound, "method %q not found", m.Method))
+		}
+		return nil
+	}
+	key := string(m.ID)
+	ctx, cancel := context.WithCancel(c.baseCtx)
+	if m.ID != nil {
+		c.mu.Lock()
+		if _, dup := c.running[key]; dup {
+			c.mu.Unlock()
+			cancel()
+			return violation("request id already in use", line)
+		}
+		c.running[key] = cancel
+		c.mu.Unlock()
+	}
+	select {
+	case c.handlers <- struct{}{}:
+	default:
+		c.finish(key, cancel)
+		if m.ID != nil {
+			c.reply(m.ID, nil, Errorf(CodeBusy, "too many requests in flight (limit %d)", c.opts.MaxHandlers))
+		}
+		return nil
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-c.handlers }()
+		defer c.finish(key, cancel)
+		result, err := c.handler(ctx, m.Method, m.Params)
+		if m.ID != nil {
+			c.reply(m.ID, result, err)
+		}
+	}()
+	return nil
+}
+
+func (c *Conn) finish(key string, cancel context.CancelFunc) {
+	cancel()
+	c.mu.Lock()
+	delete(c.running, key)
+	c.mu.Unlock()
+}
+
+func validID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return false
+	}
+	switch id[0] {
+	case '"':
+		return true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return true
+	}
+	return false
+}
+
+func (c *Conn) reply(id json.RawMessage, result json.RawMessage, err error) {
+	m := Message{JSONRPC: Version, ID: id}
+	if err != nil {
+		var re *Error
+		if !errors.As(err, &re) {
+			re = &Error{Code: CodeFailed, Message: err.Error()}
+		}
+		m.Error = re
+	} else {
+		if result == nil {
+			result = json.RawMessage("null")
+		}
+		m.Result = result
+	}
+	_ = c.write(context.Background(), &m)
+}
+
+// write sends one message. It gives up when ctx ends while another write
+// holds the stream.
+func (c *Conn) write(ctx context.Context, m *Message) error {
+	select {
+	case c.wlock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.err
+	}
+	defer func() { <-c.wlock }()
+	buf := c.wbuf[:0]
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", describe(m), err)
+	}
+	buf = append(buf, data...)
+	buf = append(buf, '\n')
+	_, err = c.w.Write(buf)
+	if cap(buf) <= 64<<10 {
+		c.wbuf = buf
+	}
+	if err != nil {
+		c.Close(fmt.Errorf("write: %w", err))
+		return c.err
+	}
+	return nil
+}
+
+func describe(m *Message) string {
+	if m.Method != "" {
+		return m.Method
+	}
+	return "response"
+}
+
+// Call sends a request and waits for its response. When ctx ends first, it
+// sends $/cancel and returns ctx's error; if the peer then answers nothing
+// within the grace period, the connection is closed with ErrOverdue.
+func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	raw, err := marshalParams(params)
+	if err != nil {
+		return nil, err
+	}
+	id := c.nextID.Add(1)
+	ch := make(chan *Message, 1)
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return nil, c.err
+	default:
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+
+	idRaw := json.RawMessage(strconv.AppendInt(nil, id, 10))
+	if err := c.write(ctx, &Message{JSONRPC: Version, ID: idRaw, Method: method, Params: raw}); err != nil {
+		c.forget(id)
+		return nil, err
+	}
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return nil, m.Error
+		}
+		return m.Result, nil
+	case <-c.done:
+		c.forget(id)
+		return nil, c.err
+	case <-ctx.Done():
+		c.abandon(id, idRaw)
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Conn) forget(id int64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// abandon gives up on request id: it tells the peer, and arms a timer that
+// closes the connection if the peer does not answer within the grace period
+// (threat: a plugin that ignores cancellation would otherwise hold its
+// resources, and its share of the host's, for ever).
+func (c *Conn) abandon(id int64, idRaw json.RawMessage) {
+	c.mu.Lock()
+	if _, ok := c.pending[id]; !ok {
+		c.mu.Unlock()
+		return // answered in the meantime
+	}
+	delete(c.pending, id)
+	if c.opts.CancelGrace > 0 {
+		c.overdue[id] = time.AfterFunc(c.opts.CancelGrace, func() {
+			c.mu.Lock()
+			_, still := c.overdue[id]
+			c.mu.Unlock()
+			if still {
+				c.Close(fmt.Errorf("%w: no answer %v after cancelling request %d", ErrOverdue, c.opts.CancelGrace, id))
+			}
+		})
+	}
+	c.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(c.baseCtx, c.opts.CancelGrace)
+		defer cancel()
+		_ = c.Notify(ctx, MethodCancel, CancelParams{ID: idRaw})
+	}()
+}
+
+// Notify sends a notification, which gets no answer.
+func (c *Conn) Notify(ctx context.Context, method string, params any) error {
+	raw, err := marshalParams(params)
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, &Message{JSONRPC: Version, Method: method, Params: raw})
+}
+
+func marshalParams(params any) (json.RawMessage, error) {
+	switch p := params.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		return p, nil
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("encode params: %w", err)
+	}
+	return raw, nil
+}

@@ -1,0 +1,108 @@
+// Package rpc speaks JSON-RPC 2.0 over a pair of byte streams, one message
+// per line, with requests in flight both ways at once. Both the host (to
+// talk to a process plugin) and the Go plugin SDK (to talk to the host) use
+// it. docs/PROTOCOL.md describes the wire format for people.
+package rpc
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Version is the value of every message's "jsonrpc" member.
+const Version = "2.0"
+
+// Methods of Airlock's protocol.
+const (
+	MethodInitialize = "initialize" // host → plugin: handshake
+	MethodCall       = "call"       // host → plugin: run a hook or function
+	MethodShutdown   = "shutdown"   // host → plugin: stop cleanly
+	MethodCancel     = "$/cancel"   // either way (notification): give up on a request
+)
+
+// Error codes. The -327xx and -326xx codes are JSON-RPC's own; the -320xx
+// codes are Airlock's.
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternalError  = -32603
+
+	CodeFailed         = -32000 // the handler ran and returned an error
+	CodeDenied         = -32001 // a capability the call needs is not granted
+	CodeCancelled      = -32002 // cancelled, or its deadline passed
+	CodeBusy           = -32003 // too many requests in flight; try later
+	CodeNotImplemented = -32004 // the plugin does not implement that hook or function
+	CodeRateLimited    = -32005 // too many host calls in a short time
+)
+
+// Message is any JSON-RPC 2.0 message: a request (ID and Method), a
+// notification (Method, no ID) or a response (ID and Result or Error).
+type Message struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Method  string          `json:"method,omitempty"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+}
+
+// Error is a JSON-RPC error object; it is also the Go error a Call returns
+// when the peer answers with an error.
+type Error struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
+
+// Errorf returns an *Error with code and a formatted message.
+func Errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// InitializeParams is what the host sends in the handshake.
+type InitializeParams struct {
+	// Protocols lists the contract versions the host speaks.
+	Protocols []int `json:"protocols"`
+	// Plugin is the name the host knows the plugin by.
+	Plugin string `json:"plugin"`
+	// Config holds the validated settings, defaults filled in.
+	Config map[string]any `json:"config"`
+	// Grants lists the capabilities granted to the plugin.
+	Grants []string `json:"grants"`
+	// Functions lists the host functions the plugin may call.
+	Functions []string `json:"functions"`
+}
+
+// InitializeResult is the plugin's answer to the handshake.
+type InitializeResult struct {
+	Protocol  int      `json:"protocol"`
+	Name      string   `json:"name"`
+	Version   string   `json:"version"`
+	Hooks     []string `json:"hooks"`
+	Functions []string `json:"functions,omitempty"`
+}
+
+// CallParams asks a plugin to run one hook or function.
+type CallParams struct {
+	Name  string          `json:"name"`
+	Phase string          `json:"phase,omitempty"` // before, define, after; empty for a direct function call
+	Input json.RawMessage `json:"input"`
+	// TimeoutMS is how long the host will wait, in milliseconds.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// AfterInput is the input of an after-phase handler: the hook's input and
+// the result it produced.
+type AfterInput struct {
+	Input  json.RawMessage `json:"input"`
+	Output json.RawMessage `json:"output"`
+}
+
+// CancelParams names the request a $/cancel gives up on.
+type CancelParams struct {
+	ID json.RawMessage `json:"id"`
+}

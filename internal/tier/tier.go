@@ -1,0 +1,139 @@
+// Package tier defines what every plugin tier (process, wasm, builtin)
+// provides to the host: a Starter that starts a plugin from a Spec and the
+// Instance it returns. The host's dispatch, supervision and grant checks sit
+// above this interface and are the same for every tier.
+package tier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/airlock-go/airlock/internal/capability"
+	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/rpc"
+)
+
+// Errors a tier reports; the root package re-exports them for errors.Is.
+var (
+	ErrCrashed      = errors.New("plugin crashed")
+	ErrDeadline     = errors.New("deadline exceeded")
+	ErrHandshake    = errors.New("handshake failed")
+	ErrViolation    = errors.New("protocol violation")
+	ErrStart        = errors.New("plugin could not start")
+	ErrTooLarge     = errors.New("message too large")
+	ErrStopped      = errors.New("plugin stopped")
+	ErrResourceCaps = errors.New("resource limit exceeded")
+)
+
+// HostFunc calls a host function on the plugin's behalf. The host checks
+// the plugin's grants inside it; tiers only carry the call.
+type HostFunc func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error)
+
+// Spec is everything a tier needs to start one plugin.
+type Spec struct {
+	Manifest *manifest.Manifest
+	// Dir holds the plugin's files; usually Manifest.Dir, or the private
+	// directory a verified package was unpacked into.
+	Dir string
+	// Code holds the entry's bytes when the host has already read (and
+	// perhaps verified) them: a wasm tier compiles from these rather than
+	// reading the file again, so what was checked is what runs.
+	Code []byte
+	// Name is the name the host knows the plugin by (the manifest's name).
+	Name string
+	// Args are extra arguments from the host's configuration.
+	Args      []string
+	Config    map[string]any
+	Grants    capability.Set
+	Functions []string // host functions the plugin may call
+	Limits    Limits
+	Log       *slog.Logger // already carries the plugin's name
+	Host      HostFunc
+}
+
+// Limits bound what one plugin may use. Zero fields take the defaults of
+// DefaultLimits.
+type Limits struct {
+	CallTimeout    time.Duration // each call, unless the caller's context is shorter
+	StartTimeout   time.Duration // spawn and handshake
+	StopTimeout    time.Duration // orderly shutdown before the plugin is killed
+	CancelGrace    time.Duration // time to answer after a cancel before the plugin is killed
+	MaxMessage     int           // bytes in one protocol message
+	MaxInflight    int           // calls in flight to the plugin; more wait
+	MaxLogLine     int           // bytes in one log line; longer lines are cut
+	LogLinesPerSec int           // log lines a second; more are dropped and counted
+	MaxMemory      int64         // bytes of memory (wasm: linear memory; process: address space where enforced)
+}
+
+// DefaultLimits are the limits a plugin gets when the host sets none.
+var DefaultLimits = Limits{
+	CallTimeout:    10 * time.Second,
+	StartTimeout:   10 * time.Second,
+	StopTimeout:    3 * time.Second,
+	CancelGrace:    time.Second,
+	MaxMessage:     4 << 20,
+	MaxInflight:    64,
+	MaxLogLine:     4 << 10,
+	LogLinesPerSec: 200,
+	MaxMemory:      256 << 20,
+}
+
+// WithDefaults fills zero fields from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits
+	pick := func(v, def time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	pickInt := func(v, def int) int {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	l.CallTimeout = pick(l.CallTimeout, d.CallTimeout)
+	l.StartTimeout = pick(l.StartTimeout, d.StartTimeout)
+	l.StopTimeout = pick(l.StopTimeout, d.StopTimeout)
+	l.CancelGrace = pick(l.CancelGrace, d.CancelGrace)
+	l.MaxMessage = pickInt(l.MaxMessage, d.MaxMessage)
+	l.MaxInflight = pickInt(l.MaxInflight, d.MaxInflight)
+	l.MaxLogLine = pickInt(l.MaxLogLine, d.MaxLogLine)
+	l.LogLinesPerSec = pickInt(l.LogLinesPerSec, d.LogLinesPerSec)
+	if l.MaxMemory <= 0 {
+		l.MaxMemory = d.MaxMemory
+	}
+	return l
+}
+
+// Instance is one started plugin.
+type Instance interface {
+	// Call runs a hook or function and returns its JSON result. A plugin's
+	// own error is an *rpc.Error; a crash wraps ErrCrashed; a deadline
+	// wraps ErrDeadline.
+	Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, error)
+	// Stop ends the plugin: orderly if it cooperates before ctx ends,
+	// forcibly otherwise. It returns once the plugin is gone.
+	Stop(ctx context.Context) error
+	// Done is closed when the plugin has ended, for any reason.
+	Done() <-chan struct{}
+	// Err says why the plugin ended; nil while it runs.
+	Err() error
+	// Info is the plugin's answer to the handshake.
+	Info() rpc.InitializeResult
+}
+
+// Starter starts plugins of one tier.
+type Starter interface {
+	Start(ctx context.Context, spec Spec) (Instance, error)
+}
+
+// CheckHandshake compares a plugin's handshake answer with its manifest,
+// for tiers that run a handshake.
+func CheckHandshake(m *manifest.Manifest, r rpc.InitializeResult) error {
+	return checkHandshake(m, r)
+}
