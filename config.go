@@ -1,0 +1,231 @@
+package airlock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// Config is the host's configuration: the plugins to load, with what they
+// are granted, their settings, order and limits. It is usually read from a
+// host.toml file with ReadConfig; docs/CONFIG.md documents every key.
+type Config struct {
+	// Limits apply to every plugin unless its own Limits override them.
+	Limits Limits `toml:"limits"`
+	// Restart says how crashed plugins are restarted.
+	Restart RestartPolicy `toml:"restart"`
+	// Plugins lists the plugins to load, in no particular order: order
+	// among plugins comes from Priority.
+	Plugins []PluginConfig `toml:"plugin"`
+}
+
+// PluginConfig is one plugin as the operator configures it.
+type PluginConfig struct {
+	// Path is the plugin's directory (holding plugin.toml). Relative paths
+	// in a host.toml are relative to that file's directory.
+	Path string `toml:"path"`
+	// Builtin names a plugin compiled into the host (Options.Builtins)
+	// instead of a Path.
+	Builtin string `toml:"builtin"`
+	// Name, if set, must match the plugin's manifest: a guard against
+	// pointing Path at the wrong plugin.
+	Name string `toml:"name"`
+	// Args are extra command-line arguments for a process plugin.
+	Args []string `toml:"args"`
+	// Grants are the capabilities the operator grants, e.g. "log",
+	// "env:HOME", "fs.read:/srv/in". Grants beyond what the manifest asks
+	// for are not passed on.
+	Grants []string `toml:"grants"`
+	// Config holds the plugin's settings, validated against the
+	// manifest's [config] schema.
+	Config map[string]any `toml:"config"`
+	// Priority orders plugins within a hook's phase: higher runs first,
+	// and the highest define handler wins. Ties are broken by name.
+	Priority int `toml:"priority"`
+	// HookPriority overrides Priority for single hooks.
+	HookPriority map[string]int `toml:"hook_priority"`
+	// Limits override the host-wide limits for this plugin.
+	Limits Limits `toml:"limits"`
+	// Optional plugins that fail to load are logged and skipped; by
+	// default a plugin that fails to load fails Open.
+	Optional bool `toml:"optional"`
+	// Disabled plugins are not loaded at all.
+	Disabled bool `toml:"disabled"`
+}
+
+// Limits bound what a plugin may use. Zero fields keep the default (or the
+// host-wide value, for a plugin's own Limits).
+type Limits struct {
+	// CallTimeout bounds each call (default 10s).
+	CallTimeout Duration `toml:"call_timeout"`
+	// StartTimeout bounds spawning and the handshake (default 10s).
+	StartTimeout Duration `toml:"start_timeout"`
+	// StopTimeout is the time an orderly shutdown gets before the plugin
+	// is terminated, then killed (default 3s).
+	StopTimeout Duration `toml:"stop_timeout"`
+	// CancelGrace is the time a plugin has to answer a cancelled call
+	// before it is killed (default 1s).
+	CancelGrace Duration `toml:"cancel_grace"`
+	// MaxMessageBytes bounds one protocol message (default 4 MiB).
+	MaxMessageBytes int `toml:"max_message_bytes"`
+	// MaxInflight bounds the calls in flight to one plugin; more wait
+	// (default 64).
+	MaxInflight int `toml:"max_inflight"`
+	// MaxLogLineBytes cuts longer log lines (default 4 KiB).
+	MaxLogLineBytes int `toml:"max_log_line_bytes"`
+	// LogLinesPerSecond drops log lines beyond this rate (default 200).
+	LogLinesPerSecond int `toml:"log_lines_per_second"`
+	// MaxMemoryBytes caps the plugin's memory (default 256 MiB) where the
+	// tier can enforce it.
+	MaxMemoryBytes int64 `toml:"max_memory_bytes"`
+}
+
+// RestartPolicy says how crashed plugins come back.
+type RestartPolicy struct {
+	// MaxCrashes within Window disable the plugin (default 3 in 1m).
+	MaxCrashes int      `toml:"max_crashes"`
+	Window     Duration `toml:"window"`
+	// Backoff is the wait before the first restart; it doubles with each
+	// crash in the window, up to MaxBackoff (defaults 100ms and 5s).
+	Backoff    Duration `toml:"backoff"`
+	MaxBackoff Duration `toml:"max_backoff"`
+}
+
+func (r RestartPolicy) withDefaults() RestartPolicy {
+	if r.MaxCrashes <= 0 {
+		r.MaxCrashes = 3
+	}
+	if r.Window <= 0 {
+		r.Window = Duration(time.Minute)
+	}
+	if r.Backoff <= 0 {
+		r.Backoff = Duration(100 * time.Millisecond)
+	}
+	if r.MaxBackoff <= 0 {
+		r.MaxBackoff = Duration(5 * time.Second)
+	}
+	return r
+}
+
+// Duration is a time.Duration written as a string in TOML ("250ms", "5s").
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (like 500ms or 5s)", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q: a duration cannot be negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// over returns l with the non-zero fields of o applied.
+func (l Limits) over(o Limits) Limits {
+	set := func(dst *Duration, v Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setInt := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&l.CallTimeout, o.CallTimeout)
+	set(&l.StartTimeout, o.StartTimeout)
+	set(&l.StopTimeout, o.StopTimeout)
+	set(&l.CancelGrace, o.CancelGrace)
+	setInt(&l.MaxMessageBytes, o.MaxMessageBytes)
+	setInt(&l.MaxInflight, o.MaxInflight)
+	setInt(&l.MaxLogLineBytes, o.MaxLogLineBytes)
+	setInt(&l.LogLinesPerSecond, o.LogLinesPerSecond)
+	if o.MaxMemoryBytes > 0 {
+		l.MaxMemoryBytes = o.MaxMemoryBytes
+	}
+	return l
+}
+
+func (l Limits) tier() tier.Limits {
+	return tier.Limits{
+		CallTimeout:    time.Duration(l.CallTimeout),
+		StartTimeout:   time.Duration(l.StartTimeout),
+		StopTimeout:    time.Duration(l.StopTimeout),
+		CancelGrace:    time.Duration(l.CancelGrace),
+		MaxMessage:     l.MaxMessageBytes,
+		MaxInflight:    l.MaxInflight,
+		MaxLogLine:     l.MaxLogLineBytes,
+		LogLinesPerSec: l.LogLinesPerSecond,
+		MaxMemory:      l.MaxMemoryBytes,
+	}.WithDefaults()
+}
+
+// ReadConfig reads a host configuration file. Relative plugin paths are
+// made relative to the file's directory. Unknown keys are an error.
+func ReadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	cfg, err := ParseConfig(path, data)
+	if err != nil {
+		return nil, err
+	}
+	base := filepath.Dir(path)
+	for i := range cfg.Plugins {
+		p := &cfg.Plugins[i]
+		if p.Path != "" && !filepath.IsAbs(p.Path) {
+			p.Path = filepath.Join(base, p.Path)
+		}
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses a host configuration; file names it in errors.
+func ParseConfig(file string, data []byte) (*Config, error) {
+	var cfg Config
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w: %s: line %d: %s", ErrInvalidConfig, file, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, file, err)
+	}
+	var probs []string
+	for _, k := range md.Undecoded() {
+		probs = append(probs, fmt.Sprintf("unknown key %q", k.String()))
+	}
+	for i, p := range cfg.Plugins {
+		if err := p.check(); err != nil {
+			probs = append(probs, fmt.Sprintf("plugin[%d]: %v", i, err))
+		}
+	}
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, file, strings.Join(probs, "; "))
+	}
+	return &cfg, nil
+}
+
+func (p PluginConfig) check() error {
+	switch {
+	case p.Path == "" && p.Builtin == "":
+		return errors.New("set path (a plugin directory) or builtin")
+	case p.Path != "" && p.Builtin != "":
+		return errors.New("set path or builtin, not both")
+	}
+	return nil
+}

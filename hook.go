@@ -1,0 +1,148 @@
+package airlock
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/rpc"
+)
+
+// Hook is one of the host's extension points, typed by its input and
+// output. Declare hooks once, as package variables or fields of the host
+// application, and run them with Run.
+//
+// Running a hook runs, in order:
+//   - the before handlers, in priority order: each sees a copy of the input
+//     and may veto the call by returning an error (a before handler that
+//     crashes or times out also stops the call: the hook fails closed);
+//   - one define handler, the highest-priority plugin that defines the hook
+//     and is not disabled; if there is none, the hook's default;
+//   - the after handlers, in priority order: each sees copies of the input
+//     and the output. Their errors are logged; they cannot change the
+//     result.
+//
+// Plugins get JSON copies of the input, never the host's own values.
+// Priority comes from the operator's configuration, never from the plugin.
+type Hook[In, Out any] struct {
+	name string
+	def  func(ctx context.Context, in In) (Out, error)
+}
+
+// NewHook declares a hook. def is the default behaviour when no plugin
+// defines the hook; it may be nil, in which case such a call fails with
+// ErrNotImplemented.
+func NewHook[In, Out any](name string, def func(ctx context.Context, in In) (Out, error)) *Hook[In, Out] {
+	return &Hook[In, Out]{name: name, def: def}
+}
+
+// Name returns the hook's name, as plugins list it in their manifests.
+func (k *Hook[In, Out]) Name() string { return k.name }
+
+// Run runs the hook on h's plugins with input in.
+func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
+	var zero Out
+	input, err := json.Marshal(in)
+	if err != nil {
+		return zero, &PluginError{Op: "hook", Name: k.name, Err: fmt.Errorf("encode input: %w", err)}
+	}
+	before, define, after, err := h.handlers(k.name)
+	if err != nil {
+		return zero, &PluginError{Op: "hook", Name: k.name, Err: err}
+	}
+	for _, p := range before {
+		if _, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
+			if errorsIsAny(err, ErrPluginFailed) {
+				err = fmt.Errorf("%w: %w", ErrVetoed, err)
+			}
+			return zero, &PluginError{Plugin: p.name, Op: "hook", Name: k.name, Err: err}
+		}
+	}
+	out, output, err := k.define(ctx, define, in, input)
+	if err != nil {
+		return zero, err
+	}
+	if len(after) > 0 {
+		if output == nil {
+			output, _ = json.Marshal(out)
+		}
+		afterIn, _ := json.Marshal(rpc.AfterInput{Input: input, Output: output})
+		for _, p := range after {
+			if _, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
+				p.log.Warn("after handler failed", "hook", k.name, "error", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// define runs the winning define handler, or the default. It returns the
+// output typed and, when a plugin produced it, as JSON.
+func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, input json.RawMessage) (Out, json.RawMessage, error) {
+	var out Out
+	for _, p := range definers {
+		if p.disabled() {
+			continue
+		}
+		res, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseDefine, Input: input})
+		if err != nil {
+			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.name, Err: err}
+		}
+		// Threat: a plugin that lies about its result's shape must not
+		// hand the host a half-filled value as if it were valid.
+		if err := json.Unmarshal(res, &out); err != nil {
+			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+		}
+		return out, res, nil
+	}
+	if k.def == nil {
+		return out, nil, &PluginError{Op: "hook", Name: k.name, Err: fmt.Errorf("%w: no plugin defines it and it has no default", ErrNotImplemented)}
+	}
+	out, err := k.def(ctx, in)
+	if err != nil {
+		return out, nil, err
+	}
+	return out, nil, nil
+}
+
+// handlers returns the plugins taking part in hook, by phase, each in
+// priority order (highest first, ties by name).
+func (h *Host) handlers(hook string) (before, define, after []*managed, err error) {
+	h.mu.RLock()
+	if h.closed {
+		h.mu.RUnlock()
+		return nil, nil, nil, ErrClosed
+	}
+	for _, p := range h.plugins {
+		if !p.man.Implements(hook) {
+			continue
+		}
+		switch p.man.Phase(hook) {
+		case manifest.PhaseBefore:
+			before = append(before, p)
+		case manifest.PhaseAfter:
+			after = append(after, p)
+		default:
+			define = append(define, p)
+		}
+	}
+	h.mu.RUnlock()
+	for _, list := range [][]*managed{before, define, after} {
+		sort.Slice(list, func(i, j int) bool {
+			pi, pj := list[i].priority(hook), list[j].priority(hook)
+			if pi != pj {
+				return pi > pj
+			}
+			return list[i].name < list[j].name
+		})
+	}
+	return before, define, after, nil
+}
+
+func (p *managed) disabled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state == stateDisabled
+}

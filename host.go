@@ -1,0 +1,257 @@
+// Package airlock loads plugins into a Go host application through one
+// contract, whatever their level of trust: WebAssembly modules run
+// in-process under wazero, executables in any language run as child
+// processes spoken to over their stdin and stdout, and Go code compiled
+// into the host runs as builtins.
+//
+// A host author declares hooks (NewHook) and host functions (NewFunc), then
+// opens a Host from the operator's configuration (ReadConfig, Open) and runs
+// hooks with a context. The operator grants each plugin its capabilities;
+// a plugin whose required capabilities are not all granted is not started,
+// and every host function call is checked against the grants.
+//
+// See docs/ for the protocol, the wasm ABI, the manifest, the security
+// model and the CLI.
+package airlock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/airlock-go/airlock/internal/process"
+	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// Options configure a Host. The zero value is usable.
+type Options struct {
+	// Logger receives the host's and the plugins' logs, each plugin's
+	// records tagged with plugin=NAME (default slog.Default()).
+	Logger *slog.Logger
+	// Functions are the host application's own host functions, besides
+	// the standard ones (log, kv.get, kv.set, kv.delete, kv.list).
+	Functions []Function
+	// Builtins are plugins compiled into the host, by name, for
+	// PluginConfig.Builtin.
+	Builtins map[string]Builtin
+	// OnAudit, if set, is called for every refused host function call,
+	// besides the warning logged for it. It must not block.
+	OnAudit func(AuditEvent)
+	// Limits and Restart are the host-wide defaults; Open takes them from
+	// the Config instead when it sets them.
+	Limits  Limits
+	Restart RestartPolicy
+}
+
+// Host loads plugins and dispatches hooks and calls to them. Its methods
+// are safe for concurrent use.
+type Host struct {
+	opts     Options
+	log      *slog.Logger
+	funcs    map[string]Function
+	starters map[string]tier.Starter
+
+	mu      sync.RWMutex
+	plugins map[string]*managed
+	closed  bool
+}
+
+// New returns a host with no plugins loaded; add them with Load.
+func New(opts Options) (*Host, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Host{
+		opts:    opts,
+		log:     opts.Logger,
+		funcs:   map[string]Function{},
+		plugins: map[string]*managed{},
+	}
+	for _, f := range append(standardFuncs(newKVStore()), opts.Functions...) {
+		if f.fn == nil {
+			return nil, fmt.Errorf("%w: host function with no implementation (make it with NewFunc)", ErrInvalidConfig)
+		}
+		if _, dup := h.funcs[f.name]; dup {
+			return nil, fmt.Errorf("%w: host function %q declared twice", ErrInvalidConfig, f.name)
+		}
+		h.funcs[f.name] = f
+	}
+	h.starters = map[string]tier.Starter{
+		"process": process.Starter{},
+		"builtin": builtinStarter{builtins: opts.Builtins},
+	}
+	return h, nil
+}
+
+// Open returns a host with every plugin of cfg loaded. A plugin that fails
+// to load fails Open (and the plugins already started are stopped), unless
+// it is marked optional, in which case the failure is logged.
+func Open(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
+	opts.Limits = opts.Limits.over(cfg.Limits)
+	if cfg.Restart != (RestartPolicy{}) {
+		opts.Restart = cfg.Restart
+	}
+	h, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, pc := range cfg.Plugins {
+		if pc.Disabled {
+			continue
+		}
+		if _, err := h.Load(ctx, pc); err != nil {
+			if pc.Optional {
+				h.log.Error("optional plugin not loaded", "error", err)
+				continue
+			}
+			_ = h.Close(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Close stops every plugin (orderly where they cooperate before ctx ends)
+// and releases the host. Calls after Close fail with ErrClosed.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	plugins := make([]*managed, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		plugins = append(plugins, p)
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.stop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Unload stops one plugin and forgets it.
+func (h *Host) Unload(ctx context.Context, name string) error {
+	h.mu.Lock()
+	p, ok := h.plugins[name]
+	delete(h.plugins, name)
+	h.mu.Unlock()
+	if !ok {
+		return &PluginError{Plugin: name, Op: "unload", Err: ErrUnknownPlugin}
+	}
+	p.stop(ctx)
+	return nil
+}
+
+// PluginInfo describes a loaded plugin.
+type PluginInfo struct {
+	Name        string
+	Version     string
+	Description string
+	Tier        string
+	Dir         string   // empty for a builtin
+	Hooks       []string // the hooks it implements
+	Functions   []string // the functions it offers for direct calls
+	Grants      []string // the capabilities it holds
+	Priority    int
+	State       string // "running", "restarting", "disabled" or "stopped"
+	Restarts    int    // restarts after crashes so far
+}
+
+// Plugins describes the loaded plugins, sorted by name.
+func (h *Host) Plugins() []PluginInfo {
+	h.mu.RLock()
+	out := make([]PluginInfo, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		out = append(out, p.info())
+	}
+	h.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Plugin describes one loaded plugin.
+func (h *Host) Plugin(name string) (PluginInfo, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	p, ok := h.plugins[name]
+	if !ok {
+		return PluginInfo{}, false
+	}
+	return p.info(), true
+}
+
+func (h *Host) lookup(name string) (*managed, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	p, ok := h.plugins[name]
+	if !ok {
+		return nil, ErrUnknownPlugin
+	}
+	return p, nil
+}
+
+// Call calls function fn of plugin directly (not through a hook), with
+// input encoded as JSON, and returns the plugin's JSON result. fn must be
+// one of the hooks or functions the plugin's manifest declares.
+func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.RawMessage, error) {
+	p, err := h.lookup(plugin)
+	if err != nil {
+		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: err}
+	}
+	if !slices.Contains(p.man.Functions, fn) && !p.man.Implements(fn) {
+		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: the manifest declares no function %q", ErrNotImplemented, fn)}
+	}
+	raw, err := json.Marshal(input)
+	if err != nil {
+		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("encode input: %w", err)}
+	}
+	params := rpc.CallParams{Name: fn, Input: raw}
+	if p.man.Implements(fn) {
+		params.Phase = p.man.Phase(fn)
+	}
+	res, err := p.call(ctx, params)
+	if err != nil {
+		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: err}
+	}
+	return res, nil
+}
+
+// CallFunc is Host.Call with the result decoded into Out.
+func CallFunc[Out any](ctx context.Context, h *Host, plugin, fn string, input any) (Out, error) {
+	var out Out
+	raw, err := h.Call(ctx, plugin, fn, input)
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return out, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+	}
+	return out, nil
+}
+
+// errorsIsAny reports whether err matches any of targets.
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,149 @@
+package airlock
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/airlock-go/airlock/internal/capability"
+	"github.com/airlock-go/airlock/internal/rpc"
+)
+
+// Function is a host function: something the host application lets
+// plugins call, guarded by one capability. Make one with NewFunc (typed) or
+// NewRawFunc.
+type Function struct {
+	name       string
+	capability capability.Cap
+	fn         func(ctx context.Context, c Caller, input json.RawMessage) (any, error)
+}
+
+// Name returns the name plugins call the function by.
+func (f Function) Name() string { return f.name }
+
+// Capability returns the capability a plugin needs to call the function.
+func (f Function) Capability() string { return f.capability.String() }
+
+// NewFunc declares a host function called name that needs capability cap
+// (e.g. "ledger.read"). The plugin's input is decoded from JSON into In and
+// fn's result is sent back as JSON. Airlock checks cap against the calling
+// plugin's grants at every call, before fn runs; fn can check finer
+// capabilities (a scope that depends on the input) with Caller.Allowed.
+//
+// NewFunc panics if name or cap is malformed: they are constants in the
+// host's own code.
+func NewFunc[In, Out any](name, cap string, fn func(ctx context.Context, c Caller, in In) (Out, error)) Function {
+	return NewRawFunc(name, cap, func(ctx context.Context, c Caller, input json.RawMessage) (any, error) {
+		var in In
+		if len(input) > 0 && string(input) != "null" {
+			if err := json.Unmarshal(input, &in); err != nil {
+				return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: invalid input: %v", name, err)
+			}
+		}
+		return fn(ctx, c, in)
+	})
+}
+
+// NewRawFunc is NewFunc with the input as raw JSON; the result is encoded
+// with encoding/json (a json.RawMessage is sent as it is).
+func NewRawFunc(name, cap string, fn func(ctx context.Context, c Caller, input json.RawMessage) (any, error)) Function {
+	if !validFuncName(name) {
+		panic(fmt.Sprintf("airlock: invalid host function name %q", name))
+	}
+	return Function{name: name, capability: capability.MustParse(cap), fn: fn}
+}
+
+func validFuncName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Caller is the plugin calling a host function.
+type Caller struct {
+	plugin *managed
+}
+
+// Plugin returns the calling plugin's name.
+func (c Caller) Plugin() string { return c.plugin.name }
+
+// Allowed reports whether the calling plugin holds capability cap, for
+// checks finer than the function's own capability (e.g. "http:" plus the
+// host the input names). A denial is audited like any other.
+func (c Caller) Allowed(ctx context.Context, function, cap string) bool {
+	parsed, err := capability.Parse(cap)
+	if err == nil && c.plugin.grants.Allows(parsed) {
+		return true
+	}
+	c.plugin.host.audit(ctx, AuditEvent{Plugin: c.plugin.name, Function: function, Capability: cap, Reason: "capability not granted"})
+	return false
+}
+
+// Logger returns the logger for the calling plugin.
+func (c Caller) Logger() *slog.Logger { return c.plugin.log }
+
+// AuditEvent records a host function call that was refused.
+type AuditEvent struct {
+	Plugin     string
+	Function   string
+	Capability string
+	Reason     string
+}
+
+// callHost runs host function fn for plugin p: the grant check, then the
+// function. It is the only way a plugin reaches the host.
+func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.RawMessage) (json.RawMessage, error) {
+	f, ok := h.funcs[fn]
+	if !ok {
+		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Reason: "no such host function"})
+		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no host function %q", fn)
+	}
+	// Threat: pluginop declared permissions and never checked them. Every
+	// call is checked here, at the moment of the call.
+	if !p.grants.Allows(f.capability) {
+		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Capability: f.capability.String(), Reason: "capability not granted"})
+		return nil, rpc.Errorf(rpc.CodeDenied, "capability %q not granted to plugin %s (needed by host function %s)", f.capability, p.name, fn)
+	}
+	out, err := runFunc(ctx, f, Caller{plugin: p}, input)
+	if err != nil {
+		return nil, err
+	}
+	if raw, ok := out.(json.RawMessage); ok {
+		return raw, nil
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil, rpc.Errorf(rpc.CodeInternalError, "%s: encode result: %v", fn, err)
+	}
+	return raw, nil
+}
+
+// runFunc runs a host function, turning a panic into an error so that a
+// plugin's odd input cannot bring down the host.
+func runFunc(ctx context.Context, f Function, c Caller, input json.RawMessage) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.plugin.host.log.Error("host function panicked", "function", f.name, "plugin", c.plugin.name, "panic", r)
+			err = rpc.Errorf(rpc.CodeInternalError, "host function %s failed", f.name)
+		}
+	}()
+	return f.fn(ctx, c, input)
+}
+
+func (h *Host) audit(ctx context.Context, ev AuditEvent) {
+	h.log.LogAttrs(ctx, slog.LevelWarn, "airlock audit: host call refused",
+		slog.String("plugin", ev.Plugin),
+		slog.String("function", ev.Function),
+		slog.String("capability", ev.Capability),
+		slog.String("reason", ev.Reason))
+	if h.opts.OnAudit != nil {
+		h.opts.OnAudit(ev)
+	}
+}

@@ -1,0 +1,434 @@
+// Package process is the process tier: it runs a plugin as a child process
+// and speaks the protocol with it over the anonymous pipes on its standard
+// input and output. Nothing else connects the two: no socket, no port, no
+// file another program could open.
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// Starter starts process plugins. Its zero value is ready to use.
+type Starter struct{}
+
+// Start spawns the plugin, runs the handshake and returns the running
+// plugin. On failure the process is gone and the error says why: not
+// found, not executable, wrong architecture, interpreter missing, exited
+// with a status and these last log lines, or answered something that is not
+// the protocol.
+func (Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, error) {
+	spec.Limits = spec.Limits.WithDefaults()
+	cmd, err := command(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
+	}
+	p, err := spawn(cmd, spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, spec.Limits.StartTimeout)
+	defer cancel()
+	if err := p.handshake(hctx, spec); err != nil {
+		p.kill()
+		<-p.done
+		return nil, err
+	}
+	return p, nil
+}
+
+// command builds the command line, environment and working directory.
+func command(spec tier.Spec) (*exec.Cmd, error) {
+	run := spec.Manifest.RunHere()
+	entry := filepath.Join(spec.Dir, filepath.FromSlash(run.Entry))
+	st, err := os.Stat(entry)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		hint := ""
+		if spec.Manifest.Build != nil {
+			hint = " (build it first: airlock build " + spec.Dir + ")"
+		}
+		return nil, fmt.Errorf("entry %s not found%s", run.Entry, hint)
+	case err != nil:
+		return nil, fmt.Errorf("entry %s: %w", run.Entry, err)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("entry %s is not a regular file", run.Entry)
+	}
+	var argv []string
+	if len(run.Interpreter) > 0 {
+		// The interpreter is found in the host's PATH, since the plugin's
+		// own environment is empty.
+		interp, err := exec.LookPath(run.Interpreter[0])
+		if err != nil {
+			return nil, fmt.Errorf("interpreter %q not found in PATH: install it, or set [platform] interpreter in plugin.toml", run.Interpreter[0])
+		}
+		argv = append([]string{interp}, run.Interpreter[1:]...)
+		argv = append(argv, entry)
+	} else {
+		if runtime.GOOS != "windows" && st.Mode().Perm()&0o111 == 0 {
+			return nil, fmt.Errorf("entry %s is not executable (chmod +x it, or name an interpreter in plugin.toml)", run.Entry)
+		}
+		argv = []string{entry}
+	}
+	argv = append(argv, run.Args...)
+	argv = append(argv, spec.Args...)
+	cmd := &exec.Cmd{
+		Path: argv[0],
+		Args: argv,
+		Dir:  spec.Dir,
+		Env:  environment(spec),
+	}
+	sandbox(cmd)
+	return cmd, nil
+}
+
+// environment returns the child's environment: only the variables granted
+// with env:NAME (threat: the icinga daemon's mistake of handing plugins the
+// whole environment, database password included).
+func environment(spec tier.Spec) []string {
+	env := []string{}
+	for _, name := range spec.Grants.Scopes("env") {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return append(env, platformEnv()...)
+}
+
+// proc is one running plugin process.
+type proc struct {
+	spec  tier.Spec
+	cmd   *exec.Cmd
+	conn  *rpc.Conn
+	logs  *logPump
+	slots chan struct{} // calls in flight
+
+	info rpc.InitializeResult
+
+	killOnce sync.Once
+	done     chan struct{}
+	err      error // why it ended; set before done is closed
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+func spawn(cmd *exec.Cmd, spec tier.Spec) (*proc, error) {
+	// Our own pipes, so that nothing but these two processes holds their
+	// ends, and so that the host can close its ends to unblock readers.
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW)
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll(inR, inW, outR, outW)
+		return nil, err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	if err := cmd.Start(); err != nil {
+		closeAll(inR, inW, outR, outW, errR, errW)
+		return nil, explainStartError(cmd, err)
+	}
+	closeAll(inR, outW, errW) // the child's ends
+	p := &proc{
+		spec:     spec,
+		cmd:      cmd,
+		logs:     newLogPump(errR, spec.Log, spec.Limits),
+		slots:    make(chan struct{}, spec.Limits.MaxInflight),
+		done:     make(chan struct{}),
+		stopping: make(chan struct{}),
+	}
+	p.conn = rpc.NewConn(outR, inW, p.handleHostCall, rpc.Options{
+		MaxMessage:  spec.Limits.MaxMessage,
+		CancelGrace: spec.Limits.CancelGrace,
+	}, func() {
+		inW.Close()
+	})
+	go p.supervise(outR)
+	return p, nil
+}
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// explainStartError turns exec's errors into what a plugin author needs to
+// know.
+func explainStartError(cmd *exec.Cmd, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOEXEC):
+		return fmt.Errorf("%s is not an executable for %s/%s (wrong architecture, or a script without a #! line: name an interpreter in plugin.toml)", cmd.Path, runtime.GOOS, runtime.GOARCH)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%s: permission denied: %v", cmd.Path, err)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s: not found, or its #! interpreter is missing", cmd.Path)
+	}
+	return fmt.Errorf("start %s: %w", cmd.Path, err)
+}
+
+// supervise waits for the process and the connection to end, makes sure
+// the whole process tree is gone, and records why the plugin ended.
+func (p *proc) supervise(outR *os.File) {
+	served := make(chan error, 1)
+	go func() { served <- p.conn.Serve() }()
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+
+	var serveErr, waitErr error
+	select {
+	case waitErr = <-exited:
+		// Give the connection a moment to read what the plugin wrote last,
+		// then close our end: a grandchild holding the pipe must not keep
+		// the host waiting.
+		select {
+		case serveErr = <-served:
+		case <-time.After(200 * time.Millisecond):
+			p.conn.Close(nil)
+			outR.Close()
+			serveErr = <-served
+		}
+	case serveErr = <-served:
+		// The connection ended first: the plugin closed its output, broke
+		// the protocol, ignored a cancellation, or we are stopping it. A
+		// plugin that broke the protocol or ignored a cancellation is not
+		// trusted further: it is killed at once.
+		var v *rpc.ViolationError
+		if errors.As(serveErr, &v) || errors.Is(serveErr, rpc.ErrOverdue) {
+			p.kill()
+		}
+		select {
+		case waitErr = <-exited:
+		case <-p.stopping:
+			waitErr = p.waitAfterStop(exited)
+		case <-time.After(p.spec.Limits.StopTimeout):
+			p.kill()
+			waitErr = <-exited
+		}
+	}
+	// Threat: children the plugin started and left behind.
+	killTree(p.cmd.Process)
+	outR.Close()
+	p.logs.closeAfter(200 * time.Millisecond)
+	p.err = p.describeEnd(serveErr, waitErr)
+	p.conn.Close(p.err)
+	close(p.done)
+}
+
+// waitAfterStop waits for a plugin asked to stop, then terminates and
+// kills it.
+func (p *proc) waitAfterStop(exited chan error) error {
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(p.spec.Limits.StopTimeout):
+	}
+	terminate(p.cmd.Process)
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(time.Second):
+	}
+	p.kill()
+	return <-exited
+}
+
+func (p *proc) kill() {
+	p.killOnce.Do(func() { killTree(p.cmd.Process) })
+}
+
+// describeEnd says why the plugin ended, with its exit status and last log
+// lines.
+func (p *proc) describeEnd(serveErr, waitErr error) error {
+	var v *rpc.ViolationError
+	if errors.As(serveErr, &v) {
+		return fmt.Errorf("%w: %v (plugin stopped)", tier.ErrViolation, v)
+	}
+	if errors.Is(serveErr, rpc.ErrOverdue) {
+		return fmt.Errorf("%w: %v; killed", tier.ErrCrashed, serveErr)
+	}
+	select {
+	case <-p.stopping:
+		return tier.ErrStopped
+	default:
+	}
+	status := exitStatus(waitErr)
+	if tail := p.logs.tail(); len(tail) > 0 {
+		return fmt.Errorf("%w: %s; last log lines:\n  %s", tier.ErrCrashed, status, strings.Join(tail, "\n  "))
+	}
+	return fmt.Errorf("%w: %s", tier.ErrCrashed, status)
+}
+
+func exitStatus(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Sprintf("killed by signal %v", ws.Signal())
+		}
+		return fmt.Sprintf("exited with status %d", ee.ExitCode())
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "exited with status 0"
+}
+
+func (p *proc) handshake(ctx context.Context, spec tier.Spec) error {
+	res, err := p.conn.Call(ctx, rpc.MethodInitialize, rpc.InitializeParams{
+		Protocols: []int{1},
+		Plugin:    spec.Name,
+		Config:    spec.Config,
+		Grants:    spec.Grants.Strings(),
+		Functions: spec.Functions,
+	})
+	if err != nil {
+		return p.handshakeError(ctx, err)
+	}
+	var info rpc.InitializeResult
+	if err := json.Unmarshal(res, &info); err != nil {
+		return fmt.Errorf("%w: answer is not an initialize result: %v", tier.ErrHandshake, err)
+	}
+	if err := tier.CheckHandshake(spec.Manifest, info); err != nil {
+		return err
+	}
+	p.info = info
+	return nil
+}
+
+func (p *proc) handshakeError(ctx context.Context, err error) error {
+	var re *rpc.Error
+	switch {
+	case errors.As(err, &re):
+		return fmt.Errorf("%w: plugin refused: %s", tier.ErrHandshake, re.Message)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: no answer within %v%s", tier.ErrHandshake, p.spec.Limits.StartTimeout, p.logSuffix())
+	}
+	select {
+	case <-p.done:
+		return fmt.Errorf("%w: %v", tier.ErrHandshake, p.err)
+	case <-time.After(p.spec.Limits.StopTimeout):
+		return fmt.Errorf("%w: %v", tier.ErrHandshake, err)
+	}
+}
+
+func (p *proc) logSuffix() string {
+	if tail := p.logs.tail(); len(tail) > 0 {
+		return "; last log lines:\n  " + strings.Join(tail, "\n  ")
+	}
+	return ""
+}
+
+// handleHostCall serves the plugin's requests: each is a host function
+// call, checked against the grants by spec.Host.
+func (p *proc) handleHostCall(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if strings.HasPrefix(method, "$/") || method == rpc.MethodInitialize || method == rpc.MethodCall || method == rpc.MethodShutdown {
+		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "method %q is not a host function", method)
+	}
+	if params == nil {
+		params = json.RawMessage("null")
+	}
+	return p.spec.Host(ctx, method, params)
+}
+
+// Call runs one hook or function in the plugin.
+func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, error) {
+	// Back-pressure: wait for a free slot rather than queueing without
+	// bound (threat: a slow plugin growing the host's memory).
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, p.ctxError(ctx)
+	case <-p.done:
+		return nil, p.err
+	}
+	defer func() { <-p.slots }()
+	timeout := p.spec.Limits.CallTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	call.TimeoutMS = max(timeout.Milliseconds(), 1)
+	res, err := p.conn.Call(cctx, rpc.MethodCall, call)
+	if err == nil {
+		return res, nil
+	}
+	var re *rpc.Error
+	switch {
+	case errors.As(err, &re):
+		return nil, re
+	case cctx.Err() != nil:
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no answer within %v", tier.ErrDeadline, timeout.Round(time.Millisecond))
+		}
+		return nil, ctx.Err()
+	}
+	// The connection ended: wait (briefly) to learn why.
+	select {
+	case <-p.done:
+		return nil, p.err
+	case <-time.After(p.spec.Limits.StopTimeout + time.Second):
+		return nil, fmt.Errorf("%w: %v", tier.ErrCrashed, err)
+	}
+}
+
+func (p *proc) ctxError(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: waiting for a free slot (%d calls in flight)", tier.ErrDeadline, cap(p.slots))
+	}
+	return ctx.Err()
+}
+
+// Stop asks the plugin to shut down, closes its input, and waits; a plugin
+// still running after StopTimeout is terminated, then killed.
+func (p *proc) Stop(ctx context.Context) error {
+	p.stopOnce.Do(func() {
+		sctx, cancel := context.WithTimeout(ctx, p.spec.Limits.StopTimeout)
+		defer cancel()
+		_, _ = p.conn.Call(sctx, rpc.MethodShutdown, nil)
+		close(p.stopping)
+		p.conn.Close(tier.ErrStopped)
+	})
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		p.kill()
+		<-p.done
+	}
+	return nil
+}
+
+// Done is closed when the plugin process has ended.
+func (p *proc) Done() <-chan struct{} { return p.done }
+
+// Err says why the plugin ended.
+func (p *proc) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Info is the plugin's handshake answer.
+func (p *proc) Info() rpc.InitializeResult { return p.info }

@@ -1,0 +1,29 @@
+package process
+
+import (
+	"os"
+	"os/exec"
+)
+
+// sandbox does nothing yet on Windows; job objects come with the Windows
+// port.
+func sandbox(*exec.Cmd) {}
+
+func killTree(p *os.Process) {
+	if p != nil {
+		_ = p.Kill()
+	}
+}
+
+func terminate(p *os.Process) { killTree(p) }
+
+// platformEnv passes the variables Windows programs cannot start without.
+func platformEnv() []string {
+	var env []string
+	for _, k := range []string{"SYSTEMROOT", "WINDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}

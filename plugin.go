@@ -1,0 +1,352 @@
+package airlock
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/airlock-go/airlock/internal/capability"
+	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// Plugin states.
+const (
+	stateRunning    = "running"
+	stateRestarting = "restarting"
+	stateDisabled   = "disabled"
+	stateStopped    = "stopped"
+)
+
+// managed is one loaded plugin of any tier, with its supervision: it is
+// restarted with backoff after a crash and disabled after too many.
+type managed struct {
+	host    *Host
+	name    string
+	man     *manifest.Manifest
+	cfg     PluginConfig
+	grants  capability.Set // what the plugin holds: declared and granted
+	log     *slog.Logger
+	spec    tier.Spec
+	starter tier.Starter
+	policy  RestartPolicy
+
+	mu       sync.Mutex
+	inst     tier.Instance
+	state    string
+	ready    chan struct{} // closed when the state leaves "restarting"
+	crashes  []time.Time
+	restarts int
+	lastErr  error
+	stopCh   chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Load loads one plugin: it reads and checks the manifest, checks the
+// grants (a plugin missing a required capability is never started),
+// validates the settings, starts the plugin and runs the handshake.
+func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
+	if err := pc.check(); err != nil {
+		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
+	}
+	man, dir, err := h.readManifest(pc)
+	if err != nil {
+		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: err}
+	}
+	p, err := h.admit(man, dir, pc)
+	if err != nil {
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: err}
+	}
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: ErrClosed}
+	case h.plugins[man.Name] != nil:
+		h.mu.Unlock()
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: fmt.Errorf("%w: a plugin named %s is already loaded", ErrInvalidConfig, man.Name)}
+	}
+	h.plugins[man.Name] = p // reserve the name while starting
+	h.mu.Unlock()
+
+	inst, err := p.starter.Start(ctx, p.spec)
+	if err != nil {
+		h.mu.Lock()
+		delete(h.plugins, man.Name)
+		h.mu.Unlock()
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "start", Err: err}
+	}
+	p.mu.Lock()
+	p.inst, p.state = inst, stateRunning
+	close(p.ready)
+	p.mu.Unlock()
+	p.watch(inst)
+	p.log.Info("plugin started", "version", man.Version, "tier", man.Tier, "grants", p.grants.Strings())
+	return p.info(), nil
+}
+
+func (pc PluginConfig) label() string {
+	switch {
+	case pc.Name != "":
+		return pc.Name
+	case pc.Builtin != "":
+		return pc.Builtin
+	}
+	return pc.Path
+}
+
+func (h *Host) readManifest(pc PluginConfig) (*manifest.Manifest, string, error) {
+	if pc.Builtin != "" {
+		b, ok := h.opts.Builtins[pc.Builtin]
+		if !ok {
+			return nil, "", fmt.Errorf("%w: no builtin plugin %q in this host", ErrInvalidConfig, pc.Builtin)
+		}
+		man, err := b.manifest(pc.Builtin)
+		return man, "", err
+	}
+	man, err := manifest.Load(pc.Path)
+	if err != nil {
+		return nil, "", manifestError(err)
+	}
+	if man.Tier == manifest.TierBuiltin {
+		return nil, "", fmt.Errorf("%w: %s: tier builtin cannot be loaded from a directory; register it in Options.Builtins", ErrInvalidConfig, man.File)
+	}
+	return man, man.Dir, nil
+}
+
+// admit checks the operator's configuration against the manifest and
+// prepares everything the tier needs to start the plugin.
+func (h *Host) admit(man *manifest.Manifest, dir string, pc PluginConfig) (*managed, error) {
+	if pc.Name != "" && pc.Name != man.Name {
+		return nil, fmt.Errorf("%w: host config names plugin %q but %s says %q", ErrInvalidConfig, pc.Name, man.File, man.Name)
+	}
+	starter, ok := h.starters[man.Tier]
+	if !ok {
+		return nil, fmt.Errorf("%w: tier %q is not available in this host", ErrInvalidConfig, man.Tier)
+	}
+	granted, err := capability.NewSet(pc.Grants)
+	if err != nil {
+		return nil, fmt.Errorf("%w: grants: %v", ErrInvalidConfig, err)
+	}
+	// Threat: a plugin started without what it requires would fail
+	// later, in the middle of the host's work; refuse it up front and
+	// say exactly what is missing.
+	if missing := granted.Missing(man.Required()); len(missing) > 0 {
+		names := make([]string, len(missing))
+		for i, c := range missing {
+			names[i] = c.String()
+		}
+		return nil, fmt.Errorf("%w: %s (grant them in the host configuration, e.g. grants = [%q])", ErrMissingGrant, strings.Join(names, ", "), strings.Join(names, `", "`))
+	}
+	grants := effectiveGrants(granted, man)
+	settings, err := man.ResolveConfig(pc.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	log := h.log.With("plugin", man.Name)
+	p := &managed{
+		host:    h,
+		name:    man.Name,
+		man:     man,
+		cfg:     pc,
+		grants:  grants,
+		log:     log,
+		starter: starter,
+		policy:  h.opts.Restart.withDefaults(),
+		state:   stateRestarting,
+		ready:   make(chan struct{}),
+		stopCh:  make(chan struct{}),
+	}
+	p.spec = tier.Spec{
+		Manifest:  man,
+		Dir:       dir,
+		Name:      man.Name,
+		Args:      pc.Args,
+		Config:    settings,
+		Grants:    grants,
+		Functions: h.allowedFuncs(grants),
+		Limits:    h.opts.Limits.over(pc.Limits).tier(),
+		Log:       log,
+		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
+			return h.callHost(ctx, p, fn, input)
+		},
+	}
+	return p, nil
+}
+
+// effectiveGrants returns the capabilities the plugin holds: those its
+// manifest declares (required or optional) that the operator granted.
+// Threat: an operator's broad grant ("fs.read:/") must not hand a plugin
+// more than it declared; the narrower declared capability is what it gets.
+func effectiveGrants(granted capability.Set, man *manifest.Manifest) capability.Set {
+	var held []string
+	for _, c := range append(man.Required(), man.Optional()...) {
+		if granted.Allows(c) {
+			held = append(held, c.String())
+		}
+	}
+	s, _ := capability.NewSet(held) // already parsed: cannot fail
+	return s
+}
+
+func (h *Host) allowedFuncs(grants capability.Set) []string {
+	var names []string
+	for name, f := range h.funcs {
+		if grants.Allows(f.capability) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// call runs a call on the current instance, waiting for a restart in
+// progress (within ctx).
+func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMessage, error) {
+	for {
+		p.mu.Lock()
+		state, inst, ready, lastErr := p.state, p.inst, p.ready, p.lastErr
+		p.mu.Unlock()
+		switch state {
+		case stateDisabled:
+			return nil, fmt.Errorf("%w (last: %v)", ErrPluginDisabled, lastErr)
+		case stateStopped:
+			return nil, ErrClosed
+		case stateRestarting:
+			select {
+			case <-ready:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w: plugin is restarting after: %v", ErrDeadline, lastErr)
+			}
+		}
+		res, err := inst.Call(ctx, params)
+		if err != nil {
+			return nil, fromTier(err)
+		}
+		return res, nil
+	}
+}
+
+// watch waits for inst to end and, unless the plugin is being stopped,
+// handles the crash.
+func (p *managed) watch(inst tier.Instance) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		select {
+		case <-inst.Done():
+		case <-p.stopCh:
+			return
+		}
+		p.crashed(inst.Err())
+	}()
+}
+
+// crashed records a crash and restarts the plugin after a backoff, or
+// disables it after too many crashes in the window.
+func (p *managed) crashed(why error) {
+	for {
+		p.mu.Lock()
+		if p.state == stateStopped {
+			p.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		p.crashes = append(p.crashes, now)
+		p.crashes = slices.DeleteFunc(p.crashes, func(t time.Time) bool { return now.Sub(t) > time.Duration(p.policy.Window) })
+		p.lastErr = why
+		n := len(p.crashes)
+		if p.state != stateRestarting {
+			p.state, p.ready = stateRestarting, make(chan struct{})
+		}
+		if n >= p.policy.MaxCrashes {
+			p.state = stateDisabled
+			close(p.ready)
+			p.mu.Unlock()
+			p.log.Error("plugin disabled: crashed too often", "crashes", n, "window", time.Duration(p.policy.Window), "last_error", why)
+			return
+		}
+		backoff := time.Duration(p.policy.Backoff) << (n - 1)
+		backoff = min(backoff, time.Duration(p.policy.MaxBackoff))
+		p.mu.Unlock()
+		p.log.Warn("plugin crashed; restarting", "error", why, "backoff", backoff, "crashes_in_window", n)
+
+		select {
+		case <-time.After(backoff):
+		case <-p.stopCh:
+			return
+		}
+		inst, err := p.starter.Start(context.Background(), p.spec)
+		if err != nil {
+			why = err
+			continue
+		}
+		p.mu.Lock()
+		if p.state == stateStopped {
+			p.mu.Unlock()
+			_ = inst.Stop(context.Background())
+			return
+		}
+		p.inst, p.state = inst, stateRunning
+		p.restarts++
+		close(p.ready)
+		p.mu.Unlock()
+		p.log.Info("plugin restarted", "restarts", p.restarts)
+		p.watch(inst)
+		return
+	}
+}
+
+// stop ends the plugin for good.
+func (p *managed) stop(ctx context.Context) {
+	p.mu.Lock()
+	if p.state == stateStopped {
+		p.mu.Unlock()
+		return
+	}
+	if p.state == stateRestarting {
+		close(p.ready)
+	}
+	p.state = stateStopped
+	inst := p.inst
+	close(p.stopCh)
+	p.mu.Unlock()
+	if inst != nil {
+		_ = inst.Stop(ctx)
+	}
+	p.wg.Wait()
+}
+
+func (p *managed) info() PluginInfo {
+	p.mu.Lock()
+	state, restarts := p.state, p.restarts
+	p.mu.Unlock()
+	return PluginInfo{
+		Name:        p.name,
+		Version:     p.man.Version,
+		Description: p.man.Description,
+		Tier:        p.man.Tier,
+		Dir:         p.spec.Dir,
+		Hooks:       slices.Clone(p.man.Hooks),
+		Functions:   slices.Clone(p.man.Functions),
+		Grants:      p.grants.Strings(),
+		Priority:    p.cfg.Priority,
+		State:       state,
+		Restarts:    restarts,
+	}
+}
+
+// priority returns the operator's priority for the plugin in hook.
+func (p *managed) priority(hook string) int {
+	if v, ok := p.cfg.HookPriority[hook]; ok {
+		return v
+	}
+	return p.cfg.Priority
+}
