@@ -160,7 +160,10 @@ func spawn(cmd *exec.Cmd, spec tier.Spec) (*proc, error) {
 		MaxMessage:  spec.Limits.MaxMessage,
 		CancelGrace: spec.Limits.CancelGrace,
 	}, func() {
+		// Closing both ends unblocks the reader and tells the plugin,
+		// through end of file on its input, that the host is gone.
 		inW.Close()
+		outR.Close()
 	})
 	go p.supervise(outR)
 	return p, nil
@@ -271,11 +274,7 @@ func (p *proc) describeEnd(serveErr, waitErr error) error {
 		return tier.ErrStopped
 	default:
 	}
-	status := exitStatus(waitErr)
-	if tail := p.logs.tail(); len(tail) > 0 {
-		return fmt.Errorf("%w: %s; last log lines:\n  %s", tier.ErrCrashed, status, strings.Join(tail, "\n  "))
-	}
-	return fmt.Errorf("%w: %s", tier.ErrCrashed, status)
+	return fmt.Errorf("%w: %s%s", tier.ErrCrashed, exitStatus(waitErr), p.logSuffix())
 }
 
 func exitStatus(err error) string {
@@ -330,11 +329,16 @@ func (p *proc) handshakeError(ctx context.Context, err error) error {
 	}
 }
 
+// logSuffix quotes the plugin's last log lines, to explain a failure.
 func (p *proc) logSuffix() string {
-	if tail := p.logs.tail(); len(tail) > 0 {
-		return "; last log lines:\n  " + strings.Join(tail, "\n  ")
+	tail := p.logs.tail()
+	if len(tail) == 0 {
+		return ""
 	}
-	return ""
+	if len(tail) > 3 {
+		tail = tail[len(tail)-3:]
+	}
+	return fmt.Sprintf("; last log lines: %q", strings.Join(tail, " | "))
 }
 
 // handleHostCall serves the plugin's requests: each is a host function

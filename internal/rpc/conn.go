@@ -53,7 +53,7 @@ var (
 	ErrClosed = errors.New("connection closed")
 	// ErrOverdue means the peer neither answered nor acknowledged a
 	// cancelled request within the grace period.
-	ErrOverdue = errors.New("peer ignored cancellation")
+	ErrOverdue = errors.New("ignored cancellation")
 )
 
 // ViolationError is a message that breaks the protocol. The connection ends

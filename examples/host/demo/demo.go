@@ -1,0 +1,318 @@
+// Package demo is a small example host: a "bank" that greets its
+// customers through plugins. It loads the example plugins, dispatches a
+// hook through its before, define and after phases, shows a capability
+// being denied and a crashing plugin being contained, and explains what
+// happens as it goes. "airlock demo" and examples/host run it.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/airlock-go/airlock"
+	"github.com/airlock-go/airlock/internal/build"
+	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/sdk/go/plugin"
+)
+
+// GreetInput and GreetOutput are the greet hook's types, ordinary Go types
+// in the host.
+type GreetInput struct {
+	Name string `json:"name"`
+}
+
+// GreetOutput is the greet hook's output.
+type GreetOutput struct {
+	Message string `json:"message"`
+}
+
+// Greet is the host's extension point; its default is used when no plugin
+// defines it.
+var Greet = airlock.NewHook("greet", func(_ context.Context, in GreetInput) (GreetOutput, error) {
+	return GreetOutput{Message: "good day, " + in.Name}, nil
+})
+
+// Options say where the example plugins are and where to write.
+type Options struct {
+	// Root is the repository's root, holding examples/plugins.
+	Root string
+	// Out receives the narration and the logs.
+	Out io.Writer
+}
+
+// Run runs the demo.
+func Run(ctx context.Context, o Options) error {
+	d := &demo{out: o.Out, root: o.Root}
+	return d.run(ctx)
+}
+
+type demo struct {
+	out  io.Writer
+	root string
+	// audit collects the host's audit events for display.
+	mu     sync.Mutex
+	audits []airlock.AuditEvent
+}
+
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
+
+func (d *demo) step(n int, title string) {
+	d.say("\n── %d. %s %s", n, title, strings.Repeat("─", max(0, 60-len(title))))
+}
+
+func (d *demo) plugin(name string) string { return filepath.Join(d.root, "examples", "plugins", name) }
+
+func (d *demo) run(ctx context.Context) error {
+	d.say("Airlock demo: a host that manages money loads plugins it does not trust.")
+
+	d.step(1, "Build the example plugins from source")
+	if err := d.buildAll(ctx); err != nil {
+		return err
+	}
+	cfg := d.config()
+
+	d.step(2, "Load the plugins with the operator's grants")
+	h, err := airlock.Open(ctx, cfg, d.hostOptions())
+	if err != nil {
+		return err
+	}
+	defer h.Close(context.WithoutCancel(ctx))
+	for _, p := range h.Plugins() {
+		d.say("  %-15s %-8s priority %-3d grants %v", p.Name, p.Tier, p.Priority, p.Grants)
+	}
+	d.say("\n  A plugin whose required capabilities are not granted is never started:")
+	_, err = h.Load(ctx, airlock.PluginConfig{Path: d.plugin("hello-go"), Grants: nil})
+	d.say("  → %v", err)
+
+	d.step(3, "Run the greet hook: before (may veto), define (one wins), after")
+	for _, name := range []string{"ada", "mallory"} {
+		out, err := Greet.Run(ctx, h, GreetInput{Name: name})
+		if err != nil {
+			d.say("  greet(%q) → error: %v", name, err)
+			d.say("    (errors.Is(err, airlock.ErrVetoed) = %v)", errors.Is(err, airlock.ErrVetoed))
+			continue
+		}
+		d.say("  greet(%q) → %q   (hello-go has the highest priority, so it defines the hook)", name, out.Message)
+	}
+	d.say("\n  Every plugin also answers when called directly, whatever its language:")
+	for _, p := range h.Plugins() {
+		if p.Name == "teller" || p.Name == "crashy" || p.Tier == "builtin" {
+			continue
+		}
+		out, err := airlock.CallFunc[GreetOutput](ctx, h, p.Name, "greet", GreetInput{Name: "grace"})
+		if err != nil {
+			d.say("  %-15s → error: %v", p.Name, err)
+			continue
+		}
+		d.say("  %-15s → %q", p.Name, out.Message)
+	}
+
+	d.step(4, "A plugin calls a host function it was not granted")
+	res, err := h.Call(ctx, "teller", "peek", map[string]string{"account": "alice"})
+	if err != nil {
+		return err
+	}
+	d.say("  teller.peek → %s", res)
+	for _, ev := range d.auditEvents() {
+		d.say("  audit: plugin=%s function=%s capability=%s (%s)", ev.Plugin, ev.Function, ev.Capability, ev.Reason)
+	}
+
+	d.step(5, "A plugin ignores its deadline")
+	start := time.Now()
+	before, _ := h.Plugin("crashy")
+	_, err = h.Call(ctx, "crashy", "hang", nil)
+	d.say("  crashy.hang → %v", err)
+	d.say("  (the caller got its error after %v; errors.Is(err, airlock.ErrDeadline) = %v)", time.Since(start).Round(100*time.Millisecond), errors.Is(err, airlock.ErrDeadline))
+	d.say("  The plugin was sent a cancel; it ignored it, so after the grace period it was killed.")
+	info := d.waitRestarted(ctx, h, "crashy", before.Restarts)
+	d.say("  crashy counts that as a crash and was restarted (restarts so far: %d)", info.Restarts)
+
+	d.step(6, "A plugin crashes in the middle of a call")
+	d.containCrash(ctx, h)
+
+	d.step(7, "Shut down")
+	d.say("  Close asks each plugin to shut down, then terminates and kills what is left.")
+	return nil
+}
+
+func (d *demo) containCrash(ctx context.Context, h *airlock.Host) {
+	for i := 1; ; i++ {
+		prev, _ := h.Plugin("crashy")
+		before := prev.Restarts
+		_, err := h.Call(ctx, "crashy", "crash", nil)
+		d.say("  crashy.crash #%d → %v", i, err)
+		d.say("    (errors.Is(err, airlock.ErrPluginCrashed) = %v)", errors.Is(err, airlock.ErrPluginCrashed))
+		out, gerr := Greet.Run(ctx, h, GreetInput{Name: "ada"})
+		d.say("    meanwhile greet(\"ada\") → %q, err=%v", out.Message, gerr)
+		info := d.waitRestarted(ctx, h, "crashy", before)
+		if info.State != "running" || i == 5 {
+			break
+		}
+		d.say("    crashy was restarted (restarts so far: %d)", info.Restarts)
+	}
+	info, _ := h.Plugin("crashy")
+	d.say("  crashy is now %s: three crashes within a minute disable it.", info.State)
+	_, err := h.Call(ctx, "crashy", "ping", nil)
+	d.say("  crashy.ping → %v", err)
+	d.say("  The host and its other plugins kept serving throughout.")
+}
+
+// waitRestarted waits until the plugin has been restarted since it had
+// restarted prev times, or disabled.
+func (d *demo) waitRestarted(ctx context.Context, h *airlock.Host, name string, prev int) airlock.PluginInfo {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, _ := h.Plugin(name)
+		done := info.State == "disabled" || (info.State == "running" && info.Restarts > prev)
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
+			return info
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *demo) auditEvents() []airlock.AuditEvent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]airlock.AuditEvent(nil), d.audits...)
+}
+
+// buildAll builds the Go plugins and notes which interpreters are here.
+func (d *demo) buildAll(ctx context.Context) error {
+	for _, name := range []string{"hello-go", "teller", "crashy"} {
+		man, err := manifest.Load(d.plugin(name))
+		if err != nil {
+			return err
+		}
+		var log bytes.Buffer
+		if err := build.Run(ctx, man, &log); err != nil {
+			return fmt.Errorf("%w\n%s", err, log.String())
+		}
+		d.say("  built %s", name)
+	}
+	return nil
+}
+
+func have(program string) bool {
+	_, err := exec.LookPath(program)
+	return err == nil
+}
+
+// config is what an operator would write in host.toml.
+func (d *demo) config() *airlock.Config {
+	cfg := &airlock.Config{
+		Limits: airlock.Limits{CallTimeout: airlock.Duration(time.Second), CancelGrace: airlock.Duration(300 * time.Millisecond)},
+		Plugins: []airlock.PluginConfig{
+			{Path: d.plugin("hello-go"), Grants: []string{"log"}, Priority: 10},
+			{Path: d.plugin("teller"), Grants: []string{"log"}, Priority: 50},
+			{Path: d.plugin("crashy")},
+			{Builtin: "greeting-audit", Grants: []string{"log", "kv"}},
+		},
+	}
+	if have("python3") {
+		cfg.Plugins = append(cfg.Plugins, airlock.PluginConfig{Path: d.plugin("hello-python"), Grants: []string{"log"}, Priority: 5, Config: map[string]any{"greeting": "bonjour"}})
+	} else {
+		d.say("  (python3 not found: skipping hello-python)")
+	}
+	if have("node") {
+		cfg.Plugins = append(cfg.Plugins, airlock.PluginConfig{Path: d.plugin("hello-node"), Grants: []string{"log"}, Priority: 1, Config: map[string]any{"greeting": "hola"}})
+	} else {
+		d.say("  (node not found: skipping hello-node)")
+	}
+	return cfg
+}
+
+func (d *demo) hostOptions() airlock.Options {
+	return airlock.Options{
+		Logger:    slog.New(slog.NewTextHandler(&indent{w: d.out}, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime})),
+		Functions: []airlock.Function{ledgerBalance},
+		Builtins:  map[string]airlock.Builtin{"greeting-audit": greetingAudit()},
+		OnAudit: func(ev airlock.AuditEvent) {
+			d.mu.Lock()
+			d.audits = append(d.audits, ev)
+			d.mu.Unlock()
+		},
+	}
+}
+
+// ledgerBalance is one of the host application's own host functions,
+// guarded by its own capability.
+var ledgerBalance = airlock.NewFunc("ledger.balance", "ledger.read",
+	func(_ context.Context, _ airlock.Caller, in struct{ Account string }) (map[string]float64, error) {
+		return map[string]float64{"balance": 1234.56}, nil
+	})
+
+// greetingAudit is a builtin plugin: Go compiled into the host, written
+// with the same SDK as hello-go, observing the greet hook after the fact.
+func greetingAudit() airlock.Builtin {
+	p := plugin.New("greeting-audit", "0.1.0")
+	plugin.Handle(p, "greet", func(ctx context.Context, h *plugin.Host, in struct {
+		Input  GreetInput  `json:"input"`
+		Output GreetOutput `json:"output"`
+	}) (any, error) {
+		return nil, h.Call(ctx, "kv.set", map[string]any{"key": "last-greeting", "value": in.Output.Message}, nil)
+	})
+	return airlock.Builtin{Plugin: p, Manifest: `
+name = "greeting-audit"
+version = "0.1.0"
+description = "Records the last greeting (after phase)."
+tier = "builtin"
+protocol = 1
+hooks = ["greet"]
+[hook.greet]
+phase = "after"
+[capabilities]
+required = ["kv"]
+optional = ["log"]
+`}
+}
+
+func dropTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// indent prefixes each log line so that logs stand apart from narration.
+type indent struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (i *indent) Write(p []byte) (int, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" {
+			continue
+		}
+		if _, err := io.WriteString(i.w, "    log │ "+line); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// FindRoot returns the repository root: the nearest directory at or above
+// dir holding examples/plugins.
+func FindRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if st, err := os.Stat(filepath.Join(d, "examples", "plugins")); err == nil && st.IsDir() {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("examples/plugins not found at or above %s: run the demo from the Airlock repository", dir)
+		}
+	}
+}
