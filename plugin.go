@@ -226,11 +226,31 @@ func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMess
 				return nil, fmt.Errorf("%w: plugin is restarting after: %v", ErrDeadline, lastErr)
 			}
 		}
+		select {
+		case <-inst.Done():
+			// It ended before this call reached it (the watcher has not
+			// seen it yet): wait for its replacement instead of failing
+			// a call the plugin never received.
+			p.ended(inst)
+			continue
+		default:
+		}
 		res, err := inst.Call(ctx, params)
 		if err != nil {
 			return nil, fromTier(err)
 		}
 		return res, nil
+	}
+}
+
+// ended marks the plugin as restarting when inst, its current instance,
+// has ended; the watcher does the restart.
+func (p *managed) ended(inst tier.Instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inst == inst && p.state == stateRunning {
+		p.state, p.ready = stateRestarting, make(chan struct{})
+		p.lastErr = inst.Err()
 	}
 }
 

@@ -123,8 +123,11 @@ func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMes
 	out, err := s.plugin.Invoke(ctx, h, Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
 	if err != nil {
 		var pe *Error
-		if errors.As(err, &pe) {
+		switch {
+		case errors.As(err, &pe):
 			return nil, &rpc.Error{Code: pe.Code, Message: pe.Message}
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			return nil, &rpc.Error{Code: rpc.CodeCancelled, Message: err.Error()}
 		}
 		return nil, err
 	}

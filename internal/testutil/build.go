@@ -1,0 +1,111 @@
+// Package testutil builds test plugins from source and lays out plugin
+// directories for tests. It is for tests only.
+package testutil
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	mu       sync.Mutex
+	buildDir string
+	built    = map[string]string{}
+)
+
+// Root returns the module's root directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// GoBinary builds the Go main package at pkg (a directory relative to the
+// module root) once per test process and returns the executable's path.
+func GoBinary(t testing.TB, pkg string, env ...string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	key := pkg + "\x00" + strings.Join(env, "\x00")
+	if bin, ok := built[key]; ok {
+		return bin
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "airlock-test-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	name := fmt.Sprintf("%s-%d", filepath.Base(pkg), len(built))
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	bin := filepath.Join(buildDir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "./"+filepath.ToSlash(pkg))
+	cmd.Dir = Root()
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	built[key] = bin
+	return bin
+}
+
+// Cleanup removes what GoBinary built; call it from TestMain.
+func Cleanup() {
+	mu.Lock()
+	defer mu.Unlock()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+		buildDir, built = "", map[string]string{}
+	}
+}
+
+// PluginDir makes a fresh plugin directory holding plugin.toml with the
+// given text and, for each entry of files, a copy of the file at the
+// source path under the destination name (relative to the directory).
+func PluginDir(t testing.TB, manifest string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for dst, src := range files {
+		target := filepath.Join(dir, filepath.FromSlash(dst))
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := copyFile(src, target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

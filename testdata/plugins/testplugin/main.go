@@ -1,0 +1,101 @@
+// Command testplugin is a process plugin for the host's tests, written
+// with the Go SDK. Each function exercises one behaviour; flags given as
+// plugin arguments change how it starts.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/airlock-go/airlock/sdk/go/plugin"
+)
+
+func main() {
+	touch := flag.String("touch", "", "create this file at start")
+	name := flag.String("name", "testplugin", "the name to give in the handshake")
+	sleeper := flag.Bool("sleeper", false, "just sleep (as a child process)")
+	flag.Parse()
+	if *sleeper {
+		time.Sleep(time.Hour)
+		return
+	}
+	if *touch != "" {
+		if err := os.WriteFile(*touch, []byte("started"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "touch:", err)
+		}
+	}
+	p := plugin.New(*name, "1.0.0")
+	plugin.Handle(p, "echo", func(_ context.Context, _ *plugin.Host, in json.RawMessage) (json.RawMessage, error) {
+		return in, nil
+	})
+	plugin.Handle(p, "greet", func(ctx context.Context, h *plugin.Host, in struct{ Name string }) (map[string]string, error) {
+		return map[string]string{"message": h.String("greeting") + ", " + in.Name}, nil
+	})
+	plugin.Handle(p, "config", func(_ context.Context, h *plugin.Host, _ any) (map[string]any, error) {
+		return h.Config(), nil
+	})
+	plugin.Handle(p, "grants", func(_ context.Context, h *plugin.Host, _ any) ([]string, error) {
+		return h.Grants(), nil
+	})
+	plugin.Handle(p, "fail", func(context.Context, *plugin.Host, any) (any, error) {
+		return nil, errors.New("this plugin always fails")
+	})
+	plugin.Handle(p, "crash", func(context.Context, *plugin.Host, any) (any, error) {
+		fmt.Fprintln(os.Stderr, "testplugin: crashing on purpose")
+		os.Exit(3)
+		return nil, nil
+	})
+	plugin.Handle(p, "hang", func(context.Context, *plugin.Host, any) (any, error) {
+		select {} // ignores its context on purpose
+	})
+	plugin.Handle(p, "sleep", func(ctx context.Context, _ *plugin.Host, ms int) (string, error) {
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			return "slept", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	})
+	plugin.Handle(p, "callhost", func(ctx context.Context, h *plugin.Host, in struct {
+		Fn    string          `json:"fn"`
+		Input json.RawMessage `json:"input"`
+	}) (map[string]any, error) {
+		var out json.RawMessage
+		err := h.Call(ctx, in.Fn, in.Input, &out)
+		var pe *plugin.Error
+		if errors.As(err, &pe) {
+			return map[string]any{"error": pe.Message, "code": pe.Code, "denied": errors.Is(err, plugin.ErrDenied)}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"result": out}, nil
+	})
+	plugin.Handle(p, "info", func(context.Context, *plugin.Host, any) (map[string]any, error) {
+		wd, _ := os.Getwd()
+		return map[string]any{"pid": os.Getpid(), "env": os.Environ(), "wd": wd, "args": os.Args[1:]}, nil
+	})
+	plugin.Handle(p, "print", func(context.Context, *plugin.Host, any) (string, error) {
+		fmt.Println("a stray print to stdout must not corrupt the protocol")
+		os.Stdout.WriteString("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"forged\"}\n")
+		return "printed", nil
+	})
+	plugin.Handle(p, "spawn", func(context.Context, *plugin.Host, any) (int, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return 0, err
+		}
+		child := exec.Command(self, "-sleeper")
+		if err := child.Start(); err != nil {
+			return 0, err
+		}
+		return child.Process.Pid, nil
+	})
+	p.Main()
+}
