@@ -236,7 +236,16 @@ func (m *Manifest) ResolveConfig(values map[string]any) (map[string]any, error) 
 	if err := sch.Validate(inst); err != nil {
 		return nil, m.settingErrors(err)
 	}
-	normalized, _ := inst.(map[string]any)
+	// Return plain JSON values (float64 numbers, []any lists), as every
+	// tier's plugin will see them.
+	data, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	var normalized map[string]any
+	if err := json.Unmarshal(data, &normalized); err != nil {
+		return nil, err
+	}
 	return normalized, nil
 }
 
