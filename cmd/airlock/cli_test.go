@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlock-go/airlock/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.Cleanup()
+	os.Exit(code)
+}
+
+// run runs the CLI in-process and returns its exit status and output.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := &cli{stdout: &out, stderr: &errOut, getenv: os.Getenv}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code := c.main(ctx, args)
+	return code, out.String(), errOut.String()
+}
+
+// helloGo lays out examples/plugins/hello-go with its binary built.
+func helloGo(t *testing.T) string {
+	t.Helper()
+	bin := testutil.GoBinary(t, "examples/plugins/hello-go")
+	manifest, err := os.ReadFile(filepath.Join(testutil.Root(), "examples/plugins/hello-go/plugin.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testutil.PluginDir(t, string(manifest), map[string]string{"bin/hello-go": bin})
+}
+
+func TestCall(t *testing.T) {
+	dir := helloGo(t)
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   string
+		inStderr []string
+	}{
+		{"greet", []string{"call", dir, "greet", "--input", `{"name":"ada"}`}, 0, `{"message":"hello, ada"}` + "\n",
+			[]string{"granting hello-go its required capabilities: log"}},
+		{"flags first", []string{"call", "--set", "greeting=hi", "--input", `{"name":"ada"}`, dir, "greet"}, 0, `{"message":"hi, ada"}` + "\n", nil},
+		{"missing grant", []string{"call", dir, "greet", "--grant", "kv", "--input", `{"name":"ada"}`}, 1, "",
+			[]string{"plugin hello-go", "required capabilities not granted: log"}},
+		{"plugin error", []string{"call", dir, "greet", "--input", `{"name":""}`}, 1, "",
+			[]string{"plugin hello-go", "greet", "name is empty"}},
+		{"unknown setting", []string{"call", dir, "greet", "--set", "colour=red"}, 1, "",
+			[]string{"plugin hello-go", `setting "colour"`, "unknown"}},
+		{"bad input", []string{"call", dir, "greet", "--input", "{oops"}, 2, "", []string{"not valid JSON", "Usage: airlock call"}},
+		{"undeclared function", []string{"call", dir, "steal"}, 1, "", []string{"plugin hello-go", "not implemented"}},
+		{"not a plugin", []string{"call", t.TempDir(), "greet"}, 1, "", []string{"no plugin.toml here"}},
+		{"missing args", []string{"call", dir}, 2, "", []string{"want a plugin directory and a hook"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, c.args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, c.code, stderr)
+			}
+			if stdout != c.stdout {
+				t.Errorf("stdout = %q, want %q", stdout, c.stdout)
+			}
+			for _, w := range c.inStderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestCallPythonExample(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is required in CI")
+		}
+		t.Skip("python3 not installed")
+	}
+	dir := filepath.Join(testutil.Root(), "examples/plugins/hello-python")
+	code, stdout, stderr := run(t, "call", dir, "greet", "--input", `{"name":"ada"}`)
+	if code != 0 || stdout != `{"message":"hello, ada"}`+"\n" {
+		t.Errorf("exit %d, stdout %q; stderr:\n%s", code, stdout, stderr)
+	}
+}
+
+func TestInspect(t *testing.T) {
+	dir := filepath.Join(testutil.Root(), "examples/plugins/teller")
+	code, stdout, stderr := run(t, "inspect", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"teller 0.1.0 (process tier, protocol 1)", "greet (before), asks for priority 100 (the operator decides)",
+		"Functions: peek", "requires (it will not start without them):\n  log", "can use if granted:\n  ledger.read", "blocked", "list"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, stdout)
+		}
+	}
+	code, stdout, _ = run(t, "inspect", "--json", dir)
+	var r report
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 {
+		t.Fatalf("inspect --json: %v (exit %d)\n%s", err, code, stdout)
+	}
+	if r.Name != "teller" || r.Hooks[0].Phase != "before" || r.Required[0] != "log" || r.Optional[0] != "ledger.read" || r.Settings[0].Name != "blocked" {
+		t.Errorf("report = %+v", r)
+	}
+}
+
+func TestInspectInvalidManifest(t *testing.T) {
+	dir := testutil.PluginDir(t, "name = \"Bad Name\"\nversion = \"one\"\ntier = \"process\"\nprotocol = 1\nentry = \"x\"\ncolour = \"red\"\n", nil)
+	code, _, stderr := run(t, "inspect", dir)
+	if code != 1 {
+		t.Errorf("exit %d", code)
+	}
+	for _, want := range []string{"plugin.toml", `key "name"`, `key "version"`, `key "colour": unknown key`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestBuild(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bin", "raw")
+	manifest := `name = "raw"
+version = "1.0.0"
+tier = "process"
+protocol = 1
+entry = "bin/raw"
+[build]
+command = ["go", "-C", ` + strconvQuote(testutil.Root()) + `, "build", "-o", ` + strconvQuote(out) + `, "./testdata/plugins/raw"]
+`
+	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "build", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Errorf("entry not built: %v", err)
+	}
+	// A build that does not produce the entry is an error.
+	os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(strings.Replace(manifest, `entry = "bin/raw"`, `entry = "bin/other"`, 1)), 0o644)
+	if code, _, stderr := run(t, "build", dir); code != 1 || !strings.Contains(stderr, "did not produce the entry bin/other") {
+		t.Errorf("exit %d, stderr %s", code, stderr)
+	}
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func TestHelp(t *testing.T) {
+	code, _, stderr := run(t)
+	if code != 2 || !strings.Contains(stderr, "Commands:") || !strings.Contains(stderr, "inspect") {
+		t.Errorf("no args: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = run(t, "call", "--help")
+	if code != 0 || !strings.Contains(stderr, "-grant") || !strings.Contains(stderr, "Usage: airlock call DIR HOOK") {
+		t.Errorf("call --help: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = run(t, "frobnicate")
+	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo builds three plugins")
+	}
+	code, stdout, stderr := run(t, "demo", "--root", testutil.Root())
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		`greet("ada") → "hello, ada"`,
+		"errors.Is(err, airlock.ErrVetoed) = true",
+		`required capabilities not granted: log`,
+		`capability \"ledger.read\" not granted to plugin teller`,
+		"audit: plugin=teller function=ledger.balance capability=ledger.read",
+		"errors.Is(err, airlock.ErrDeadline) = true",
+		"errors.Is(err, airlock.ErrPluginCrashed) = true",
+		"crashy is now disabled",
+		`meanwhile greet("ada") → "hello, ada", err=<nil>`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("demo output:\n%s", stdout)
+	}
+}
