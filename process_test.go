@@ -42,7 +42,7 @@ version = "1.0.0"
 tier = "process"
 protocol = 1
 entry = "bin/testplugin"
-functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn"]
+functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn", "fds"]
 hooks = ["greet"]
 
 [capabilities]
@@ -339,6 +339,42 @@ func TestEnvironmentIsStripped(t *testing.T) {
 	}
 	if real, _ := filepath.EvalSymlinks(dir); info.Wd != dir && info.Wd != real {
 		t.Errorf("plugin working directory = %q, want %q", info.Wd, dir)
+	}
+}
+
+func TestNoInheritedDescriptors(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/fd")
+	}
+	// A descriptor the host has open must not leak into the plugin.
+	secret := filepath.Join(t.TempDir(), "host-secret-file")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leak, err := os.Open(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leak.Close()
+	h, _ := newHost(t, airlock.Options{})
+	load(t, h, airlock.PluginConfig{Path: testPlugin(t)})
+	fds, err := airlock.CallFunc[[]string](ctxT(t, 10*time.Second), h, "testplugin", "fds", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipes := 0
+	for _, fd := range fds {
+		if strings.Contains(fd, "host-secret-file") {
+			t.Errorf("plugin inherited the host's descriptor %s", fd)
+		}
+		if strings.Contains(fd, "pipe:") {
+			pipes++
+		}
+	}
+	// stdin, stdout (now the log), stderr, and the SDK's private
+	// protocol descriptor.
+	if pipes != 4 {
+		t.Errorf("plugin has %d pipes, want 4: %v", pipes, fds)
 	}
 }
 

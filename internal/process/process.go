@@ -143,6 +143,7 @@ func spawn(cmd *exec.Cmd, spec tier.Spec) (*proc, error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {
 		closeAll(inR, inW, outR, outW, errR, errW)
 		return nil, explainStartError(cmd, err)

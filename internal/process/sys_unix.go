@@ -5,6 +5,7 @@ package process
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 )
 
@@ -31,3 +32,26 @@ func terminate(p *os.Process) {
 }
 
 func platformEnv() []string { return nil }
+
+// closeInheritedOnExec marks close-on-exec every descriptor above stderr
+// that the host holds without it. Go opens all its own descriptors that
+// way, so these are ones the host itself inherited (from a shell, a
+// supervisor, a test harness) and would otherwise pass on to every plugin
+// (threat: a plugin reaching a socket, pipe or file through a descriptor
+// it was never meant to have).
+func closeInheritedOnExec() {
+	for _, dir := range []string{"/proc/self/fd", "/dev/fd"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			fd, err := strconv.Atoi(e.Name())
+			if err != nil || fd <= 2 {
+				continue
+			}
+			syscall.CloseOnExec(fd)
+		}
+		return
+	}
+}

@@ -17,6 +17,10 @@ func killTree(p *os.Process) {
 
 func terminate(p *os.Process) { killTree(p) }
 
+// closeInheritedOnExec does nothing on Windows, where handles are not
+// inherited unless marked inheritable and listed.
+func closeInheritedOnExec() {}
+
 // platformEnv passes the variables Windows programs cannot start without.
 func platformEnv() []string {
 	var env []string

@@ -81,6 +81,18 @@ func main() {
 		wd, _ := os.Getwd()
 		return map[string]any{"pid": os.Getpid(), "env": os.Environ(), "wd": wd, "args": os.Args[1:]}, nil
 	})
+	plugin.Handle(p, "fds", func(context.Context, *plugin.Host, any) ([]string, error) {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return nil, err
+		}
+		var fds []string
+		for _, e := range entries {
+			target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			fds = append(fds, e.Name()+" -> "+target)
+		}
+		return fds, nil
+	})
 	plugin.Handle(p, "print", func(context.Context, *plugin.Host, any) (string, error) {
 		fmt.Println("a stray print to stdout must not corrupt the protocol")
 		os.Stdout.WriteString("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"forged\"}\n")
