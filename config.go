@@ -53,6 +53,11 @@ type PluginConfig struct {
 	HookPriority map[string]int `toml:"hook_priority"`
 	// Limits override the host-wide limits for this plugin.
 	Limits Limits `toml:"limits"`
+	// Sandbox is "on" (the default: confine a process plugin with what the
+	// platform offers and log what is not enforced), "required" (refuse to
+	// start it without full confinement) or "off" (trusted development
+	// only; logged at every start).
+	Sandbox string `toml:"sandbox"`
 	// Optional plugins that fail to load are logged and skipped; by
 	// default a plugin that fails to load fails Open.
 	Optional bool `toml:"optional"`
@@ -85,6 +90,18 @@ type Limits struct {
 	// MaxMemoryBytes caps the plugin's memory (default 256 MiB) where the
 	// tier can enforce it.
 	MaxMemoryBytes int64 `toml:"max_memory_bytes"`
+	// MaxOpenFiles caps a process plugin's open descriptors (default 256).
+	MaxOpenFiles int `toml:"max_open_files"`
+	// MaxFileBytes caps the size of a file a process plugin writes
+	// (default 64 MiB).
+	MaxFileBytes int64 `toml:"max_file_bytes"`
+	// MaxCPU caps a process plugin's total CPU time (default unlimited;
+	// every call has its own deadline regardless).
+	MaxCPU Duration `toml:"max_cpu"`
+	// MaxProcesses sets RLIMIT_NPROC for a process plugin (default unset:
+	// the kernel counts all of the user's processes and exempts root, so
+	// process creation is controlled by the "spawn" capability instead).
+	MaxProcesses int `toml:"max_processes"`
 }
 
 // RestartPolicy says how crashed plugins come back.
@@ -156,6 +173,12 @@ func (l Limits) over(o Limits) Limits {
 	if o.MaxMemoryBytes > 0 {
 		l.MaxMemoryBytes = o.MaxMemoryBytes
 	}
+	setInt(&l.MaxOpenFiles, o.MaxOpenFiles)
+	setInt(&l.MaxProcesses, o.MaxProcesses)
+	set(&l.MaxCPU, o.MaxCPU)
+	if o.MaxFileBytes > 0 {
+		l.MaxFileBytes = o.MaxFileBytes
+	}
 	return l
 }
 
@@ -170,6 +193,10 @@ func (l Limits) tier() tier.Limits {
 		MaxLogLine:     l.MaxLogLineBytes,
 		LogLinesPerSec: l.LogLinesPerSecond,
 		MaxMemory:      l.MaxMemoryBytes,
+		MaxOpenFiles:   l.MaxOpenFiles,
+		MaxFileBytes:   l.MaxFileBytes,
+		MaxCPU:         time.Duration(l.MaxCPU),
+		MaxProcesses:   l.MaxProcesses,
 	}.WithDefaults()
 }
 
@@ -226,6 +253,11 @@ func (p PluginConfig) check() error {
 		return errors.New("set path (a plugin directory) or builtin")
 	case p.Path != "" && p.Builtin != "":
 		return errors.New("set path or builtin, not both")
+	}
+	switch p.Sandbox {
+	case "", tier.SandboxOn, tier.SandboxRequired, tier.SandboxOff:
+	default:
+		return fmt.Errorf("sandbox = %q: use on, required or off", p.Sandbox)
 	}
 	return nil
 }

@@ -86,12 +86,13 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	good := testPlugin(t, "log")
+	mdir, write := markerDir(t)
+	good := testPluginWith(t, []string{"log"}, []string{write})
 	ctx := ctxT(t, 30*time.Second)
 	t.Run("a failing plugin fails Open and stops the others", func(t *testing.T) {
-		marker := filepath.Join(t.TempDir(), "started")
+		marker := filepath.Join(mdir, "started")
 		cfg := &airlock.Config{Plugins: []airlock.PluginConfig{
-			{Path: good, Grants: []string{"log"}, Args: []string{"-touch", marker}},
+			{Path: good, Grants: []string{"log", write}, Args: []string{"-touch", marker}},
 			{Path: filepath.Join(t.TempDir(), "missing")},
 		}}
 		h, err := airlock.Open(ctx, cfg, airlock.Options{Logger: quietLogger()})

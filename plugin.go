@@ -173,6 +173,7 @@ func (h *Host) admit(man *manifest.Manifest, dir string, pc PluginConfig) (*mana
 		Functions: h.allowedFuncs(grants),
 		Limits:    h.opts.Limits.over(pc.Limits).tier(),
 		Log:       log,
+		Sandbox:   pc.Sandbox,
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 			return h.callHost(ctx, p, fn, input)
 		},

@@ -64,12 +64,19 @@ default = 1
 // capabilities.
 func testPlugin(t *testing.T, required ...string) string {
 	t.Helper()
+	return testPluginWith(t, required, nil)
+}
+
+// testPluginWith lays out the Go test plugin with the given required and
+// extra optional capabilities.
+func testPluginWith(t *testing.T, required, optional []string) string {
+	t.Helper()
 	bin := testutil.GoBinary(t, "testdata/plugins/testplugin")
 	var req, opt []string
 	for _, c := range required {
 		req = append(req, fmt.Sprintf("%q", c))
 	}
-	for _, c := range []string{"log", "kv", "secret.read", "env:AIRLOCK_TEST_GRANTED"} {
+	for _, c := range append([]string{"log", "kv", "secret.read", "env:AIRLOCK_TEST_GRANTED", "spawn"}, optional...) {
 		if !slices.Contains(required, c) {
 			opt = append(opt, fmt.Sprintf("%q", c))
 		}
@@ -266,9 +273,16 @@ func TestGrantsArePassedNarrowed(t *testing.T) {
 	}
 }
 
+// markerDir returns a directory a plugin may be granted to write to.
+func markerDir(t *testing.T) (dir, grant string) {
+	dir = t.TempDir()
+	return dir, "fs.write:" + dir
+}
+
 func TestMissingGrantNeverStarts(t *testing.T) {
-	dir := testPlugin(t, "log", "kv", "env:HOME")
-	marker := filepath.Join(t.TempDir(), "started")
+	mdir, write := markerDir(t)
+	dir := testPluginWith(t, []string{"log", "kv", "env:HOME"}, []string{write})
+	marker := filepath.Join(mdir, "started")
 	h, _ := newHost(t, airlock.Options{})
 	_, err := h.Load(context.Background(), airlock.PluginConfig{Path: dir, Grants: []string{"kv"}, Args: []string{"-touch", marker}})
 	if !errors.Is(err, airlock.ErrMissingGrant) {
@@ -289,7 +303,7 @@ func TestMissingGrantNeverStarts(t *testing.T) {
 		t.Errorf("plugin registered despite the error")
 	}
 	// With the grants, the same plugin starts (and so touches its marker).
-	load(t, h, airlock.PluginConfig{Path: dir, Grants: []string{"kv", "log", "env:HOME"}, Args: []string{"-touch", marker}})
+	load(t, h, airlock.PluginConfig{Path: dir, Grants: []string{"kv", "log", "env:HOME", write}, Args: []string{"-touch", marker}})
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("plugin did not start with its grants: %v", err)
 	}
@@ -537,7 +551,7 @@ func TestChildProcessesDieWithPlugin(t *testing.T) {
 		t.Skip("process groups are a unix mechanism; Windows uses job objects")
 	}
 	h, _ := newHost(t, airlock.Options{})
-	load(t, h, airlock.PluginConfig{Path: testPlugin(t)})
+	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Grants: []string{"spawn"}})
 	ctx := ctxT(t, 20*time.Second)
 	child, err := airlock.CallFunc[int](ctx, h, "testplugin", "spawn", nil)
 	if err != nil {

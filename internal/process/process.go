@@ -32,11 +32,11 @@ type Starter struct{}
 // the protocol.
 func (Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, error) {
 	spec.Limits = spec.Limits.WithDefaults()
-	cmd, err := command(spec)
+	cmd, interp, err := command(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
 	}
-	p, err := spawn(cmd, spec)
+	p, err := spawn(cmd, spec, interp)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
 	}
@@ -50,8 +50,9 @@ func (Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, error)
 	return p, nil
 }
 
-// command builds the command line, environment and working directory.
-func command(spec tier.Spec) (*exec.Cmd, error) {
+// command builds the command line, environment and working directory. It
+// also returns the interpreter's path, if the plugin has one.
+func command(spec tier.Spec) (*exec.Cmd, string, error) {
 	run := spec.Manifest.RunHere()
 	entry := filepath.Join(spec.Dir, filepath.FromSlash(run.Entry))
 	st, err := os.Stat(entry)
@@ -61,25 +62,26 @@ func command(spec tier.Spec) (*exec.Cmd, error) {
 		if spec.Manifest.Build != nil {
 			hint = " (build it first: airlock build " + spec.Dir + ")"
 		}
-		return nil, fmt.Errorf("entry %s not found%s", run.Entry, hint)
+		return nil, "", fmt.Errorf("entry %s not found%s", run.Entry, hint)
 	case err != nil:
-		return nil, fmt.Errorf("entry %s: %w", run.Entry, err)
+		return nil, "", fmt.Errorf("entry %s: %w", run.Entry, err)
 	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("entry %s is not a regular file", run.Entry)
+		return nil, "", fmt.Errorf("entry %s is not a regular file", run.Entry)
 	}
 	var argv []string
+	interp := ""
 	if len(run.Interpreter) > 0 {
 		// The interpreter is found in the host's PATH, since the plugin's
 		// own environment is empty.
-		interp, err := exec.LookPath(run.Interpreter[0])
+		interp, err = findInterpreter(run.Interpreter[0])
 		if err != nil {
-			return nil, fmt.Errorf("interpreter %q not found in PATH: install it, or set [platform] interpreter in plugin.toml", run.Interpreter[0])
+			return nil, "", fmt.Errorf("interpreter %q not found in PATH: install it, or set [platform] interpreter in plugin.toml", run.Interpreter[0])
 		}
 		argv = append([]string{interp}, run.Interpreter[1:]...)
 		argv = append(argv, entry)
 	} else {
 		if runtime.GOOS != "windows" && st.Mode().Perm()&0o111 == 0 {
-			return nil, fmt.Errorf("entry %s is not executable (chmod +x it, or name an interpreter in plugin.toml)", run.Entry)
+			return nil, "", fmt.Errorf("entry %s is not executable (chmod +x it, or name an interpreter in plugin.toml)", run.Entry)
 		}
 		argv = []string{entry}
 	}
@@ -91,8 +93,8 @@ func command(spec tier.Spec) (*exec.Cmd, error) {
 		Dir:  spec.Dir,
 		Env:  environment(spec),
 	}
-	sandbox(cmd)
-	return cmd, nil
+	processGroup(cmd)
+	return cmd, interp, nil
 }
 
 // environment returns the child's environment: only the variables granted
@@ -125,7 +127,7 @@ type proc struct {
 	stopOnce sync.Once
 }
 
-func spawn(cmd *exec.Cmd, spec tier.Spec) (*proc, error) {
+func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 	// Our own pipes, so that nothing but these two processes holds their
 	// ends, and so that the host can close its ends to unblock readers.
 	inR, inW, err := os.Pipe()
@@ -143,10 +145,17 @@ func spawn(cmd *exec.Cmd, spec tier.Spec) (*proc, error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	target := cmd.Path
+	started, abort, err := confine(cmd, spec, interp)
+	if err != nil {
+		closeAll(inR, inW, outR, outW, errR, errW)
+		return nil, err
+	}
 	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {
+		abort()
 		closeAll(inR, inW, outR, outW, errR, errW)
-		return nil, explainStartError(cmd, err)
+		return nil, explainStartError(target, err)
 	}
 	closeAll(inR, outW, errW) // the child's ends
 	p := &proc{
@@ -167,6 +176,11 @@ func spawn(cmd *exec.Cmd, spec tier.Spec) (*proc, error) {
 		outR.Close()
 	})
 	go p.supervise(outR)
+	if err := started(); err != nil {
+		p.kill()
+		<-p.done
+		return nil, explainStartError(target, err)
+	}
 	return p, nil
 }
 
@@ -178,16 +192,17 @@ func closeAll(files ...*os.File) {
 
 // explainStartError turns exec's errors into what a plugin author needs to
 // know.
-func explainStartError(cmd *exec.Cmd, err error) error {
+func explainStartError(path string, err error) error {
+	msg := err.Error()
 	switch {
-	case errors.Is(err, syscall.ENOEXEC):
-		return fmt.Errorf("%s is not an executable for %s/%s (wrong architecture, or a script without a #! line: name an interpreter in plugin.toml)", cmd.Path, runtime.GOOS, runtime.GOARCH)
-	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%s: permission denied: %v", cmd.Path, err)
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%s: not found, or its #! interpreter is missing", cmd.Path)
+	case errors.Is(err, syscall.ENOEXEC) || strings.Contains(msg, "exec format error"):
+		return fmt.Errorf("%s is not an executable for %s/%s (wrong architecture, or a script without a #! line: name an interpreter in plugin.toml)", path, runtime.GOOS, runtime.GOARCH)
+	case errors.Is(err, os.ErrPermission) || strings.Contains(msg, "permission denied"):
+		return fmt.Errorf("%s: permission denied: %v", path, err)
+	case errors.Is(err, os.ErrNotExist) || strings.Contains(msg, "no such file"):
+		return fmt.Errorf("%s: not found, or its #! interpreter is missing", path)
 	}
-	return fmt.Errorf("start %s: %w", cmd.Path, err)
+	return fmt.Errorf("start %s: %w", path, err)
 }
 
 // supervise waits for the process and the connection to end, makes sure

@@ -9,10 +9,10 @@ import (
 	"syscall"
 )
 
-// sandbox prepares the child's process attributes: its own process group,
+// processGroup prepares the child's process attributes: its own process group,
 // so that stopping it stops everything it started (threat: go-plugin's
 // Kill leaving children running).
-func sandbox(cmd *exec.Cmd) {
+func processGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	setParentDeathSignal(cmd.SysProcAttr)
 }

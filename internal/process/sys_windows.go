@@ -5,9 +5,9 @@ import (
 	"os/exec"
 )
 
-// sandbox does nothing yet on Windows; job objects come with the Windows
+// processGroup does nothing yet on Windows; job objects come with the Windows
 // port.
-func sandbox(*exec.Cmd) {}
+func processGroup(*exec.Cmd) {}
 
 func killTree(p *os.Process) {
 	if p != nil {

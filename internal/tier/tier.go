@@ -52,7 +52,19 @@ type Spec struct {
 	Limits    Limits
 	Log       *slog.Logger // already carries the plugin's name
 	Host      HostFunc
+	// Sandbox is the confinement mode for process plugins: SandboxOn (the
+	// default: what the platform offers, with a warning for the rest),
+	// SandboxRequired (refuse to start without full confinement) or
+	// SandboxOff (trusted development only).
+	Sandbox string
 }
+
+// Sandbox modes.
+const (
+	SandboxOn       = "on"
+	SandboxRequired = "required"
+	SandboxOff      = "off"
+)
 
 // Limits bound what one plugin may use. Zero fields take the defaults of
 // DefaultLimits.
@@ -65,7 +77,11 @@ type Limits struct {
 	MaxInflight    int           // calls in flight to the plugin; more wait
 	MaxLogLine     int           // bytes in one log line; longer lines are cut
 	LogLinesPerSec int           // log lines a second; more are dropped and counted
-	MaxMemory      int64         // bytes of memory (wasm: linear memory; process: address space where enforced)
+	MaxMemory      int64         // bytes of memory (wasm: linear memory; process: data segment where enforced)
+	MaxOpenFiles   int           // process: open descriptors (default 256)
+	MaxFileBytes   int64         // process: size of a file it writes (default 64 MiB)
+	MaxCPU         time.Duration // process: total CPU time; 0 is unlimited
+	MaxProcesses   int           // process: RLIMIT_NPROC; 0 leaves it unset
 }
 
 // DefaultLimits are the limits a plugin gets when the host sets none.

@@ -1,0 +1,106 @@
+package process
+
+import (
+	"bytes"
+
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/airlock-go/airlock/internal/sandbox"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// policy derives the plugin's sandbox policy from its grants and limits:
+// it may read its own directory, the system's libraries and its
+// interpreter, read and write what fs.read and fs.write grants name, use
+// the network only with a net or http grant, and start processes only with
+// the spawn grant.
+func policy(spec tier.Spec, interpreter string) sandbox.Policy {
+	p := sandbox.Policy{
+		ReadOnly:  append(sandbox.DefaultReadOnly(), spec.Dir),
+		ReadWrite: sandbox.DefaultReadWrite(),
+		Network:   spec.Grants.AllowsString("net") || len(spec.Grants.Scopes("http")) > 0,
+		Spawn:     spec.Grants.AllowsString("spawn"),
+		Memory:    spec.Limits.MaxMemory,
+		Files:     spec.Limits.MaxOpenFiles,
+		FileSize:  spec.Limits.MaxFileBytes,
+		CPU:       spec.Limits.MaxCPU,
+		Processes: spec.Limits.MaxProcesses,
+		Require:   spec.Sandbox == tier.SandboxRequired,
+	}
+	if interpreter != "" {
+		p.ReadOnly = append(p.ReadOnly, sandbox.InterpreterDirs(interpreter)...)
+	}
+	p.ReadOnly = append(p.ReadOnly, spec.Grants.Scopes("fs.read")...)
+	p.ReadWrite = append(p.ReadWrite, spec.Grants.Scopes("fs.write")...)
+	return p
+}
+
+// findInterpreter looks name up in the host's PATH, skipping version
+// manager shims (pyenv, rbenv, asdf: shell scripts that re-dispatch with
+// the user's environment): a plugin runs with an empty environment and a
+// confined file system, so its interpreter must be a real executable.
+func findInterpreter(name string) (string, error) {
+	if strings.ContainsRune(name, filepath.Separator) {
+		return exec.LookPath(name)
+	}
+	first, err := exec.LookPath(name)
+	if err != nil {
+		return "", err
+	}
+	if !isScript(first) {
+		return first, nil
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		cand := filepath.Join(dir, name)
+		if cand == first {
+			continue
+		}
+		if p, err := exec.LookPath(cand); err == nil && !isScript(p) {
+			return p, nil
+		}
+	}
+	return first, nil
+}
+
+// isScript reports whether the file starts with "#!".
+func isScript(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 2)
+	_, err = io.ReadFull(f, head)
+	return err == nil && bytes.Equal(head, []byte("#!"))
+}
+
+// confine wraps cmd in the sandbox unless the operator turned it off, and
+// returns the function to call once the command has started.
+func confine(cmd *exec.Cmd, spec tier.Spec, interpreter string) (started func() error, abort func(), err error) {
+	if spec.Sandbox == tier.SandboxOff {
+		spec.Log.Warn("sandbox is OFF for this plugin: it runs with the host user's full file system and network access")
+		return func() error { return nil }, func() {}, nil
+	}
+	launch, err := sandbox.Wrap(cmd, policy(spec, interpreter))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: %w", err)
+	}
+	started = func() error {
+		rep, err := launch.Started(spec.Limits.StartTimeout)
+		if err != nil {
+			return err
+		}
+		if len(rep.Missing) > 0 {
+			spec.Log.Warn("sandbox: some confinement is not available here", "not_enforced", strings.Join(rep.Missing, "; "), "enforced", strings.Join(rep.Enforced, ", "))
+		} else {
+			spec.Log.Debug("sandbox applied", "enforced", strings.Join(rep.Enforced, ", "))
+		}
+		return nil
+	}
+	return started, launch.Abort, nil
+}

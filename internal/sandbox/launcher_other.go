@@ -1,0 +1,41 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// Launch is a command wrapped for confinement; on this platform it adds
+// nothing.
+type Launch struct{ p Policy }
+
+// Wrap leaves cmd as it is: this platform has no launcher yet.
+func Wrap(cmd *exec.Cmd, p Policy) (*Launch, error) { return &Launch{p: p}, nil }
+
+// Abort does nothing here.
+func (l *Launch) Abort() {}
+
+// Started reports that nothing beyond the process tier's own measures is
+// enforced; with Policy.Require that is an error.
+func (l *Launch) Started(time.Duration) (Report, error) {
+	rep := Report{Missing: []string{"file system rules", "network denial", "process creation limits", "resource limits"}}
+	if l.p.Require {
+		return rep, errRequired
+	}
+	return rep, nil
+}
+
+// DefaultReadOnly lists the system paths a plugin may read.
+func DefaultReadOnly() []string { return nil }
+
+// DefaultReadWrite lists the paths every plugin may write.
+func DefaultReadWrite() []string { return nil }
+
+// InterpreterDirs returns what a plugin needs to read to run interp.
+func InterpreterDirs(interp string) []string { return []string{filepath.Dir(interp)} }
+
+// Available reports whether this platform confines process plugins.
+func Available() bool { return false }

@@ -1,0 +1,86 @@
+// Package sandbox confines process plugins with what the operating system
+// offers, before any of the plugin's code runs.
+//
+// On Linux, the plugin is started through a launcher: the host's own
+// executable, re-executed in launcher mode (see launcher_linux.go). The
+// launcher reads the policy from a pipe, applies resource limits,
+// no_new_privs, a Landlock file system policy and a seccomp filter to
+// itself, closes every descriptor beyond stdio, and then executes the
+// plugin, which inherits all of it. Go's os/exec runs no code between fork
+// and exec, which is why a launcher is needed; docs/RATIONALE.md says why
+// this one was chosen.
+//
+// Elsewhere, Wrap leaves the command as it is and Report says that nothing
+// beyond the process tier's own measures is enforced.
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Policy says what one plugin process may do.
+type Policy struct {
+	// ReadOnly lists paths the plugin may read (and execute) beneath.
+	ReadOnly []string `json:"read_only"`
+	// ReadWrite lists paths the plugin may read and write beneath.
+	ReadWrite []string `json:"read_write"`
+	// Network allows sockets. Without it, the plugin can create no socket
+	// at all (socketpair, which has no address, stays allowed).
+	Network bool `json:"network"`
+	// Spawn allows the plugin to start processes. Without it, fork, vfork
+	// and clone without CLONE_THREAD fail.
+	Spawn bool `json:"spawn"`
+	// Memory caps the plugin's data segment (RLIMIT_DATA: heap and private
+	// writable mappings), in bytes; 0 leaves it unlimited.
+	Memory int64 `json:"memory"`
+	// Files caps open descriptors (RLIMIT_NOFILE); 0 means the default, 256.
+	Files int `json:"files"`
+	// FileSize caps the size of a file the plugin writes (RLIMIT_FSIZE);
+	// 0 means the default, 64 MiB.
+	FileSize int64 `json:"file_size"`
+	// CPU caps the plugin's total CPU time (RLIMIT_CPU); 0 leaves it
+	// unlimited (each call has its own deadline regardless).
+	CPU time.Duration `json:"cpu"`
+	// Processes caps the processes and threads of the plugin's user
+	// (RLIMIT_NPROC); 0 leaves it unset. The kernel counts every process of
+	// the user and exempts root, so it is off unless set explicitly.
+	Processes int `json:"processes"`
+	// Require makes a missing mechanism an error instead of a warning.
+	Require bool `json:"require"`
+}
+
+// Defaults for limits left at zero.
+const (
+	DefaultFiles    = 256
+	DefaultFileSize = 64 << 20
+)
+
+// Report says what was and was not enforced for one plugin.
+type Report struct {
+	Enforced []string `json:"enforced"`
+	Missing  []string `json:"missing"`
+}
+
+func (r Report) String() string {
+	var b strings.Builder
+	if len(r.Enforced) > 0 {
+		fmt.Fprintf(&b, "enforced: %s", strings.Join(r.Enforced, ", "))
+	}
+	if len(r.Missing) > 0 {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "NOT enforced: %s", strings.Join(r.Missing, ", "))
+	}
+	return b.String()
+}
+
+// errRequired is returned where confinement is required but the platform
+// cannot provide it.
+var errRequired = errorString("sandbox: full confinement is required but this platform has no process sandbox")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
