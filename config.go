@@ -102,6 +102,10 @@ type Limits struct {
 	// the kernel counts all of the user's processes and exempts root, so
 	// process creation is controlled by the "spawn" capability instead).
 	MaxProcesses int `toml:"max_processes"`
+	// HostCallsPerSecond caps the rate of a plugin's host function calls
+	// (default 1000, with as large a burst); calls beyond it get a
+	// rate-limited error.
+	HostCallsPerSecond int `toml:"host_calls_per_second"`
 }
 
 // RestartPolicy says how crashed plugins come back.
@@ -175,6 +179,7 @@ func (l Limits) over(o Limits) Limits {
 	}
 	setInt(&l.MaxOpenFiles, o.MaxOpenFiles)
 	setInt(&l.MaxProcesses, o.MaxProcesses)
+	setInt(&l.HostCallsPerSecond, o.HostCallsPerSecond)
 	set(&l.MaxCPU, o.MaxCPU)
 	if o.MaxFileBytes > 0 {
 		l.MaxFileBytes = o.MaxFileBytes
@@ -184,19 +189,20 @@ func (l Limits) over(o Limits) Limits {
 
 func (l Limits) tier() tier.Limits {
 	return tier.Limits{
-		CallTimeout:    time.Duration(l.CallTimeout),
-		StartTimeout:   time.Duration(l.StartTimeout),
-		StopTimeout:    time.Duration(l.StopTimeout),
-		CancelGrace:    time.Duration(l.CancelGrace),
-		MaxMessage:     l.MaxMessageBytes,
-		MaxInflight:    l.MaxInflight,
-		MaxLogLine:     l.MaxLogLineBytes,
-		LogLinesPerSec: l.LogLinesPerSecond,
-		MaxMemory:      l.MaxMemoryBytes,
-		MaxOpenFiles:   l.MaxOpenFiles,
-		MaxFileBytes:   l.MaxFileBytes,
-		MaxCPU:         time.Duration(l.MaxCPU),
-		MaxProcesses:   l.MaxProcesses,
+		CallTimeout:     time.Duration(l.CallTimeout),
+		StartTimeout:    time.Duration(l.StartTimeout),
+		StopTimeout:     time.Duration(l.StopTimeout),
+		CancelGrace:     time.Duration(l.CancelGrace),
+		MaxMessage:      l.MaxMessageBytes,
+		MaxInflight:     l.MaxInflight,
+		MaxLogLine:      l.MaxLogLineBytes,
+		LogLinesPerSec:  l.LogLinesPerSecond,
+		MaxMemory:       l.MaxMemoryBytes,
+		MaxOpenFiles:    l.MaxOpenFiles,
+		MaxFileBytes:    l.MaxFileBytes,
+		MaxCPU:          time.Duration(l.MaxCPU),
+		MaxProcesses:    l.MaxProcesses,
+		HostCallsPerSec: l.HostCallsPerSecond,
 	}.WithDefaults()
 }
 

@@ -100,6 +100,11 @@ type AuditEvent struct {
 // callHost runs host function fn for plugin p: the grant check, then the
 // function. It is the only way a plugin reaches the host.
 func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.RawMessage) (json.RawMessage, error) {
+	// Threat: a plugin flooding the host with calls to starve it or the
+	// other plugins.
+	if !p.calls.Allow() {
+		return nil, rpc.Errorf(rpc.CodeRateLimited, "plugin %s: too many host function calls (limit %v a second)", p.name, p.calls.Limit())
+	}
 	f, ok := h.funcs[fn]
 	if !ok {
 		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Reason: "no such host function"})

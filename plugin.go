@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/rpc"
@@ -36,6 +38,7 @@ type managed struct {
 	spec    tier.Spec
 	starter tier.Starter
 	policy  RestartPolicy
+	calls   *rate.Limiter // host function calls
 
 	mu       sync.Mutex
 	inst     tier.Instance
@@ -163,6 +166,8 @@ func (h *Host) admit(man *manifest.Manifest, dir string, pc PluginConfig) (*mana
 		ready:   make(chan struct{}),
 		stopCh:  make(chan struct{}),
 	}
+	limits := h.opts.Limits.over(pc.Limits).tier()
+	p.calls = rate.NewLimiter(rate.Limit(limits.HostCallsPerSec), limits.HostCallsPerSec)
 	p.spec = tier.Spec{
 		Manifest:  man,
 		Dir:       dir,
@@ -171,7 +176,7 @@ func (h *Host) admit(man *manifest.Manifest, dir string, pc PluginConfig) (*mana
 		Config:    settings,
 		Grants:    grants,
 		Functions: h.allowedFuncs(grants),
-		Limits:    h.opts.Limits.over(pc.Limits).tier(),
+		Limits:    limits,
 		Log:       log,
 		Sandbox:   pc.Sandbox,
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {

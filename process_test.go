@@ -42,7 +42,9 @@ version = "1.0.0"
 tier = "process"
 protocol = 1
 entry = "bin/testplugin"
-functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn", "fds"]
+functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn", "fds",
+  "spin", "membomb", "forkbomb", "fdbomb", "stderrflood", "longline", "readfile", "writefile", "bigfile", "connect", "udp",
+  "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood"]
 hooks = ["greet"]
 
 [capabilities]

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -25,9 +26,10 @@ type logPump struct {
 	max  int
 	rate int
 
-	mu   sync.Mutex
-	last []string
-	done chan struct{}
+	mu    sync.Mutex
+	last  []string
+	fatal string // the first line that looks like a crash's cause
+	done  chan struct{}
 }
 
 func newLogPump(r *os.File, log *slog.Logger, l tier.Limits) *logPump {
@@ -58,6 +60,9 @@ func (p *logPump) run() {
 		p.remember(text)
 		count++
 		if count > p.rate {
+			if dropped == 0 {
+				p.log.Warn("plugin log over its rate limit: dropping lines for the rest of this second", "limit_per_second", p.rate)
+			}
 			dropped++
 			return
 		}
@@ -132,6 +137,9 @@ func (p *logPump) remember(line string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.fatal == "" && (strings.HasPrefix(line, "fatal error:") || strings.HasPrefix(line, "panic:")) {
+		p.fatal = line
+	}
 	if len(p.last) == tailLines {
 		copy(p.last, p.last[1:])
 		p.last = p.last[:tailLines-1]
@@ -144,6 +152,14 @@ func (p *logPump) tail() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.last...)
+}
+
+// cause returns the first line that looked like the cause of a crash (a Go
+// "fatal error:" or "panic:"), or "".
+func (p *logPump) cause() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fatal
 }
 
 // closeAfter waits up to d for the plugin's log to end, then closes it (a

@@ -354,6 +354,9 @@ func (p *proc) logSuffix() string {
 	if len(tail) > 3 {
 		tail = tail[len(tail)-3:]
 	}
+	if cause := p.logs.cause(); cause != "" && cause != tail[0] {
+		return fmt.Sprintf("; %q; last log lines: %q", cause, strings.Join(tail, " | "))
+	}
 	return fmt.Sprintf("; last log lines: %q", strings.Join(tail, " | "))
 }
 

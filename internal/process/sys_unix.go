@@ -26,9 +26,11 @@ func killTree(p *os.Process) {
 	_ = p.Kill()
 }
 
-// terminate asks the plugin's process group to stop.
+// terminate asks the plugin's process group to stop; SIGCONT lets a
+// stopped plugin receive the request.
 func terminate(p *os.Process) {
 	_ = syscall.Kill(-p.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-p.Pid, syscall.SIGCONT)
 }
 
 func platformEnv() []string { return nil }

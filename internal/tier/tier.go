@@ -69,32 +69,34 @@ const (
 // Limits bound what one plugin may use. Zero fields take the defaults of
 // DefaultLimits.
 type Limits struct {
-	CallTimeout    time.Duration // each call, unless the caller's context is shorter
-	StartTimeout   time.Duration // spawn and handshake
-	StopTimeout    time.Duration // orderly shutdown before the plugin is killed
-	CancelGrace    time.Duration // time to answer after a cancel before the plugin is killed
-	MaxMessage     int           // bytes in one protocol message
-	MaxInflight    int           // calls in flight to the plugin; more wait
-	MaxLogLine     int           // bytes in one log line; longer lines are cut
-	LogLinesPerSec int           // log lines a second; more are dropped and counted
-	MaxMemory      int64         // bytes of memory (wasm: linear memory; process: data segment where enforced)
-	MaxOpenFiles   int           // process: open descriptors (default 256)
-	MaxFileBytes   int64         // process: size of a file it writes (default 64 MiB)
-	MaxCPU         time.Duration // process: total CPU time; 0 is unlimited
-	MaxProcesses   int           // process: RLIMIT_NPROC; 0 leaves it unset
+	CallTimeout     time.Duration // each call, unless the caller's context is shorter
+	StartTimeout    time.Duration // spawn and handshake
+	StopTimeout     time.Duration // orderly shutdown before the plugin is killed
+	CancelGrace     time.Duration // time to answer after a cancel before the plugin is killed
+	MaxMessage      int           // bytes in one protocol message
+	MaxInflight     int           // calls in flight to the plugin; more wait
+	MaxLogLine      int           // bytes in one log line; longer lines are cut
+	LogLinesPerSec  int           // log lines a second; more are dropped and counted
+	MaxMemory       int64         // bytes of memory (wasm: linear memory; process: data segment where enforced)
+	MaxOpenFiles    int           // process: open descriptors (default 256)
+	MaxFileBytes    int64         // process: size of a file it writes (default 64 MiB)
+	MaxCPU          time.Duration // process: total CPU time; 0 is unlimited
+	MaxProcesses    int           // process: RLIMIT_NPROC; 0 leaves it unset
+	HostCallsPerSec int           // host function calls a second, with as large a burst
 }
 
 // DefaultLimits are the limits a plugin gets when the host sets none.
 var DefaultLimits = Limits{
-	CallTimeout:    10 * time.Second,
-	StartTimeout:   10 * time.Second,
-	StopTimeout:    3 * time.Second,
-	CancelGrace:    time.Second,
-	MaxMessage:     4 << 20,
-	MaxInflight:    64,
-	MaxLogLine:     4 << 10,
-	LogLinesPerSec: 200,
-	MaxMemory:      256 << 20,
+	CallTimeout:     10 * time.Second,
+	StartTimeout:    10 * time.Second,
+	StopTimeout:     3 * time.Second,
+	CancelGrace:     time.Second,
+	MaxMessage:      4 << 20,
+	MaxInflight:     64,
+	MaxLogLine:      4 << 10,
+	LogLinesPerSec:  200,
+	MaxMemory:       256 << 20,
+	HostCallsPerSec: 1000,
 }
 
 // WithDefaults fills zero fields from DefaultLimits.
@@ -123,6 +125,7 @@ func (l Limits) WithDefaults() Limits {
 	if l.MaxMemory <= 0 {
 		l.MaxMemory = d.MaxMemory
 	}
+	l.HostCallsPerSec = pickInt(l.HostCallsPerSec, d.HostCallsPerSec)
 	return l
 }
 

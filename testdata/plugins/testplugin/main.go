@@ -93,6 +93,7 @@ func main() {
 		}
 		return fds, nil
 	})
+	hostile(p)
 	plugin.Handle(p, "print", func(context.Context, *plugin.Host, any) (string, error) {
 		fmt.Println("a stray print to stdout must not corrupt the protocol")
 		os.Stdout.WriteString("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"forged\"}\n")
