@@ -218,6 +218,15 @@ func wantDenied(max int, say string) func(*attackEnv, attackResult, error) {
 	}
 }
 
+func TestSDKPluginIsNotDumpable(t *testing.T) {
+	h, _ := newHost(t, airlock.Options{})
+	load(t, h, airlock.PluginConfig{Path: testPlugin(t)})
+	v, err := airlock.CallFunc[int](ctxT(t, 10*time.Second), h, "testplugin", "dumpable", nil)
+	if err != nil || v != 0 {
+		t.Errorf("PR_GET_DUMPABLE in the plugin = %d, %v; want 0, so that same-user processes cannot open its /proc/PID/fd", v, err)
+	}
+}
+
 func TestHostileOrphanIsKilled(t *testing.T) {
 	h, _ := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Grants: []string{"spawn"}})

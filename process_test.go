@@ -44,7 +44,7 @@ protocol = 1
 entry = "bin/testplugin"
 functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn", "fds",
   "spin", "membomb", "forkbomb", "fdbomb", "stderrflood", "longline", "readfile", "writefile", "bigfile", "connect", "udp",
-  "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood"]
+  "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood", "dumpable"]
 hooks = ["greet"]
 
 [capabilities]

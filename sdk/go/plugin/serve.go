@@ -34,8 +34,11 @@ func (p *Plugin) Main() {
 // Before serving, Run moves the protocol onto a private duplicate of
 // standard output and points standard output (file descriptor 1 and
 // os.Stdout) at standard error, so a stray fmt.Println lands in the
-// plugin's log instead of corrupting the protocol.
+// plugin's log instead of corrupting the protocol. On Linux it also makes
+// the process non-dumpable, so that other processes of the same user cannot
+// open its descriptors through /proc.
 func (p *Plugin) Run() error {
+	protectProcess()
 	out, err := privateStdout()
 	if err != nil {
 		return fmt.Errorf("move protocol off stdout: %w", err)

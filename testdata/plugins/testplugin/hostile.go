@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
 
@@ -163,6 +165,10 @@ func hostile(p *plugin.Plugin) {
 			os.Exit(0) // leave the child behind
 		}()
 		return c.Process.Pid, nil
+	})
+	plugin.Handle(p, "dumpable", func(context.Context, *plugin.Host, any) (int, error) {
+		v, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+		return v, err
 	})
 	plugin.Handle(p, "sigstop", func(context.Context, *plugin.Host, any) (any, error) {
 		err := syscall.Kill(os.Getpid(), syscall.SIGSTOP)
