@@ -69,6 +69,13 @@ func testPlugin(t *testing.T, required ...string) string {
 	return testPluginWith(t, required, nil)
 }
 
+// benchPlugin lays out the test plugin for a benchmark.
+func benchPlugin(b *testing.B) string {
+	bin := testutil.GoBinary(b, "testdata/plugins/testplugin")
+	m := fmt.Sprintf(testManifest, "", "")
+	return testutil.PluginDir(b, m, map[string]string{"bin/testplugin": bin})
+}
+
 // testPluginWith lays out the Go test plugin with the given required and
 // extra optional capabilities.
 func testPluginWith(t *testing.T, required, optional []string) string {

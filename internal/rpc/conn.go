@@ -101,7 +101,10 @@ type Conn struct {
 	done    chan struct{}
 	err     error
 	closeFn func()
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup              // handlers running
+	loops   sync.WaitGroup              // workers
+	wake    chan struct{}               // hands the reader's role to an idle worker
+	inline  atomic.Pointer[atomic.Bool] // the request the reader is running, if any
 	baseCtx context.Context
 	stop    context.CancelFunc
 }
@@ -124,6 +127,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		running:  map[string]context.CancelFunc{},
 		handlers: make(chan struct{}, opts.MaxHandlers),
 		done:     make(chan struct{}),
+		wake:     make(chan struct{}),
 		closeFn:  onClose,
 		baseCtx:  ctx,
 		stop:     stop,
@@ -174,22 +178,85 @@ func (c *Conn) Close(err error) {
 // protocol, then closes the connection and waits for running handlers. It
 // returns why the connection ended.
 func (c *Conn) Serve() error {
+	c.loops.Add(1)
+	c.worker(true)
+	c.loops.Wait()
+	c.wg.Wait()
+	return c.err
+}
+
+// worker alternates between reading and handling. A worker reads until a
+// request arrives and runs it itself, so that a small call is answered
+// without waiting for another goroutine to be scheduled (most of the cost
+// of a small call). If the request takes longer than handoffDelay, or
+// calls the peer, the reader's role passes to an idle worker (or a new
+// one) so that other messages keep flowing; otherwise this worker goes on
+// reading. Workers are reused, and with them their grown stacks.
+func (c *Conn) worker(reading bool) {
+	defer c.loops.Done()
+	for {
+		if !reading {
+			select {
+			case <-c.wake:
+			case <-c.done:
+				return
+			}
+		}
+		job, ok := c.readUntilRequest()
+		if !ok {
+			return
+		}
+		handed := new(atomic.Bool)
+		c.inline.Store(handed)
+		t := time.AfterFunc(handoffDelay, func() { c.handOffOnce(handed) })
+		job()
+		t.Stop()
+		c.inline.CompareAndSwap(handed, nil)
+		// If nobody took over, this worker is still the reader.
+		reading = handed.CompareAndSwap(false, true)
+	}
+}
+
+// handoffDelay is how long a request runs on the reading worker before
+// another worker takes over reading.
+const handoffDelay = 100 * time.Microsecond
+
+// handOffOnce hands the reader's role over, once per inline request.
+func (c *Conn) handOffOnce(handed *atomic.Bool) {
+	if handed.CompareAndSwap(false, true) {
+		c.handOff()
+	}
+}
+
+// handOff gives the reader's role to an idle worker, or to a new one.
+func (c *Conn) handOff() {
+	select {
+	case c.wake <- struct{}{}:
+	case <-c.done:
+	default:
+		c.loops.Add(1)
+		go c.worker(true)
+	}
+}
+
+// readUntilRequest reads and dispatches messages until one is a request to
+// run; ok is false once the connection has ended.
+func (c *Conn) readUntilRequest() (job func(), ok bool) {
 	for {
 		line, err := c.readLine()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.EOF
-			}
 			c.Close(err)
-			break
+			return nil, false
 		}
-		if verr := c.dispatch(line); verr != nil {
+		job, verr := c.dispatch(line)
+		if verr != nil {
 			c.Close(verr)
-			break
+			return nil, false
+		}
+		if job != nil {
+			return job, true
 		}
 	}
-	c.wg.Wait()
-	return c.err
 }
 
 // readLine returns the next line without its line ending, skipping blank
@@ -228,28 +295,29 @@ func (c *Conn) readLine() ([]byte, error) {
 	}
 }
 
-// dispatch handles one incoming line; a non-nil result ends the connection.
-func (c *Conn) dispatch(line []byte) *ViolationError {
+// dispatch handles one incoming line. It returns the handler to run for a
+// request, if any; a violation ends the connection.
+func (c *Conn) dispatch(line []byte) (func(), *ViolationError) {
 	if !utf8.Valid(line) {
-		return violation("message is not valid UTF-8", line)
+		return nil, violation("message is not valid UTF-8", line)
 	}
 	if line[0] != '{' {
-		return violation("line is not a JSON-RPC message", line)
+		return nil, violation("line is not a JSON-RPC message", line)
 	}
 	var m Message
 	if err := json.Unmarshal(line, &m); err != nil {
-		return violation("invalid JSON: "+err.Error(), line)
+		return nil, violation("invalid JSON: "+err.Error(), line)
 	}
 	if m.JSONRPC != Version {
-		return violation(`missing "jsonrpc": "2.0"`, line)
+		return nil, violation(`missing "jsonrpc": "2.0"`, line)
 	}
 	switch {
 	case m.Method != "" && m.Result == nil && m.Error == nil:
 		return c.onRequest(&m, line)
 	case m.Method == "" && m.ID != nil && (m.Result != nil) != (m.Error != nil):
-		return c.onResponse(&m, line)
+		return nil, c.onResponse(&m, line)
 	default:
-		return violation("neither a request nor a response", line)
+		return nil, violation("neither a request nor a response", line)
 	}
 }
 
@@ -282,7 +350,7 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 	return nil
 }
 
-func (c *Conn) onRequest(m *Message, line []byte) *ViolationError {
+func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 	if m.Method == MethodCancel {
 		var p CancelParams
 		if json.Unmarshal(m.Params, &p) == nil {
@@ -293,16 +361,16 @@ func (c *Conn) onRequest(m *Message, line []byte) *ViolationError {
 				cancel()
 			}
 		}
-		return nil
+		return nil, nil
 	}
 	if m.ID != nil && !validID(m.ID) {
-		return violation("request id must be a number or a string", line)
+		return nil, violation("request id must be a number or a string", line)
 	}
 	if c.handler == nil {
 		if m.ID != nil {
 			c.reply(m.ID, nil, Errorf(CodeMethodNotFound, "method %q not found", m.Method))
 		}
-		return nil
+		return nil, nil
 	}
 	key := string(m.ID)
 	ctx, cancel := context.WithCancel(c.baseCtx)
@@ -311,7 +379,7 @@ func (c *Conn) onRequest(m *Message, line []byte) *ViolationError {
 		if _, dup := c.running[key]; dup {
 			c.mu.Unlock()
 			cancel()
-			return violation("request id already in use", line)
+			return nil, violation("request id already in use", line)
 		}
 		c.running[key] = cancel
 		c.mu.Unlock()
@@ -323,10 +391,10 @@ func (c *Conn) onRequest(m *Message, line []byte) *ViolationError {
 		if m.ID != nil {
 			c.reply(m.ID, nil, Errorf(CodeBusy, "too many requests in flight (limit %d)", c.opts.MaxHandlers))
 		}
-		return nil
+		return nil, nil
 	}
 	c.wg.Add(1)
-	go func() {
+	return func() {
 		defer c.wg.Done()
 		defer func() { <-c.handlers }()
 		defer c.finish(key, cancel)
@@ -334,8 +402,7 @@ func (c *Conn) onRequest(m *Message, line []byte) *ViolationError {
 		if m.ID != nil {
 			c.reply(m.ID, result, err)
 		}
-	}()
-	return nil
+	}, nil
 }
 
 func (c *Conn) finish(key string, cancel context.CancelFunc) {
@@ -431,6 +498,11 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 	c.pending[id] = ch
 	c.mu.Unlock()
 
+	// A request running on the reading worker that calls the peer needs
+	// someone else to read the answer.
+	if h := c.inline.Load(); h != nil {
+		c.handOffOnce(h)
+	}
 	idRaw := json.RawMessage(strconv.AppendInt(nil, id, 10))
 	if err := c.write(ctx, &Message{JSONRPC: Version, ID: idRaw, Method: method, Params: raw}); err != nil {
 		c.forget(id)
