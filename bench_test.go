@@ -17,7 +17,7 @@ func BenchmarkProcessCall(b *testing.B) {
 	}
 	defer h.Close(context.Background())
 	dir := benchPlugin(b)
-	if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: dir, }); err != nil {
+	if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: dir}); err != nil {
 		b.Fatal(err)
 	}
 	payload := strings.Repeat("x", 64)
@@ -30,4 +30,3 @@ func BenchmarkProcessCall(b *testing.B) {
 		}
 	}
 }
-
