@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -713,30 +712,6 @@ func requireProgram(t *testing.T, name string) {
 		}
 		t.Skipf("%s not installed", name)
 	}
-}
-
-func alive(pid int) bool {
-	if runtime.GOOS == "windows" {
-		p, err := os.FindProcess(pid)
-		if err != nil {
-			return false
-		}
-		p.Release()
-		return true
-	}
-	// A zombie still answers signal 0: treat a process that the host has
-	// reaped or that is a zombie as gone.
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err == nil {
-		fields := strings.Fields(string(stat))
-		if len(fields) > 2 && fields[2] == "Z" {
-			return false
-		}
-	}
-	return true
 }
 
 func waitFor(t *testing.T, cond func() bool, what string) {

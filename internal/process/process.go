@@ -114,6 +114,7 @@ func environment(spec tier.Spec) []string {
 type proc struct {
 	spec  tier.Spec
 	cmd   *exec.Cmd
+	group *group // the plugin and everything it starts
 	conn  *rpc.Conn
 	logs  *logPump
 	slots chan struct{} // calls in flight
@@ -158,9 +159,11 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 		return nil, explainStartError(target, err)
 	}
 	closeAll(inR, outW, errW) // the child's ends
+	group := newGroup(cmd.Process, spec.Limits)
 	p := &proc{
 		spec:     spec,
 		cmd:      cmd,
+		group:    group,
 		logs:     newLogPump(errR, spec.Log, spec.Limits),
 		slots:    make(chan struct{}, spec.Limits.MaxInflight),
 		done:     make(chan struct{}),
@@ -245,7 +248,8 @@ func (p *proc) supervise(outR *os.File) {
 		}
 	}
 	// Threat: children the plugin started and left behind.
-	killTree(p.cmd.Process)
+	p.group.kill()
+	p.group.release()
 	outR.Close()
 	p.logs.closeAfter(200 * time.Millisecond)
 	p.err = p.describeEnd(serveErr, waitErr)
@@ -261,7 +265,7 @@ func (p *proc) waitAfterStop(exited chan error) error {
 		return err
 	case <-time.After(p.spec.Limits.StopTimeout):
 	}
-	terminate(p.cmd.Process)
+	p.group.terminate()
 	select {
 	case err := <-exited:
 		return err
@@ -272,7 +276,7 @@ func (p *proc) waitAfterStop(exited chan error) error {
 }
 
 func (p *proc) kill() {
-	p.killOnce.Do(func() { killTree(p.cmd.Process) })
+	p.killOnce.Do(p.group.kill)
 }
 
 // describeEnd says why the plugin ended, with its exit status and last log

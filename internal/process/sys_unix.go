@@ -7,31 +7,37 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+
+	"github.com/airlock-go/airlock/internal/tier"
 )
 
-// processGroup prepares the child's process attributes: its own process group,
-// so that stopping it stops everything it started (threat: go-plugin's
-// Kill leaving children running).
+// processGroup prepares the child's process attributes: its own process
+// group, so that stopping it stops everything it started (threat:
+// go-plugin's Kill leaving children running).
 func processGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	setParentDeathSignal(cmd.SysProcAttr)
 }
 
-// killTree kills the plugin's whole process group.
-func killTree(p *os.Process) {
-	if p == nil {
-		return
-	}
-	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-	_ = p.Kill()
+// group is the plugin's process group.
+type group struct{ pid int }
+
+func newGroup(p *os.Process, _ tier.Limits) *group { return &group{pid: p.Pid} }
+
+// kill kills the whole process group.
+func (g *group) kill() {
+	_ = syscall.Kill(-g.pid, syscall.SIGKILL)
+	_ = syscall.Kill(g.pid, syscall.SIGKILL)
 }
 
-// terminate asks the plugin's process group to stop; SIGCONT lets a
-// stopped plugin receive the request.
-func terminate(p *os.Process) {
-	_ = syscall.Kill(-p.Pid, syscall.SIGTERM)
-	_ = syscall.Kill(-p.Pid, syscall.SIGCONT)
+// terminate asks the process group to stop; SIGCONT lets a stopped plugin
+// receive the request.
+func (g *group) terminate() {
+	_ = syscall.Kill(-g.pid, syscall.SIGTERM)
+	_ = syscall.Kill(-g.pid, syscall.SIGCONT)
 }
+
+func (g *group) release() {}
 
 func platformEnv() []string { return nil }
 
