@@ -728,3 +728,19 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// The Python example ships a copy of the SDK (a plugin reads nothing
+// outside its directory); it must not drift from the SDK.
+func TestPythonExampleSDKIsCurrent(t *testing.T) {
+	sdk, err := os.ReadFile(filepath.Join(testutil.Root(), "sdk/python/airlock_plugin.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := os.ReadFile(filepath.Join(testutil.Root(), "examples/plugins/hello-python/airlock_plugin.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(sdk) != string(copied) {
+		t.Error("examples/plugins/hello-python/airlock_plugin.py differs from sdk/python/airlock_plugin.py: copy the SDK again")
+	}
+}

@@ -52,8 +52,21 @@ type Options struct {
 
 // Run runs the demo.
 func Run(ctx context.Context, o Options) error {
-	d := &demo{out: o.Out, root: o.Root}
+	d := &demo{out: &syncWriter{w: o.Out}, root: o.Root}
 	return d.run(ctx)
+}
+
+// syncWriter serialises the narration and the host's logs, which are
+// written from different goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 type demo struct {
@@ -286,20 +299,18 @@ func dropTime(_ []string, a slog.Attr) slog.Attr {
 
 // indent prefixes each log line so that logs stand apart from narration.
 type indent struct {
-	mu sync.Mutex
-	w  io.Writer
+	w io.Writer
 }
 
 func (i *indent) Write(p []byte) (int, error) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
+	var b strings.Builder
 	for _, line := range strings.SplitAfter(string(p), "\n") {
-		if line == "" {
-			continue
+		if line != "" {
+			b.WriteString("    log │ " + line)
 		}
-		if _, err := io.WriteString(i.w, "    log │ "+line); err != nil {
-			return 0, err
-		}
+	}
+	if _, err := io.WriteString(i.w, b.String()); err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
