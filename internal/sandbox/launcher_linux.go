@@ -47,6 +47,12 @@ func init() {
 	// started by Wrap with the marker argv[0] and variable. In a normal
 	// start of the host this returns at once.
 	if len(os.Args) == 1 && os.Args[0] == launcherArg0 && os.Getenv(launcherEnv) == "1" {
+		// Threat: a set-user-ID host turned into a way to run any program
+		// with its privileges. The launcher runs only as its real user.
+		if os.Geteuid() != os.Getuid() || os.Getegid() != os.Getgid() {
+			os.Stderr.WriteString("airlock-launcher: refusing to run set-user-ID or set-group-ID\n")
+			os.Exit(126)
+		}
 		runLauncher()
 	}
 }
