@@ -1,0 +1,143 @@
+// Command table reads `go test -bench` output and prints the benchmark
+// table of docs/BENCHMARKS.md: each comparison as a ratio of means, beside
+// the target it must meet.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// line matches "BenchmarkName-2   N   123 ns/op ... 456 unit".
+var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+// results maps a benchmark name to unit to the values measured.
+type results map[string]map[string][]float64
+
+func parse(r io.Reader) results {
+	res := results{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		f := strings.Fields(m[2])
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			if res[m[1]] == nil {
+				res[m[1]] = map[string][]float64{}
+			}
+			res[m[1]][f[i+1]] = append(res[m[1]][f[i+1]], v)
+		}
+	}
+	return res
+}
+
+func (r results) mean(name, unit string) (float64, bool) {
+	vs := r[name][unit]
+	if len(vs) == 0 {
+		return 0, false
+	}
+	sum := 0.0
+	for _, v := range vs {
+		sum += v
+	}
+	return sum / float64(len(vs)), true
+}
+
+// comparison is one row: num / den of a unit, and its target.
+type comparison struct {
+	what     string
+	num, den string
+	unit     string
+	target   string
+	ok       func(float64) bool
+}
+
+func atMost(x float64) func(float64) bool  { return func(v float64) bool { return v <= x } }
+func atLeast(x float64) func(float64) bool { return func(v float64) bool { return v >= x } }
+
+func comparisons() []comparison {
+	var cs []comparison
+	for _, sz := range []string{"64B", "4KiB", "256KiB"} {
+		c := comparison{what: "process call " + sz + ": Airlock ÷ raw pipe", num: "Call/" + sz + "/airlock", den: "Call/" + sz + "/raw-pipe", unit: "ns/op"}
+		if sz == "64B" {
+			c.target, c.ok = "≤ 1.3", atMost(1.3)
+		}
+		cs = append(cs, c)
+		c = comparison{what: "process call " + sz + ": go-plugin gRPC ÷ Airlock", num: "Call/" + sz + "/goplugin-grpc", den: "Call/" + sz + "/airlock", unit: "ns/op"}
+		if sz == "64B" {
+			c.target, c.ok = "≥ 3", atLeast(3)
+		}
+		cs = append(cs, c)
+		cs = append(cs, comparison{what: "process call " + sz + ": go-plugin net/rpc ÷ Airlock", num: "Call/" + sz + "/goplugin-netrpc", den: "Call/" + sz + "/airlock", unit: "ns/op"})
+		cs = append(cs, comparison{what: "process call " + sz + ": sandbox cost (with ÷ without)", num: "Call/" + sz + "/airlock", den: "Call/" + sz + "/airlock-no-sandbox", unit: "ns/op"})
+	}
+	for _, n := range []string{"4", "16", "64"} {
+		c := comparison{what: "process throughput, " + n + " in flight ÷ 1", num: "Inflight/1/airlock", den: "Inflight/" + n + "/airlock", unit: "ns/op"}
+		if n == "64" {
+			c.target, c.ok = "≥ 3", atLeast(3)
+		}
+		cs = append(cs, c)
+	}
+	cs = append(cs,
+		comparison{what: "process throughput, 64 in flight: Airlock ÷ go-plugin gRPC", num: "Inflight/64/goplugin-grpc", den: "Inflight/64/airlock", unit: "ns/op"},
+		comparison{what: "process start: Airlock ÷ bare spawn and first byte", num: "Start/airlock", den: "Start/bare-spawn-first-byte", unit: "ns/op"},
+		comparison{what: "process start: Airlock without sandbox ÷ bare spawn", num: "Start/airlock-no-sandbox", den: "Start/bare-spawn-first-byte", unit: "ns/op"},
+		comparison{what: "process start: go-plugin gRPC ÷ Airlock", num: "Start/goplugin-grpc", den: "Start/airlock", unit: "ns/op"},
+		comparison{what: "wasm call: Airlock ÷ raw wazero", num: "Wasm/airlock", den: "Wasm/raw-wazero", unit: "ns/op", target: "≤ 3", ok: atMost(3)},
+		comparison{what: "wasm call: extism ÷ Airlock", num: "Wasm/extism", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
+		comparison{what: "wasm start: first compile ÷ warm cache", num: "WasmStart/cold", den: "WasmStart/warm", unit: "ns/op", target: "≥ 20", ok: atLeast(20)},
+	)
+	return cs
+}
+
+func main() {
+	res := parse(os.Stdin)
+	fmt.Println("| comparison | numerator | denominator | ratio | target | met |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, c := range comparisons() {
+		num, ok1 := res.mean(c.num, c.unit)
+		den, ok2 := res.mean(c.den, c.unit)
+		if !ok1 || !ok2 || den == 0 {
+			fmt.Printf("| %s | %s | %s | not measured | %s | |\n", c.what, c.num, c.den, c.target)
+			continue
+		}
+		met := ""
+		if c.ok != nil {
+			met = "no"
+			if c.ok(num / den) {
+				met = "yes"
+			}
+		}
+		fmt.Printf("| %s | %s | %s | %.2f | %s | %s |\n", c.what, human(num, c.unit), human(den, c.unit), num/den, c.target, met)
+	}
+	if mem, ok := res.mean("Memory", "host-bytes/plugin"); ok {
+		fmt.Printf("\nHost heap per loaded process plugin: %.0f KiB\n", mem/1024)
+	}
+	if mem, ok := res.mean("WasmMemory", "host-bytes/plugin"); ok {
+		fmt.Printf("Host heap per loaded wasm plugin: %.0f KiB\n", mem/1024)
+	}
+}
+
+func human(v float64, unit string) string {
+	if unit != "ns/op" {
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2f ms", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1f µs", v/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", v)
+}

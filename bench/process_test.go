@@ -1,0 +1,308 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/airlock-go/airlock"
+	"github.com/airlock-go/airlock/bench/internal/gp"
+)
+
+// The process-tier benchmarks: the same echo call through a raw pipe
+// between two Go processes (the physical limit), through Airlock, and
+// through hashicorp/go-plugin over gRPC and net/rpc, side by side in one
+// run. bench/run turns the results into a table of ratios.
+
+var bins struct {
+	dir                    string
+	raw, goplugin, airlock string // executables
+	airlockDir             string // the Airlock plugin's directory
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "airlock-bench-")
+	if err != nil {
+		panic(err)
+	}
+	bins.dir = dir
+	build := func(pkg, out string) string {
+		path := filepath.Join(dir, out)
+		cmd := exec.Command("go", "build", "-o", path, "./"+pkg)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			panic(fmt.Sprintf("build %s: %v\n%s", pkg, err, b))
+		}
+		return path
+	}
+	bins.raw = build("plugins/rawecho", "rawecho")
+	bins.goplugin = build("plugins/gopluginecho", "gopluginecho")
+	bins.airlockDir = filepath.Join(dir, "airlockecho")
+	bins.airlock = build("plugins/airlockecho", "airlockecho/bin/airlockecho")
+	manifest, err := os.ReadFile("plugins/airlockecho/plugin.toml")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(bins.airlockDir, "plugin.toml"), manifest, 0o644)
+	}
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var sizes = []struct {
+	name string
+	n    int
+}{{"64B", 64}, {"4KiB", 4 << 10}, {"256KiB", 256 << 10}}
+
+// payload is a JSON string of n bytes in all (quotes included).
+func payload(n int) string { return strings.Repeat("x", n-2) }
+
+// echoer is one way of making the echo call.
+type echoer interface {
+	echo(ctx context.Context, s string) error
+	close()
+}
+
+func BenchmarkCall(b *testing.B) {
+	for _, sz := range sizes {
+		for _, impl := range []struct {
+			name  string
+			start func(b *testing.B) echoer
+		}{
+			{"raw-pipe", startRaw},
+			{"airlock", startAirlock},
+			{"airlock-no-sandbox", func(b *testing.B) echoer { return startAirlockWith(b, "off") }},
+			{"goplugin-grpc", func(b *testing.B) echoer { return startGoPlugin(b, "grpc") }},
+			{"goplugin-netrpc", func(b *testing.B) echoer { return startGoPlugin(b, "netrpc") }},
+		} {
+			b.Run(sz.name+"/"+impl.name, func(b *testing.B) {
+				e := impl.start(b)
+				defer e.close()
+				p := payload(sz.n)
+				ctx := context.Background()
+				b.SetBytes(int64(sz.n))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if err := e.echo(ctx, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkInflight runs N callers at once against one plugin; ns/op is
+// the time per call, so throughput is 1/ns-op.
+func BenchmarkInflight(b *testing.B) {
+	for _, n := range []int{1, 4, 16, 64} {
+		for _, impl := range []struct {
+			name  string
+			start func(b *testing.B) echoer
+		}{
+			{"airlock", startAirlock},
+			{"goplugin-grpc", func(b *testing.B) echoer { return startGoPlugin(b, "grpc") }},
+		} {
+			b.Run(fmt.Sprintf("%d/%s", n, impl.name), func(b *testing.B) {
+				e := impl.start(b)
+				defer e.close()
+				p := payload(64)
+				ctx := context.Background()
+				var left atomic.Int64
+				left.Store(int64(b.N))
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for left.Add(-1) >= 0 {
+							if err := e.echo(ctx, p); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			})
+		}
+	}
+}
+
+// BenchmarkStart measures spawn to ready: a bare spawn until the child's
+// first byte, an Airlock process plugin loaded (sandbox and handshake
+// included), and a go-plugin client started and dispensed.
+func BenchmarkStart(b *testing.B) {
+	b.Run("bare-spawn-first-byte", func(b *testing.B) {
+		for b.Loop() {
+			e := startRaw(b)
+			if err := e.echo(context.Background(), payload(64)); err != nil {
+				b.Fatal(err)
+			}
+			e.close()
+		}
+	})
+	b.Run("airlock", func(b *testing.B) {
+		for b.Loop() {
+			startAirlock(b).close()
+		}
+	})
+	b.Run("airlock-no-sandbox", func(b *testing.B) {
+		for b.Loop() {
+			startAirlockWith(b, "off").close()
+		}
+	})
+	b.Run("goplugin-grpc", func(b *testing.B) {
+		for b.Loop() {
+			startGoPlugin(b, "grpc").close()
+		}
+	})
+}
+
+// BenchmarkMemory reports the host's heap per loaded process plugin.
+func BenchmarkMemory(b *testing.B) {
+	const n = 20
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var es []echoer
+		for range n {
+			es = append(es, startAirlock(b))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "host-bytes/plugin")
+		for _, e := range es {
+			e.close()
+		}
+	}
+}
+
+// --- raw pipe ---
+
+type rawEcho struct {
+	cmd *exec.Cmd
+	w   io.WriteCloser
+	r   *bufio.Reader
+	buf []byte
+}
+
+func startRaw(b *testing.B) echoer {
+	cmd := exec.Command(bins.raw)
+	w, _ := cmd.StdinPipe()
+	r, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return &rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(r, 1<<20)}
+}
+
+// echo sends the same JSON-RPC request the host would and reads one line,
+// with no decoding: the floor any process-tier call stands on.
+func (e *rawEcho) echo(_ context.Context, s string) error {
+	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"echo","input":"`...)
+	e.buf = append(e.buf, s...)
+	e.buf = append(e.buf, "\"}}\n"...)
+	if _, err := e.w.Write(e.buf); err != nil {
+		return err
+	}
+	_, err := e.r.ReadSlice('\n')
+	return err
+}
+
+func (e *rawEcho) close() {
+	e.w.Close()
+	e.cmd.Wait()
+}
+
+// --- airlock ---
+
+type airlockEcho struct {
+	h    *airlock.Host
+	name string
+}
+
+func startAirlock(b *testing.B) echoer { return startAirlockWith(b, "") }
+
+func startAirlockWith(b *testing.B, sandbox string) echoer {
+	h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: bins.airlockDir, Sandbox: sandbox}); err != nil {
+		b.Fatal(err)
+	}
+	return &airlockEcho{h: h, name: "airlockecho"}
+}
+
+func (e *airlockEcho) echo(ctx context.Context, s string) error {
+	res, err := e.h.Call(ctx, e.name, "echo", json.RawMessage(`"`+s+`"`))
+	if err == nil && len(res) != len(s)+2 {
+		err = fmt.Errorf("echo returned %d bytes, want %d", len(res), len(s)+2)
+	}
+	return err
+}
+
+func (e *airlockEcho) close() { e.h.Close(context.Background()) }
+
+// --- go-plugin ---
+
+type goPluginEcho struct {
+	client *plugin.Client
+	echoer gp.Echo
+}
+
+func startGoPlugin(b *testing.B, transport string) echoer {
+	protocols := []plugin.Protocol{plugin.ProtocolNetRPC}
+	if transport == "grpc" {
+		protocols = []plugin.Protocol{plugin.ProtocolGRPC}
+	}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  gp.Handshake,
+		Plugins:          gp.Plugins(nil),
+		Cmd:              exec.Command(bins.goplugin, transport),
+		AllowedProtocols: protocols,
+		Logger:           hclog.NewNullLogger(),
+		StartTimeout:     10 * time.Second,
+	})
+	rpcClient, err := client.Client()
+	if err != nil {
+		client.Kill()
+		b.Fatal(err)
+	}
+	raw, err := rpcClient.Dispense(transport)
+	if err != nil {
+		client.Kill()
+		b.Fatal(err)
+	}
+	return &goPluginEcho{client: client, echoer: raw.(gp.Echo)}
+}
+
+func (e *goPluginEcho) echo(_ context.Context, s string) error {
+	out, err := e.echoer.Echo([]byte(s))
+	if err == nil && len(out) != len(s) {
+		err = fmt.Errorf("echo returned %d bytes, want %d", len(out), len(s))
+	}
+	return err
+}
+
+func (e *goPluginEcho) close() { e.client.Kill() }
