@@ -27,7 +27,40 @@ import (
 	"github.com/airlock-go/airlock/internal/process"
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/internal/wasm"
 )
+
+// lazyWasm creates the wasm tier's starter (and its cache directory) the
+// first time a wasm plugin is loaded.
+type lazyWasm struct {
+	opts    wasm.Options
+	mu      sync.Mutex
+	starter *wasm.Starter
+}
+
+func (l *lazyWasm) Start(ctx context.Context, spec tier.Spec) (tier.Instance, error) {
+	l.mu.Lock()
+	if l.starter == nil {
+		s, err := wasm.NewStarter(l.opts)
+		if err != nil {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
+		}
+		l.starter = s
+	}
+	s := l.starter
+	l.mu.Unlock()
+	return s.Start(ctx, spec)
+}
+
+func (l *lazyWasm) close(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.starter == nil {
+		return nil
+	}
+	return l.starter.Close(ctx)
+}
 
 // Options configure a Host. The zero value is usable.
 type Options struct {
@@ -47,6 +80,11 @@ type Options struct {
 	// the Config instead when it sets them.
 	Limits  Limits
 	Restart RestartPolicy
+	// WasmCacheDir holds wasm plugins' compiled code across runs (default
+	// os.UserCacheDir()/airlock/wasm-cache; "-" keeps it in memory only).
+	// It must be writable by the host's user only: cached machine code is
+	// code the host executes.
+	WasmCacheDir string
 }
 
 // Host loads plugins and dispatches hooks and calls to them. Its methods
@@ -56,6 +94,7 @@ type Host struct {
 	log      *slog.Logger
 	funcs    map[string]Function
 	starters map[string]tier.Starter
+	wasm     *lazyWasm
 
 	mu      sync.RWMutex
 	plugins map[string]*managed
@@ -82,9 +121,11 @@ func New(opts Options) (*Host, error) {
 		}
 		h.funcs[f.name] = f
 	}
+	h.wasm = &lazyWasm{opts: wasm.Options{CacheDir: opts.WasmCacheDir}}
 	h.starters = map[string]tier.Starter{
 		"process": process.Starter{},
 		"builtin": builtinStarter{builtins: opts.Builtins},
+		"wasm":    h.wasm,
 	}
 	return h, nil
 }
@@ -140,7 +181,7 @@ func (h *Host) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return nil
+	return h.wasm.close(ctx)
 }
 
 // Unload stops one plugin and forgets it.

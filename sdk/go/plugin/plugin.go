@@ -221,3 +221,6 @@ func (e *Error) Is(target error) bool {
 	var t *Error
 	return errors.As(target, &t) && t.Code == e.Code
 }
+
+// protocolVersion is the contract version this SDK speaks.
+const protocolVersion = 1

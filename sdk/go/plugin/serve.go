@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package plugin
 
 import (
@@ -14,8 +16,6 @@ import (
 	"github.com/airlock-go/airlock/internal/rpc"
 )
 
-// protocolVersion is the contract version this SDK speaks.
-const protocolVersion = 1
 
 // Main runs the plugin over its standard input and output and exits the
 // process when the host closes the connection: status 0 after an orderly

@@ -1,0 +1,251 @@
+package wasm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// The contract, as docs/ABI.md describes it.
+const (
+	importModule   = "airlock"
+	wasiModule     = "wasi_snapshot_preview1"
+	exportMemory   = "memory"
+	exportAlloc    = "airlock_alloc"
+	exportFree     = "airlock_free"
+	exportInit     = "airlock_init"
+	exportCall     = "airlock_call"
+	exportProtocol = "airlock_protocol"
+	importHostCall = "host_call"
+	importResult   = "host_result"
+)
+
+type signature struct {
+	params, results []api.ValueType
+}
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+
+	requiredExports = map[string]signature{
+		exportAlloc: {[]api.ValueType{i32}, []api.ValueType{i32}},
+		exportFree:  {[]api.ValueType{i32, i32}, nil},
+		exportInit:  {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
+		exportCall:  {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
+	}
+	optionalExports = map[string]signature{
+		exportProtocol: {nil, []api.ValueType{i32}},
+		"_initialize":  {nil, nil},
+	}
+	hostImports = map[string]signature{
+		importHostCall: {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+		importResult:   {[]api.ValueType{i32}, nil},
+	}
+)
+
+// checkContract checks a compiled module's imports and exports against the
+// contract.
+func checkContract(m wazero.CompiledModule) error {
+	var probs []string
+	for _, f := range m.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case wasiModule:
+			// Provided, restricted by the module's configuration.
+		case importModule:
+			want, ok := hostImports[name]
+			if !ok {
+				probs = append(probs, fmt.Sprintf("imports %s.%s, which Airlock does not provide", mod, name))
+			} else if !sameSig(f, want) {
+				probs = append(probs, fmt.Sprintf("imports %s.%s with the wrong signature %s, want %s", mod, name, sigOf(f), want))
+			}
+		default:
+			probs = append(probs, fmt.Sprintf("imports %s.%s: only the %q and %q modules are provided", mod, name, importModule, wasiModule))
+		}
+	}
+	for _, mem := range m.ImportedMemories() {
+		mod, name, _ := mem.Import()
+		probs = append(probs, fmt.Sprintf("imports memory %s.%s: the module must define and export its own", mod, name))
+	}
+	exports := m.ExportedFunctions()
+	for name, want := range requiredExports {
+		f, ok := exports[name]
+		switch {
+		case !ok:
+			probs = append(probs, fmt.Sprintf("does not export %s%s", name, want))
+		case !sameSig(f, want):
+			probs = append(probs, fmt.Sprintf("exports %s with the wrong signature %s, want %s", name, sigOf(f), want))
+		}
+	}
+	for name, want := range optionalExports {
+		if f, ok := exports[name]; ok && !sameSig(f, want) {
+			probs = append(probs, fmt.Sprintf("exports %s with the wrong signature %s, want %s", name, sigOf(f), want))
+		}
+	}
+	if _, ok := m.ExportedMemories()[exportMemory]; !ok {
+		probs = append(probs, "does not export its memory as \"memory\"")
+	}
+	if len(probs) > 0 {
+		slices.Sort(probs)
+		return fmt.Errorf("module breaks the wasm contract (docs/ABI.md): %s", strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+func sameSig(f api.FunctionDefinition, s signature) bool {
+	return slices.Equal(f.ParamTypes(), s.params) && slices.Equal(f.ResultTypes(), s.results)
+}
+
+func sigOf(f api.FunctionDefinition) string {
+	return signature{f.ParamTypes(), f.ResultTypes()}.String()
+}
+
+func (s signature) String() string {
+	name := func(ts []api.ValueType) string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, api.ValueTypeName(t))
+		}
+		return strings.Join(out, ", ")
+	}
+	return fmt.Sprintf("(%s) -> (%s)", name(s.params), name(s.results))
+}
+
+// invoke passes input to fn through guest memory and returns the result of
+// the envelope the guest answers with. A plugin's own error is an
+// *rpc.Error; any other error means the instance must not be reused.
+func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte, limit int) (json.RawMessage, error) {
+	if len(input) > limit {
+		return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: fmt.Sprintf("input of %d bytes exceeds the limit of %d", len(input), limit)}
+	}
+	mem := inst.mod.Memory()
+	res, err := inst.alloc.Call(ctx, uint64(len(input)))
+	if err != nil {
+		return nil, classify(err)
+	}
+	ptr := uint32(res[0])
+	// Threat: a guest returning a pointer outside its memory to make the
+	// host read or write elsewhere; wazero's accessors check bounds.
+	if !mem.Write(ptr, input) {
+		return nil, fmt.Errorf("%w: %s returned an out-of-bounds pointer %d for %d bytes", tier.ErrViolation, exportAlloc, ptr, len(input))
+	}
+	state := &callState{}
+	res, err = fn.Call(context.WithValue(ctx, stateKey{}, state), uint64(ptr), uint64(len(input)))
+	if err != nil {
+		return nil, classify(err)
+	}
+	outPtr, outLen := uint32(res[0]>>32), uint32(res[0])
+	if int(outLen) > limit {
+		return nil, fmt.Errorf("%w: output of %d bytes exceeds the limit of %d", tier.ErrResourceCaps, outLen, limit)
+	}
+	view, ok := mem.Read(outPtr, outLen)
+	if !ok {
+		return nil, fmt.Errorf("%w: the module returned an out-of-bounds result (pointer %d, length %d, memory %d bytes)", tier.ErrViolation, outPtr, outLen, mem.Size())
+	}
+	out := append([]byte(nil), view...)
+	if _, err := inst.free.Call(ctx, uint64(outPtr), uint64(outLen)); err != nil {
+		return nil, classify(err)
+	}
+	var env struct {
+		Result json.RawMessage `json:"result"`
+		Error  *rpc.Error      `json:"error"`
+	}
+	if err := json.Unmarshal(out, &env); err != nil {
+		return nil, fmt.Errorf("%w: the module's answer is not a result envelope: %v", tier.ErrViolation, err)
+	}
+	if env.Error != nil {
+		return nil, env.Error
+	}
+	if env.Result == nil {
+		env.Result = json.RawMessage("null")
+	}
+	return env.Result, nil
+}
+
+// callState carries a host call's answer from host_call to host_result.
+type callState struct {
+	pending []byte
+}
+
+type stateKey struct{}
+
+// instantiateHostModule provides the airlock import module: host_call
+// runs a host function (checked against the grants by spec.Host) and
+// keeps its answer; host_result copies the answer into guest memory.
+func (p *plugin) instantiateHostModule(ctx context.Context) error {
+	_, err := p.rt.NewHostModuleBuilder(importModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostCall), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).
+		Export(importHostCall).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostResult), []api.ValueType{i32}, nil).
+		Export(importResult).
+		Instantiate(ctx)
+	return err
+}
+
+func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
+	state, _ := ctx.Value(stateKey{}).(*callState)
+	answer := func(v any) {
+		data, _ := json.Marshal(v)
+		if state != nil {
+			state.pending = data
+		}
+		stack[0] = uint64(len(data))
+	}
+	fail := func(code int, format string, args ...any) {
+		answer(map[string]any{"error": rpc.Errorf(code, format, args...)})
+	}
+	mem := mod.Memory()
+	fn, ok1 := mem.Read(uint32(stack[0]), uint32(stack[1]))
+	in, ok2 := mem.Read(uint32(stack[2]), uint32(stack[3]))
+	switch {
+	case state == nil:
+		fail(rpc.CodeInvalidRequest, "host_call outside a call")
+		return
+	case !ok1 || !ok2:
+		fail(rpc.CodeInvalidParams, "host_call: out-of-bounds pointer")
+		return
+	case len(in) > p.spec.Limits.MaxMessage:
+		fail(rpc.CodeInvalidParams, "host_call: input of %d bytes exceeds the limit of %d", len(in), p.spec.Limits.MaxMessage)
+		return
+	}
+	input := json.RawMessage(append([]byte(nil), in...))
+	if len(input) == 0 {
+		input = json.RawMessage("null")
+	}
+	res, err := p.spec.Host(ctx, string(fn), input)
+	if err != nil {
+		var re *rpc.Error
+		if !errors.As(err, &re) {
+			re = &rpc.Error{Code: rpc.CodeFailed, Message: err.Error()}
+		}
+		answer(map[string]any{"error": re})
+		return
+	}
+	answer(map[string]json.RawMessage{"result": res})
+}
+
+func (p *plugin) hostResult(ctx context.Context, mod api.Module, stack []uint64) {
+	state, _ := ctx.Value(stateKey{}).(*callState)
+	if state == nil || state.pending == nil {
+		return
+	}
+	// An out-of-bounds pointer writes nothing; the guest reads garbage
+	// from its own memory, never the host's.
+	mod.Memory().Write(uint32(stack[0]), state.pending)
+	state.pending = nil
+}
+
+func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
