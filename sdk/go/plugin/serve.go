@@ -16,7 +16,6 @@ import (
 	"github.com/airlock-go/airlock/internal/rpc"
 )
 
-
 // Main runs the plugin over its standard input and output and exits the
 // process when the host closes the connection: status 0 after an orderly
 // shutdown, 1 on error (with the reason on standard error, the plugin's log).
