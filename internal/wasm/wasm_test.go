@@ -1,0 +1,445 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/airlock-go/airlock/internal/capability"
+	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/testutil"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// shared compiles each module once for the whole package: compiling a
+// Go-built module takes seconds, more under the race detector.
+var shared *Starter
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "airlock-wasm-cache-")
+	if err != nil {
+		panic(err)
+	}
+	shared, err = NewStarter(Options{CacheDir: filepath.Join(dir, "cache")})
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	shared.Close(context.Background())
+	os.RemoveAll(dir)
+	testutil.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// fakeHost records host function calls and grants only what it is told.
+type fakeHost struct {
+	mu      sync.Mutex
+	calls   []string
+	denied  []string
+	granted capability.Set
+	kv      map[string]json.RawMessage
+}
+
+func (f *fakeHost) call(_ context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cap := map[string]string{"log": "log", "kv.set": "kv", "kv.get": "kv", "secret.read": "secret.read"}[fn]
+	if !f.granted.AllowsString(cap) {
+		f.denied = append(f.denied, fn)
+		return nil, rpc.Errorf(rpc.CodeDenied, "capability %q not granted (needed by %s)", cap, fn)
+	}
+	f.calls = append(f.calls, fn)
+	switch fn {
+	case "kv.set":
+		var in struct {
+			Key   string          `json:"key"`
+			Value json.RawMessage `json:"value"`
+		}
+		json.Unmarshal(input, &in)
+		f.kv[in.Key] = in.Value
+		return json.RawMessage("null"), nil
+	case "kv.get":
+		var in struct{ Key string }
+		json.Unmarshal(input, &in)
+		return json.Marshal(map[string]any{"value": f.kv[in.Key], "found": true})
+	}
+	return json.RawMessage("null"), nil
+}
+
+type env struct {
+	t    *testing.T
+	host *fakeHost
+	logs *bytes.Buffer
+	mu   sync.Mutex
+}
+
+func (e *env) log() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.String()
+}
+
+type lockedBuffer struct {
+	e *env
+}
+
+func (l lockedBuffer) Write(p []byte) (int, error) {
+	l.e.mu.Lock()
+	defer l.e.mu.Unlock()
+	return l.e.logs.Write(p)
+}
+
+// start starts module at path under manifest text with grants and limits.
+func start(t *testing.T, s *Starter, manifestText, path string, grants []string, limits tier.Limits) (tier.Instance, *env, error) {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := manifest.Parse("plugin.toml", []byte(manifestText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := capability.NewSet(grants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, host: &fakeHost{granted: set, kv: map[string]json.RawMessage{}}, logs: &bytes.Buffer{}}
+	config, err := m.ResolveConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := tier.Spec{
+		Manifest: m, Dir: dir, Name: m.Name, Code: code, Config: config, Grants: set,
+		Functions: []string{"log", "kv.get", "kv.set"},
+		Limits:    limits.WithDefaults(),
+		Log:       slog.New(slog.NewTextHandler(lockedBuffer{e}, nil)).With("plugin", m.Name),
+		Host:      e.host.call,
+	}
+	inst, err := s.Start(context.Background(), spec)
+	if err == nil {
+		t.Cleanup(func() { inst.Stop(context.Background()) })
+	}
+	return inst, e, err
+}
+
+func newStarter(*testing.T) *Starter { return shared }
+
+func example(t *testing.T, name string) (manifestText, module string) {
+	t.Helper()
+	root := testutil.Root()
+	text, err := os.ReadFile(filepath.Join(root, "examples/plugins", name, "plugin.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch name {
+	case "hello-wasm-go":
+		return string(text), testutil.GoWasm(t, "examples/plugins/hello-wasm-go")
+	default:
+		return string(text), testutil.CWasm(t, name, []string{"-I", "sdk/c"}, "examples/plugins/hello-wasm-c/hello.c", "sdk/c/airlock.c")
+	}
+}
+
+func call(inst tier.Instance, name string, input any, timeout time.Duration) (json.RawMessage, error) {
+	raw, _ := json.Marshal(input)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return inst.Call(ctx, rpc.CallParams{Name: name, Phase: "define", Input: raw})
+}
+
+func TestGreetBothLanguages(t *testing.T) {
+	s := newStarter(t)
+	for _, name := range []string{"hello-wasm-go", "hello-wasm-c"} {
+		t.Run(name, func(t *testing.T) {
+			text, module := example(t, name)
+			inst, e, err := start(t, s, text, module, []string{"log"}, tier.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := call(inst, "greet", map[string]string{"name": "ada"}, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != `{"message":"hello, ada"}` {
+				t.Errorf("greet = %s", out)
+			}
+			if len(e.host.calls) != 1 || e.host.calls[0] != "log" {
+				t.Errorf("host calls = %v, want one log", e.host.calls)
+			}
+		})
+	}
+}
+
+func TestHostCallDenied(t *testing.T) {
+	s := newStarter(t)
+	for _, name := range []string{"hello-wasm-go", "hello-wasm-c"} {
+		t.Run(name, func(t *testing.T) {
+			text, module := example(t, name)
+			// Started without the log grant (the manifest requires it, but
+			// at the tier level nothing checks that: the host function
+			// refuses, as it would for an optional capability).
+			inst, e, err := start(t, s, text, module, nil, tier.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = call(inst, "greet", map[string]string{"name": "ada"}, 10*time.Second)
+			var re *rpc.Error
+			if !errors.As(err, &re) || re.Code != rpc.CodeDenied {
+				t.Fatalf("err = %v, want the guest to pass on the denial (code -32001)", err)
+			}
+			if len(e.host.denied) != 1 || e.host.denied[0] != "log" {
+				t.Errorf("denials = %v", e.host.denied)
+			}
+		})
+	}
+}
+
+func TestHostCallRoundTrip(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, goGuestManifest, testutil.GoWasm(t, "internal/wasm/testdata/goguest"), []string{"kv"}, tier.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call(inst, "kv", map[string]any{"value": 42}, 10*time.Second)
+	if err != nil || string(out) != `{"found":true,"value":42}` {
+		t.Errorf("kv round trip = %s, %v", out, err)
+	}
+}
+
+const goGuestManifest = `
+name = "goguest"
+version = "1.0.0"
+tier = "wasm"
+protocol = 1
+entry = "goguest.wasm"
+functions = ["echo", "membomb", "panic", "kv", "print"]
+`
+
+const evilManifest = `
+name = "evil"
+version = "1.0.0"
+tier = "wasm"
+protocol = 1
+entry = "evil.wasm"
+functions = ["attack"]
+`
+
+func evil(t *testing.T, flags ...string) string {
+	return testutil.CWasm(t, "evil", flags, "internal/wasm/testdata/evil/evil.c")
+}
+
+func TestForbiddenImportRefusedBeforeRunning(t *testing.T) {
+	s := newStarter(t)
+	_, _, err := start(t, s, evilManifest, evil(t, "-DFORBIDDEN_IMPORT", "-Wl,--allow-undefined"), nil, tier.Limits{})
+	if !errors.Is(err, tier.ErrStart) || !strings.Contains(err.Error(), "imports env.system") {
+		t.Fatalf("err = %v, want the forbidden import named", err)
+	}
+}
+
+func TestMissingExportsRefused(t *testing.T) {
+	s := newStarter(t)
+	// A module with nothing of the contract: wazero's smallest valid module.
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.wasm")
+	os.WriteFile(empty, []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}, 0o644)
+	_, _, err := start(t, s, evilManifest, empty, nil, tier.Limits{})
+	for _, want := range []string{"does not export airlock_alloc", "does not export airlock_call", `does not export its memory`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to say %q", err, want)
+		}
+	}
+	os.WriteFile(empty, []byte("not wasm at all"), 0o644)
+	if _, _, err := start(t, s, evilManifest, empty, nil, tier.Limits{}); !errors.Is(err, tier.ErrStart) || !strings.Contains(err.Error(), "not a valid WebAssembly module") {
+		t.Errorf("garbage module: err = %v", err)
+	}
+}
+
+// Each attack fails its call with a typed error, and the next call works
+// on a fresh instance.
+func TestHostileGuests(t *testing.T) {
+	s := newStarter(t)
+	limits := tier.Limits{CallTimeout: 300 * time.Millisecond, MaxMemory: 32 << 20, MaxMessage: 1 << 20}
+	cases := []struct {
+		attack string
+		want   error
+		say    string
+	}{
+		{"loop", tier.ErrDeadline, "no answer within"},
+		{"trap", tier.ErrCrashed, "unreachable"},
+		{"recurse", tier.ErrCrashed, "trap"},
+		{"oob", tier.ErrViolation, "out-of-bounds result"},
+		{"huge", tier.ErrResourceCaps, "exceeds the limit"},
+		{"garbage", tier.ErrViolation, "not a result envelope"},
+	}
+	inst, _, err := start(t, s, evilManifest, evil(t), nil, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.attack, func(t *testing.T) {
+			start := time.Now()
+			_, err := call(inst, c.attack, nil, 10*time.Second)
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.say) {
+				t.Errorf("err = %v, want %v saying %q", err, c.want, c.say)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+			if out, err := call(inst, "fine", nil, 10*time.Second); err != nil || string(out) != `"ok"` {
+				t.Errorf("the next call: %s, %v", out, err)
+			}
+		})
+	}
+}
+
+func TestMemoryGrowStopsAtCap(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, evilManifest, evil(t), nil, tier.Limits{MaxMemory: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call(inst, "grow", nil, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	json.Unmarshal(out, &pages)
+	if pages != 64 {
+		t.Errorf("memory grew to %d pages, want it stopped at the 64-page (4 MiB) cap", pages)
+	}
+}
+
+func TestGoGuestMemoryBombAndPanic(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, goGuestManifest, testutil.GoWasm(t, "internal/wasm/testdata/goguest"), nil, tier.Limits{MaxMemory: 64 << 20, CallTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(inst, "membomb", nil, 20*time.Second); !errors.Is(err, tier.ErrCrashed) {
+		t.Errorf("membomb: err = %v, want ErrCrashed", err)
+	}
+	_, err = call(inst, "panic", nil, 10*time.Second)
+	var re *rpc.Error
+	if !errors.As(err, &re) || !strings.Contains(re.Message, "the guest panics") {
+		t.Errorf("panic: err = %v, want the plugin's error", err)
+	}
+	if out, err := call(inst, "echo", "still here", 10*time.Second); err != nil || string(out) != `"still here"` {
+		t.Errorf("after the attacks: %s, %v", out, err)
+	}
+}
+
+func TestConcurrentCallsThroughPool(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, goGuestManifest, testutil.GoWasm(t, "internal/wasm/testdata/goguest"), nil, tier.Limits{MaxInflight: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				want := fmt.Sprintf(`"g%d-%d-%s"`, g, i, strings.Repeat("y", i))
+				out, err := call(inst, "echo", json.RawMessage(want), 20*time.Second)
+				if err != nil || string(out) != want {
+					t.Errorf("echo %s = %s, %v", want, out, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p := inst.(*plugin)
+	p.mu.Lock()
+	count := p.count
+	p.mu.Unlock()
+	if count > 4 {
+		t.Errorf("%d instances for 4 calls in flight", count)
+	}
+}
+
+func TestWarmCacheDoesNotRecompile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	text, module := example(t, "hello-wasm-c")
+	snapshot := func() map[string]time.Time {
+		files := map[string]time.Time{}
+		filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				files[path] = info.ModTime()
+			}
+			return nil
+		})
+		return files
+	}
+	run := func() {
+		s, err := NewStarter(Options{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(context.Background())
+		inst, _, err := start(t, s, text, module, []string{"log"}, tier.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst.Stop(context.Background())
+	}
+	run() // cold: compiles and writes the cache
+	cold := snapshot()
+	if len(cold) == 0 {
+		t.Fatal("the first start wrote nothing to the compilation cache")
+	}
+	time.Sleep(20 * time.Millisecond) // so that a rewrite would change mtimes
+	run()                             // warm: a new runtime, as in a new host process
+	warm := snapshot()
+	if len(warm) != len(cold) {
+		t.Errorf("cache files: %d after the cold start, %d after the warm one", len(cold), len(warm))
+	}
+	for path, mtime := range cold {
+		if !warm[path].Equal(mtime) {
+			t.Errorf("%s was rewritten by the warm start: it compiled again", path)
+		}
+	}
+}
+
+func TestCacheDirMustBePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	os.MkdirAll(dir, 0o777)
+	os.Chmod(dir, 0o777)
+	if _, err := NewStarter(Options{CacheDir: dir}); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Errorf("err = %v, want a world-writable cache refused", err)
+	}
+}
+
+func TestGuestStdoutGoesToLog(t *testing.T) {
+	s := newStarter(t)
+	inst, e, err := start(t, s, goGuestManifest, testutil.GoWasm(t, "internal/wasm/testdata/goguest"), nil, tier.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(inst, "print", nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.log(), "printed to stdout by the guest") || !strings.Contains(e.log(), "plugin=goguest") {
+		t.Errorf("guest's stdout not in the host's log:\n%s", e.log())
+	}
+}
