@@ -97,6 +97,23 @@ func TestCallPythonExample(t *testing.T) {
 	}
 }
 
+func TestCallWasm(t *testing.T) {
+	module := testutil.GoWasm(t, "examples/plugins/hello-wasm-go")
+	manifest, err := os.ReadFile(filepath.Join(testutil.Root(), "examples/plugins/hello-wasm-go/plugin.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := testutil.PluginDir(t, string(manifest), map[string]string{"bin/hello-wasm-go.wasm": module})
+	code, stdout, stderr := run(t, "call", dir, "greet", "--input", `{"name":"ada"}`)
+	if code != 0 || stdout != `{"message":"hello, ada"}`+"\n" {
+		t.Errorf("exit %d, stdout %q; stderr:\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = run(t, "call", dir, "greet", "--grant", "kv", "--input", `{"name":"ada"}`)
+	if code != 1 || !strings.Contains(stderr, "plugin hello-wasm-go") || !strings.Contains(stderr, "not granted: log") {
+		t.Errorf("missing grant: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
 func TestInspect(t *testing.T) {
 	dir := filepath.Join(testutil.Root(), "examples/plugins/teller")
 	code, stdout, stderr := run(t, "inspect", dir)
@@ -195,6 +212,7 @@ func TestDemo(t *testing.T) {
 		"errors.Is(err, airlock.ErrPluginCrashed) = true",
 		"crashy is now disabled",
 		`meanwhile greet("ada") → "hello, ada", err=<nil>`,
+		`hello-wasm-go   → "hallo, grace"`,
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q", want)

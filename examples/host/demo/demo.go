@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 type demo struct {
 	out  io.Writer
 	root string
+	built []string // plugins built by buildAll
 	// audit collects the host's audit events for display.
 	mu     sync.Mutex
 	audits []airlock.AuditEvent
@@ -86,7 +88,9 @@ func (d *demo) step(n int, title string) {
 func (d *demo) plugin(name string) string { return filepath.Join(d.root, "examples", "plugins", name) }
 
 func (d *demo) run(ctx context.Context) error {
-	d.say("Airlock demo: a host that manages money loads plugins it does not trust.")
+	d.say("Airlock demo: a host that manages money loads plugins it does not trust:")
+	d.say("process plugins in Go, Python and JavaScript, WebAssembly plugins in Go and C")
+	d.say("running inside the host, and a builtin, all behind one contract.")
 
 	d.step(1, "Build the example plugins from source")
 	if err := d.buildAll(ctx); err != nil {
@@ -200,9 +204,16 @@ func (d *demo) auditEvents() []airlock.AuditEvent {
 	return append([]airlock.AuditEvent(nil), d.audits...)
 }
 
-// buildAll builds the Go plugins and notes which interpreters are here.
+// buildAll builds the Go plugins (process and wasm) and, when clang is
+// here, the C wasm plugin.
 func (d *demo) buildAll(ctx context.Context) error {
-	for _, name := range []string{"hello-go", "teller", "crashy"} {
+	names := []string{"hello-go", "teller", "crashy", "hello-wasm-go"}
+	if have("clang") {
+		names = append(names, "hello-wasm-c")
+	} else {
+		d.say("  (clang not found: skipping hello-wasm-c)")
+	}
+	for _, name := range names {
 		man, err := manifest.Load(d.plugin(name))
 		if err != nil {
 			return err
@@ -211,7 +222,8 @@ func (d *demo) buildAll(ctx context.Context) error {
 		if err := build.Run(ctx, man, &log); err != nil {
 			return fmt.Errorf("%w\n%s", err, log.String())
 		}
-		d.say("  built %s", name)
+		d.say("  built %-14s (%s tier)", name, man.Tier)
+		d.built = append(d.built, name)
 	}
 	return nil
 }
@@ -230,7 +242,11 @@ func (d *demo) config() *airlock.Config {
 			{Path: d.plugin("teller"), Grants: []string{"log"}, Priority: 50},
 			{Path: d.plugin("crashy")},
 			{Builtin: "greeting-audit", Grants: []string{"log", "kv"}},
+			{Path: d.plugin("hello-wasm-go"), Grants: []string{"log"}, Priority: 4, Config: map[string]any{"greeting": "hallo"}},
 		},
+	}
+	if slices.Contains(d.built, "hello-wasm-c") {
+		cfg.Plugins = append(cfg.Plugins, airlock.PluginConfig{Path: d.plugin("hello-wasm-c"), Grants: []string{"log"}, Priority: 3, Config: map[string]any{"greeting": "ciao"}})
 	}
 	if have("python3") {
 		cfg.Plugins = append(cfg.Plugins, airlock.PluginConfig{Path: d.plugin("hello-python"), Grants: []string{"log"}, Priority: 5, Config: map[string]any{"greeting": "bonjour"}})
