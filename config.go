@@ -21,6 +21,8 @@ type Config struct {
 	Limits Limits `toml:"limits"`
 	// Restart says how crashed plugins are restarted.
 	Restart RestartPolicy `toml:"restart"`
+	// Trust is the policy for signed packages.
+	Trust Trust `toml:"trust"`
 	// Plugins lists the plugins to load, in no particular order: order
 	// among plugins comes from Priority.
 	Plugins []PluginConfig `toml:"plugin"`
@@ -34,6 +36,21 @@ type PluginConfig struct {
 	// Builtin names a plugin compiled into the host (Options.Builtins)
 	// instead of a Path.
 	Builtin string `toml:"builtin"`
+	// Package is a signed plugin package (a .tar.gz made by airlock pack)
+	// instead of a Path. It is verified against the trust policy, then run
+	// from the verified bytes.
+	Package string `toml:"package"`
+	// Signature is the package's detached signature (default: Package
+	// with ".minisig" added).
+	Signature string `toml:"signature"`
+	// Publishers pins the key IDs allowed to sign this plugin.
+	Publishers []string `toml:"publishers"`
+	// AllowUnsigned lets an unsigned package load: development only,
+	// logged at every start.
+	AllowUnsigned bool `toml:"allow_unsigned"`
+	// EntrySHA256 pins a directory plugin's entry by its sha256: the host
+	// reads the directory once, checks the digest and runs from those bytes.
+	EntrySHA256 string `toml:"entry_sha256"`
 	// Name, if set, must match the plugin's manifest: a guard against
 	// pointing Path at the wrong plugin.
 	Name string `toml:"name"`
@@ -218,10 +235,20 @@ func ReadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	base := filepath.Dir(path)
+	rel := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
 	for i := range cfg.Plugins {
 		p := &cfg.Plugins[i]
-		if p.Path != "" && !filepath.IsAbs(p.Path) {
-			p.Path = filepath.Join(base, p.Path)
+		rel(&p.Path)
+		rel(&p.Package)
+		rel(&p.Signature)
+	}
+	for i, k := range cfg.Trust.Keys {
+		if _, err := os.Stat(filepath.Join(base, k)); err == nil && !filepath.IsAbs(k) {
+			cfg.Trust.Keys[i] = filepath.Join(base, k)
 		}
 	}
 	return cfg, nil
@@ -254,11 +281,17 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 }
 
 func (p PluginConfig) check() error {
-	switch {
-	case p.Path == "" && p.Builtin == "":
-		return errors.New("set path (a plugin directory) or builtin")
-	case p.Path != "" && p.Builtin != "":
-		return errors.New("set path or builtin, not both")
+	n := 0
+	for _, s := range []string{p.Path, p.Builtin, p.Package} {
+		if s != "" {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return errors.New("set path (a plugin directory), package or builtin")
+	case 2, 3:
+		return errors.New("set only one of path, package and builtin")
 	}
 	switch p.Sandbox {
 	case "", tier.SandboxOn, tier.SandboxRequired, tier.SandboxOff:

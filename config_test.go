@@ -73,7 +73,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown table", "[limit]\ncall_timeout = \"1s\"", `unknown key "limit`},
 		{"bad duration", "[limits]\ncall_timeout = \"soon\"", "not a duration"},
 		{"no path", "[[plugin]]\ngrants = []", "plugin[0]: set path"},
-		{"both", "[[plugin]]\npath = \"a\"\nbuiltin = \"b\"", "not both"},
+		{"both", "[[plugin]]\npath = \"a\"\nbuiltin = \"b\"", "only one of path, package and builtin"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

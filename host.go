@@ -85,6 +85,14 @@ type Options struct {
 	// It must be writable by the host's user only: cached machine code is
 	// code the host executes.
 	WasmCacheDir string
+	// Trust is the policy for signed packages; Open takes it from the
+	// Config.
+	Trust Trust
+	// RunDir is where verified packages of process plugins are unpacked,
+	// each into a fresh private directory (default
+	// os.UserCacheDir()/airlock/run). It must be the host user's and not
+	// writable by others.
+	RunDir string
 }
 
 // Host loads plugins and dispatches hooks and calls to them. Its methods
@@ -137,6 +145,9 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
 	opts.Limits = opts.Limits.over(cfg.Limits)
 	if cfg.Restart != (RestartPolicy{}) {
 		opts.Restart = cfg.Restart
+	}
+	if len(cfg.Trust.Keys)+len(cfg.Trust.RevokedKeys)+len(cfg.Trust.RevokedDigests) > 0 || cfg.Trust.RequireSigned {
+		opts.Trust = cfg.Trust
 	}
 	h, err := New(opts)
 	if err != nil {

@@ -39,6 +39,7 @@ type managed struct {
 	starter tier.Starter
 	policy  RestartPolicy
 	calls   *rate.Limiter // host function calls
+	cleanup func()        // removes what loading created
 
 	mu       sync.Mutex
 	inst     tier.Instance
@@ -58,21 +59,25 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	if err := pc.check(); err != nil {
 		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
 	}
-	man, dir, err := h.readManifest(pc)
+	src, err := h.readSource(pc)
 	if err != nil {
 		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: err}
 	}
-	p, err := h.admit(man, dir, pc)
+	man := src.man
+	p, err := h.admit(src, pc)
 	if err != nil {
+		src.cleanup()
 		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: err}
 	}
 	h.mu.Lock()
 	switch {
 	case h.closed:
 		h.mu.Unlock()
+		src.cleanup()
 		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: ErrClosed}
 	case h.plugins[man.Name] != nil:
 		h.mu.Unlock()
+		src.cleanup()
 		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: fmt.Errorf("%w: a plugin named %s is already loaded", ErrInvalidConfig, man.Name)}
 	}
 	h.plugins[man.Name] = p // reserve the name while starting
@@ -83,6 +88,7 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 		h.mu.Lock()
 		delete(h.plugins, man.Name)
 		h.mu.Unlock()
+		src.cleanup()
 		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "start", Err: err}
 	}
 	p.mu.Lock()
@@ -90,7 +96,10 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	close(p.ready)
 	p.mu.Unlock()
 	p.watch(inst)
-	p.log.Info("plugin started", "version", man.Version, "tier", man.Tier, "grants", p.grants.Strings())
+	p.log.Info("plugin started", "version", man.Version, "tier", man.Tier, "grants", p.grants.Strings(), "source", src.note)
+	if src.note == "directory, unsigned" && h.opts.Trust.RequireSigned || strings.HasPrefix(src.note, "UNSIGNED") {
+		p.log.Warn("plugin is not signed: development mode", "source", src.note)
+	}
 	return p.info(), nil
 }
 
@@ -100,32 +109,16 @@ func (pc PluginConfig) label() string {
 		return pc.Name
 	case pc.Builtin != "":
 		return pc.Builtin
+	case pc.Package != "":
+		return pc.Package
 	}
 	return pc.Path
 }
 
-func (h *Host) readManifest(pc PluginConfig) (*manifest.Manifest, string, error) {
-	if pc.Builtin != "" {
-		b, ok := h.opts.Builtins[pc.Builtin]
-		if !ok {
-			return nil, "", fmt.Errorf("%w: no builtin plugin %q in this host", ErrInvalidConfig, pc.Builtin)
-		}
-		man, err := b.manifest(pc.Builtin)
-		return man, "", err
-	}
-	man, err := manifest.Load(pc.Path)
-	if err != nil {
-		return nil, "", manifestError(err)
-	}
-	if man.Tier == manifest.TierBuiltin {
-		return nil, "", fmt.Errorf("%w: %s: tier builtin cannot be loaded from a directory; register it in Options.Builtins", ErrInvalidConfig, man.File)
-	}
-	return man, man.Dir, nil
-}
-
 // admit checks the operator's configuration against the manifest and
 // prepares everything the tier needs to start the plugin.
-func (h *Host) admit(man *manifest.Manifest, dir string, pc PluginConfig) (*managed, error) {
+func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
+	man := src.man
 	if pc.Name != "" && pc.Name != man.Name {
 		return nil, fmt.Errorf("%w: host config names plugin %q but %s says %q", ErrInvalidConfig, pc.Name, man.File, man.Name)
 	}
@@ -161,6 +154,7 @@ func (h *Host) admit(man *manifest.Manifest, dir string, pc PluginConfig) (*mana
 		grants:  grants,
 		log:     log,
 		starter: starter,
+		cleanup: src.cleanup,
 		policy:  h.opts.Restart.withDefaults(),
 		state:   stateRestarting,
 		ready:   make(chan struct{}),
@@ -170,7 +164,8 @@ func (h *Host) admit(man *manifest.Manifest, dir string, pc PluginConfig) (*mana
 	p.calls = rate.NewLimiter(rate.Limit(limits.HostCallsPerSec), limits.HostCallsPerSec)
 	p.spec = tier.Spec{
 		Manifest:  man,
-		Dir:       dir,
+		Dir:       src.dir,
+		Code:      src.code,
 		Name:      man.Name,
 		Args:      pc.Args,
 		Config:    settings,
@@ -348,6 +343,7 @@ func (p *managed) stop(ctx context.Context) {
 		_ = inst.Stop(ctx)
 	}
 	p.wg.Wait()
+	p.cleanup()
 }
 
 func (p *managed) info() PluginInfo {

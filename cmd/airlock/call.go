@@ -7,18 +7,20 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/airlock-go/airlock"
 	"github.com/airlock-go/airlock/internal/build"
+	"github.com/airlock-go/airlock/internal/bundle"
 	"github.com/airlock-go/airlock/internal/manifest"
 )
 
 var callCommand = command{
 	summary: "Load one plugin with the given grants and settings, call a hook or function, print its JSON result.",
-	usage:   "DIR HOOK [--input JSON] [--grant CAP]... [--set KEY=VALUE]... [--timeout DURATION]",
+	usage:   "DIR|PKG HOOK [--input JSON] [--grant CAP]... [--set KEY=VALUE]... [--timeout DURATION] [--trust PUBKEY]...",
 	setup: func(fs *flag.FlagSet) runFunc {
 		input := fs.String("input", "null", "the input, as JSON")
 		var grants, sets multiFlag
@@ -27,11 +29,14 @@ var callCommand = command{
 		timeout := fs.Duration("timeout", 10*time.Second, "deadline for the call")
 		verbose := fs.Bool("v", false, "show the host's and the plugin's debug logs")
 		quiet := fs.Bool("q", false, "show only warnings and errors from the logs")
+		var trust multiFlag
+		fs.Var(&trust, "trust", "for a package: a trusted publisher key (repeatable)")
+		unsigned := fs.Bool("allow-unsigned", false, "for a package: run it even if it is not signed (development only)")
 		return func(ctx context.Context, c *cli, args []string) error {
 			if len(args) != 2 {
 				return usagef("want a plugin directory and a hook or function name")
 			}
-			o := callOptions{dir: args[0], name: args[1], input: *input, grants: grants, sets: sets, timeout: *timeout, explicitGrants: grantsGiven(fs)}
+			o := callOptions{dir: args[0], name: args[1], input: *input, grants: grants, sets: sets, timeout: *timeout, explicitGrants: grantsGiven(fs), trust: trust, allowUnsigned: *unsigned}
 			o.level = slog.LevelInfo
 			if *verbose {
 				o.level = slog.LevelDebug
@@ -48,6 +53,8 @@ type callOptions struct {
 	dir, name, input string
 	grants, sets     []string
 	explicitGrants   bool
+	trust            []string
+	allowUnsigned    bool
 	timeout          time.Duration
 	level            slog.Level
 }
@@ -66,12 +73,26 @@ func (c *cli) call(ctx context.Context, o callOptions) error {
 	if !json.Valid([]byte(o.input)) {
 		return usagef("--input is not valid JSON: %s", o.input)
 	}
-	man, err := manifest.Load(o.dir)
-	if err != nil {
-		return err
-	}
-	if err := build.IfMissing(ctx, man, c.stderr); err != nil {
-		return err
+	pc := airlock.PluginConfig{Path: o.dir}
+	var man *manifest.Manifest
+	if st, err := os.Stat(o.dir); err == nil && st.Mode().IsRegular() {
+		data, err := os.ReadFile(o.dir)
+		if err != nil {
+			return err
+		}
+		b, err := bundle.Open(data, bundle.Limits{})
+		if err != nil {
+			return err
+		}
+		man = b.Manifest
+		pc = airlock.PluginConfig{Package: o.dir, AllowUnsigned: o.allowUnsigned}
+	} else {
+		if man, err = manifest.Load(o.dir); err != nil {
+			return err
+		}
+		if err := build.IfMissing(ctx, man, c.stderr); err != nil {
+			return err
+		}
 	}
 	grants := o.grants
 	if !o.explicitGrants {
@@ -85,13 +106,14 @@ func (c *cli) call(ctx context.Context, o callOptions) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: o.level}))
-	h, err := airlock.New(airlock.Options{Logger: log})
+	h, err := airlock.New(airlock.Options{Logger: log, Trust: airlock.Trust{Keys: o.trust}})
 	if err != nil {
 		return err
 	}
 	defer h.Close(context.WithoutCancel(ctx))
 	limits := airlock.Limits{CallTimeout: airlock.Duration(o.timeout)}
-	if _, err := h.Load(ctx, airlock.PluginConfig{Path: o.dir, Grants: grants, Config: settings, Limits: limits}); err != nil {
+	pc.Grants, pc.Config, pc.Limits = grants, settings, limits
+	if _, err := h.Load(ctx, pc); err != nil {
 		return err
 	}
 	res, err := h.Call(ctx, man.Name, o.name, json.RawMessage(o.input))

@@ -3,31 +3,46 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"aead.dev/minisign"
+
+	"github.com/airlock-go/airlock/internal/bundle"
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/signing"
 )
 
 var inspectCommand = command{
 	summary: "Show what a plugin is and what it asks for (hooks, capabilities, settings), before anyone grants it.",
-	usage:   "DIR [--json]",
+	usage:   "DIR|PKG [--json] [--trust PUBKEY]...",
 	setup: func(fs *flag.FlagSet) runFunc {
 		asJSON := fs.Bool("json", false, "print the report as JSON")
+		var trust multiFlag
+		fs.Var(&trust, "trust", "for a package: a trusted public key to verify its signature with (repeatable)")
 		return func(ctx context.Context, c *cli, args []string) error {
 			if len(args) != 1 {
-				return usagef("want one plugin directory")
+				return usagef("want one plugin directory or package")
 			}
-			man, err := manifest.Load(args[0])
-			if err != nil {
-				return err
+			var r report
+			if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+				if r, err = packageReport(args[0], trust); err != nil {
+					return err
+				}
+			} else {
+				man, err := manifest.Load(args[0])
+				if err != nil {
+					return err
+				}
+				r = reportOf(man)
 			}
-			r := reportOf(man)
 			if *asJSON {
 				enc := json.NewEncoder(c.stdout)
 				enc.SetIndent("", "  ")
@@ -55,6 +70,18 @@ type report struct {
 	Optional    []string        `json:"optional_capabilities"`
 	Settings    []reportSetting `json:"settings"`
 	Build       []string        `json:"build,omitempty"`
+	Package     *reportPackage  `json:"package,omitempty"`
+}
+
+// reportPackage describes a package file and its signature.
+type reportPackage struct {
+	File      string `json:"file"`
+	SHA256    string `json:"sha256"`
+	Files     int    `json:"files"`
+	Signed    bool   `json:"signed"`
+	KeyID     string `json:"key_id,omitempty"`
+	Verified  bool   `json:"verified"`
+	Signature string `json:"signature"` // what the check said
 }
 
 type reportHook struct {
@@ -110,7 +137,12 @@ func (r report) print(w io.Writer) {
 	if r.Description != "" {
 		fmt.Fprintf(w, "  %s\n", r.Description)
 	}
-	fmt.Fprintf(w, "  directory: %s\n", r.Dir)
+	if p := r.Package; p != nil {
+		fmt.Fprintf(w, "  package: %s (%d files, sha256:%s)\n", p.File, p.Files, p.SHA256)
+		fmt.Fprintf(w, "  signature: %s\n", p.Signature)
+	} else {
+		fmt.Fprintf(w, "  directory: %s\n", r.Dir)
+	}
 	if r.Entry != "" {
 		run := r.Entry
 		if len(r.Interpreter) > 0 {
@@ -165,4 +197,47 @@ func printList(w io.Writer, items []string) {
 	for _, it := range items {
 		fmt.Fprintf(w, "  %s\n", it)
 	}
+}
+
+// packageReport describes a package without running anything, and checks
+// its signature when trusted keys are given.
+func packageReport(path string, trust []string) (report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return report{}, err
+	}
+	b, err := bundle.Open(data, bundle.Limits{})
+	if err != nil {
+		return report{}, err
+	}
+	r := reportOf(b.Manifest)
+	r.Dir = ""
+	p := &reportPackage{File: path, SHA256: b.Digest, Files: len(b.Files)}
+	r.Package = p
+	sig, err := os.ReadFile(path + ".minisig")
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		p.Signature = "none: the package is not signed"
+		return r, nil
+	case err != nil:
+		return r, err
+	}
+	p.Signed = true
+	var s minisign.Signature
+	if err := s.UnmarshalText(sig); err != nil {
+		p.Signature = "unreadable: " + err.Error()
+		return r, nil
+	}
+	p.KeyID = signing.KeyID(s.KeyID)
+	if len(trust) == 0 {
+		p.Signature = fmt.Sprintf("by key %s, not checked (give --trust PUBKEY to verify)", p.KeyID)
+		return r, nil
+	}
+	if _, _, err := verifyPackage(path, "", trust); err != nil {
+		p.Signature = fmt.Sprintf("by key %s: DOES NOT VERIFY: %v", p.KeyID, err)
+		return r, nil
+	}
+	p.Verified = true
+	p.Signature = fmt.Sprintf("by key %s: verified", p.KeyID)
+	return r, nil
 }

@@ -49,6 +49,10 @@ func commands() map[string]command {
 		"call":    callCommand,
 		"build":   buildCommand,
 		"demo":    demoCommand,
+		"pack":    packCommand,
+		"keygen":  keygenCommand,
+		"sign":    signCommand,
+		"verify":  verifyCommand,
 	}
 }
 
