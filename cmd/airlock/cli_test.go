@@ -185,7 +185,7 @@ func TestHelp(t *testing.T) {
 		t.Errorf("no args: exit %d\n%s", code, stderr)
 	}
 	code, _, stderr = run(t, "call", "--help")
-	if code != 0 || !strings.Contains(stderr, "-grant") || !strings.Contains(stderr, "Usage: airlock call DIR HOOK") {
+	if code != 0 || !strings.Contains(stderr, "-grant") || !strings.Contains(stderr, "Usage: airlock call DIR|PKG HOOK") {
 		t.Errorf("call --help: exit %d\n%s", code, stderr)
 	}
 	code, _, stderr = run(t, "frobnicate")

@@ -71,8 +71,8 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 type demo struct {
-	out  io.Writer
-	root string
+	out   io.Writer
+	root  string
 	built []string // plugins built by buildAll
 	// audit collects the host's audit events for display.
 	mu     sync.Mutex
