@@ -126,7 +126,7 @@ func Pack(dir string) ([]byte, error) {
 	sort.Strings(names)
 
 	var buf bytes.Buffer
-	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	gz.Header = gzip.Header{OS: 255} // no name, no time
 	tw := tar.NewWriter(gz)
 	for _, name := range names {
