@@ -35,6 +35,13 @@ func TestDocExamplesParse(t *testing.T) {
 	if len(cfg.Plugins) != 3 || cfg.Plugins[1].HookPriority["payment.done"] != 10 || cfg.Plugins[0].Sandbox != "required" {
 		t.Errorf("docs/CONFIG.md example parsed as %+v", cfg.Plugins)
 	}
+	pk, err := airlock.ParseConfig("docs/PACKAGES.md", []byte(firstTOML(t, "docs/PACKAGES.md")))
+	if err != nil {
+		t.Fatalf("docs/PACKAGES.md example: %v", err)
+	}
+	if !pk.Trust.RequireSigned || len(pk.Plugins) != 3 || pk.Plugins[0].Publishers[0] != "F7B3E7A885532A44" {
+		t.Errorf("docs/PACKAGES.md example parsed as %+v", pk)
+	}
 	m, err := manifest.Parse("docs/MANIFEST.md", []byte(firstTOML(t, "docs/MANIFEST.md")))
 	if err != nil {
 		t.Fatalf("docs/MANIFEST.md example: %v", err)
