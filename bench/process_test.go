@@ -177,6 +177,13 @@ func BenchmarkStart(b *testing.B) {
 	})
 }
 
+func heap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
 // BenchmarkMemory reports the host's heap per loaded process plugin.
 func BenchmarkMemory(b *testing.B) {
 	const n = 20

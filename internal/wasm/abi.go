@@ -8,9 +8,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -140,8 +142,8 @@ func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte,
 	if !mem.Write(ptr, input) {
 		return nil, fmt.Errorf("%w: %s returned an out-of-bounds pointer %d for %d bytes", tier.ErrViolation, exportAlloc, ptr, len(input))
 	}
-	state := &callState{}
-	res, err = fn.Call(context.WithValue(ctx, stateKey{}, state), uint64(ptr), uint64(len(input)))
+	state := &callState{ctx: ctx}
+	res, err = inst.run(ctx, state, fn, uint64(ptr), uint64(len(input)))
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -173,8 +175,28 @@ func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte,
 	return env.Result, nil
 }
 
-// callState carries a host call's answer from host_call to host_result.
+// run calls fn with a deadline that stops even a guest that never yields.
+// Rather than hand wazero a cancellable context (which costs a goroutine
+// and a channel per call), it arms a timer that closes the module; the
+// compiled code's termination checks then stop the guest.
+func (inst *instance) run(ctx context.Context, state *callState, fn api.Function, args ...uint64) ([]uint64, error) {
+	callCtx := context.WithValue(context.WithoutCancel(ctx), stateKey{}, state)
+	if dl, ok := ctx.Deadline(); ok {
+		stop := context.AfterFunc(ctx, func() {
+			inst.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
+		})
+		defer stop()
+		if time.Until(dl) <= 0 {
+			return nil, errDeadline
+		}
+	}
+	return fn.Call(callCtx, args...)
+}
+
+// callState carries a host call's answer from host_call to host_result,
+// and the call's own context to the host functions.
 type callState struct {
+	ctx     context.Context
 	pending []byte
 }
 
@@ -225,7 +247,7 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	if len(input) == 0 {
 		input = json.RawMessage("null")
 	}
-	res, err := p.spec.Host(ctx, string(fn), input)
+	res, err := p.spec.Host(state.ctx, string(fn), input)
 	if err != nil {
 		var re *rpc.Error
 		if !errors.As(err, &re) {

@@ -1,0 +1,257 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	extism "github.com/extism/go-sdk"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/airlock-go/airlock"
+)
+
+// The wasm-tier benchmarks: the same echo in C through Airlock, through a
+// raw wazero call into the very same module doing the same copies (the
+// limit), and through extism's Go SDK running an equivalent extism plugin;
+// then start-up with a cold and a warm compilation cache.
+
+var wasmBins struct {
+	once                 sync.Once
+	err                  error
+	airlockDir           string // plugin directory holding wasmecho.wasm
+	airlockWasm, extWasm []byte
+}
+
+func buildWasm(b *testing.B) {
+	wasmBins.once.Do(func() {
+		if _, err := exec.LookPath("clang"); err != nil {
+			wasmBins.err = fmt.Errorf("clang is needed for the wasm benchmarks: %w", err)
+			return
+		}
+		dir := filepath.Join(bins.dir, "wasmecho")
+		os.MkdirAll(dir, 0o755)
+		cc := func(out string, args ...string) error {
+			cmd := exec.Command("clang", append([]string{"--target=wasm32-wasi", "-O2", "-mbulk-memory", "-mexec-model=reactor", "-o", out}, args...)...)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("clang: %v\n%s", err, b)
+			}
+			return nil
+		}
+		wasm := filepath.Join(dir, "wasmecho.wasm")
+		if wasmBins.err = cc(wasm, "-I", "../sdk/c", "plugins/wasmecho/echo.c", "../sdk/c/airlock.c"); wasmBins.err != nil {
+			return
+		}
+		ext := filepath.Join(bins.dir, "extismecho.wasm")
+		if wasmBins.err = cc(ext, "-Wl,--allow-undefined", "plugins/extismecho/echo.c"); wasmBins.err != nil {
+			return
+		}
+		manifest, _ := os.ReadFile("plugins/wasmecho/plugin.toml")
+		os.WriteFile(filepath.Join(dir, "plugin.toml"), manifest, 0o644)
+		wasmBins.airlockDir = dir
+		wasmBins.airlockWasm, _ = os.ReadFile(wasm)
+		wasmBins.extWasm, _ = os.ReadFile(ext)
+	})
+	if wasmBins.err != nil {
+		b.Fatal(wasmBins.err)
+	}
+}
+
+func BenchmarkWasm(b *testing.B) {
+	buildWasm(b)
+	for _, sz := range sizes {
+		input := `"` + payload(sz.n) + `"`
+		for _, impl := range []struct {
+			name  string
+			start func(b *testing.B) func(string) error
+		}{
+			{"raw-wazero", startRawWazero},
+			{"raw-wazero-closeonctx", startRawWazeroClose},
+			{"airlock", startAirlockWasm},
+			{"extism", startExtism},
+		} {
+			name := impl.name
+			if sz.name != "64B" {
+				name = sz.name + "/" + name
+			}
+			b.Run(name, func(b *testing.B) {
+				call := impl.start(b)
+				b.SetBytes(int64(sz.n))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if err := call(input); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// startRawWazero calls the Airlock C module's airlock_call directly: the
+// same copies in and out of guest memory and the same guest work, with
+// none of the host's framework.
+func startRawWazero(b *testing.B) func(string) error {
+	return rawWazero(b, wazero.NewRuntimeConfig())
+}
+
+// startRawWazeroClose is the raw call with wazero's WithCloseOnContextDone,
+// which Airlock needs to stop a guest that never yields.
+func startRawWazeroClose(b *testing.B) func(string) error {
+	return rawWazero(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+}
+
+func rawWazero(b *testing.B, cfg wazero.RuntimeConfig) func(string) error {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	b.Cleanup(func() { rt.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	noop := api.GoModuleFunc(func(context.Context, api.Module, []uint64) {})
+	rt.NewHostModuleBuilder("airlock").
+		NewFunctionBuilder().WithGoModuleFunction(noop, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).Export("host_call").
+		NewFunctionBuilder().WithGoModuleFunction(noop, []api.ValueType{api.ValueTypeI32}, nil).Export("host_result").
+		Instantiate(ctx)
+	mod, err := rt.InstantiateWithConfig(ctx, wasmBins.airlockWasm, wazero.NewModuleConfig().WithStartFunctions("_initialize"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	alloc, free, call := mod.ExportedFunction("airlock_alloc"), mod.ExportedFunction("airlock_free"), mod.ExportedFunction("airlock_call")
+	in := func(data []byte, fn api.Function) ([]byte, error) {
+		res, err := alloc.Call(ctx, uint64(len(data)))
+		if err != nil {
+			return nil, err
+		}
+		mod.Memory().Write(uint32(res[0]), data)
+		res, err = fn.Call(ctx, res[0], uint64(len(data)))
+		if err != nil {
+			return nil, err
+		}
+		ptr, n := uint32(res[0]>>32), uint32(res[0])
+		view, _ := mod.Memory().Read(ptr, n)
+		out := append([]byte(nil), view...)
+		_, err = free.Call(ctx, uint64(ptr), uint64(n))
+		return out, err
+	}
+	if _, err := in([]byte(`{"protocols":[1],"config":{}}`), mod.ExportedFunction("airlock_init")); err != nil {
+		b.Fatal(err)
+	}
+	var buf []byte
+	return func(input string) error {
+		buf = append(buf[:0], `{"name":"echo","input":`...)
+		buf = append(buf, input...)
+		buf = append(buf, '}')
+		out, err := in(buf, call)
+		if err == nil && len(out) != len(input)+len(`{"result":}`) {
+			err = fmt.Errorf("raw echo returned %d bytes", len(out))
+		}
+		return err
+	}
+}
+
+func startAirlockWasm(b *testing.B) func(string) error {
+	ctx := context.Background()
+	h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: filepath.Join(bins.dir, "wasm-cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(ctx) })
+	if _, err := h.Load(ctx, airlock.PluginConfig{Path: wasmBins.airlockDir}); err != nil {
+		b.Fatal(err)
+	}
+	return func(input string) error {
+		out, err := h.Call(ctx, "wasmecho", "echo", json.RawMessage(input))
+		if err == nil && len(out) != len(input) {
+			err = fmt.Errorf("airlock echo returned %d bytes", len(out))
+		}
+		return err
+	}
+}
+
+func startExtism(b *testing.B) func(string) error {
+	ctx := context.Background()
+	p, err := extism.NewPlugin(ctx, extism.Manifest{Wasm: []extism.Wasm{extism.WasmData{Data: wasmBins.extWasm}}}, extism.PluginConfig{EnableWasi: true}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close(ctx) })
+	return func(input string) error {
+		_, out, err := p.Call("echo", []byte(input))
+		if err == nil && len(out) != len(input) {
+			err = fmt.Errorf("extism echo returned %d bytes", len(out))
+		}
+		return err
+	}
+}
+
+// BenchmarkWasmStart loads a Go-built wasm plugin (the slow kind to
+// compile) with an empty compilation cache, then with a warm one.
+func BenchmarkWasmStart(b *testing.B) {
+	dir := filepath.Join(bins.dir, "hello-wasm-go")
+	module := filepath.Join(dir, "bin", "hello-wasm-go.wasm")
+	if _, err := os.Stat(module); err != nil {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", module, "../examples/plugins/hello-wasm-go")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("build: %v\n%s", err, out)
+		}
+		manifest, _ := os.ReadFile("../examples/plugins/hello-wasm-go/plugin.toml")
+		os.WriteFile(filepath.Join(dir, "plugin.toml"), manifest, 0o644)
+	}
+	load := func(b *testing.B, cache string) {
+		ctx := context.Background()
+		h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: cache})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, Grants: []string{"log"}}); err != nil {
+			b.Fatal(err)
+		}
+		h.Close(ctx)
+	}
+	b.Run("cold", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			load(b, filepath.Join(b.TempDir(), fmt.Sprint("cache", i)))
+		}
+	})
+	b.Run("warm", func(b *testing.B) {
+		cache := filepath.Join(b.TempDir(), "cache")
+		load(b, cache)
+		b.ResetTimer()
+		for b.Loop() {
+			load(b, cache)
+		}
+	})
+}
+
+// BenchmarkWasmMemory reports the host's heap per loaded wasm plugin (one
+// instance each).
+func BenchmarkWasmMemory(b *testing.B) {
+	buildWasm(b)
+	const n = 10
+	for b.Loop() {
+		var hosts []*airlock.Host
+		before := heap()
+		for range n {
+			h, _ := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: filepath.Join(bins.dir, "wasm-cache")})
+			if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: wasmBins.airlockDir}); err != nil {
+				b.Fatal(err)
+			}
+			hosts = append(hosts, h)
+		}
+		b.ReportMetric(float64(heap()-before)/n, "host-bytes/plugin")
+		for _, h := range hosts {
+			h.Close(context.Background())
+		}
+	}
+}
+
