@@ -254,4 +254,3 @@ func BenchmarkWasmMemory(b *testing.B) {
 		}
 	}
 }
-
