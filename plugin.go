@@ -40,6 +40,8 @@ type managed struct {
 	policy  RestartPolicy
 	calls   *rate.Limiter // host function calls
 	cleanup func()        // removes what loading created
+	source  string        // how the plugin's code was verified
+	devMode bool          // loaded unsigned on the operator's say-so
 
 	mu       sync.Mutex
 	inst     tier.Instance
@@ -97,9 +99,7 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	p.mu.Unlock()
 	p.watch(inst)
 	p.log.Info("plugin started", "version", man.Version, "tier", man.Tier, "grants", p.grants.Strings(), "source", src.note)
-	if src.note == "directory, unsigned" && h.opts.Trust.RequireSigned || strings.HasPrefix(src.note, "UNSIGNED") {
-		p.log.Warn("plugin is not signed: development mode", "source", src.note)
-	}
+	p.warnUnsigned()
 	return p.info(), nil
 }
 
@@ -155,6 +155,8 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		log:     log,
 		starter: starter,
 		cleanup: src.cleanup,
+		source:  src.note,
+		devMode: pc.AllowUnsigned && (strings.HasPrefix(src.note, "UNSIGNED") || src.note == "directory, unsigned"),
 		policy:  h.opts.Restart.withDefaults(),
 		state:   stateRestarting,
 		ready:   make(chan struct{}),
@@ -319,9 +321,18 @@ func (p *managed) crashed(why error) {
 		p.restarts++
 		close(p.ready)
 		p.mu.Unlock()
-		p.log.Info("plugin restarted", "restarts", p.restarts)
+		p.log.Info("plugin restarted", "restarts", p.restarts, "source", p.source)
+		p.warnUnsigned()
 		p.watch(inst)
 		return
+	}
+}
+
+// warnUnsigned says, at every start, that the plugin runs unsigned on the
+// operator's say-so.
+func (p *managed) warnUnsigned() {
+	if p.devMode {
+		p.log.Warn("plugin is NOT SIGNED: loaded in development mode (allow_unsigned)", "source", p.source)
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 
 // Handler answers the requests and notifications the peer sends. For a
 // notification the result is discarded. ctx is cancelled when the peer sends
-// $/cancel for the request or the connection closes.
+// $/cancel for the request or the connection closes. The result must be
+// valid JSON: it is sent as it is.
 type Handler func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 
 // Options tune a Conn; the zero value is usable.
@@ -453,12 +454,10 @@ func (c *Conn) write(ctx context.Context, m *Message) error {
 		return c.err
 	}
 	defer func() { <-c.wlock }()
-	buf := c.wbuf[:0]
-	data, err := json.Marshal(m)
+	buf, err := appendMessage(c.wbuf[:0], m)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", describe(m), err)
 	}
-	buf = append(buf, data...)
 	buf = append(buf, '\n')
 	_, err = c.w.Write(buf)
 	if cap(buf) <= 64<<10 {
@@ -471,6 +470,42 @@ func (c *Conn) write(ctx context.Context, m *Message) error {
 	return nil
 }
 
+// appendMessage encodes m as one line of JSON. Params and Result are
+// copied as they are, not re-validated (encoding/json would scan them
+// twice more): they come from json.Marshal, or were validated by whoever
+// produced them (see Call and Handler).
+func appendMessage(buf []byte, m *Message) ([]byte, error) {
+	buf = append(buf, `{"jsonrpc":"2.0"`...)
+	if m.ID != nil {
+		buf = append(buf, `,"id":`...)
+		buf = append(buf, m.ID...)
+	}
+	if m.Method != "" {
+		name, err := json.Marshal(m.Method)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, `,"method":`...)
+		buf = append(buf, name...)
+	}
+	if m.Params != nil {
+		buf = append(buf, `,"params":`...)
+		buf = append(buf, m.Params...)
+	}
+	if m.Error != nil {
+		e, err := json.Marshal(m.Error)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, `,"error":`...)
+		buf = append(buf, e...)
+	} else if m.Result != nil {
+		buf = append(buf, `,"result":`...)
+		buf = append(buf, m.Result...)
+	}
+	return append(buf, '}'), nil
+}
+
 func describe(m *Message) string {
 	if m.Method != "" {
 		return m.Method
@@ -481,6 +516,8 @@ func describe(m *Message) string {
 // Call sends a request and waits for its response. When ctx ends first, it
 // sends $/cancel and returns ctx's error; if the peer then answers nothing
 // within the grace period, the connection is closed with ErrOverdue.
+// params given as a json.RawMessage must be valid JSON; anything else is
+// encoded with encoding/json.
 func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMessage, error) {
 	raw, err := marshalParams(params)
 	if err != nil {

@@ -94,8 +94,11 @@ func comparisons() []comparison {
 		comparison{what: "process start: Airlock ÷ bare spawn and first byte", num: "Start/airlock", den: "Start/bare-spawn-first-byte", unit: "ns/op"},
 		comparison{what: "process start: Airlock without sandbox ÷ bare spawn", num: "Start/airlock-no-sandbox", den: "Start/bare-spawn-first-byte", unit: "ns/op"},
 		comparison{what: "process start: go-plugin gRPC ÷ Airlock", num: "Start/goplugin-grpc", den: "Start/airlock", unit: "ns/op"},
-		comparison{what: "wasm call: Airlock ÷ raw wazero", num: "Wasm/airlock", den: "Wasm/raw-wazero", unit: "ns/op", target: "≤ 3", ok: atMost(3)},
-		comparison{what: "wasm call: extism ÷ Airlock", num: "Wasm/extism", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
+		comparison{what: "wasm call 64B: Airlock ÷ raw wazero", num: "Wasm/airlock", den: "Wasm/raw-wazero", unit: "ns/op", target: "≤ 3", ok: atMost(3)},
+		comparison{what: "wasm call 64B: Airlock ÷ raw wazero that can also stop a spinning guest", num: "Wasm/airlock", den: "Wasm/raw-wazero-closeonctx", unit: "ns/op", target: "≤ 3", ok: atMost(3)},
+		comparison{what: "wasm call 64B: extism ÷ Airlock", num: "Wasm/extism", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
+		comparison{what: "wasm call 4KiB: Airlock ÷ raw wazero that can stop a spinning guest", num: "Wasm/4KiB/airlock", den: "Wasm/4KiB/raw-wazero-closeonctx", unit: "ns/op"},
+		comparison{what: "wasm call 4KiB: extism ÷ Airlock", num: "Wasm/4KiB/extism", den: "Wasm/4KiB/airlock", unit: "ns/op"},
 		comparison{what: "wasm start: first compile ÷ warm cache", num: "WasmStart/cold", den: "WasmStart/warm", unit: "ns/op", target: "≥ 20", ok: atLeast(20)},
 	)
 	return cs

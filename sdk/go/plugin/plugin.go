@@ -55,7 +55,9 @@ func (p *Plugin) HandleRaw(name string, fn HandlerFunc) { p.handlers[name] = fn 
 func Handle[In, Out any](p *Plugin, name string, fn func(ctx context.Context, h *Host, in In) (Out, error)) {
 	p.HandleRaw(name, func(ctx context.Context, h *Host, input json.RawMessage) (any, error) {
 		var in In
-		if len(input) > 0 && string(input) != "null" {
+		if raw, ok := any(&in).(*json.RawMessage); ok {
+			*raw = input // already valid JSON: no need to decode it again
+		} else if len(input) > 0 && string(input) != "null" {
 			if err := json.Unmarshal(input, &in); err != nil {
 				return nil, &Error{Code: CodeInvalidInput, Message: fmt.Sprintf("%s: invalid input: %v", name, err)}
 			}
@@ -96,6 +98,10 @@ func (p *Plugin) Invoke(ctx context.Context, h *Host, call Call) (json.RawMessag
 		return nil, err
 	}
 	if raw, ok := out.(json.RawMessage); ok {
+		// The protocol sends it as it is: it must be valid JSON.
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("%s: the handler returned invalid JSON", call.Name)
+		}
 		return raw, nil
 	}
 	raw, err := json.Marshal(out)
