@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/airlock-go/airlock/internal/privdir"
 )
 
 // Unpack writes the package's files, from the verified bytes in memory,
@@ -14,18 +16,8 @@ import (
 // package's path, and the directory is new, the host user's, mode 0700,
 // with files created exclusively).
 func (b *Bundle) Unpack(parent string) (dir string, cleanup func() error, err error) {
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return "", nil, err
-	}
-	st, err := os.Stat(parent)
-	if err != nil {
-		return "", nil, err
-	}
-	if st.Mode().Perm()&0o022 != 0 {
-		return "", nil, fmt.Errorf("unpack: %s is writable by others (mode %v)", parent, st.Mode().Perm())
-	}
-	if err := checkOwner(st); err != nil {
-		return "", nil, fmt.Errorf("unpack: %s: %w", parent, err)
+	if err := privdir.Ensure(parent); err != nil {
+		return "", nil, fmt.Errorf("unpack: %w", err)
 	}
 	dir, err = os.MkdirTemp(parent, b.Manifest.Name+"-"+b.Manifest.Version+"-")
 	if err != nil {

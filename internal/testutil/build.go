@@ -3,7 +3,6 @@
 package testutil
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -30,32 +29,15 @@ func Root() string {
 // module root) once per test process and returns the executable's path.
 func GoBinary(t testing.TB, pkg string, env ...string) string {
 	t.Helper()
-	mu.Lock()
-	defer mu.Unlock()
-	key := pkg + "\x00" + strings.Join(env, "\x00")
-	if bin, ok := built[key]; ok {
-		return bin
-	}
-	if buildDir == "" {
-		d, err := os.MkdirTemp("", "airlock-test-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		buildDir = d
-	}
-	name := fmt.Sprintf("%s-%d", filepath.Base(pkg), len(built))
+	name := filepath.Base(pkg)
 	if runtime.GOOS == "windows" {
 		name += ".exe"
 	}
-	bin := filepath.Join(buildDir, name)
-	cmd := exec.Command("go", "build", "-o", bin, "./"+filepath.ToSlash(pkg))
-	cmd.Dir = Root()
-	cmd.Env = append(os.Environ(), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
-	}
-	built[key] = bin
-	return bin
+	return buildOnce(t, "go:"+pkg+"\x00"+strings.Join(env, "\x00"), name, func(out string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, "./"+filepath.ToSlash(pkg))
+		cmd.Env = append(os.Environ(), env...)
+		return cmd
+	})
 }
 
 // Cleanup removes what GoBinary built; call it from TestMain.

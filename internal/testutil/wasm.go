@@ -39,7 +39,7 @@ func CWasm(t testing.TB, name string, flags []string, sources ...string) string 
 }
 
 // buildOnce runs the command make returns, in the module root, to build
-// out, unless key was built already.
+// a file named like name, unless key was built already.
 func buildOnce(t testing.TB, key, name string, make func(out string) *exec.Cmd) string {
 	t.Helper()
 	mu.Lock()
@@ -54,7 +54,8 @@ func buildOnce(t testing.TB, key, name string, make func(out string) *exec.Cmd) 
 		}
 		buildDir = d
 	}
-	out := filepath.Join(buildDir, strings.TrimSuffix(name, ".wasm")+"-"+strconv.Itoa(len(built))+".wasm")
+	ext := filepath.Ext(name)
+	out := filepath.Join(buildDir, strings.TrimSuffix(name, ext)+"-"+strconv.Itoa(len(built))+ext)
 	cmd := make(out)
 	cmd.Dir = Root()
 	if b, err := cmd.CombinedOutput(); err != nil {

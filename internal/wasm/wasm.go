@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/airlock-go/airlock/internal/privdir"
 	"github.com/airlock-go/airlock/internal/tier"
 )
 
@@ -52,8 +53,10 @@ func NewStarter(opts Options) (*Starter, error) {
 			}
 			dir = filepath.Join(base, "airlock", "wasm-cache")
 		}
-		if err := privateDir(dir); err != nil {
-			return nil, err
+		// Threat: planted machine code in the cache, which the host
+		// would execute.
+		if err := privdir.Ensure(dir); err != nil {
+			return nil, fmt.Errorf("wasm compilation cache: %w", err)
 		}
 		c, err := wazero.NewCompilationCacheWithDir(dir)
 		if err != nil {
@@ -62,26 +65,6 @@ func NewStarter(opts Options) (*Starter, error) {
 		s.cache, s.dir = c, dir
 	}
 	return s, nil
-}
-
-// privateDir creates dir (0700) if needed and refuses it if another user
-// could write to it (threat: planted machine code in the compilation
-// cache, which the host would execute).
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("wasm compilation cache: %w", err)
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("wasm compilation cache: %w", err)
-	}
-	if err := checkOwner(st); err != nil {
-		return fmt.Errorf("wasm compilation cache %s: %w", dir, err)
-	}
-	if st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("wasm compilation cache %s: writable by others (mode %v): use a directory only the host's user can write", dir, st.Mode().Perm())
-	}
-	return nil
 }
 
 // Close releases the compilation cache.

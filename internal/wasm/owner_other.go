@@ -1,8 +1,0 @@
-//go:build !unix
-
-package wasm
-
-import "os"
-
-// checkOwner cannot check ownership portably here; the mode check applies.
-func checkOwner(os.FileInfo) error { return nil }
