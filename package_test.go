@@ -119,7 +119,7 @@ func TestUntrustedPackagesRefused(t *testing.T) {
 		// The same files with another version, and the old signature.
 		manifest := strings.Replace(readExampleManifest(t, "hello-go"), `version = "0.1.0"`, `version = "0.2.0"`, 1)
 		bin := testutil.GoBinary(t, "examples/plugins/hello-go")
-		newer := packAndSign(t, testutil.PluginDir(t, manifest, map[string]string{"bin/hello-go": bin}), acme)
+		newer := packAndSign(t, testutil.PluginDir(t, manifest, map[string]string{exe("bin/hello-go"): bin}), acme)
 		oldSig, _ := os.ReadFile(pkg + ".minisig")
 		os.WriteFile(newer+".minisig", oldSig, 0o644)
 		h := hostWithTrust(t, airlock.Trust{Keys: []string{acme.pub}})
@@ -137,7 +137,7 @@ func TestSwappedPackageDoesNotRun(t *testing.T) {
 	pkg := packAndSign(t, testPlugin(t), acme)
 	// The impostor: the raw test plugin's binary under the same manifest.
 	impostor := packAndSign(t, testutil.PluginDir(t, fmtManifest(), map[string]string{
-		"bin/testplugin": testutil.GoBinary(t, "testdata/plugins/raw"),
+		exe("bin/testplugin"): testutil.GoBinary(t, "testdata/plugins/raw"),
 	}), acme)
 	h, _ := newHost(t, airlock.Options{Trust: airlock.Trust{Keys: []string{acme.pub}}, RunDir: filepath.Join(t.TempDir(), "run"),
 		Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
@@ -163,7 +163,7 @@ func TestSwappedPackageDoesNotRun(t *testing.T) {
 
 func TestPinnedDirectory(t *testing.T) {
 	dir := testPlugin(t)
-	entry, _ := os.ReadFile(filepath.Join(dir, "bin/testplugin"))
+	entry, _ := os.ReadFile(filepath.Join(dir, exe("bin/testplugin")))
 	pin := signing.Digest(entry)
 	h, _ := newHost(t, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run"), Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
 	ctx := ctxT(t, 20*time.Second)
@@ -173,7 +173,7 @@ func TestPinnedDirectory(t *testing.T) {
 	load(t, h, airlock.PluginConfig{Path: dir, EntrySHA256: pin})
 	// Swap the entry on disk for another program, then force a restart.
 	raw, _ := os.ReadFile(testutil.GoBinary(t, "testdata/plugins/raw"))
-	if err := os.WriteFile(filepath.Join(dir, "bin/testplugin"), raw, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, exe("bin/testplugin")), raw, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	h.Call(ctx, "testplugin", "crash", nil)

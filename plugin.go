@@ -3,6 +3,7 @@ package airlock
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -239,6 +240,10 @@ func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMess
 		default:
 		}
 		res, err := inst.Call(ctx, params)
+		if errors.Is(err, tier.ErrNotRunning) {
+			p.ended(inst) // never sent: wait for the replacement
+			continue
+		}
 		if err != nil {
 			return nil, fromTier(err)
 		}

@@ -46,6 +46,9 @@ functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "call
   "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood", "dumpable"]
 hooks = ["greet"]
 
+[platform.windows]
+entry = "bin/testplugin.exe"
+
 [capabilities]
 required = [%s]
 optional = [%s]
@@ -72,7 +75,7 @@ func testPlugin(t *testing.T, required ...string) string {
 func benchPlugin(b *testing.B) string {
 	bin := testutil.GoBinary(b, "testdata/plugins/testplugin")
 	m := fmt.Sprintf(testManifest, "", "")
-	return testutil.PluginDir(b, m, map[string]string{"bin/testplugin": bin})
+	return testutil.PluginDir(b, m, map[string]string{exe("bin/testplugin"): bin})
 }
 
 // testPluginWith lays out the Go test plugin with the given required and
@@ -90,7 +93,15 @@ func testPluginWith(t *testing.T, required, optional []string) string {
 		}
 	}
 	m := fmt.Sprintf(testManifest, strings.Join(req, ", "), strings.Join(opt, ", "))
-	return testutil.PluginDir(t, m, map[string]string{"bin/testplugin": bin})
+	return testutil.PluginDir(t, m, map[string]string{exe("bin/testplugin"): bin})
+}
+
+// exe adds the executable suffix of this platform.
+func exe(name string) string {
+	if runtime.GOOS == "windows" {
+		return name + ".exe"
+	}
+	return name
 }
 
 // recorder collects log records and audit events.
@@ -356,7 +367,18 @@ func TestEnvironmentIsStripped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(info.Env, []string{"AIRLOCK_TEST_GRANTED=yes"}) {
+	env := info.Env
+	if runtime.GOOS == "windows" {
+		// Windows programs get SystemRoot, SystemDrive and WINDIR (Go
+		// and Windows add them); wine adds its own WINE* variables to
+		// every process it starts.
+		env = slices.DeleteFunc(env, func(kv string) bool {
+			k := strings.ToUpper(kv)
+			return strings.TrimSpace(kv) == "" || strings.HasPrefix(k, "WINE") || strings.HasPrefix(k, "SYSTEMROOT=") ||
+				strings.HasPrefix(k, "SYSTEMDRIVE=") || strings.HasPrefix(k, "WINDIR=")
+		})
+	}
+	if !slices.Equal(env, []string{"AIRLOCK_TEST_GRANTED=yes"}) {
 		t.Errorf("plugin environment = %v, want only the granted variable", info.Env)
 	}
 	if real, _ := filepath.EvalSymlinks(dir); info.Wd != dir && info.Wd != real {
@@ -555,9 +577,7 @@ func TestConcurrentCalls(t *testing.T) {
 }
 
 func TestChildProcessesDieWithPlugin(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("process groups are a unix mechanism; Windows uses job objects")
-	}
+	// Unix: the process group; Windows: the job object.
 	h, _ := newHost(t, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Grants: []string{"spawn"}})
 	ctx := ctxT(t, 20*time.Second)
@@ -586,6 +606,8 @@ tier = "process"
 protocol = 1
 entry = "raw"
 functions = ["poke"]
+[platform.windows]
+entry = "raw.exe"
 `
 	cases := []struct {
 		mode    string
@@ -609,7 +631,7 @@ functions = ["poke"]
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			t.Parallel()
-			dir := testutil.PluginDir(t, manifest, map[string]string{"raw": bin})
+			dir := testutil.PluginDir(t, manifest, map[string]string{exe("raw"): bin})
 			h, _ := newHost(t, airlock.Options{})
 			pc := airlock.PluginConfig{Path: dir, Args: []string{c.mode}, Limits: airlock.Limits{
 				StartTimeout: airlock.Duration(time.Second), MaxMessageBytes: 1 << 20,
@@ -661,6 +683,9 @@ func TestStartErrorsExplainWhy(t *testing.T) {
 			m := "name = \"broken\"\nversion = \"1.0.0\"\ntier = \"process\"\nprotocol = 1\n" + c.manifest
 			dir := testutil.PluginDir(t, m, files)
 			if c.name == "not executable" {
+				if runtime.GOOS == "windows" {
+					t.Skip("Windows has no executable bit")
+				}
 				os.Chmod(filepath.Join(dir, "data.txt"), 0o644)
 			}
 			h, _ := newHost(t, airlock.Options{})
@@ -701,11 +726,14 @@ func buildExample(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testutil.PluginDir(t, string(manifest), map[string]string{"bin/" + name: bin})
+	return testutil.PluginDir(t, string(manifest), map[string]string{exe("bin/" + name): bin})
 }
 
 func requireProgram(t *testing.T, name string) {
 	t.Helper()
+	if runtime.GOOS == "windows" && os.Getenv("AIRLOCK_TEST_PREBUILT") != "" {
+		t.Skipf("%s: the Windows tests run under wine, which has no Windows %s", name, name)
+	}
 	if _, err := exec.LookPath(name); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is required in CI: %v", name, err)

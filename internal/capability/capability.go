@@ -41,10 +41,11 @@ func Parse(s string) (Cap, error) {
 		return Cap{}, fmt.Errorf("capability %q: scope contains a control character", s)
 	}
 	if isPathCap(name) && hasScope {
-		if !strings.HasPrefix(scope, "/") {
+		clean, ok := cleanAbs(scope)
+		if !ok {
 			return Cap{}, fmt.Errorf("capability %q: %s needs an absolute path", s, name)
 		}
-		scope = path.Clean(scope)
+		scope = clean
 	}
 	return Cap{Name: name, Scope: scope}, nil
 }
@@ -72,6 +73,20 @@ func checkName(name string) error {
 		}
 	}
 	return nil
+}
+
+// cleanAbs cleans an absolute path, Unix ("/srv/in") or Windows
+// ("C:\\data" or "C:/data"); Windows paths are kept with forward slashes,
+// which Windows accepts, so that one rule covers both. ok is false for a
+// relative path.
+func cleanAbs(p string) (string, bool) {
+	if strings.HasPrefix(p, "/") {
+		return path.Clean(p), true
+	}
+	if len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') && (p[0]|0x20 >= 'a' && p[0]|0x20 <= 'z') {
+		return path.Clean(strings.ReplaceAll(p, `\`, "/")), true
+	}
+	return "", false
 }
 
 // isPathCap reports whether the scope of a capability is a file system path,

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	_ "github.com/airlock-go/airlock/internal/testutil" // wine fix-ups for the Windows test build
 	"os"
 	"path/filepath"
 	"strings"

@@ -15,3 +15,11 @@ func checkOwner(st os.FileInfo) error {
 	}
 	return nil
 }
+
+// checkMode refuses a directory others can write to.
+func checkMode(st os.FileInfo) error {
+	if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("is writable by others (mode %v): use a directory only the host's user can write", st.Mode().Perm())
+	}
+	return nil
+}

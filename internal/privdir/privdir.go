@@ -22,8 +22,8 @@ func Ensure(dir string) error {
 	if err := checkOwner(st); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	if st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s is writable by others (mode %v): use a directory only the host's user can write", dir, st.Mode().Perm())
+	if err := checkMode(st); err != nil {
+		return fmt.Errorf("%s %w", dir, err)
 	}
 	return nil
 }

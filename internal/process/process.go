@@ -410,8 +410,12 @@ func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, 
 		return nil, ctx.Err()
 	}
 	// The connection ended: wait (briefly) to learn why.
+	notSent := errors.Is(err, rpc.ErrNotSent)
 	select {
 	case <-p.done:
+		if notSent {
+			return nil, fmt.Errorf("%w: %w", tier.ErrNotRunning, p.err)
+		}
 		return nil, p.err
 	case <-time.After(p.spec.Limits.StopTimeout + time.Second):
 		return nil, fmt.Errorf("%w: %v", tier.ErrCrashed, err)

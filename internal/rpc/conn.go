@@ -55,6 +55,9 @@ var (
 	// ErrOverdue means the peer neither answered nor acknowledged a
 	// cancelled request within the grace period.
 	ErrOverdue = errors.New("ignored cancellation")
+	// ErrNotSent wraps the error of a Call on a connection that had
+	// already ended: the request never reached the peer.
+	ErrNotSent = errors.New("request not sent")
 )
 
 // ViolationError is a message that breaks the protocol. The connection ends
@@ -529,7 +532,7 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 	select {
 	case <-c.done:
 		c.mu.Unlock()
-		return nil, c.err
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, c.err)
 	default:
 	}
 	c.pending[id] = ch
@@ -543,6 +546,9 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 	idRaw := json.RawMessage(strconv.AppendInt(nil, id, 10))
 	if err := c.write(ctx, &Message{JSONRPC: Version, ID: idRaw, Method: method, Params: raw}); err != nil {
 		c.forget(id)
+		if errors.Is(err, c.Err()) {
+			err = fmt.Errorf("%w: %w", ErrNotSent, err)
+		}
 		return nil, err
 	}
 	select {

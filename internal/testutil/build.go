@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -55,7 +56,7 @@ func Cleanup() {
 // source path under the destination name (relative to the directory).
 func PluginDir(t testing.TB, manifest string, files map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := tempDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +91,26 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// tempDir is t.TempDir, except on Windows, where an executable stays locked
+// for a moment after its process ends: there the directory is removed on a
+// best-effort basis instead of failing the test.
+func tempDir(t testing.TB) string {
+	if runtime.GOOS != "windows" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("", "airlock-plugin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
 }

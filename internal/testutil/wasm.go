@@ -25,7 +25,7 @@ func GoWasm(t testing.TB, pkg string) string {
 // Without clang it fails the test in CI and skips it elsewhere.
 func CWasm(t testing.TB, name string, flags []string, sources ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("clang"); err != nil {
+	if _, err := exec.LookPath("clang"); err != nil && os.Getenv("AIRLOCK_TEST_PREBUILT") == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("clang is required in CI (Debian: clang lld wasi-libc libclang-rt-dev-wasm32)")
 		}
@@ -40,8 +40,19 @@ func CWasm(t testing.TB, name string, flags []string, sources ...string) string 
 
 // buildOnce runs the command make returns, in the module root, to build
 // a file named like name, unless key was built already.
+//
+// With AIRLOCK_TEST_PREBUILT set to a directory, it returns the file called
+// name there instead of building: for test binaries run where no Go
+// toolchain is (Windows tests under wine, see .ci/windows-tests).
 func buildOnce(t testing.TB, key, name string, make func(out string) *exec.Cmd) string {
 	t.Helper()
+	if dir := os.Getenv("AIRLOCK_TEST_PREBUILT"); dir != "" {
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("prebuilt %s: %v", name, err)
+		}
+		return path
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if bin, ok := built[key]; ok {

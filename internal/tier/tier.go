@@ -26,6 +26,9 @@ var (
 	ErrTooLarge     = errors.New("message too large")
 	ErrStopped      = errors.New("plugin stopped")
 	ErrResourceCaps = errors.New("resource limit exceeded")
+	// ErrNotRunning: the instance had ended before the call reached it;
+	// the caller may wait for a replacement and try again.
+	ErrNotRunning = errors.New("plugin instance not running")
 )
 
 // HostFunc calls a host function on the plugin's behalf. The host checks

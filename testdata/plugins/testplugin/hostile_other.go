@@ -2,7 +2,22 @@
 
 package main
 
-import "github.com/airlock-go/airlock/sdk/go/plugin"
+import (
+	"context"
+	"encoding/json"
+	"errors"
 
-// hostile registers nothing where the hostile suite does not run.
-func hostile(*plugin.Plugin) {}
+	"github.com/airlock-go/airlock/sdk/go/plugin"
+)
+
+// hostile registers the attack names, so that the handshake matches the
+// test manifest; the attacks themselves run only on Linux, where the
+// hostile-plugin suite runs.
+func hostile(p *plugin.Plugin) {
+	for _, name := range []string{"spin", "membomb", "forkbomb", "fdbomb", "stderrflood", "longline", "readfile", "writefile",
+		"bigfile", "connect", "udp", "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood", "dumpable"} {
+		p.HandleRaw(name, func(context.Context, *plugin.Host, json.RawMessage) (any, error) {
+			return nil, errors.New("this attack runs on Linux only")
+		})
+	}
+}
