@@ -54,6 +54,13 @@ type PluginConfig struct {
 	// Name, if set, must match the plugin's manifest: a guard against
 	// pointing Path at the wrong plugin.
 	Name string `toml:"name"`
+	// Entry, if set, is the absolute path of a process plugin's executable,
+	// overriding the manifest's entry. It is for platforms where
+	// executables cannot live beside the plugin's files: on Android, a
+	// plugin executable ships as lib<name>.so and runs from the app's
+	// nativeLibraryDir. Only the operator can point outside the plugin's
+	// directory; a manifest cannot.
+	Entry string `toml:"entry"`
 	// Args are extra command-line arguments for a process plugin.
 	Args []string `toml:"args"`
 	// Grants are the capabilities the operator grants, e.g. "log",
@@ -292,6 +299,9 @@ func (p PluginConfig) check() error {
 		return errors.New("set path (a plugin directory), package or builtin")
 	case 2, 3:
 		return errors.New("set only one of path, package and builtin")
+	}
+	if p.Entry != "" && !filepath.IsAbs(p.Entry) {
+		return fmt.Errorf("entry %q: must be an absolute path", p.Entry)
 	}
 	switch p.Sandbox {
 	case "", tier.SandboxOn, tier.SandboxRequired, tier.SandboxOff:

@@ -168,6 +168,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 	p.spec = tier.Spec{
 		Manifest:  man,
 		Dir:       src.dir,
+		Entry:     pc.Entry,
 		Code:      src.code,
 		Name:      man.Name,
 		Args:      pc.Args,

@@ -772,3 +772,21 @@ func TestPythonExampleSDKIsCurrent(t *testing.T) {
 		t.Error("examples/plugins/hello-python/airlock_plugin.py differs from sdk/python/airlock_plugin.py: copy the SDK again")
 	}
 }
+
+// The operator may run a plugin's executable from elsewhere (Android's
+// nativeLibraryDir); the manifest may not.
+func TestOperatorEntryOverride(t *testing.T) {
+	bin := testutil.GoBinary(t, "testdata/plugins/testplugin")
+	dir := testutil.PluginDir(t, fmt.Sprintf(testManifest, "", ""), nil) // no executable beside the manifest
+	h, _ := newHost(t, airlock.Options{})
+	if _, err := h.Load(ctxT(t, 10*time.Second), airlock.PluginConfig{Path: dir}); !errors.Is(err, airlock.ErrStart) {
+		t.Fatalf("without the override: err = %v, want ErrStart", err)
+	}
+	load(t, h, airlock.PluginConfig{Path: dir, Entry: bin})
+	if out, err := airlock.CallFunc[string](ctxT(t, 10*time.Second), h, "testplugin", "echo", "elsewhere"); err != nil || out != "elsewhere" {
+		t.Errorf("echo = %q, %v", out, err)
+	}
+	if _, err := airlock.ParseConfig("host.toml", []byte("[[plugin]]\npath = \"p\"\nentry = \"relative/bin\"")); err == nil {
+		t.Error("a relative entry override was accepted")
+	}
+}

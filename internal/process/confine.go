@@ -35,6 +35,9 @@ func policy(spec tier.Spec, interpreter string) sandbox.Policy {
 	if interpreter != "" {
 		p.ReadOnly = append(p.ReadOnly, sandbox.InterpreterDirs(interpreter)...)
 	}
+	if spec.Entry != "" {
+		p.ReadOnly = append(p.ReadOnly, spec.Entry)
+	}
 	p.ReadOnly = append(p.ReadOnly, spec.Grants.Scopes("fs.read")...)
 	p.ReadWrite = append(p.ReadWrite, spec.Grants.Scopes("fs.write")...)
 	return p

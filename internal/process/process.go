@@ -55,6 +55,11 @@ func (Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, error)
 func command(spec tier.Spec) (*exec.Cmd, string, error) {
 	run := spec.Manifest.RunHere()
 	entry := filepath.Join(spec.Dir, filepath.FromSlash(run.Entry))
+	if spec.Entry != "" {
+		// The operator's choice, e.g. an Android app's nativeLibraryDir,
+		// where a manifest may not point.
+		entry, run.Entry = spec.Entry, spec.Entry
+	}
 	st, err := os.Stat(entry)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

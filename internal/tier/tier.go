@@ -41,6 +41,9 @@ type Spec struct {
 	// Dir holds the plugin's files; usually Manifest.Dir, or the private
 	// directory a verified package was unpacked into.
 	Dir string
+	// Entry, if set, is an absolute path the operator chose for the
+	// process entry, overriding the manifest's (which must stay inside Dir).
+	Entry string
 	// Code holds the entry's bytes when the host has already read (and
 	// perhaps verified) them: a wasm tier compiles from these rather than
 	// reading the file again, so what was checked is what runs.
