@@ -111,7 +111,7 @@ type Limits struct {
 	MaxLogLineBytes int `toml:"max_log_line_bytes"`
 	// LogLinesPerSecond drops log lines beyond this rate (default 200).
 	LogLinesPerSecond int `toml:"log_lines_per_second"`
-	// MaxMemoryBytes caps the plugin's memory (default 256 MiB) where the
+	// MaxMemoryBytes caps the plugin's memory (default 1 GiB) where the
 	// tier can enforce it.
 	MaxMemoryBytes int64 `toml:"max_memory_bytes"`
 	// MaxOpenFiles caps a process plugin's open descriptors (default 256).

@@ -101,7 +101,7 @@ var DefaultLimits = Limits{
 	MaxInflight:     64,
 	MaxLogLine:      4 << 10,
 	LogLinesPerSec:  200,
-	MaxMemory:       256 << 20,
+	MaxMemory:       1 << 30,
 	HostCallsPerSec: 1000,
 }
 
