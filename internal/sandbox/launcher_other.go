@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -39,3 +40,7 @@ func InterpreterDirs(interp string) []string { return []string{filepath.Dir(inte
 
 // Available reports whether this platform confines process plugins.
 func Available() bool { return false }
+
+// errRequired is returned where confinement is required but the platform
+// cannot provide it.
+var errRequired = errors.New("sandbox: full confinement is required but this platform has no process sandbox")

@@ -76,11 +76,3 @@ func (r Report) String() string {
 	}
 	return b.String()
 }
-
-// errRequired is returned where confinement is required but the platform
-// cannot provide it.
-var errRequired = errorString("sandbox: full confinement is required but this platform has no process sandbox")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
