@@ -3,6 +3,7 @@ package airlock
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -54,7 +55,7 @@ func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 	}
 	for _, p := range before {
 		if _, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
-			if errorsIsAny(err, ErrPluginFailed) {
+			if errors.Is(err, ErrPluginFailed) {
 				err = fmt.Errorf("%w: %w", ErrVetoed, err)
 			}
 			return zero, &PluginError{Plugin: p.name, Op: "hook", Name: k.name, Err: err}

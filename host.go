@@ -17,7 +17,6 @@ package airlock
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -296,14 +295,4 @@ func CallFunc[Out any](ctx context.Context, h *Host, plugin, fn string, input an
 		return out, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 	}
 	return out, nil
-}
-
-// errorsIsAny reports whether err matches any of targets.
-func errorsIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }
