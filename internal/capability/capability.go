@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Cap is one parsed capability.
@@ -37,7 +38,7 @@ func Parse(s string) (Cap, error) {
 	if hasScope && scope == "" {
 		return Cap{}, fmt.Errorf("capability %q: empty scope after ':'", s)
 	}
-	if strings.ContainsAny(scope, "\x00\n\r") {
+	if strings.ContainsFunc(scope, unicode.IsControl) {
 		return Cap{}, fmt.Errorf("capability %q: scope contains a control character", s)
 	}
 	if isPathCap(name) && hasScope {
@@ -84,7 +85,9 @@ func cleanAbs(p string) (string, bool) {
 		return path.Clean(p), true
 	}
 	if len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') && (p[0]|0x20 >= 'a' && p[0]|0x20 <= 'z') {
-		return path.Clean(strings.ReplaceAll(p, `\`, "/")), true
+		// Clean the rooted part on its own: cleaning "C:/../x" whole would
+		// let ".." remove the drive and leave a relative path.
+		return p[:2] + path.Clean(strings.ReplaceAll(p[2:], `\`, "/")), true
 	}
 	return "", false
 }
@@ -109,10 +112,11 @@ func (g Cap) Covers(c Cap) bool {
 		return true
 	case g.Scope == "*":
 		return c.Scope != ""
-	case c.Scope == "":
+	case g.Scope == "", c.Scope == "":
 		return false
 	case isPathCap(g.Name):
-		return g.Scope == "/" || strings.HasPrefix(c.Scope, g.Scope+"/")
+		// A root ("/", "C:/") already ends in '/'.
+		return strings.HasPrefix(c.Scope, strings.TrimSuffix(g.Scope, "/")+"/")
 	case strings.HasPrefix(g.Scope, "*."):
 		return strings.HasSuffix(c.Scope, g.Scope[1:])
 	}

@@ -19,6 +19,8 @@ func TestParse(t *testing.T) {
 		{`fs.write:C:\data\out\..\in`, "fs.write:C:/data/in", ""},
 		{"fs.read:d:/x/", "fs.read:d:/x", ""},
 		{`fs.read:C:relative`, "", "absolute path"},
+		{"fs.read:C:/../etc", "fs.read:C:/etc", ""}, // ".." cannot remove the drive
+		{"env:a\x1b[31m", "", "control character"},
 		{"", "", "empty name"},
 		{"Log", "", "lower-case"},
 		{"9log", "", "lower-case"},
@@ -56,6 +58,8 @@ func TestCovers(t *testing.T) {
 		{"fs.read:/srv", "fs.write:/srv", false},
 		{`fs.read:C:\data`, `fs.read:C:\data\in\x`, true},
 		{`fs.read:C:\data`, `fs.read:C:\database`, false},
+		{"fs.read:C:/", "fs.read:C:/data", true},
+		{"fs.read:C:/", "fs.read:D:/data", false},
 		{"http:*.example.com", "http:api.example.com", true},
 		{"http:*.example.com", "http:example.com.evil.org", false},
 		{"http:api.example.com", "http:evil.com", false},
