@@ -115,8 +115,9 @@ func (g Cap) Covers(c Cap) bool {
 	case g.Scope == "", c.Scope == "":
 		return false
 	case isPathCap(g.Name):
-		// A root ("/", "C:/") already ends in '/'.
-		return strings.HasPrefix(c.Scope, strings.TrimSuffix(g.Scope, "/")+"/")
+		// "/" covers every path (docs/MANIFEST.md), Windows ones too; a
+		// drive root ("C:/") already ends in '/'.
+		return g.Scope == "/" || strings.HasPrefix(c.Scope, strings.TrimSuffix(g.Scope, "/")+"/")
 	case strings.HasPrefix(g.Scope, "*."):
 		return strings.HasSuffix(c.Scope, g.Scope[1:])
 	}
