@@ -168,7 +168,9 @@ func (c *Conn) Close(err error) {
 	c.err = err
 	close(c.done)
 	for id, t := range c.overdue {
-		t.Stop()
+		if t != nil {
+			t.Stop()
+		}
 		delete(c.overdue, id)
 	}
 	c.mu.Unlock()
@@ -337,7 +339,9 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 	}
 	t, late := c.overdue[id]
 	if late {
-		t.Stop()
+		if t != nil {
+			t.Stop()
+		}
 		delete(c.overdue, id)
 	}
 	c.mu.Unlock()
@@ -400,9 +404,13 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 	c.wg.Add(1)
 	return func() {
 		defer c.wg.Done()
-		defer func() { <-c.handlers }()
-		defer c.finish(key, cancel)
-		result, err := c.handler(ctx, m.Method, m.Params)
+		// Free the id and the slot before answering: the peer may reuse
+		// the id, or send its next request, as soon as it has the answer.
+		result, err := func() (json.RawMessage, error) {
+			defer func() { <-c.handlers }()
+			defer c.finish(key, cancel)
+			return c.handler(ctx, m.Method, m.Params)
+		}()
 		if m.ID != nil {
 			c.reply(m.ID, result, err)
 		}
@@ -583,8 +591,11 @@ func (c *Conn) abandon(id int64, idRaw json.RawMessage) {
 		return // answered in the meantime
 	}
 	delete(c.pending, id)
+	// The entry lets the late answer be dropped; with no grace limit it
+	// has no timer.
+	var timer *time.Timer
 	if c.opts.CancelGrace > 0 {
-		c.overdue[id] = time.AfterFunc(c.opts.CancelGrace, func() {
+		timer = time.AfterFunc(c.opts.CancelGrace, func() {
 			c.mu.Lock()
 			_, still := c.overdue[id]
 			c.mu.Unlock()
@@ -593,9 +604,13 @@ func (c *Conn) abandon(id int64, idRaw json.RawMessage) {
 			}
 		})
 	}
+	c.overdue[id] = timer
 	c.mu.Unlock()
 	go func() {
-		ctx, cancel := context.WithTimeout(c.baseCtx, c.opts.CancelGrace)
+		ctx, cancel := c.baseCtx, context.CancelFunc(func() {})
+		if c.opts.CancelGrace > 0 {
+			ctx, cancel = context.WithTimeout(c.baseCtx, c.opts.CancelGrace)
+		}
 		defer cancel()
 		_ = c.Notify(ctx, MethodCancel, CancelParams{ID: idRaw})
 	}()

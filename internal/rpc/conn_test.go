@@ -7,74 +7,206 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// pair connects two Conns back to back and serves both.
-func pair(t *testing.T, ha, hb Handler, oa, ob Options) (a, b *Conn) {
+// guard bounds every wait. It only turns a hang into a failure: no test
+// depends on anything taking less than this.
+const guard = 10 * time.Second
+
+// recv waits for a value from ch, failing the test after guard.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(guard):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// eventually polls cond until it holds, failing the test after guard.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// served is a Conn being served, and what Serve returned.
+type served struct {
+	*Conn
+	result chan error
+}
+
+// serve runs c.Serve and makes sure it has returned when the test ends.
+func serve(t *testing.T, c *Conn) served {
+	s := served{c, make(chan error, 1)}
+	go func() { s.result <- c.Serve() }()
+	t.Cleanup(func() {
+		c.Close(nil)
+		select {
+		case <-s.result:
+		case <-time.After(guard):
+			t.Errorf("Serve did not return after Close")
+		}
+	})
+	return s
+}
+
+// wait returns what Serve returned.
+func (s served) wait(t *testing.T) error {
+	t.Helper()
+	err := recv(t, s.result, "Serve to return")
+	s.result <- err // for the cleanup
+	return err
+}
+
+// pair connects two Conns back to back with io.Pipe and serves both.
+// Cleanups registered after pair run before it: release blocked handlers
+// there.
+func pair(t *testing.T, ha, hb Handler, oa, ob Options) (a, b served) {
 	t.Helper()
 	ar, bw := io.Pipe()
 	br, aw := io.Pipe()
-	a = NewConn(ar, aw, ha, oa, func() { ar.Close(); aw.Close() })
-	b = NewConn(br, bw, hb, ob, func() { br.Close(); bw.Close() })
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); a.Serve() }()
-	go func() { defer wg.Done(); b.Serve() }()
+	ca := NewConn(ar, aw, ha, oa, func() { ar.Close(); aw.Close() })
+	cb := NewConn(br, bw, hb, ob, func() { br.Close(); bw.Close() })
+	return serve(t, ca), serve(t, cb)
+}
+
+// peer is a Conn whose other end is the test, writing and reading raw lines.
+type peer struct {
+	served
+	in    *io.PipeWriter
+	lines chan string
+}
+
+func newPeer(t *testing.T, h Handler, opts Options) *peer {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	c := NewConn(inR, outW, h, opts, func() { inR.Close(); outW.Close() })
+	p := &peer{in: inW, lines: make(chan string, 1024)}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		defer close(p.lines)
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
 	t.Cleanup(func() {
-		a.Close(nil)
-		b.Close(nil)
-		wg.Wait()
+		inW.Close()
+		for range p.lines {
+		}
+		<-scanned
 	})
-	return a, b
+	p.served = serve(t, c)
+	return p
+}
+
+// send writes raw input; errors (the Conn has ended) are ignored.
+func (p *peer) send(s string) { p.in.Write([]byte(s)) }
+
+// next returns the next message the Conn wrote.
+func (p *peer) next(t *testing.T) Message {
+	t.Helper()
+	line, ok := <-chanOrTimeout(t, p.lines)
+	if !ok {
+		t.Fatalf("the Conn's output ended: %v", p.Err())
+	}
+	var m Message
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("the Conn wrote %q: %v", line, err)
+	}
+	if m.JSONRPC != Version {
+		t.Errorf("the Conn wrote %q without jsonrpc 2.0", line)
+	}
+	return m
+}
+
+func chanOrTimeout(t *testing.T, ch chan string) chan string {
+	t.Helper()
+	out := make(chan string, 1)
+	select {
+	case s, ok := <-ch:
+		if ok {
+			out <- s
+		}
+		close(out)
+	case <-time.After(guard):
+		t.Fatal("timed out waiting for the Conn to write")
+	}
+	return out
+}
+
+// handler builds a Handler from per-method functions; others get
+// CodeMethodNotFound.
+func handler(methods map[string]Handler) Handler {
+	return func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		if h, ok := methods[method]; ok {
+			return h(ctx, method, params)
+		}
+		return nil, Errorf(CodeMethodNotFound, "no method %s", method)
+	}
 }
 
 func echo(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	switch method {
-	case "echo":
-		return params, nil
-	case "fail":
-		return nil, errors.New("it failed")
-	case "deny":
-		return nil, Errorf(CodeDenied, "no")
-	case "wait":
-		<-ctx.Done()
-		return nil, Errorf(CodeCancelled, "cancelled")
-	case "ignore":
-		time.Sleep(2 * time.Second) // ignores its context
-		return nil, nil
-	}
-	return nil, Errorf(CodeMethodNotFound, "no %s", method)
+	return params, nil
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
+var echoHandler = handler(map[string]Handler{"echo": echo})
+
+// --- Calls ---------------------------------------------------------------
 
 func TestCallsBothWaysConcurrently(t *testing.T) {
-	a, b := pair(t, echo, echo, Options{}, Options{})
+	tagged := func(side string) Handler {
+		return handler(map[string]Handler{"echo": func(ctx context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
+			return json.RawMessage(`{"side":"` + side + `","echo":` + string(p) + `}`), nil
+		}})
+	}
+	a, b := pair(t, tagged("a"), tagged("b"), Options{}, Options{})
+	const goroutines, calls = 16, 200
+	ctx := testCtx(t)
 	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for g := range 16 {
-		for _, c := range []*Conn{a, b} {
+	errs := make(chan error, 2*goroutines)
+	for g := range goroutines {
+		for _, side := range []struct {
+			c    served
+			peer string
+		}{{a, "b"}, {b, "a"}} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := range 200 {
-					want := fmt.Sprintf(`"g%d-%d"`, g, i)
-					got, err := c.Call(ctx(t), "echo", json.RawMessage(want))
+				for i := range calls {
+					payload := fmt.Sprintf(`{"g":%d,"i":%d,"from":"%s"}`, g, i, side.peer)
+					want := `{"side":"` + side.peer + `","echo":` + payload + `}`
+					got, err := side.c.Call(ctx, "echo", json.RawMessage(payload))
 					if err != nil || string(got) != want {
-						errs <- fmt.Errorf("echo %s = %s, %v", want, got, err)
+						errs <- fmt.Errorf("call %s = %s, %v; want %s", payload, got, err, want)
 						return
 					}
 				}
@@ -86,160 +218,836 @@ func TestCallsBothWaysConcurrently(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	if a.Err() != nil || b.Err() != nil {
+		t.Errorf("connections ended: %v, %v", a.Err(), b.Err())
+	}
 }
 
-func TestErrorCodes(t *testing.T) {
-	a, _ := pair(t, nil, echo, Options{}, Options{})
-	cases := []struct {
-		method string
-		code   int
-	}{{"fail", CodeFailed}, {"deny", CodeDenied}, {"nope", CodeMethodNotFound}}
-	for _, c := range cases {
-		_, err := a.Call(ctx(t), c.method, nil)
-		var re *Error
-		if !errors.As(err, &re) || re.Code != c.code {
-			t.Errorf("%s: err = %v, want code %d", c.method, err, c.code)
+// A handler that calls back the peer (the reader's role must pass to
+// another worker, or the answer would never be read).
+func TestNestedCalls(t *testing.T) {
+	var b served
+	relay := handler(map[string]Handler{"relay": func(ctx context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
+		got, err := b.Call(ctx, "echo", p)
+		if err != nil {
+			return nil, err
 		}
-	}
-	// A Conn with no handler answers method-not-found.
-	_, b := pair(t, echo, nil, Options{}, Options{})
-	_, err := b.Call(ctx(t), "anything", nil)
-	var re *Error
-	if !errors.As(err, &re) || re.Code != CodeMethodNotFound {
-		t.Errorf("nil handler: %v", err)
-	}
-}
-
-func TestBusy(t *testing.T) {
-	release := make(chan struct{})
-	block := func(ctx context.Context, method string, p json.RawMessage) (json.RawMessage, error) {
-		<-release
-		return nil, nil
-	}
-	a, _ := pair(t, nil, block, Options{}, Options{MaxHandlers: 2})
+		return json.RawMessage(`["relayed",` + string(got) + `]`), nil
+	}})
+	a, bb := pair(t, echoHandler, relay, Options{}, Options{})
+	b = bb
+	ctx := testCtx(t)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	busy := 0
-	for range 5 {
+	errs := make(chan error, 20)
+	for i := range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := a.Call(ctx(t), "x", nil)
-			var re *Error
-			if errors.As(err, &re) && re.Code == CodeBusy {
-				mu.Lock()
-				busy++
-				mu.Unlock()
+			for j := range 20 {
+				p := fmt.Sprintf(`"%d-%d"`, i, j)
+				got, err := a.Call(ctx, "relay", json.RawMessage(p))
+				if want := `["relayed",` + p + `]`; err != nil || string(got) != want {
+					errs <- fmt.Errorf("relay %s = %s, %v; want %s", p, got, err, want)
+					return
+				}
 			}
 		}()
 	}
-	time.Sleep(200 * time.Millisecond)
-	close(release)
 	wg.Wait()
-	if busy != 3 {
-		t.Errorf("%d calls refused as busy, want 3 (5 calls, 2 handlers)", busy)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
-func TestCancellation(t *testing.T) {
-	a, _ := pair(t, nil, echo, Options{CancelGrace: 5 * time.Second}, Options{})
-	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err := a.Call(short, "wait", nil)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v", err)
-	}
-	// The peer's handler was cancelled and answered; the late answer is
-	// dropped without a violation, and the connection still works.
-	time.Sleep(100 * time.Millisecond)
-	if got, err := a.Call(ctx(t), "echo", json.RawMessage(`1`)); err != nil || string(got) != "1" {
-		t.Errorf("after a cancel: %s, %v", got, err)
-	}
-	if a.Err() != nil {
-		t.Errorf("connection ended: %v", a.Err())
-	}
-}
-
-func TestOverdueClosesConnection(t *testing.T) {
-	a, _ := pair(t, nil, echo, Options{CancelGrace: 100 * time.Millisecond}, Options{})
-	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	a.Call(short, "ignore", nil)
-	select {
-	case <-a.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("a peer that ignored cancellation was not cut off")
-	}
-	if !errors.Is(a.Err(), ErrOverdue) {
-		t.Errorf("err = %v, want ErrOverdue", a.Err())
-	}
-	if _, err := a.Call(ctx(t), "echo", nil); !errors.Is(err, ErrOverdue) {
-		t.Errorf("call after close: %v", err)
-	}
-}
-
-// feed serves a Conn reading the given raw input and returns why it ended.
-func feed(t *testing.T, input string, opts Options) error {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewConn(r, io.Discard, echo, opts, func() { r.Close() })
-	done := make(chan error, 1)
-	go func() { done <- c.Serve() }()
-	go func() {
-		bw := bufio.NewWriter(w)
-		bw.WriteString(input)
-		bw.Flush()
-		w.Close()
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return")
-		return nil
-	}
-}
-
-func TestViolations(t *testing.T) {
+func TestParamsAndResults(t *testing.T) {
+	type pt struct{ X, Y int }
+	var gotParams atomic.Value
+	h := handler(map[string]Handler{
+		"record": func(_ context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
+			gotParams.Store(string(p))
+			return json.RawMessage(`{"ok":true}`), nil
+		},
+		"nil": func(context.Context, string, json.RawMessage) (json.RawMessage, error) { return nil, nil },
+	})
+	a, _ := pair(t, nil, h, Options{}, Options{})
+	ctx := testCtx(t)
 	cases := []struct {
-		name, input, reason string
+		name   string
+		params any
+		want   string // params as the handler sees them
 	}{
-		{"not JSON", "hello there\n", "not a JSON-RPC message"},
-		{"invalid JSON", "{\"jsonrpc\":\"2.0\",\n", "invalid JSON"},
-		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"method\":\"\xff\"}\n", "not valid UTF-8"},
-		{"no jsonrpc", `{"id":1,"method":"echo"}` + "\n", `missing "jsonrpc"`},
-		{"unknown id", `{"jsonrpc":"2.0","id":77,"result":1}` + "\n", "unknown or already answered id"},
-		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"echo"}` + "\n", "number or a string"},
-		{"result and error", `{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"x"}}` + "\n", "neither a request nor a response"},
-		{"too long", `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("x", 5000) + `"}` + "\n", "exceeds the limit"},
-		{"flood without newline", strings.Repeat("x", 100000), "exceeds the limit"},
-		{"ends mid-line", `{"jsonrpc":"2.0"`, "stream ended inside a message"},
-		{"deep nesting", `{"jsonrpc":"2.0","id":1,"result":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "}\n", "invalid JSON"},
-		{"duplicate request id", `{"jsonrpc":"2.0","id":5,"method":"wait"}` + "\n" + `{"jsonrpc":"2.0","id":5,"method":"wait"}` + "\n", "already in use"},
+		{"struct", pt{1, 2}, `{"X":1,"Y":2}`},
+		{"raw", json.RawMessage(`[1, "two"]`), `[1, "two"]`},
+		{"string", "s", `"s"`},
+		{"nil", nil, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := feed(t, c.input, Options{MaxMessage: 4096})
-			if c.name == "deep nesting" || c.name == "duplicate request id" {
-				err = feed(t, c.input, Options{MaxMessage: 1 << 20})
+			got, err := a.Call(ctx, "record", c.params)
+			if err != nil || string(got) != `{"ok":true}` {
+				t.Fatalf("Call = %s, %v", got, err)
 			}
-			var v *ViolationError
-			if !errors.As(err, &v) || !strings.Contains(v.Reason, c.reason) {
-				t.Fatalf("Serve = %v, want a violation saying %q", err, c.reason)
+			if p := gotParams.Load(); p != c.want {
+				t.Errorf("handler got params %q, want %q", p, c.want)
 			}
-			if len(v.Prefix) > 80 {
-				t.Errorf("quoted %d bytes of the line, want at most 80", len(v.Prefix))
+		})
+	}
+	if got, err := a.Call(ctx, "nil", nil); err != nil || string(got) != "null" {
+		t.Errorf("a nil result = %q, %v; want null", got, err)
+	}
+	if _, err := a.Call(ctx, "record", func() {}); err == nil || !strings.Contains(err.Error(), "encode params") {
+		t.Errorf("unencodable params: %v", err)
+	}
+}
+
+func TestHandlerErrors(t *testing.T) {
+	h := handler(map[string]Handler{
+		"plain": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+			return nil, errors.New("it failed")
+		},
+		"coded": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+			return nil, &Error{Code: CodeDenied, Message: "no", Data: json.RawMessage(`{"cap":"kv"}`)}
+		},
+		"wrapped": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+			return nil, fmt.Errorf("outer: %w", Errorf(CodeRateLimited, "slow down %d", 3))
+		},
+		"result and error": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+			return json.RawMessage(`1`), errors.New("both")
+		},
+	})
+	a, _ := pair(t, nil, h, Options{}, Options{})
+	cases := []struct {
+		method string
+		code   int
+		msg    string
+		data   string
+	}{
+		{"plain", CodeFailed, "it failed", ""},
+		{"coded", CodeDenied, "no", `{"cap":"kv"}`},
+		{"wrapped", CodeRateLimited, "slow down 3", ""},
+		{"result and error", CodeFailed, "both", ""},
+		{"nope", CodeMethodNotFound, "no method nope", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.method, func(t *testing.T) {
+			got, err := a.Call(testCtx(t), c.method, nil)
+			var re *Error
+			if !errors.As(err, &re) {
+				t.Fatalf("Call = %s, %v; want an *Error", got, err)
+			}
+			if re.Code != c.code || re.Message != c.msg || string(re.Data) != c.data {
+				t.Errorf("error = %+v (data %s), want code %d, message %q, data %s", re, re.Data, c.code, c.msg, c.data)
+			}
+			if got != nil {
+				t.Errorf("result %s with an error", got)
+			}
+			if want := fmt.Sprintf("%s (code %d)", c.msg, c.code); err.Error() != want {
+				t.Errorf("Error() = %q, want %q", err.Error(), want)
 			}
 		})
 	}
 }
 
+func TestNilHandler(t *testing.T) {
+	a, b := pair(t, echoHandler, nil, Options{}, Options{})
+	ctx := testCtx(t)
+	// A notification to a Conn without a handler is dropped.
+	if err := a.Notify(ctx, "note", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"anything", "echo"} {
+		_, err := a.Call(ctx, method, nil)
+		var re *Error
+		if !errors.As(err, &re) || re.Code != CodeMethodNotFound || !strings.Contains(re.Message, `"`+method+`"`) {
+			t.Errorf("Call(%s) = %v, want CodeMethodNotFound naming the method", method, err)
+		}
+	}
+	// The Conn without a handler can still call.
+	if got, err := b.Call(ctx, "echo", json.RawMessage(`7`)); err != nil || string(got) != "7" {
+		t.Errorf("b.Call = %s, %v", got, err)
+	}
+}
+
+// --- Notifications -------------------------------------------------------
+
+func TestNotifications(t *testing.T) {
+	type note struct {
+		method, params string
+		hasCtx         bool
+	}
+	notes := make(chan note, 10)
+	h := func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		notes <- note{method, string(params), ctx != nil}
+		return json.RawMessage(`"ignored"`), errors.New("ignored too")
+	}
+	a, b := pair(t, nil, h, Options{}, Options{})
+	ctx := testCtx(t)
+	if err := a.Notify(ctx, "log", map[string]string{"msg": "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Notify(ctx, "tick", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := recv(t, notes, "the first notification"); n.method != "log" || n.params != `{"msg":"hi"}` || !n.hasCtx {
+		t.Errorf("got %+v", n)
+	}
+	if n := recv(t, notes, "the second notification"); n.method != "tick" || n.params != "" {
+		t.Errorf("got %+v", n)
+	}
+	// The handler's result and error went nowhere: an answer to a
+	// notification would be a violation at a.
+	if _, err := a.Call(ctx, "sync", nil); err == nil {
+		t.Fatal("want the handler's error")
+	}
+	<-notes
+	if a.Err() != nil || b.Err() != nil {
+		t.Errorf("connection ended: %v, %v", a.Err(), b.Err())
+	}
+}
+
+// A notification gets no answer on the wire, even when its handler fails.
+func TestNotificationNotAnswered(t *testing.T) {
+	h := handler(map[string]Handler{
+		"fail": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+			return nil, errors.New("no")
+		},
+		"echo": echo,
+	})
+	p := newPeer(t, h, Options{})
+	for i := range 20 {
+		p.send(`{"jsonrpc":"2.0","method":"fail"}` + "\n")
+		p.send(`{"jsonrpc":"2.0","method":"echo","params":1}` + "\n")
+		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo","params":%d}`+"\n", i, i))
+		m := p.next(t)
+		if string(m.ID) != fmt.Sprint(i) || string(m.Result) != fmt.Sprint(i) {
+			t.Fatalf("got id %s result %s error %v; want only the answer to request %d", m.ID, m.Result, m.Error, i)
+		}
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	p := newPeer(t, echoHandler, Options{})
+	for _, id := range []string{`0`, `-5`, `9007199254740993`, `1.5`, `"abc"`, `""`, `"\u00e9"`} {
+		p.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"echo","params":"x"}` + "\n")
+		m := p.next(t)
+		if string(m.ID) != id || string(m.Result) != `"x"` {
+			t.Errorf("id %s: answered id %s, result %s, error %v", id, m.ID, m.Result, m.Error)
+		}
+	}
+	// An id may be reused once its request is answered.
+	for range 50 {
+		p.send(`{"jsonrpc":"2.0","id":1,"method":"echo","params":2}` + "\n")
+		if m := p.next(t); string(m.ID) != "1" || string(m.Result) != "2" {
+			t.Fatalf("reused id: got %+v", m)
+		}
+	}
+	if err := p.Err(); err != nil {
+		t.Errorf("connection ended: %v", err)
+	}
+}
+
+// A peer may reuse an id as soon as it has the answer, even when the
+// handler ran long enough for another worker to take over reading.
+func TestIDReusedRightAfterAnswer(t *testing.T) {
+	slowEcho := func(ctx context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
+		time.Sleep(200 * time.Microsecond) // longer than handoffDelay: not an assertion
+		return p, nil
+	}
+	p := newPeer(t, slowEcho, Options{MaxHandlers: 1})
+	for i := range 300 {
+		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"echo","params":%d}`+"\n", i))
+		m := p.next(t)
+		if m.Error != nil || string(m.Result) != fmt.Sprint(i) {
+			t.Fatalf("request %d: got result %s, error %v", i, m.Result, m.Error)
+		}
+	}
+	if err := p.Err(); err != nil {
+		t.Errorf("connection ended: %v", err)
+	}
+}
+
+// --- Limits --------------------------------------------------------------
+
+func TestBusy(t *testing.T) {
+	const limit = 3
+	started := make(chan struct{}, limit)
+	release := make(chan struct{})
+	h := handler(map[string]Handler{
+		"block": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+			started <- struct{}{}
+			<-release
+			return json.RawMessage(`"done"`), nil
+		},
+		"echo": echo,
+	})
+	a, _ := pair(t, nil, h, Options{}, Options{MaxHandlers: limit})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	ctx := testCtx(t)
+
+	results := make(chan error, limit)
+	for range limit {
+		go func() {
+			got, err := a.Call(ctx, "block", nil)
+			if err == nil && string(got) != `"done"` {
+				err = fmt.Errorf("got %s", got)
+			}
+			results <- err
+		}()
+	}
+	for range limit {
+		recv(t, started, "the handlers to start")
+	}
+	// Every slot is taken: one more request is refused, not queued.
+	for _, method := range []string{"echo", "block"} {
+		_, err := a.Call(ctx, method, json.RawMessage(`1`))
+		var re *Error
+		if !errors.As(err, &re) || re.Code != CodeBusy || !strings.Contains(re.Message, fmt.Sprintf("limit %d", limit)) {
+			t.Errorf("call over the limit = %v, want CodeBusy naming the limit", err)
+		}
+	}
+	unblock()
+	for range limit {
+		if err := recv(t, results, "the blocked calls"); err != nil {
+			t.Errorf("blocked call: %v", err)
+		}
+	}
+	// The slots are free again.
+	if got, err := a.Call(ctx, "echo", json.RawMessage(`2`)); err != nil || string(got) != "2" {
+		t.Errorf("after the limit: %s, %v", got, err)
+	}
+}
+
+// --- Cancellation --------------------------------------------------------
+
+func TestCancellation(t *testing.T) {
+	cases := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc) // cancel is called once the handler runs
+		want error
+	}{
+		{"cancel", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }, context.Canceled},
+		{"deadline", newDeadlineCtx, context.DeadlineExceeded},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			started := make(chan struct{}, 1)
+			handlerErr := make(chan error, 1)
+			h := handler(map[string]Handler{
+				"wait": func(ctx context.Context, _ string, _ json.RawMessage) (json.RawMessage, error) {
+					started <- struct{}{}
+					<-ctx.Done()
+					handlerErr <- ctx.Err()
+					return nil, Errorf(CodeCancelled, "cancelled")
+				},
+				"echo": echo,
+			})
+			// A long grace: the late answer must be dropped, not waited out.
+			a, b := pair(t, nil, h, Options{CancelGrace: time.Hour}, Options{})
+			ctx, cancel := c.ctx()
+			defer cancel()
+			callErr := make(chan error, 1)
+			go func() {
+				_, err := a.Call(ctx, "wait", nil)
+				callErr <- err
+			}()
+			recv(t, started, "the handler to start")
+			cancel()
+			if err := recv(t, callErr, "Call to return"); !errors.Is(err, c.want) {
+				t.Errorf("Call = %v, want %v", err, c.want)
+			}
+			// $/cancel reached the peer: its handler's context ended (the
+			// connection is still up, so nothing else ended it).
+			if err := recv(t, handlerErr, "the handler's ctx to be cancelled"); !errors.Is(err, context.Canceled) {
+				t.Errorf("handler ctx err = %v", err)
+			}
+			// The late answer is dropped silently and the grace timer stopped.
+			eventually(t, "the late answer to be consumed", func() bool {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				return len(a.overdue) == 0 && len(a.pending) == 0
+			})
+			if got, err := a.Call(testCtx(t), "echo", json.RawMessage(`1`)); err != nil || string(got) != "1" {
+				t.Errorf("after a cancel: %s, %v", got, err)
+			}
+			if a.Err() != nil || b.Err() != nil {
+				t.Errorf("connection ended: %v, %v", a.Err(), b.Err())
+			}
+		})
+	}
+}
+
+// deadlineCtx is a ctx whose deadline passes when the test says so, so
+// that it cannot pass before the request is even sent.
+type deadlineCtx struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newDeadlineCtx() (context.Context, context.CancelFunc) {
+	c := &deadlineCtx{Context: context.Background(), done: make(chan struct{})}
+	return c, func() { c.once.Do(func() { close(c.done) }) }
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return time.Now().Add(guard), true }
+func (c *deadlineCtx) Done() <-chan struct{}       { return c.done }
+func (c *deadlineCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// A Call whose ctx has already ended fails with the ctx's error, and any
+// answer the peer still sends is dropped.
+func TestCallWithEndedContext(t *testing.T) {
+	a, b := pair(t, nil, echoHandler, Options{}, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 50 {
+		if _, err := a.Call(ctx, "echo", json.RawMessage(`1`)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Call = %v, want context.Canceled", err)
+		}
+	}
+	if got, err := a.Call(testCtx(t), "echo", json.RawMessage(`2`)); err != nil || string(got) != "2" {
+		t.Errorf("afterwards: %s, %v", got, err)
+	}
+	if a.Err() != nil || b.Err() != nil {
+		t.Errorf("connection ended: %v, %v", a.Err(), b.Err())
+	}
+}
+
+// The peer sees $/cancel naming the request, and its late answer, result or
+// error, is dropped; a second answer is a violation.
+func TestLateAnswerDropped(t *testing.T) {
+	cases := []struct {
+		name   string
+		grace  time.Duration
+		answer string
+	}{
+		{"result", time.Hour, `"result":"late"`},
+		{"error", time.Hour, `"error":{"code":-32002,"message":"cancelled"}`},
+		{"no grace limit", -1, `"result":"late"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPeer(t, echoHandler, Options{CancelGrace: c.grace})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			callErr := make(chan error, 1)
+			go func() {
+				_, err := p.Call(ctx, "slow", json.RawMessage(`{}`))
+				callErr <- err
+			}()
+			req := p.next(t)
+			if req.Method != "slow" || req.ID == nil || string(req.Params) != "{}" {
+				t.Fatalf("request = %+v", req)
+			}
+			cancel()
+			if err := recv(t, callErr, "Call to return"); !errors.Is(err, context.Canceled) {
+				t.Errorf("Call = %v", err)
+			}
+			note := p.next(t)
+			var cp CancelParams
+			if note.Method != MethodCancel || note.ID != nil || json.Unmarshal(note.Params, &cp) != nil || string(cp.ID) != string(req.ID) {
+				t.Fatalf("after cancelling: got %+v, want a $/cancel notification for id %s", note, req.ID)
+			}
+			p.send(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,` + c.answer + "}\n")
+			// Input is handled in order: once this is answered, the late
+			// answer has been read.
+			p.send(`{"jsonrpc":"2.0","id":"sync","method":"echo","params":1}` + "\n")
+			if m := p.next(t); string(m.ID) != `"sync"` {
+				t.Fatalf("got %+v, want the answer to sync", m)
+			}
+			if err := p.Err(); err != nil {
+				t.Fatalf("a late answer ended the connection: %v", err)
+			}
+			p.mu.Lock()
+			overdue := len(p.overdue)
+			p.mu.Unlock()
+			if overdue != 0 {
+				t.Errorf("%d requests still overdue after their answer", overdue)
+			}
+			// Answering twice is still a violation.
+			p.send(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,` + c.answer + "}\n")
+			var v *ViolationError
+			if err := p.wait(t); !errors.As(err, &v) || !strings.Contains(v.Reason, "unknown or already answered id") {
+				t.Errorf("Serve = %v, want a violation for the second answer", err)
+			}
+		})
+	}
+}
+
+// A peer that ignores cancellation is cut off after CancelGrace.
+func TestCancelGraceOverdue(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	ignoring := handler(map[string]Handler{"ignore": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+		started <- struct{}{}
+		<-release // ignores its ctx
+		return nil, nil
+	}})
+	a, _ := pair(t, nil, ignoring, Options{CancelGrace: 20 * time.Millisecond}, Options{})
+	t.Cleanup(func() { close(release) })
+	ctx, cancel := context.WithCancel(context.Background())
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := a.Call(ctx, "ignore", nil)
+		callErr <- err
+	}()
+	recv(t, started, "the handler to start")
+	cancel()
+	if err := recv(t, callErr, "Call to return"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Call = %v, want context.Canceled at once", err)
+	}
+	recv(t, a.Done(), "the connection to be cut off")
+	if !errors.Is(a.Err(), ErrOverdue) {
+		t.Errorf("Err = %v, want ErrOverdue", a.Err())
+	}
+	if err := a.wait(t); !errors.Is(err, ErrOverdue) {
+		t.Errorf("Serve = %v, want ErrOverdue", err)
+	}
+	_, err := a.Call(testCtx(t), "ignore", nil)
+	if !errors.Is(err, ErrOverdue) || !errors.Is(err, ErrNotSent) {
+		t.Errorf("Call after = %v, want ErrNotSent and ErrOverdue", err)
+	}
+}
+
+// $/cancel from the peer cancels the handler's ctx, for string ids too;
+// one for an unknown id or with bad params is ignored.
+func TestPeerCancels(t *testing.T) {
+	h := handler(map[string]Handler{"wait": func(ctx context.Context, _ string, _ json.RawMessage) (json.RawMessage, error) {
+		<-ctx.Done()
+		return nil, Errorf(CodeCancelled, "%v", ctx.Err())
+	}})
+	p := newPeer(t, h, Options{})
+	p.send(`{"jsonrpc":"2.0","method":"$/cancel","params":{"id":99}}` + "\n")
+	p.send(`{"jsonrpc":"2.0","method":"$/cancel","params":"garbage"}` + "\n")
+	p.send(`{"jsonrpc":"2.0","method":"$/cancel"}` + "\n")
+	for _, id := range []string{`"abc"`, `12`} {
+		p.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"wait"}` + "\n")
+		p.send(`{"jsonrpc":"2.0","method":"$/cancel","params":{"id":` + id + `}}` + "\n")
+		m := p.next(t)
+		if string(m.ID) != id || m.Error == nil || m.Error.Code != CodeCancelled {
+			t.Errorf("id %s: got %+v, want a CodeCancelled answer", id, m)
+		}
+	}
+	if err := p.Err(); err != nil {
+		t.Errorf("connection ended: %v", err)
+	}
+}
+
+// --- Closing -------------------------------------------------------------
+
+func TestClose(t *testing.T) {
+	started := make(chan struct{}, 1)
+	handlerDone := make(chan error, 1)
+	h := handler(map[string]Handler{"wait": func(ctx context.Context, _ string, _ json.RawMessage) (json.RawMessage, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		handlerDone <- ctx.Err()
+		return nil, nil
+	}})
+	var closes atomic.Int32
+	ar, bw := io.Pipe()
+	br, aw := io.Pipe()
+	a := serve(t, NewConn(ar, aw, nil, Options{}, func() { closes.Add(1); ar.Close(); aw.Close() }))
+	b := serve(t, NewConn(br, bw, h, Options{}, func() { br.Close(); bw.Close() }))
+
+	if a.Err() != nil {
+		t.Fatalf("Err before Close = %v", a.Err())
+	}
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := a.Call(context.Background(), "wait", nil)
+		callErr <- err
+	}()
+	recv(t, started, "the handler to start")
+	reason := errors.New("shutting down")
+	a.Close(reason)
+	if err := recv(t, callErr, "the call in flight to return"); !errors.Is(err, reason) {
+		t.Errorf("Call in flight = %v, want the close reason", err)
+	}
+	a.Close(errors.New("second reason"))
+	if !errors.Is(a.Err(), reason) || closes.Load() != 1 {
+		t.Errorf("after two Closes: Err = %v, onClose ran %d times; want the first reason, once", a.Err(), closes.Load())
+	}
+	if err := a.wait(t); !errors.Is(err, reason) {
+		t.Errorf("Serve = %v, want the close reason", err)
+	}
+	_, err := a.Call(context.Background(), "wait", nil)
+	if !errors.Is(err, reason) || !errors.Is(err, ErrNotSent) {
+		t.Errorf("Call after Close = %v, want ErrNotSent and the reason", err)
+	}
+	if err := a.Notify(context.Background(), "note", nil); !errors.Is(err, reason) {
+		t.Errorf("Notify after Close = %v, want the reason", err)
+	}
+	// The peer saw its input end, and its handler's ctx was cancelled.
+	if err := recv(t, handlerDone, "the peer's handler ctx to end"); !errors.Is(err, context.Canceled) {
+		t.Errorf("peer handler ctx = %v", err)
+	}
+	if err := b.wait(t); !errors.Is(err, io.EOF) {
+		t.Errorf("peer Serve = %v, want io.EOF", err)
+	}
+}
+
+func TestCloseNilReason(t *testing.T) {
+	a, _ := pair(t, nil, nil, Options{}, Options{})
+	a.Close(nil)
+	if !errors.Is(a.Err(), ErrClosed) {
+		t.Errorf("Err = %v, want ErrClosed", a.Err())
+	}
+	if _, err := a.Call(context.Background(), "x", nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Call = %v", err)
+	}
+}
+
+// --- Framing -------------------------------------------------------------
+
 func TestBlankLinesAndCRLF(t *testing.T) {
-	err := feed(t, "\n\r\n"+`{"jsonrpc":"2.0","method":"echo","params":1}`+"\r\n\n", Options{})
-	if !errors.Is(err, io.EOF) {
-		t.Errorf("Serve = %v, want a clean end of input", err)
+	got := make(chan string, 10)
+	h := func(ctx context.Context, method string, p json.RawMessage) (json.RawMessage, error) {
+		got <- method + " " + string(p)
+		return p, nil
+	}
+	p := newPeer(t, h, Options{})
+	p.send("\n\r\n\n")
+	p.send(`{"jsonrpc":"2.0","method":"note","params":"crlf"}` + "\r\n\r\n")
+	p.send(`{"jsonrpc":"2.0","id":1,"method":"call","params":[1]}` + "\r\n")
+	if n := recv(t, got, "the notification"); n != `note "crlf"` {
+		t.Errorf("notification = %q", n)
+	}
+	if n := recv(t, got, "the request"); n != `call [1]` {
+		t.Errorf("request = %q", n)
+	}
+	if m := p.next(t); string(m.ID) != "1" || string(m.Result) != "[1]" {
+		t.Errorf("answer = %+v", m)
+	}
+	// An answer to our own call may end in CRLF too.
+	result := make(chan string, 1)
+	go func() {
+		r, err := p.Call(testCtx(t), "ping", nil)
+		result <- fmt.Sprintf("%s %v", r, err)
+	}()
+	req := p.next(t)
+	p.send("\r\n" + `{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":"pong"}` + "\r\n")
+	if r := recv(t, result, "the call"); r != `"pong" <nil>` {
+		t.Errorf("Call = %s", r)
+	}
+	p.in.Close()
+	if err := p.wait(t); !errors.Is(err, io.EOF) {
+		t.Errorf("Serve = %v, want io.EOF at a clean end of input", err)
+	}
+}
+
+func TestMaxMessageBoundary(t *testing.T) {
+	// Sizes below and above the reader's 64 KiB buffer.
+	for _, max := range []int{1000, 100 << 10} {
+		t.Run(fmt.Sprint(max), func(t *testing.T) {
+			got := make(chan int, 1)
+			h := func(_ context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
+				got <- len(p)
+				return nil, nil
+			}
+			line := func(n int) string { // a notification of exactly n bytes
+				head, tail := `{"jsonrpc":"2.0","method":"m","params":"`, `"}`
+				return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
+			}
+			p := newPeer(t, h, Options{MaxMessage: max})
+			p.send(line(max) + "\n")
+			if n := recv(t, got, "the message of exactly MaxMessage bytes"); n != max-len(`{"jsonrpc":"2.0","method":"m","params":}`) {
+				t.Errorf("handler got %d bytes of params", n)
+			}
+			p.send(line(max+1) + "\n")
+			var v *ViolationError
+			if err := p.wait(t); !errors.As(err, &v) || !strings.Contains(v.Reason, fmt.Sprintf("exceeds the limit of %d", max)) {
+				t.Errorf("Serve = %v, want a violation for MaxMessage+1 bytes", err)
+			}
+		})
+	}
+}
+
+// endless is an input that never ends and has no newline; it counts what
+// has been read.
+type endless struct{ n atomic.Int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	e.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// A flood without a newline is cut off at the limit, not buffered without
+// bound.
+func TestFloodWithoutNewline(t *testing.T) {
+	const max = 1 << 20
+	in := &endless{}
+	s := serve(t, NewConn(in, io.Discard, echoHandler, Options{MaxMessage: max}, nil))
+	err := s.wait(t)
+	var v *ViolationError
+	if !errors.As(err, &v) || !strings.Contains(v.Reason, "exceeds the limit") {
+		t.Fatalf("Serve = %v, want a violation", err)
+	}
+	if n := in.n.Load(); n > max+128<<10 {
+		t.Errorf("read %d bytes of one line, limit %d", n, max)
+	}
+	if v.Prefix != strings.Repeat("x", 80) {
+		t.Errorf("Prefix = %q", v.Prefix)
+	}
+}
+
+// --- Violations ----------------------------------------------------------
+
+func TestViolations(t *testing.T) {
+	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	long := `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("é", 3000) // no closing quote
+	over := `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("x", 5000) + `"}`
+	cases := []struct {
+		name   string
+		input  string
+		opts   Options
+		reason string
+		close  bool // end the input after it
+	}{
+		{"not JSON", "hello there\n", Options{}, "line is not a JSON-RPC message", false},
+		{"JSON array", "[1,2]\n", Options{}, "not a JSON-RPC message", false},
+		{"leading space", ` {"jsonrpc":"2.0","method":"echo"}` + "\n", Options{}, "not a JSON-RPC message", false},
+		{"invalid JSON", `{"jsonrpc":"2.0",` + "\n", Options{}, "invalid JSON", false},
+		{"trailing garbage", `{"jsonrpc":"2.0","method":"echo"} x` + "\n", Options{}, "invalid JSON", false},
+		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"method\":\"\xff\xfe\"}\n", Options{}, "not valid UTF-8", false},
+		{"missing jsonrpc", `{"id":1,"method":"echo"}` + "\n", Options{}, `missing "jsonrpc": "2.0"`, false},
+		{"wrong jsonrpc", `{"jsonrpc":"1.0","id":1,"method":"echo"}` + "\n", Options{}, `missing "jsonrpc": "2.0"`, false},
+		{"empty object", "{}\n", Options{}, `missing "jsonrpc"`, false},
+		{"response to unknown id", `{"jsonrpc":"2.0","id":77,"result":1}` + "\n", Options{}, "unknown or already answered id", false},
+		{"response with a string id", `{"jsonrpc":"2.0","id":"1","result":1}` + "\n", Options{}, "not one we sent", false},
+		{"error response to unknown id", `{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}` + "\n", Options{}, "unknown or already answered id", false},
+		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"echo"}` + "\n", Options{}, "request id must be a number or a string", false},
+		{"array id", `{"jsonrpc":"2.0","id":[1],"method":"echo"}` + "\n", Options{}, "number or a string", false},
+		{"bool id", `{"jsonrpc":"2.0","id":true,"method":"echo"}` + "\n", Options{}, "number or a string", false},
+		{"null id", `{"jsonrpc":"2.0","id":null,"method":"echo"}` + "\n", Options{}, "number or a string", false},
+		{"result and error", `{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":"x"}}` + "\n", Options{}, "neither a request nor a response", false},
+		{"method and result", `{"jsonrpc":"2.0","id":1,"method":"echo","result":1}` + "\n", Options{}, "neither a request nor a response", false},
+		{"response without id", `{"jsonrpc":"2.0","result":1}` + "\n", Options{}, "neither a request nor a response", false},
+		{"neither", `{"jsonrpc":"2.0","id":1}` + "\n", Options{}, "neither a request nor a response", false},
+		{"over MaxMessage", over + "\n", Options{MaxMessage: 4096}, fmt.Sprintf("message of %d bytes exceeds the limit of 4096", len(over)), false},
+		{"over MaxMessage, past the buffer", `{"jsonrpc":"2.0","method":"echo","params":"` + strings.Repeat("x", 300<<10) + `"}` + "\n", Options{MaxMessage: 200 << 10}, "exceeds the limit of 204800", false},
+		{"over MaxMessage, no newline", strings.Repeat("x", 100000), Options{MaxMessage: 4096}, "exceeds the limit of 4096", false},
+		{"ends mid-line", `{"jsonrpc":"2.0","method":"echo"}`, Options{}, "stream ended inside a message", true},
+		{"ends after blank lines and half a line", "\n\n{", Options{}, "stream ended inside a message", true},
+		{"deep nesting", `{"jsonrpc":"2.0","id":1,"result":` + deep + "}\n", Options{MaxMessage: 1 << 20}, "invalid JSON", false},
+		{"deep nesting in params", `{"jsonrpc":"2.0","method":"echo","params":` + deep + "}\n", Options{MaxMessage: 1 << 20}, "invalid JSON", false},
+		{"duplicate in-flight request id", `{"jsonrpc":"2.0","id":5,"method":"wait"}` + "\n" + `{"jsonrpc":"2.0","id":5,"method":"wait"}` + "\n", Options{}, "request id already in use", false},
+		{"duplicate in-flight string id", `{"jsonrpc":"2.0","id":"k","method":"wait"}` + "\n" + `{"jsonrpc":"2.0","id":"k","method":"echo"}` + "\n", Options{}, "request id already in use", false},
+		{"prefix cut mid-rune", long + "\n", Options{}, "invalid JSON", false},
+	}
+	h := handler(map[string]Handler{
+		"echo": echo,
+		"wait": func(ctx context.Context, _ string, _ json.RawMessage) (json.RawMessage, error) {
+			<-ctx.Done()
+			return nil, nil
+		},
+	})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPeer(t, h, c.opts)
+			go func() {
+				p.send(c.input)
+				if c.close {
+					p.in.Close()
+				}
+			}()
+			err := p.wait(t)
+			var v *ViolationError
+			if !errors.As(err, &v) {
+				t.Fatalf("Serve = %v (%T), want a *ViolationError", err, err)
+			}
+			if !strings.Contains(v.Reason, c.reason) {
+				t.Errorf("Reason = %q, want it to say %q", v.Reason, c.reason)
+			}
+			if len(v.Prefix) > 80 {
+				t.Errorf("Prefix is %d bytes, want at most 80", len(v.Prefix))
+			}
+			if !utf8.ValidString(v.Prefix) {
+				t.Errorf("Prefix %q is not valid UTF-8", v.Prefix)
+			}
+			if v.Prefix == "" {
+				t.Error("Prefix is empty: quote the offending line")
+			}
+			// The prefix quotes the offending line (invalid bytes, and a rune
+			// cut at 80 bytes, aside).
+			if in := strings.TrimLeft(c.input, "\n"); utf8.ValidString(in) && !strings.Contains(in, strings.TrimSuffix(v.Prefix, "?")) {
+				t.Errorf("Prefix %q is not from the input", v.Prefix)
+			}
+			if want := "protocol violation: " + v.Reason; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("Error() = %q, want it to start with %q", err.Error(), want)
+			}
+			if !errors.Is(p.Err(), err) {
+				t.Errorf("Err = %v, want the violation", p.Err())
+			}
+		})
+	}
+}
+
+// A second answer to a request is a violation; the first one counts.
+func TestDuplicateResponse(t *testing.T) {
+	p := newPeer(t, nil, Options{})
+	result := make(chan string, 1)
+	go func() {
+		r, err := p.Call(testCtx(t), "ask", nil)
+		result <- fmt.Sprintf("%s %v", r, err)
+	}()
+	req := p.next(t)
+	p.send(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":"first"}` + "\n")
+	if r := recv(t, result, "the call"); r != `"first" <nil>` {
+		t.Errorf("Call = %s", r)
+	}
+	p.send(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":"second"}` + "\n")
+	var v *ViolationError
+	if err := p.wait(t); !errors.As(err, &v) || !strings.Contains(v.Reason, "unknown or already answered id") || !strings.Contains(v.Prefix, "second") {
+		t.Errorf("Serve = %v, want a violation quoting the second answer", err)
+	}
+}
+
+// A violation fails the calls in flight with it.
+func TestViolationFailsCalls(t *testing.T) {
+	p := newPeer(t, nil, Options{})
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := p.Call(context.Background(), "ask", nil)
+		callErr <- err
+	}()
+	p.next(t)
+	p.send("garbage\n")
+	var v *ViolationError
+	if err := recv(t, callErr, "the call to fail"); !errors.As(err, &v) {
+		t.Errorf("Call = %v, want the violation", err)
+	}
+}
+
+func TestViolationErrorFormat(t *testing.T) {
+	long := strings.Repeat("a", 79) + "é" // the 80-byte cut splits é
+	cases := []struct {
+		reason string
+		line   string
+		prefix string
+		text   string
+	}{
+		{"bad", "", "", "protocol violation: bad"},
+		{"bad", "xyz", "xyz", `protocol violation: bad: "xyz"`},
+		{"bad", long, strings.Repeat("a", 79) + "?", `protocol violation: bad: "` + strings.Repeat("a", 79) + `?"`},
+		{"bad", strings.Repeat("b", 200), strings.Repeat("b", 80), `protocol violation: bad: "` + strings.Repeat("b", 80) + `"`},
+	}
+	for _, c := range cases {
+		v := violation(c.reason, []byte(c.line))
+		if v.Prefix != c.prefix || v.Error() != c.text {
+			t.Errorf("violation(%q, %q) = %q / %q, want %q / %q", c.reason, c.line, v.Prefix, v.Error(), c.prefix, c.text)
+		}
 	}
 }
