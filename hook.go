@@ -45,7 +45,7 @@ func (k *Hook[In, Out]) Name() string { return k.name }
 // Run runs the hook on h's plugins with input in.
 func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 	var zero Out
-	input, err := json.Marshal(in)
+	input, err := encodeJSON(in)
 	if err != nil {
 		return zero, &PluginError{Op: "hook", Name: k.name, Err: fmt.Errorf("encode input: %w", err)}
 	}
@@ -67,9 +67,9 @@ func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 	}
 	if len(after) > 0 {
 		if output == nil {
-			output, _ = json.Marshal(out)
+			output, _ = encodeJSON(out)
 		}
-		afterIn, _ := json.Marshal(rpc.AfterInput{Input: input, Output: output})
+		afterIn, _ := rpc.Marshal(rpc.AfterInput{Input: input, Output: output})
 		for _, p := range after {
 			if _, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
 				p.log.Warn("after handler failed", "hook", k.name, "error", err)

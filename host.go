@@ -269,7 +269,7 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	if !slices.Contains(p.man.Functions, fn) && !p.man.Implements(fn) {
 		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: the manifest declares no function %q", ErrNotImplemented, fn)}
 	}
-	raw, err := json.Marshal(input)
+	raw, err := encodeJSON(input)
 	if err != nil {
 		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("encode input: %w", err)}
 	}

@@ -121,8 +121,9 @@ func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.R
 		return nil, err
 	}
 	if raw, ok := out.(json.RawMessage); ok {
-		if !json.Valid(raw) {
-			return nil, rpc.Errorf(rpc.CodeInternalError, "host function %s returned invalid JSON", fn)
+		raw, err := rpc.CheckRaw(raw)
+		if err != nil {
+			return nil, rpc.Errorf(rpc.CodeInternalError, "host function %s returned %v", fn, err)
 		}
 		return raw, nil
 	}

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Handler answers the requests and notifications the peer sends. For a
@@ -311,8 +313,8 @@ func (c *Conn) dispatch(line []byte) (func(), *ViolationError) {
 		return nil, violation("line is not a JSON-RPC message", line)
 	}
 	var m Message
-	if err := json.Unmarshal(line, &m); err != nil {
-		return nil, violation("invalid JSON: "+err.Error(), line)
+	if err := decodeMessage(line, &m); err != nil {
+		return nil, violation(invalidJSON(err).Error(), line)
 	}
 	if m.JSONRPC != Version {
 		return nil, violation(`missing "jsonrpc": "2.0"`, line)
@@ -361,7 +363,7 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 	if m.Method == MethodCancel {
 		var p CancelParams
-		if json.Unmarshal(m.Params, &p) == nil {
+		if Unmarshal(m.Params, &p) == nil {
 			c.mu.Lock()
 			cancel := c.running[string(p.ID)]
 			c.mu.Unlock()
@@ -482,29 +484,28 @@ func (c *Conn) write(ctx context.Context, m *Message) error {
 }
 
 // appendMessage encodes m as one line of JSON. Params and Result are
-// copied as they are, not re-validated (encoding/json would scan them
-// twice more): they come from json.Marshal, or were validated by whoever
-// produced them (see Call and Handler).
+// copied as they are, not checked again (that would cost a pass over every
+// payload): they come from Marshal, or were checked by whoever produced
+// them (see Call, Handler and CheckRaw). They are only kept on one line.
 func appendMessage(buf []byte, m *Message) ([]byte, error) {
 	buf = append(buf, `{"jsonrpc":"2.0"`...)
 	if m.ID != nil {
 		buf = append(buf, `,"id":`...)
-		buf = append(buf, m.ID...)
+		buf = append(buf, oneLine(m.ID)...)
 	}
 	if m.Method != "" {
-		name, err := json.Marshal(m.Method)
-		if err != nil {
-			return nil, err
-		}
+		var err error
 		buf = append(buf, `,"method":`...)
-		buf = append(buf, name...)
+		if buf, err = jsontext.AppendQuote(buf, m.Method); err != nil {
+			return nil, fmt.Errorf("method name: %w", err)
+		}
 	}
 	if m.Params != nil {
 		buf = append(buf, `,"params":`...)
-		buf = append(buf, m.Params...)
+		buf = append(buf, oneLine(m.Params)...)
 	}
 	if m.Error != nil {
-		e, err := json.Marshal(m.Error)
+		e, err := Marshal(m.Error)
 		if err != nil {
 			return nil, err
 		}
@@ -512,7 +513,7 @@ func appendMessage(buf []byte, m *Message) ([]byte, error) {
 		buf = append(buf, e...)
 	} else if m.Result != nil {
 		buf = append(buf, `,"result":`...)
-		buf = append(buf, m.Result...)
+		buf = append(buf, oneLine(m.Result)...)
 	}
 	return append(buf, '}'), nil
 }
@@ -632,7 +633,7 @@ func marshalParams(params any) (json.RawMessage, error) {
 	case json.RawMessage:
 		return p, nil
 	}
-	raw, err := json.Marshal(params)
+	raw, err := Marshal(params)
 	if err != nil {
 		return nil, fmt.Errorf("encode params: %w", err)
 	}

@@ -92,7 +92,7 @@ type CallParams struct {
 	Phase string          `json:"phase,omitempty"` // before, define, after; empty for a direct function call
 	Input json.RawMessage `json:"input"`
 	// TimeoutMS is how long the host will wait, in milliseconds.
-	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	TimeoutMS int64 `json:"timeout_ms,omitzero"`
 }
 
 // AfterInput is the input of an after-phase handler: the hook's input and

@@ -163,7 +163,7 @@ func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte,
 		Result json.RawMessage `json:"result"`
 		Error  *rpc.Error      `json:"error"`
 	}
-	if err := json.Unmarshal(out, &env); err != nil {
+	if err := rpc.Unmarshal(out, &env); err != nil {
 		return nil, fmt.Errorf("%w: the module's answer is not a result envelope: %v", tier.ErrViolation, err)
 	}
 	if env.Error != nil {

@@ -183,7 +183,7 @@ func (p *plugin) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage
 		return nil, err
 	}
 	call.TimeoutMS = max(timeout.Milliseconds(), 1)
-	params, err := json.Marshal(call)
+	params, err := rpc.Marshal(call)
 	if err != nil {
 		p.put(inst, false)
 		return nil, fmt.Errorf("encode call: %w", err)

@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/airlock-go/airlock/internal/rpc"
 )
 
 // HandlerFunc handles one hook or function call with raw JSON input and
@@ -99,8 +101,9 @@ func (p *Plugin) Invoke(ctx context.Context, h *Host, call Call) (json.RawMessag
 	}
 	if raw, ok := out.(json.RawMessage); ok {
 		// The protocol sends it as it is: it must be valid JSON.
-		if !json.Valid(raw) {
-			return nil, fmt.Errorf("%s: the handler returned invalid JSON", call.Name)
+		raw, err := rpc.CheckRaw(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the handler returned %w", call.Name, err)
 		}
 		return raw, nil
 	}

@@ -89,7 +89,7 @@ func (s *session) handle(ctx context.Context, method string, params json.RawMess
 
 func (s *session) initialize(params json.RawMessage) (json.RawMessage, error) {
 	var in rpc.InitializeParams
-	if err := json.Unmarshal(params, &in); err != nil {
+	if err := rpc.Unmarshal(params, &in); err != nil {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "initialize: %v", err)
 	}
 	if !slices.Contains(in.Protocols, protocolVersion) {
@@ -98,7 +98,7 @@ func (s *session) initialize(params json.RawMessage) (json.RawMessage, error) {
 	s.mu.Lock()
 	s.host = NewHost(connCaller{s.conn}, in.Config, in.Grants, in.Functions)
 	s.mu.Unlock()
-	return json.Marshal(rpc.InitializeResult{
+	return rpc.Marshal(rpc.InitializeResult{
 		Protocol: protocolVersion,
 		Name:     s.plugin.name,
 		Version:  s.plugin.version,
@@ -108,7 +108,7 @@ func (s *session) initialize(params json.RawMessage) (json.RawMessage, error) {
 
 func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
 	var in rpc.CallParams
-	if err := json.Unmarshal(params, &in); err != nil {
+	if err := rpc.Unmarshal(params, &in); err != nil {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "call: %v", err)
 	}
 	s.mu.Lock()

@@ -99,7 +99,7 @@ func output(v any, err error) uint64 {
 	} else {
 		raw, ok := v.(json.RawMessage)
 		if !ok {
-			raw, err = json.Marshal(v)
+			raw, err = rpc.Marshal(v)
 			if err != nil {
 				return output(nil, err)
 			}
@@ -109,7 +109,7 @@ func output(v any, err error) uint64 {
 		}
 		env.Result = raw
 	}
-	data, _ := json.Marshal(env)
+	data, _ := rpc.Marshal(env)
 	buf := alloc(len(data))
 	copy(buf, data)
 	return uint64(ptrOf(buf))<<32 | uint64(len(buf))
@@ -118,7 +118,7 @@ func output(v any, err error) uint64 {
 //go:wasmexport airlock_init
 func airlockInit(ptr, size uint32) uint64 {
 	var in rpc.InitializeParams
-	if err := json.Unmarshal(input(ptr, size), &in); err != nil {
+	if err := rpc.Unmarshal(input(ptr, size), &in); err != nil {
 		return output(nil, &Error{Code: CodeInvalidInput, Message: "initialize: " + err.Error()})
 	}
 	if reactor.make == nil {
@@ -135,7 +135,7 @@ func airlockInit(ptr, size uint32) uint64 {
 //go:wasmexport airlock_call
 func airlockCall(ptr, size uint32) uint64 {
 	var in rpc.CallParams
-	if err := json.Unmarshal(input(ptr, size), &in); err != nil {
+	if err := rpc.Unmarshal(input(ptr, size), &in); err != nil {
 		return output(nil, &Error{Code: CodeInvalidInput, Message: "call: " + err.Error()})
 	}
 	if reactor.p == nil {
@@ -163,7 +163,7 @@ func (importCaller) CallHost(_ context.Context, fn string, in json.RawMessage) (
 		Result json.RawMessage `json:"result"`
 		Error  *rpc.Error      `json:"error"`
 	}
-	if err := json.Unmarshal(buf, &env); err != nil {
+	if err := rpc.Unmarshal(buf, &env); err != nil {
 		return nil, fmt.Errorf("host call %s: bad answer: %w", fn, err)
 	}
 	if env.Error != nil {

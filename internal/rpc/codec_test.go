@@ -1,0 +1,86 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestCheckRaw(t *testing.T) {
+	cases := []struct {
+		name, in, want, err string
+	}{
+		{"object", `{"a":1}`, `{"a":1}`, ""},
+		{"string", `"x"`, `"x"`, ""},
+		{"spaces kept on one line", `{ "a" : 1 }`, `{ "a" : 1 }`, ""},
+		{"newlines compacted", "{\n  \"a\": [1,\r\n 2]\n}", `{"a":[1,2]}`, ""},
+		{"escaped newline in a string kept", `"a\nb"`, `"a\nb"`, ""},
+		{"empty", ``, "", "invalid JSON"},
+		{"two values", `1 2`, "", "invalid JSON"},
+		{"truncated", `{"a":`, "", "invalid JSON"},
+		{"duplicate names", `{"a":1,"a":2}`, "", "duplicate"},
+		{"invalid UTF-8", "\"\xff\"", "", "UTF-8"},
+		{"raw newline inside a string", "\"a\nb\"", "", "invalid JSON"},
+		{"invalid with newline", "{\n", "", "invalid JSON"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := CheckRaw([]byte(c.in))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("CheckRaw(%q) = %q, %v; want an error containing %q", c.in, got, err, c.err)
+				}
+				return
+			}
+			if err != nil || string(got) != c.want {
+				t.Fatalf("CheckRaw(%q) = %q, %v; want %q", c.in, got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"a":1}`, `{"a":1}`},
+		{"{\n\"a\": 1\r\n}", `{"a":1}`},
+		{"[1,\n", "[1, "}, // invalid: left for the peer to refuse, but one line
+	}
+	for _, c := range cases {
+		if got := string(oneLine([]byte(c.in))); got != c.want {
+			t.Errorf("oneLine(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// A handler's result spread over several lines must not split the answer
+// into several messages.
+func TestMultiLineResultStaysOneMessage(t *testing.T) {
+	h := handler(map[string]Handler{"pretty": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+		return json.RawMessage("{\n  \"a\": 1\n}"), nil
+	}})
+	p := newPeer(t, h, Options{})
+	p.send(`{"jsonrpc":"2.0","id":1,"method":"pretty"}` + "\n")
+	if m := p.next(t); string(m.Result) != `{"a":1}` {
+		t.Fatalf("result = %s, want {\"a\":1}", m.Result)
+	}
+	p.send(`{"jsonrpc":"2.0","id":2,"method":"pretty"}` + "\n")
+	if m := p.next(t); string(m.ID) != "2" {
+		t.Fatalf("second answer has id %s: the first was split", m.ID)
+	}
+}
+
+// A member that appears twice would let the two ends read one message two
+// ways: it is a violation.
+func TestAmbiguousMessagesRefused(t *testing.T) {
+	for _, line := range []string{
+		`{"jsonrpc":"2.0","id":1,"id":2,"method":"echo"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"echo","params":{"a":1,"a":2}}`,
+	} {
+		p := newPeer(t, echoHandler, Options{})
+		p.send(line + "\n")
+		if err := p.wait(t); err == nil {
+			t.Errorf("%s: connection kept going", line)
+		}
+	}
+}
