@@ -177,6 +177,7 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 	p.conn = rpc.NewConn(outR, inW, p.handleHostCall, rpc.Options{
 		MaxMessage:  spec.Limits.MaxMessage,
 		CancelGrace: spec.Limits.CancelGrace,
+		CallerReads: true,
 	}, func() {
 		// Closing both ends unblocks the reader and tells the plugin,
 		// through end of file on its input, that the host is gone.

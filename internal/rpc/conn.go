@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,12 @@ type Options struct {
 	// and the connection is closed with ErrOverdue (default 1s; negative:
 	// never).
 	CancelGrace time.Duration
+	// CallerReads lets the goroutines waiting for answers read the input
+	// themselves, which saves a goroutine hand-off on every call (see
+	// callerreads.go). It takes effect only if the input supports read
+	// deadlines; the host sets it, the plugin SDK does not (a plugin is
+	// mostly answering requests, not waiting for answers).
+	CallerReads bool
 }
 
 func (o Options) withDefaults() Options {
@@ -113,6 +120,17 @@ type Conn struct {
 	inline  atomic.Pointer[atomic.Bool] // the request the reader is running, if any
 	baseCtx context.Context
 	stop    context.CancelFunc
+
+	// Caller-reads mode; deadliner is nil in the default mode.
+	deadliner readDeadliner
+	tok       chan struct{} // the reader's role: whoever holds it may read
+	partial   []byte        // the start of a line whose reading was interrupted
+	calls     atomic.Int64  // calls in flight
+	lastCall  atomic.Int64  // when the last call ended, since epoch
+	bgReading atomic.Bool   // the background reader is reading
+	notes     chan func()   // the peer's notifications, to run in order
+	notesOnce sync.Once
+	epoch     time.Time
 }
 
 // NewConn makes a connection that reads messages from r and writes them to
@@ -137,6 +155,9 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		closeFn:  onClose,
 		baseCtx:  ctx,
 		stop:     stop,
+	}
+	if opts.CallerReads {
+		c.setupCallerReads(r)
 	}
 	return c
 }
@@ -177,6 +198,9 @@ func (c *Conn) Close(err error) {
 	}
 	c.mu.Unlock()
 	c.stop()
+	if c.deadliner != nil {
+		c.interrupt() // a reader blocked in a read sees the end
+	}
 	if c.closeFn != nil {
 		c.closeFn()
 	}
@@ -186,6 +210,11 @@ func (c *Conn) Close(err error) {
 // protocol, then closes the connection and waits for running handlers. It
 // returns why the connection ended.
 func (c *Conn) Serve() error {
+	if c.deadliner != nil {
+		c.serveIdle()
+		c.wg.Wait()
+		return c.err
+	}
 	c.loops.Add(1)
 	c.worker(true)
 	c.loops.Wait()
@@ -256,7 +285,7 @@ func (c *Conn) readUntilRequest() (job func(), ok bool) {
 			c.Close(err)
 			return nil, false
 		}
-		job, verr := c.dispatch(line)
+		job, _, verr := c.dispatch(line)
 		if verr != nil {
 			c.Close(verr)
 			return nil, false
@@ -271,32 +300,35 @@ func (c *Conn) readUntilRequest() (job func(), ok bool) {
 // lines. A line longer than MaxMessage is a violation (threat: a flood with
 // no newline growing the host's buffer without bound).
 func (c *Conn) readLine() ([]byte, error) {
-	var long []byte
 	for {
 		frag, err := c.r.ReadSlice('\n')
 		switch {
 		case err == nil:
 			line := frag
-			if long != nil {
-				long = append(long, frag...)
-				line = long
+			if c.partial != nil {
+				line = append(c.partial, frag...)
+				c.partial = nil
 			}
 			if len(line)-1 > c.opts.MaxMessage {
 				return nil, violation(fmt.Sprintf("message of %d bytes exceeds the limit of %d", len(line)-1, c.opts.MaxMessage), line)
 			}
 			line = bytes.TrimRight(line, "\r\n")
 			if len(line) == 0 {
-				long = nil
 				continue
 			}
 			return line, nil
 		case errors.Is(err, bufio.ErrBufferFull):
-			long = append(long, frag...)
-			if len(long) > c.opts.MaxMessage {
-				return nil, violation(fmt.Sprintf("message exceeds the limit of %d bytes", c.opts.MaxMessage), long)
+			c.partial = append(c.partial, frag...)
+			if len(c.partial) > c.opts.MaxMessage {
+				return nil, violation(fmt.Sprintf("message exceeds the limit of %d bytes", c.opts.MaxMessage), c.partial)
 			}
-		case errors.Is(err, io.EOF) && len(long)+len(frag) > 0:
-			return nil, violation("stream ended inside a message", append(long, frag...))
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Interrupted (caller-reads mode): keep what was read for the
+			// next reader.
+			c.partial = append(c.partial, frag...)
+			return nil, err
+		case errors.Is(err, io.EOF) && len(c.partial)+len(frag) > 0:
+			return nil, violation("stream ended inside a message", append(c.partial, frag...))
 		default:
 			return nil, err
 		}
@@ -305,27 +337,28 @@ func (c *Conn) readLine() ([]byte, error) {
 
 // dispatch handles one incoming line. It returns the handler to run for a
 // request, if any; a violation ends the connection.
-func (c *Conn) dispatch(line []byte) (func(), *ViolationError) {
+func (c *Conn) dispatch(line []byte) (job func(), notification bool, verr *ViolationError) {
 	if !utf8.Valid(line) {
-		return nil, violation("message is not valid UTF-8", line)
+		return nil, false, violation("message is not valid UTF-8", line)
 	}
 	if line[0] != '{' {
-		return nil, violation("line is not a JSON-RPC message", line)
+		return nil, false, violation("line is not a JSON-RPC message", line)
 	}
 	var m Message
 	if err := decodeMessage(line, &m); err != nil {
-		return nil, violation(invalidJSON(err).Error(), line)
+		return nil, false, violation(invalidJSON(err).Error(), line)
 	}
 	if m.JSONRPC != Version {
-		return nil, violation(`missing "jsonrpc": "2.0"`, line)
+		return nil, false, violation(`missing "jsonrpc": "2.0"`, line)
 	}
 	switch {
 	case m.Method != "" && m.Result == nil && m.Error == nil:
-		return c.onRequest(&m, line)
+		job, verr := c.onRequest(&m, line)
+		return job, m.ID == nil, verr
 	case m.Method == "" && m.ID != nil && (m.Result != nil) != (m.Error != nil):
-		return nil, c.onResponse(&m, line)
+		return nil, false, c.onResponse(&m, line)
 	default:
-		return nil, violation("neither a request nor a response", line)
+		return nil, false, violation("neither a request nor a response", line)
 	}
 }
 
@@ -552,6 +585,10 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 	if h := c.inline.Load(); h != nil {
 		c.handOffOnce(h)
 	}
+	if c.deadliner != nil {
+		c.beginCall()
+		defer c.endCall()
+	}
 	idRaw := json.RawMessage(strconv.AppendInt(nil, id, 10))
 	if err := c.write(ctx, &Message{JSONRPC: Version, ID: idRaw, Method: method, Params: raw}); err != nil {
 		c.forget(id)
@@ -559,6 +596,16 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 			err = fmt.Errorf("%w: %w", ErrNotSent, err)
 		}
 		return nil, err
+	}
+	if c.deadliner != nil {
+		m, err := c.await(ctx, id, idRaw, ch)
+		if err != nil {
+			return nil, err
+		}
+		if m.Error != nil {
+			return nil, m.Error
+		}
+		return m.Result, nil
 	}
 	select {
 	case m := <-ch:

@@ -1,0 +1,239 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+)
+
+// Caller-reads mode (Options.CallerReads).
+//
+// In the default mode one goroutine reads the input and hands each answer
+// to the goroutine that made the call. That hand-off is most of the cost of
+// a small call: waking a parked goroutine wakes an operating-system thread,
+// on the critical path of every call. In caller-reads mode the goroutines
+// waiting for answers read the input themselves, one at a time (a leader
+// and its followers): the one holding the reader's role reads every
+// message, delivers the answers that belong to others, and stops once its
+// own has come, passing the role on. A lone caller so reads its own answer,
+// as a raw pipe round trip does.
+//
+// The peer may also send requests when no call is in flight (the protocol
+// allows a plugin to call the host at any time), so a background reader
+// takes the role once no call has run for idleDelay; a call that then
+// finds it reading interrupts it with a read deadline in the past. The
+// input must therefore support read deadlines (an *os.File on a pollable
+// pipe does); otherwise the Conn stays in the default mode.
+//
+// Requests read in this mode run on goroutines of their own, so that no
+// reader is held up by a handler; notifications run one after another, in
+// the order they came, on one goroutine (a plugin's log lines stay in
+// order).
+
+// idleDelay is how long no call must have been in flight before the
+// background reader takes over reading.
+const idleDelay = time.Millisecond
+
+// readDeadliner is an input whose blocked reads can be interrupted.
+type readDeadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+// setupCallerReads turns the mode on if r supports it.
+func (c *Conn) setupCallerReads(r any) {
+	d, ok := r.(readDeadliner)
+	if !ok || d.SetReadDeadline(time.Time{}) != nil {
+		return
+	}
+	c.deadliner = d
+	c.tok = make(chan struct{}, 1)
+	c.tok <- struct{}{}
+	c.notes = make(chan func(), c.opts.MaxHandlers)
+	c.epoch = time.Now()
+}
+
+// interrupt makes the read in progress, if any, return at once.
+func (c *Conn) interrupt() { _ = c.deadliner.SetReadDeadline(time.Unix(1, 0)) }
+
+// interrupted reports whether a read ended because of interrupt. The
+// reader clears the deadline before reading again; an interrupt meant for
+// an earlier reader is harmless (the reader only checks why it might have
+// to stop, and reads on).
+func (c *Conn) interrupted(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	_ = c.deadliner.SetReadDeadline(time.Time{})
+	return true
+}
+
+// beginCall and endCall count the calls in flight, for the background
+// reader to know when the connection is idle.
+func (c *Conn) beginCall() {
+	c.calls.Add(1)
+	if c.bgReading.Load() {
+		c.interrupt()
+	}
+}
+
+func (c *Conn) endCall() {
+	c.lastCall.Store(int64(time.Since(c.epoch)))
+	c.calls.Add(-1)
+}
+
+// await waits for the answer to request id, leading the reading when no
+// one else does.
+func (c *Conn) await(ctx context.Context, id int64, idRaw []byte, ch chan *Message) (*Message, error) {
+	for {
+		select {
+		case m := <-ch:
+			return m, nil
+		case <-c.tok:
+			c.lead(ctx, ch)
+			c.tok <- struct{}{}
+			// The answer, the end of ctx or of the connection: the next
+			// turn of the loop sees which.
+			select {
+			case m := <-ch:
+				return m, nil
+			default:
+			}
+		case <-c.done:
+			c.forget(id)
+			return nil, c.err
+		case <-ctx.Done():
+			c.abandon(id, idRaw)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// lead reads and dispatches messages until ch holds an answer, ctx ends or
+// the connection does. The caller holds the reader's role.
+func (c *Conn) lead(ctx context.Context, ch chan *Message) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, c.interrupt)
+		defer stop()
+	}
+	for len(ch) == 0 && ctx.Err() == nil {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		if !c.readOne() {
+			return
+		}
+	}
+}
+
+// readOne reads one message and dispatches it. It returns false when the
+// connection has ended.
+func (c *Conn) readOne() bool {
+	line, err := c.readLine()
+	switch {
+	case err == nil:
+	case c.interrupted(err):
+		return true
+	default:
+		c.Close(err)
+		return false
+	}
+	job, notification, verr := c.dispatch(line)
+	if verr != nil {
+		c.Close(verr)
+		return false
+	}
+	switch {
+	case job == nil:
+	case notification:
+		c.notesOnce.Do(func() {
+			c.wg.Add(1)
+			go c.runNotes()
+		})
+		// Never blocks: each queued job holds one of MaxHandlers slots.
+		c.notes <- job
+	default:
+		go job()
+	}
+	return true
+}
+
+// runNotes runs the peer's notifications in order until the connection
+// ends, then the ones still queued.
+func (c *Conn) runNotes() {
+	defer c.wg.Done()
+	for {
+		select {
+		case job := <-c.notes:
+			job()
+		case <-c.done:
+			for {
+				select {
+				case job := <-c.notes:
+					job()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// serveIdle is the background reader: it reads while no call is in flight
+// and gives the role up as soon as one is.
+func (c *Conn) serveIdle() {
+	timer := time.NewTimer(idleDelay)
+	defer timer.Stop()
+	for {
+		if !c.waitIdle(timer) {
+			return
+		}
+		select {
+		case <-c.tok:
+		case <-c.done:
+			return
+		}
+		select {
+		case <-c.done:
+			c.tok <- struct{}{}
+			return
+		default:
+		}
+		// With beginCall, a Dekker handshake: either the call sees
+		// bgReading and interrupts, or this sees the call and does not
+		// read.
+		c.bgReading.Store(true)
+		ok := true
+		if c.calls.Load() == 0 {
+			ok = c.readOne()
+		}
+		c.bgReading.Store(false)
+		c.tok <- struct{}{}
+		if !ok {
+			return
+		}
+	}
+}
+
+// waitIdle returns true once no call has been in flight for idleDelay, or
+// false when the connection ends.
+func (c *Conn) waitIdle(timer *time.Timer) bool {
+	for {
+		wait := idleDelay
+		if c.calls.Load() == 0 {
+			since := time.Since(c.epoch) - time.Duration(c.lastCall.Load())
+			if since >= idleDelay {
+				return true
+			}
+			wait = idleDelay - since
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-c.done:
+			return false
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCallerReadsMode runs the whole suite again with every Conn in
+// caller-reads mode over operating-system pipes.
+func TestCallerReadsMode(t *testing.T) {
+	if os.Getenv(callerReadsEnv) == "1" {
+		return // already the inner run
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), callerReadsEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the suite in caller-reads mode failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the suite in caller-reads mode printed no PASS:\n%s", out)
+	}
+}
+
+// osPeer is a caller-reads Conn whose input the test writes by hand.
+func osPeer(t *testing.T, h Handler) (*Conn, *os.File, *peer) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPeerWith(t, h, Options{CallerReads: true, CancelGrace: -1}, r, w)
+	return p.Conn, w, p
+}
+
+// A request the peer sends while no call is in flight is read by the
+// background reader and answered.
+func TestCallerReadsAnswersWhenIdle(t *testing.T) {
+	_, _, p := osPeer(t, echoHandler)
+	for i := range 3 {
+		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo","params":"idle"}`+"\n", i))
+		if m := p.next(t); string(m.ID) != fmt.Sprint(i) || string(m.Result) != `"idle"` {
+			t.Fatalf("answer %d = %+v", i, m)
+		}
+		time.Sleep(3 * idleDelay) // idle again: not an assertion
+	}
+}
+
+// A caller whose context ends while it is reading stops at once, and what
+// it had read of a line is kept for the next reader: the line's end
+// completes it.
+func TestCallerReadsInterruptedMidLine(t *testing.T) {
+	c, _, p := osPeer(t, nil)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, "slow", nil)
+		done <- err
+	}()
+	req := p.next(t)
+	// Half of the answer, then the caller gives up.
+	answer := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":"late"}`+"\n", req.ID)
+	p.send(answer[:10])
+	time.Sleep(10 * time.Millisecond) // let the caller block in its read: not an assertion
+	cancel()
+	if err := recv(t, done, "the cancelled call"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call = %v, want context.Canceled", err)
+	}
+	if m := p.next(t); m.Method != MethodCancel {
+		t.Fatalf("after cancelling the Conn wrote %+v, want $/cancel", m)
+	}
+	// The rest of the late answer: dropped, not a violation.
+	p.send(answer[10:])
+	go func() {
+		res, err := c.Call(testCtx(t), "next", nil)
+		if err == nil && string(res) != `"fine"` {
+			err = fmt.Errorf("result %s", res)
+		}
+		done <- err
+	}()
+	req = p.next(t)
+	p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":"fine"}`+"\n", req.ID))
+	if err := recv(t, done, "the next call"); err != nil {
+		t.Fatalf("next call: %v (connection: %v)", err, c.Err())
+	}
+}
+
+// Close ends a call whose goroutine is blocked reading.
+func TestCallerReadsClose(t *testing.T) {
+	c, _, p := osPeer(t, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), "never", nil)
+		done <- err
+	}()
+	p.next(t)
+	time.Sleep(10 * time.Millisecond) // let the caller block in its read: not an assertion
+	c.Close(errors.New("stopping"))
+	if err := recv(t, done, "the call after Close"); err == nil || !strings.Contains(err.Error(), "stopping") {
+		t.Fatalf("call after Close = %v, want the close reason", err)
+	}
+}
+
+// Many callers share the reading: every answer reaches its own caller,
+// answered in any order.
+func TestCallerReadsManyCallers(t *testing.T) {
+	c, _, p := osPeer(t, nil)
+	const callers = 32
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := c.Call(testCtx(t), "who", i)
+			if err == nil && string(res) != fmt.Sprint(i) {
+				err = fmt.Errorf("caller %d got %s", i, res)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	reqs := make([]Message, callers)
+	for i := range reqs {
+		reqs[i] = p.next(t)
+	}
+	for i := len(reqs) - 1; i >= 0; i-- { // answer in reverse order
+		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%s}`+"\n", reqs[i].ID, reqs[i].Params))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// Requests from the peer read by a caller run on their own goroutines: a
+// handler that blocks does not hold up the caller's answer.
+func TestCallerReadsHandlerDoesNotBlockReader(t *testing.T) {
+	release := make(chan struct{})
+	h := handler(map[string]Handler{"block": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+		<-release
+		return nil, nil
+	}})
+	c, _, p := osPeer(t, h)
+	t.Cleanup(func() { close(release) }) // before the Conn's cleanup waits for the handler
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(testCtx(t), "work", nil)
+		done <- err
+	}()
+	req := p.next(t)
+	p.send(`{"jsonrpc":"2.0","id":"p1","method":"block"}` + "\n")
+	p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":null}`+"\n", req.ID))
+	if err := recv(t, done, "the call"); err != nil {
+		t.Fatal(err)
+	}
+}
