@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -91,4 +92,37 @@ func oneLine(raw []byte) []byte {
 // several times faster than bytes.ContainsAny).
 func hasLineBreak(b []byte) bool {
 	return bytes.IndexByte(b, '\n') >= 0 || bytes.IndexByte(b, '\r') >= 0
+}
+
+// appendJSON encodes p by hand: the call path's one struct, encoded
+// without reflection and without checking Input again (its producer
+// checked it, see CheckRaw).
+func (p CallParams) appendJSON(buf []byte) ([]byte, error) {
+	var err error
+	buf = append(buf, `{"name":`...)
+	if buf, err = jsontext.AppendQuote(buf, p.Name); err != nil {
+		return nil, fmt.Errorf("call name: %w", err)
+	}
+	if p.Phase != "" {
+		buf = append(buf, `,"phase":`...)
+		if buf, err = jsontext.AppendQuote(buf, p.Phase); err != nil {
+			return nil, fmt.Errorf("call phase: %w", err)
+		}
+	}
+	buf = append(buf, `,"input":`...)
+	if p.Input == nil {
+		buf = append(buf, "null"...)
+	} else {
+		buf = append(buf, oneLine(p.Input)...)
+	}
+	if p.TimeoutMS != 0 {
+		buf = append(buf, `,"timeout_ms":`...)
+		buf = strconv.AppendInt(buf, p.TimeoutMS, 10)
+	}
+	return append(buf, '}'), nil
+}
+
+// appender is a value that encodes itself faster than Marshal would.
+type appender interface {
+	appendJSON(buf []byte) ([]byte, error)
 }

@@ -84,3 +84,36 @@ func TestAmbiguousMessagesRefused(t *testing.T) {
 		}
 	}
 }
+
+// The hand-written encoding of CallParams decodes to what it encoded.
+func TestCallParamsEncoding(t *testing.T) {
+	cases := []CallParams{
+		{Name: "echo", Input: json.RawMessage(`"x"`)},
+		{Name: "greet", Phase: "before", Input: json.RawMessage(`{"name":"ada"}`), TimeoutMS: 1500},
+		{Name: `odd "name"` + "\u2028", Input: nil},
+		{Name: "pretty", Input: json.RawMessage("{\n\"a\": 1\n}")},
+	}
+	for _, c := range cases {
+		raw, err := marshalParams(c)
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		if strings.ContainsAny(string(raw), "\r\n") {
+			t.Errorf("%+v encodes over several lines: %s", c, raw)
+		}
+		var got CallParams
+		if err := Unmarshal(raw, &got); err != nil {
+			t.Fatalf("%s does not decode: %v", raw, err)
+		}
+		want := c
+		if want.Input == nil {
+			want.Input = json.RawMessage("null")
+		}
+		if compact, err := CheckRaw(want.Input); err == nil {
+			want.Input = compact
+		}
+		if got.Name != want.Name || got.Phase != want.Phase || got.TimeoutMS != want.TimeoutMS || string(got.Input) != string(want.Input) {
+			t.Errorf("%s decodes to %+v, want %+v", raw, got, want)
+		}
+	}
+}

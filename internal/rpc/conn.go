@@ -679,6 +679,8 @@ func marshalParams(params any) (json.RawMessage, error) {
 		return nil, nil
 	case json.RawMessage:
 		return p, nil
+	case appender:
+		return p.appendJSON(nil)
 	}
 	raw, err := Marshal(params)
 	if err != nil {
