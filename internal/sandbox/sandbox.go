@@ -1,14 +1,15 @@
 // Package sandbox confines process plugins with what the operating system
 // offers, before any of the plugin's code runs.
 //
-// On Linux, the plugin is started through a launcher: the host's own
-// executable, re-executed in launcher mode (see launcher_linux.go). The
-// launcher reads the policy from a pipe, applies resource limits,
-// no_new_privs, a Landlock file system policy and a seccomp filter to
-// itself, closes every descriptor beyond stdio, and then executes the
-// plugin, which inherits all of it. Go's os/exec runs no code between fork
-// and exec, which is why a launcher is needed; docs/RATIONALE.md says why
-// this one was chosen.
+// On Linux and macOS, the plugin is started through a launcher: the host's
+// own executable, re-executed in launcher mode (see launcher_unix.go). The
+// launcher reads the policy from a pipe, applies what the system offers to
+// itself (confine_linux.go: resource limits, no_new_privs, a Landlock file
+// system policy and a seccomp filter; confine_darwin.go: resource limits),
+// closes every descriptor beyond stdio, and then executes the plugin, which
+// inherits all of it. Go's os/exec runs no code between fork and exec,
+// which is why a launcher is needed; docs/RATIONALE.md says why this one
+// was chosen.
 //
 // Elsewhere, Wrap leaves the command as it is and Report says that nothing
 // beyond the process tier's own measures is enforced.

@@ -1,17 +1,11 @@
 package sandbox
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -19,166 +13,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The launcher is the host's own executable started with this argv[0]
-// and this variable set; init below recognises it.
-const (
-	launcherArg0 = "airlock-launcher"
-	launcherEnv  = "AIRLOCK_SANDBOX_LAUNCHER"
-	policyFD     = 3 // the launcher reads its request here
-	statusFD     = 4 // and writes its report here
-)
+// dataLimitEnforced reports whether the kernel holds a process to
+// RLIMIT_DATA.
+const dataLimitEnforced = true
 
-// request is what the host sends the launcher.
-type request struct {
-	Policy Policy   `json:"policy"`
-	Path   string   `json:"path"`
-	Args   []string `json:"args"`
-	Env    []string `json:"env"`
-}
+// selfExe names the host's executable for the launcher: /proc/self/exe is
+// the executable as it was started, even if the file on disk has since
+// been replaced.
+func selfExe() (string, error) { return "/proc/self/exe", nil }
 
-// status is one line the launcher writes back.
-type status struct {
-	Report *Report `json:"report,omitempty"`
-	Error  string  `json:"error,omitempty"`
-}
-
-func init() {
-	// Only the launcher itself takes this path: the host's executable,
-	// started by Wrap with the marker argv[0] and variable. In a normal
-	// start of the host this returns at once.
-	if len(os.Args) == 1 && os.Args[0] == launcherArg0 && os.Getenv(launcherEnv) == "1" {
-		// Threat: a set-user-ID host turned into a way to run any program
-		// with its privileges. The launcher runs only as its real user.
-		if os.Geteuid() != os.Getuid() || os.Getegid() != os.Getgid() {
-			os.Stderr.WriteString("airlock-launcher: refusing to run set-user-ID or set-group-ID\n")
-			os.Exit(126)
-		}
-		runLauncher()
-	}
-}
-
-// Launch is a command wrapped to start through the launcher.
-type Launch struct {
-	req      request
-	policyW  *os.File
-	statusR  *os.File
-	childEnd []*os.File
-}
-
-// Wrap rewrites cmd to start the launcher, which applies p and then runs
-// what cmd named. Call Started after cmd.Start, or Abort if it failed.
-func Wrap(cmd *exec.Cmd, p Policy) (*Launch, error) {
-	polR, polW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	stR, stW, err := os.Pipe()
-	if err != nil {
-		polR.Close()
-		polW.Close()
-		return nil, err
-	}
-	l := &Launch{
-		req:      request{Policy: p, Path: cmd.Path, Args: cmd.Args, Env: cmd.Env},
-		policyW:  polW,
-		statusR:  stR,
-		childEnd: []*os.File{polR, stW},
-	}
-	if l.req.Env == nil {
-		l.req.Env = []string{}
-	}
-	// /proc/self/exe is the host's executable as it was started, even if
-	// the file on disk has since been replaced.
-	cmd.Path = "/proc/self/exe"
-	cmd.Args = []string{launcherArg0}
-	cmd.Env = []string{launcherEnv + "=1"}
-	cmd.ExtraFiles = []*os.File{polR, stW}
-	return l, nil
-}
-
-// Abort releases the launch's pipes after cmd.Start failed.
-func (l *Launch) Abort() {
-	for _, f := range append(l.childEnd, l.policyW, l.statusR) {
-		f.Close()
-	}
-}
-
-// Started sends the policy to the launcher and waits, up to timeout, for
-// its report: what it enforced, or why it could not start the plugin.
-func (l *Launch) Started(timeout time.Duration) (Report, error) {
-	for _, f := range l.childEnd {
-		f.Close()
-	}
-	defer l.statusR.Close()
-	data, err := json.Marshal(l.req)
-	if err != nil {
-		l.policyW.Close()
-		return Report{}, err
-	}
-	_, werr := l.policyW.Write(data)
-	l.policyW.Close()
-	_ = l.statusR.SetReadDeadline(time.Now().Add(timeout))
-	var rep *Report
-	sc := bufio.NewScanner(io.LimitReader(l.statusR, 64<<10))
-	for sc.Scan() {
-		var st status
-		if err := json.Unmarshal(sc.Bytes(), &st); err != nil {
-			return Report{}, fmt.Errorf("sandbox launcher: unreadable status %q", sc.Text())
-		}
-		if st.Error != "" {
-			return Report{}, errors.New(st.Error)
-		}
-		rep = st.Report
-	}
-	if err := sc.Err(); err != nil {
-		return Report{}, fmt.Errorf("sandbox launcher: %w", err)
-	}
-	if rep == nil {
-		if werr != nil {
-			return Report{}, fmt.Errorf("sandbox launcher: send policy: %w", werr)
-		}
-		return Report{}, errors.New("sandbox launcher exited without a report")
-	}
-	// End of file after the report: the exec succeeded and closed the
-	// launcher's end.
-	return *rep, nil
-}
-
-// runLauncher is the launcher's whole life: read the request, confine
-// itself, execute the plugin. It never returns.
-func runLauncher() {
-	st := os.NewFile(statusFD, "airlock-status")
-	fail := func(format string, args ...any) {
-		msg, _ := json.Marshal(status{Error: "sandbox: " + fmt.Sprintf(format, args...)})
-		st.Write(append(msg, '\n'))
-		os.Exit(126)
-	}
-	pol := os.NewFile(policyFD, "airlock-policy")
-	data, err := io.ReadAll(io.LimitReader(pol, 1<<20))
-	pol.Close()
-	if err != nil {
-		fail("read policy: %v", err)
-	}
-	var req request
-	if err := json.Unmarshal(data, &req); err != nil {
-		fail("decode policy: %v", err)
-	}
-	rep, err := apply(req.Policy)
-	if err != nil {
-		fail("%v", err)
-	}
-	if req.Policy.Require && len(rep.Missing) > 0 {
-		fail("full confinement is required but these are not available here: %v", rep.Missing)
-	}
-	line, _ := json.Marshal(status{Report: &rep})
-	st.Write(append(line, '\n'))
-	// Every descriptor beyond stdio closes at exec, the status pipe
-	// included, which tells the host the exec succeeded.
+// closeExtraOnExec marks every descriptor beyond stdio close-on-exec.
+func closeExtraOnExec() {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		markAllCloseOnExec()
 	}
-	err = syscall.Exec(req.Path, req.Args, req.Env)
-	fail("exec %s: %v", req.Path, err)
 }
 
 func markAllCloseOnExec() {
@@ -206,46 +54,6 @@ func apply(p Policy) (Report, error) {
 		return rep, err
 	}
 	return rep, nil
-}
-
-func applyLimits(p Policy, rep *Report) error {
-	set := func(name string, res int, v uint64) error {
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", name, err)
-		}
-		rep.Enforced = append(rep.Enforced, fmt.Sprintf("%s=%d", name, v))
-		return nil
-	}
-	files, fsize := p.Files, p.FileSize
-	if files <= 0 {
-		files = DefaultFiles
-	}
-	if fsize <= 0 {
-		fsize = DefaultFileSize
-	}
-	// Threat: core dumps of a plugin writing the host's secrets to disk.
-	steps := []struct {
-		name string
-		res  int
-		v    uint64
-		on   bool
-	}{
-		{"RLIMIT_CORE", unix.RLIMIT_CORE, 0, true},
-		{"RLIMIT_NOFILE", unix.RLIMIT_NOFILE, uint64(files), true},
-		{"RLIMIT_FSIZE", unix.RLIMIT_FSIZE, uint64(fsize), true},
-		{"RLIMIT_DATA", unix.RLIMIT_DATA, uint64(p.Memory), p.Memory > 0},
-		{"RLIMIT_CPU", unix.RLIMIT_CPU, uint64(p.CPU / time.Second), p.CPU >= time.Second},
-		{"RLIMIT_NPROC", unix.RLIMIT_NPROC, uint64(p.Processes), p.Processes > 0},
-	}
-	for _, s := range steps {
-		if !s.on {
-			continue
-		}
-		if err := set(s.name, s.res, s.v); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // applyLandlock limits the file system to the policy's paths (threat: a
