@@ -94,10 +94,12 @@ func hasLineBreak(b []byte) bool {
 	return bytes.IndexByte(b, '\n') >= 0 || bytes.IndexByte(b, '\r') >= 0
 }
 
-// appendJSON encodes p by hand: the call path's one struct, encoded
-// without reflection and without checking Input again (its producer
-// checked it, see CheckRaw).
-func (p CallParams) appendJSON(buf []byte) ([]byte, error) {
+// AppendJSON appends p's encoding to buf, by hand: the call path's one
+// struct, encoded without reflection and without checking Input again (its
+// producer checked it, see CheckRaw). "input" is always the last member,
+// which the ABI promises guests (docs/ABI.md): a guest finds where the
+// input ends without scanning it.
+func (p CallParams) AppendJSON(buf []byte) ([]byte, error) {
 	var err error
 	buf = append(buf, `{"name":`...)
 	if buf, err = jsontext.AppendQuote(buf, p.Name); err != nil {
@@ -109,20 +111,20 @@ func (p CallParams) appendJSON(buf []byte) ([]byte, error) {
 			return nil, fmt.Errorf("call phase: %w", err)
 		}
 	}
+	if p.TimeoutMS != 0 {
+		buf = append(buf, `,"timeout_ms":`...)
+		buf = strconv.AppendInt(buf, p.TimeoutMS, 10)
+	}
 	buf = append(buf, `,"input":`...)
 	if p.Input == nil {
 		buf = append(buf, "null"...)
 	} else {
 		buf = append(buf, oneLine(p.Input)...)
 	}
-	if p.TimeoutMS != 0 {
-		buf = append(buf, `,"timeout_ms":`...)
-		buf = strconv.AppendInt(buf, p.TimeoutMS, 10)
-	}
 	return append(buf, '}'), nil
 }
 
 // appender is a value that encodes itself faster than Marshal would.
 type appender interface {
-	appendJSON(buf []byte) ([]byte, error)
+	AppendJSON(buf []byte) ([]byte, error)
 }

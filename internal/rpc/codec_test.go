@@ -1,10 +1,13 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 func TestCheckRaw(t *testing.T) {
@@ -101,6 +104,9 @@ func TestCallParamsEncoding(t *testing.T) {
 		if strings.ContainsAny(string(raw), "\r\n") {
 			t.Errorf("%+v encodes over several lines: %s", c, raw)
 		}
+		if names := memberNames(t, raw); names[len(names)-1] != "input" {
+			t.Errorf("%s: members %q, want input last", raw, names)
+		}
 		var got CallParams
 		if err := Unmarshal(raw, &got); err != nil {
 			t.Fatalf("%s does not decode: %v", raw, err)
@@ -116,4 +122,25 @@ func TestCallParamsEncoding(t *testing.T) {
 			t.Errorf("%s decodes to %+v, want %+v", raw, got, want)
 		}
 	}
+}
+
+// memberNames lists the top-level member names of the object raw, in order.
+func memberNames(t *testing.T, raw []byte) []string {
+	t.Helper()
+	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		t.Fatalf("%s is not an object: %v", raw, err)
+	}
+	var names []string
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		names = append(names, name.String())
+		if err := dec.SkipValue(); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+	}
+	return names
 }

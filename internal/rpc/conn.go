@@ -680,7 +680,7 @@ func marshalParams(params any) (json.RawMessage, error) {
 	case json.RawMessage:
 		return p, nil
 	case appender:
-		return p.appendJSON(nil)
+		return p.AppendJSON(nil)
 	}
 	raw, err := Marshal(params)
 	if err != nil {

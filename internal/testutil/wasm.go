@@ -33,7 +33,7 @@ func CWasm(t testing.TB, name string, flags []string, sources ...string) string 
 	}
 	key := "cwasm:" + name + strings.Join(flags, " ") + strings.Join(sources, " ")
 	return buildOnce(t, key, name+".wasm", func(out string) *exec.Cmd {
-		args := append([]string{"--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-o", out}, flags...)
+		args := append([]string{"--target=wasm32-wasi", "-O2", "-mbulk-memory", "-mexec-model=reactor", "-o", out}, flags...)
 		return exec.Command("clang", append(args, sources...)...)
 	})
 }

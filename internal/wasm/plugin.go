@@ -183,7 +183,7 @@ func (p *plugin) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage
 		return nil, err
 	}
 	call.TimeoutMS = max(timeout.Milliseconds(), 1)
-	params, err := rpc.Marshal(call)
+	params, err := call.AppendJSON(nil)
 	if err != nil {
 		p.put(inst, false)
 		return nil, fmt.Errorf("encode call: %w", err)

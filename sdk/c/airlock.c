@@ -143,6 +143,7 @@ char *airlock_json_quote(const char *s) {
 
 static char *config_json; /* the settings from initialize */
 static char *result_json; /* the current call's outcome */
+static size_t result_len;
 static int error_code;
 static char *error_message;
 
@@ -172,11 +173,13 @@ static char *take(char *ptr, uint32_t len) {
     return s;
 }
 
-/* answer packs an envelope for the host: pointer in the high 32 bits,
- * length in the low. */
-static uint64_t answer(char *envelope) {
-    return ((uint64_t)(uintptr_t)envelope << 32) | (uint64_t)strlen(envelope);
+/* answer_len packs an envelope of n bytes for the host: pointer in the
+ * high 32 bits, length in the low. */
+static uint64_t answer_len(char *envelope, size_t n) {
+    return ((uint64_t)(uintptr_t)envelope << 32) | (uint64_t)n;
 }
+
+static uint64_t answer(char *envelope) { return answer_len(envelope, strlen(envelope)); }
 
 static uint64_t answer_error(int code, const char *message) {
     char *quoted = airlock_json_quote(message);
@@ -210,18 +213,50 @@ EXPORT("airlock_init") uint64_t airlock_init(char *ptr, uint32_t len) {
     return answer(env);
 }
 
+/* parse_call reads the call params: name, phase and the input, which the
+ * host always sends last (docs/ABI.md), so that its end is found without
+ * scanning it: every loop iteration in a guest pays a termination check. */
+static char *parse_call(const char *in, size_t len, char *name, size_t name_size, char *phase, size_t phase_size) {
+    name[0] = phase[0] = 0;
+    const char *end = in + len; /* the closing brace is the last byte */
+    while (end > in && end[-1] != '}') end--;
+    const char *p = skip_ws(in);
+    if (*p != '{') return NULL;
+    p = skip_ws(p + 1);
+    while (*p == '"') {
+        const char *kend = skip_string(p);
+        if (!kend) return NULL;
+        size_t klen = (size_t)(kend - p - 2);
+        const char *key = p + 1;
+        p = skip_ws(kend);
+        if (*p != ':') return NULL;
+        const char *v = skip_ws(p + 1);
+        if (klen == 5 && strncmp(key, "input", 5) == 0) {
+            const char *vend = end - 1; /* the closing brace */
+            while (vend > v && (vend[-1] == ' ' || vend[-1] == '\n' || vend[-1] == '\t' || vend[-1] == '\r')) vend--;
+            if (vend <= v) return NULL;
+            return copy(v, (size_t)(vend - v));
+        }
+        if (klen == 4 && strncmp(key, "name", 4) == 0 && *v == '"') unescape(v, name, name_size);
+        if (klen == 5 && strncmp(key, "phase", 5) == 0 && *v == '"') unescape(v, phase, phase_size);
+        const char *vend = skip_value(v);
+        if (!vend) return NULL;
+        p = skip_ws(vend);
+        if (*p != ',') break;
+        p = skip_ws(p + 1);
+    }
+    return copy("null", 4);
+}
+
 EXPORT("airlock_call") uint64_t airlock_call(char *ptr, uint32_t len) {
     char *in = take(ptr, len);
     char name[128], phase[16];
-    if (airlock_json_string(in, "name", name, sizeof name) < 0) {
-        free(in);
-        return answer_error(AIRLOCK_INVALID_INPUT, "call without a name");
-    }
-    if (airlock_json_string(in, "phase", phase, sizeof phase) < 0) phase[0] = 0;
-    size_t n;
-    const char *input = find_member(in, "input", &n);
-    char *input_json = input ? copy(input, n) : copy("null", 4);
+    char *input_json = parse_call(in, len, name, sizeof name, phase, sizeof phase);
     free(in);
+    if (!input_json || !name[0]) {
+        free(input_json);
+        return answer_error(AIRLOCK_INVALID_INPUT, "call without a name or with malformed params");
+    }
 
     int known = 0;
     for (const char *const *h = airlock_plugin_hooks; *h; h++) known |= strcmp(*h, name) == 0;
@@ -236,15 +271,21 @@ EXPORT("airlock_call") uint64_t airlock_call(char *ptr, uint32_t len) {
     free(input_json);
     if (error_code) return answer_error(error_code, error_message ? error_message : "failed");
     const char *res = result_json ? result_json : "null";
-    size_t size = strlen(res) + 16;
-    char *env = malloc(size);
-    snprintf(env, size, "{\"result\":%s}", res);
-    return answer(env);
+    size_t n = result_json ? result_len : 4;
+    static const char head[] = "{\"result\":";
+    size_t total = sizeof head - 1 + n + 1;
+    char *env = malloc(total + 1);
+    memcpy(env, head, sizeof head - 1);
+    memcpy(env + sizeof head - 1, res, n);
+    env[total - 1] = '}';
+    env[total] = 0;
+    return answer_len(env, total);
 }
 
 void airlock_result(const char *json) {
     free(result_json);
-    result_json = copy(json, strlen(json));
+    result_len = strlen(json);
+    result_json = copy(json, result_len);
 }
 
 void airlock_error(int code, const char *message) {

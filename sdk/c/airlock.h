@@ -3,7 +3,7 @@
  *
  * Build a plugin with clang and wasi-libc:
  *
- *   clang --target=wasm32-wasi -O2 -mexec-model=reactor \
+ *   clang --target=wasm32-wasi -O2 -mbulk-memory -mexec-model=reactor \
  *         -I path/to/sdk/c -o plugin.wasm plugin.c path/to/sdk/c/airlock.c
  *
  * A plugin names itself with AIRLOCK_PLUGIN and implements airlock_handle:
