@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
@@ -31,7 +33,8 @@ import (
 
 var bins struct {
 	dir                    string
-	raw, goplugin, airlock string // executables
+	raw, rawJSON           string // executables
+	goplugin, airlock      string
 	airlockDir             string // the Airlock plugin's directory
 }
 
@@ -50,6 +53,7 @@ func TestMain(m *testing.M) {
 		return path
 	}
 	bins.raw = build("plugins/rawecho", "rawecho")
+	bins.rawJSON = build("plugins/rawjsonecho", "rawjsonecho")
 	bins.goplugin = build("plugins/gopluginecho", "gopluginecho")
 	bins.airlockDir = filepath.Join(dir, "airlockecho")
 	bins.airlock = build("plugins/airlockecho", "airlockecho/bin/airlockecho")
@@ -86,6 +90,7 @@ func BenchmarkCall(b *testing.B) {
 			start func(b *testing.B) echoer
 		}{
 			{"raw-pipe", startRaw},
+			{"raw-jsonrpc", startRawJSON},
 			{"airlock", startAirlock},
 			{"airlock-no-sandbox", func(b *testing.B) echoer { return startAirlockWith(b, "off") }},
 			{"goplugin-grpc", func(b *testing.B) echoer { return startGoPlugin(b, "grpc") }},
@@ -239,6 +244,67 @@ func (e *rawEcho) echo(_ context.Context, s string) error {
 func (e *rawEcho) close() {
 	e.w.Close()
 	e.cmd.Wait()
+}
+
+// --- raw JSON-RPC ---
+
+// rawJSONEcho is the least a JSON-RPC call over a pipe must do: encode
+// the request, and decode the answer and the request on each side, with
+// the JSON library Airlock uses; no deadline, no concurrency.
+type rawJSONEcho struct {
+	rawEcho
+	id int64
+}
+
+func startRawJSON(b *testing.B) echoer {
+	cmd := exec.Command(bins.rawJSON)
+	w, _ := cmd.StdinPipe()
+	r, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return &rawJSONEcho{rawEcho: rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(r, 64<<10)}}
+}
+
+type rawResponse struct {
+	ID     int64           `json:"id"`
+	Result json.RawMessage `json:"result"`
+}
+
+func (e *rawJSONEcho) echo(_ context.Context, s string) error {
+	e.id++
+	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":`...)
+	e.buf = strconv.AppendInt(e.buf, e.id, 10)
+	e.buf = append(e.buf, `,"method":"call","params":{"name":"echo","input":"`...)
+	e.buf = append(e.buf, s...)
+	e.buf = append(e.buf, "\"}}\n"...)
+	if _, err := e.w.Write(e.buf); err != nil {
+		return err
+	}
+	var line, long []byte
+	for {
+		frag, err := e.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, frag...)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		line = frag
+		if long != nil {
+			line = append(long, frag...)
+		}
+		break
+	}
+	var res rawResponse
+	if err := jsonv2.Unmarshal(line, &res); err != nil {
+		return err
+	}
+	if res.ID != e.id || len(res.Result) != len(s)+2 {
+		return fmt.Errorf("answer %d with %d bytes, want %d with %d", res.ID, len(res.Result), e.id, len(s)+2)
+	}
+	return nil
 }
 
 // --- airlock ---

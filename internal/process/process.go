@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/airlock-go/airlock/internal/deadline"
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 )
@@ -123,6 +124,7 @@ type proc struct {
 	conn  *rpc.Conn
 	logs  *logPump
 	slots chan struct{} // calls in flight
+	watch deadline.Watch // the calls' deadlines
 
 	info rpc.InitializeResult
 
@@ -260,6 +262,7 @@ func (p *proc) supervise(outR *os.File) {
 	p.logs.closeAfter(200 * time.Millisecond)
 	p.err = p.describeEnd(serveErr, waitErr)
 	p.conn.Close(p.err)
+	p.watch.Stop()
 	close(p.done)
 }
 
@@ -398,7 +401,7 @@ func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, 
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := p.watch.WithTimeout(ctx, timeout)
 	defer cancel()
 	call.TimeoutMS = max(timeout.Milliseconds(), 1)
 	res, err := p.conn.Call(cctx, rpc.MethodCall, call)

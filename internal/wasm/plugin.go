@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/airlock-go/airlock/internal/deadline"
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 )
@@ -34,6 +35,7 @@ type plugin struct {
 	seq      atomic.Int64
 
 	slots chan struct{}  // calls in flight
+	watch deadline.Watch // the calls' deadlines
 	idle  chan *instance // instances ready for a call
 	mu    sync.Mutex
 	count int // instances alive
@@ -176,7 +178,7 @@ func (p *plugin) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := p.watch.WithTimeout(ctx, timeout)
 	defer cancel()
 	inst, err := p.get(cctx)
 	if err != nil {
@@ -260,6 +262,7 @@ func (p *plugin) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
 		close(p.done)
 		p.rt.Close(ctx)
+		p.watch.Stop()
 	})
 	return nil
 }
