@@ -32,10 +32,10 @@ import (
 // run. bench/run turns the results into a table of ratios.
 
 var bins struct {
-	dir                    string
-	raw, rawJSON           string // executables
-	goplugin, airlock      string
-	airlockDir             string // the Airlock plugin's directory
+	dir               string
+	raw, rawJSON      string // executables
+	goplugin, airlock string
+	airlockDir        string // the Airlock plugin's directory
 }
 
 func TestMain(m *testing.M) {

@@ -123,7 +123,7 @@ type proc struct {
 	group *group // the plugin and everything it starts
 	conn  *rpc.Conn
 	logs  *logPump
-	slots chan struct{} // calls in flight
+	slots chan struct{}  // calls in flight
 	watch deadline.Watch // the calls' deadlines
 
 	info rpc.InitializeResult

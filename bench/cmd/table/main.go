@@ -74,6 +74,7 @@ func comparisons() []comparison {
 			c.target, c.ok = "≤ 1.3", atMost(1.3)
 		}
 		cs = append(cs, c)
+		cs = append(cs, comparison{what: "process call " + sz + ": Airlock ÷ raw JSON-RPC (decode on both sides, nothing else)", num: "Call/" + sz + "/airlock", den: "Call/" + sz + "/raw-jsonrpc", unit: "ns/op"})
 		c = comparison{what: "process call " + sz + ": go-plugin gRPC ÷ Airlock", num: "Call/" + sz + "/goplugin-grpc", den: "Call/" + sz + "/airlock", unit: "ns/op"}
 		if sz == "64B" {
 			c.target, c.ok = "≥ 3", atLeast(3)
@@ -99,6 +100,7 @@ func comparisons() []comparison {
 		comparison{what: "wasm call 64B: extism ÷ Airlock", num: "Wasm/extism", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
 		comparison{what: "wasm call 4KiB: Airlock ÷ raw wazero that can stop a spinning guest", num: "Wasm/4KiB/airlock", den: "Wasm/4KiB/raw-wazero-closeonctx", unit: "ns/op"},
 		comparison{what: "wasm call 4KiB: extism ÷ Airlock", num: "Wasm/4KiB/extism", den: "Wasm/4KiB/airlock", unit: "ns/op"},
+		comparison{what: "wasm call 256KiB: extism ÷ Airlock", num: "Wasm/256KiB/extism", den: "Wasm/256KiB/airlock", unit: "ns/op"},
 		comparison{what: "wasm start: first compile ÷ warm cache", num: "WasmStart/cold", den: "WasmStart/warm", unit: "ns/op", target: "≥ 20", ok: atLeast(20)},
 	)
 	return cs
