@@ -231,7 +231,7 @@ func startRaw(b *testing.B) echoer {
 // echo sends the same JSON-RPC request the host would and reads one line,
 // with no decoding: the floor any process-tier call stands on.
 func (e *rawEcho) echo(_ context.Context, s string) error {
-	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"echo","input":"`...)
+	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"echo","timeout_ms":30000,"input":"`...)
 	e.buf = append(e.buf, s...)
 	e.buf = append(e.buf, "\"}}\n"...)
 	if _, err := e.w.Write(e.buf); err != nil {
@@ -275,7 +275,7 @@ func (e *rawJSONEcho) echo(_ context.Context, s string) error {
 	e.id++
 	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":`...)
 	e.buf = strconv.AppendInt(e.buf, e.id, 10)
-	e.buf = append(e.buf, `,"method":"call","params":{"name":"echo","input":"`...)
+	e.buf = append(e.buf, `,"method":"call","params":{"name":"echo","timeout_ms":30000,"input":"`...)
 	e.buf = append(e.buf, s...)
 	e.buf = append(e.buf, "\"}}\n"...)
 	if _, err := e.w.Write(e.buf); err != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airlock-go/airlock/internal/deadline"
 	"github.com/airlock-go/airlock/internal/rpc"
 )
 
@@ -58,6 +59,7 @@ func (p *Plugin) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 		}
 	}()
 	err := s.conn.Serve()
+	s.watch.Stop()
 	if errors.Is(err, io.EOF) || errors.Is(err, errShutdown) {
 		return nil
 	}
@@ -70,6 +72,7 @@ var errShutdown = errors.New("shut down by the host")
 type session struct {
 	plugin *Plugin
 	conn   *rpc.Conn
+	watch  deadline.Watch // the calls' deadlines: one timer, not one per call
 
 	mu   sync.Mutex
 	host *Host // nil until the handshake
@@ -119,7 +122,7 @@ func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMes
 	}
 	if in.TimeoutMS > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
+		ctx, cancel = s.watch.WithTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
 		defer cancel()
 	}
 	out, err := s.plugin.Invoke(ctx, h, Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
