@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,6 +20,7 @@ func TestCallerReadsMode(t *testing.T) {
 	if os.Getenv(callerReadsEnv) == "1" {
 		return // already the inner run
 	}
+	needDeadlines(t)
 	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=2m")
 	cmd.Env = append(os.Environ(), callerReadsEnv+"=1")
 	out, err := cmd.CombinedOutput()
@@ -30,9 +32,41 @@ func TestCallerReadsMode(t *testing.T) {
 	}
 }
 
+// needDeadlines skips a test of caller-reads mode where pipes have no read
+// deadlines (Windows): there the Conn stays in the default mode, which the
+// rest of the suite tests, and TestFallsBackWithoutDeadlines checks.
+func needDeadlines(t *testing.T) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if err := r.SetReadDeadline(time.Time{}); err != nil {
+		t.Skipf("caller-reads mode needs pipes with read deadlines; here: %v", err)
+	}
+}
+
+// Where the input has no read deadlines, a Conn asked for caller-reads
+// mode stays in the default mode, and works.
+func TestFallsBackWithoutDeadlines(t *testing.T) {
+	r, w := io.Pipe() // no SetReadDeadline at all
+	p := newPeerWith(t, echoHandler, Options{}, r, w)
+	c := NewConn(r, io.Discard, nil, Options{CallerReads: true}, nil)
+	if c.deadliner != nil {
+		t.Fatal("caller-reads mode on an input without deadlines")
+	}
+	p.send(`{"jsonrpc":"2.0","id":1,"method":"echo","params":1}` + "\n")
+	if m := p.next(t); string(m.Result) != "1" {
+		t.Fatalf("answer = %+v", m)
+	}
+}
+
 // osPeer is a caller-reads Conn whose input the test writes by hand.
 func osPeer(t *testing.T, h Handler) (*Conn, *os.File, *peer) {
 	t.Helper()
+	needDeadlines(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
