@@ -111,6 +111,13 @@ func TestCallParamsEncoding(t *testing.T) {
 		if err := Unmarshal(raw, &got); err != nil {
 			t.Fatalf("%s does not decode: %v", raw, err)
 		}
+		fast, err := DecodeCallParams(raw)
+		if err != nil {
+			t.Fatalf("DecodeCallParams(%s): %v", raw, err)
+		}
+		if fast.Name != got.Name || fast.Phase != got.Phase || fast.TimeoutMS != got.TimeoutMS || string(fast.Input) != string(got.Input) {
+			t.Errorf("DecodeCallParams(%s) = %+v, Unmarshal gives %+v", raw, fast, got)
+		}
 		want := c
 		if want.Input == nil {
 			want.Input = json.RawMessage("null")
@@ -143,4 +150,75 @@ func memberNames(t *testing.T, raw []byte) []string {
 		}
 	}
 	return names
+}
+
+func TestDecodeMessage(t *testing.T) {
+	cases := []struct {
+		name, line string
+		want       Message
+		err        string
+	}{
+		{"request", `{"jsonrpc":"2.0","id":7,"method":"call","params":{"a":[1,2]}}`,
+			Message{JSONRPC: "2.0", ID: json.RawMessage("7"), Method: "call", Params: json.RawMessage(`{"a":[1,2]}`)}, ""},
+		{"result null", `{"jsonrpc":"2.0","id":"x","result":null}`,
+			Message{JSONRPC: "2.0", ID: json.RawMessage(`"x"`), Result: json.RawMessage("null")}, ""},
+		{"error", `{"jsonrpc":"2.0","id":1,"error":{"code":-32002,"message":"cancelled","data":[1]}}`,
+			Message{JSONRPC: "2.0", ID: json.RawMessage("1"), Error: &Error{Code: -32002, Message: "cancelled", Data: json.RawMessage("[1]")}}, ""},
+		{"escaped names and method", `{"jsonrpc":"2.0","\u0069d":1,"method":"my\u002fmethod"}`,
+			Message{JSONRPC: "2.0", ID: json.RawMessage("1"), Method: "my/method"}, ""},
+		{"unknown members skipped", `{"jsonrpc":"2.0","extra":{"deep":[{}]},"method":"log"}`,
+			Message{JSONRPC: "2.0", Method: "log"}, ""},
+		{"spaces", ` { "jsonrpc" : "2.0" , "method" : "x" } `, Message{JSONRPC: "2.0", Method: "x"}, ""},
+		{"duplicate member", `{"jsonrpc":"2.0","id":1,"id":2}`, Message{}, "duplicate"},
+		{"duplicate deep", `{"jsonrpc":"2.0","params":{"a":1,"a":2}}`, Message{}, "duplicate"},
+		{"not an object", `[1]`, Message{}, "object"},
+		{"method not a string", `{"jsonrpc":"2.0","method":1}`, Message{}, "string"},
+		{"data after", `{"jsonrpc":"2.0"} {}`, Message{}, "after"},
+		{"truncated", `{"jsonrpc":"2.0","id":`, Message{}, "EOF"},
+		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"method\":\"\xff\"}", Message{}, "UTF-8"},
+	}
+	var d decoder
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var m Message
+			err := d.decode([]byte(c.line), &m)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("decode(%s) = %v, want an error containing %q", c.line, err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("decode(%s): %v", c.line, err)
+			}
+			got, _ := json.Marshal(m)
+			want, _ := json.Marshal(c.want)
+			if string(got) != string(want) {
+				t.Errorf("decode(%s) = %s, want %s", c.line, got, want)
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	line := []byte(`{"jsonrpc":"2.0","id":12,"result":"` + strings.Repeat("x", 62) + `"}`)
+	var d decoder
+	b.ReportAllocs()
+	for b.Loop() {
+		var m Message
+		if err := d.decode(line, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestDecodeCallParamsRefuses(t *testing.T) {
+	for _, raw := range []string{
+		`[]`, `{"name":1}`, `{"name":"a","name":"b"}`, `{"timeout_ms":"5"}`, `{"timeout_ms":1.5}`,
+		`{"name":"a"} 1`, `{"name":"a","input":{"x":1,"x":2}}`, `{"name":"a","input":`,
+	} {
+		if p, err := DecodeCallParams([]byte(raw)); err == nil {
+			t.Errorf("DecodeCallParams(%s) = %+v, want an error", raw, p)
+		}
+	}
 }

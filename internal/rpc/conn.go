@@ -103,6 +103,7 @@ type Conn struct {
 
 	wlock chan struct{} // a lock that a waiting writer can give up on
 	wbuf  []byte
+	dec   decoder // used by the reader only
 
 	nextID   atomic.Int64
 	mu       sync.Mutex
@@ -345,7 +346,7 @@ func (c *Conn) dispatch(line []byte) (job func(), notification bool, verr *Viola
 		return nil, false, violation("line is not a JSON-RPC message", line)
 	}
 	var m Message
-	if err := decodeMessage(line, &m); err != nil {
+	if err := c.dec.decode(line, &m); err != nil {
 		return nil, false, violation(invalidJSON(err).Error(), line)
 	}
 	if m.JSONRPC != Version {

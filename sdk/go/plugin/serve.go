@@ -110,8 +110,8 @@ func (s *session) initialize(params json.RawMessage) (json.RawMessage, error) {
 }
 
 func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-	var in rpc.CallParams
-	if err := rpc.Unmarshal(params, &in); err != nil {
+	in, err := rpc.DecodeCallParams(params)
+	if err != nil {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "call: %v", err)
 	}
 	s.mu.Lock()
