@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,6 +91,7 @@ func BenchmarkCall(b *testing.B) {
 			start func(b *testing.B) echoer
 		}{
 			{"raw-pipe", startRaw},
+			{"raw-pipe-blocking", startRawBlocking},
 			{"raw-jsonrpc", startRawJSON},
 			{"airlock", startAirlock},
 			{"airlock-no-sandbox", func(b *testing.B) echoer { return startAirlockWith(b, "off") }},
@@ -244,6 +246,48 @@ func (e *rawEcho) echo(_ context.Context, s string) error {
 func (e *rawEcho) close() {
 	e.w.Close()
 	e.cmd.Wait()
+}
+
+// --- raw pipe, blocking reads ---
+
+// blockingReader reads a pipe with blocking read(2) calls, outside the Go
+// runtime's poller: the kernel wakes the reading thread itself. It keeps
+// the *os.File, whose finalizer would otherwise close the descriptor.
+type blockingReader struct {
+	f  *os.File
+	fd int
+}
+
+func (r blockingReader) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(r.fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// startRawBlocking is startRaw with the answer read by blocking reads.
+func startRawBlocking(b *testing.B) echoer {
+	cmd := exec.Command(bins.raw)
+	w, _ := cmd.StdinPipe()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	pw.Close()
+	fd := int(pr.Fd()) // Fd puts the descriptor in blocking mode
+	return &rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(blockingReader{pr, fd}, 1<<20)}
 }
 
 // --- raw JSON-RPC ---

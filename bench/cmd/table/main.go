@@ -74,6 +74,7 @@ func comparisons() []comparison {
 			c.target, c.ok = "≤ 1.3", atMost(1.3)
 		}
 		cs = append(cs, c)
+		cs = append(cs, comparison{what: "process call " + sz + ": raw pipe ÷ raw pipe read with blocking reads (the cost of Go's poller)", num: "Call/" + sz + "/raw-pipe", den: "Call/" + sz + "/raw-pipe-blocking", unit: "ns/op"})
 		cs = append(cs, comparison{what: "process call " + sz + ": Airlock ÷ raw JSON-RPC (decode on both sides, nothing else)", num: "Call/" + sz + "/airlock", den: "Call/" + sz + "/raw-jsonrpc", unit: "ns/op"})
 		c = comparison{what: "process call " + sz + ": go-plugin gRPC ÷ Airlock", num: "Call/" + sz + "/goplugin-grpc", den: "Call/" + sz + "/airlock", unit: "ns/op"}
 		if sz == "64B" {
