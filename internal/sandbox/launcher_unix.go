@@ -181,13 +181,25 @@ func runLauncher() {
 
 // applyLimits sets the policy's resource limits on the current process.
 func applyLimits(p Policy, rep *Report) error {
-	set := func(name string, res int, v uint64) error {
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", name, err)
+	for _, l := range limits(p, dataLimitEnforced) {
+		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.value, Max: l.value}); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", l.name, err)
 		}
-		rep.Enforced = append(rep.Enforced, fmt.Sprintf("%s=%d", name, v))
-		return nil
+		rep.Enforced = append(rep.Enforced, fmt.Sprintf("%s=%d", l.name, l.value))
 	}
+	return nil
+}
+
+// limit is one resource limit to set.
+type limit struct {
+	name  string
+	res   int
+	value uint64
+}
+
+// limits lists the resource limits policy p asks for, defaults filled in;
+// RLIMIT_DATA only where the kernel enforces it (dataEnforced).
+func limits(p Policy, dataEnforced bool) []limit {
 	files, fsize := p.Files, p.FileSize
 	if files <= 0 {
 		files = DefaultFiles
@@ -196,26 +208,19 @@ func applyLimits(p Policy, rep *Report) error {
 		fsize = DefaultFileSize
 	}
 	// Threat: core dumps of a plugin writing the host's secrets to disk.
-	steps := []struct {
-		name string
-		res  int
-		v    uint64
-		on   bool
-	}{
-		{"RLIMIT_CORE", unix.RLIMIT_CORE, 0, true},
-		{"RLIMIT_NOFILE", unix.RLIMIT_NOFILE, uint64(files), true},
-		{"RLIMIT_FSIZE", unix.RLIMIT_FSIZE, uint64(fsize), true},
-		{"RLIMIT_DATA", unix.RLIMIT_DATA, uint64(p.Memory), p.Memory > 0 && dataLimitEnforced},
-		{"RLIMIT_CPU", unix.RLIMIT_CPU, uint64(p.CPU / time.Second), p.CPU >= time.Second},
-		{"RLIMIT_NPROC", unix.RLIMIT_NPROC, uint64(p.Processes), p.Processes > 0},
+	out := []limit{
+		{"RLIMIT_CORE", unix.RLIMIT_CORE, 0},
+		{"RLIMIT_NOFILE", unix.RLIMIT_NOFILE, uint64(files)},
+		{"RLIMIT_FSIZE", unix.RLIMIT_FSIZE, uint64(fsize)},
 	}
-	for _, s := range steps {
-		if !s.on {
-			continue
-		}
-		if err := set(s.name, s.res, s.v); err != nil {
-			return err
-		}
+	if p.Memory > 0 && dataEnforced {
+		out = append(out, limit{"RLIMIT_DATA", unix.RLIMIT_DATA, uint64(p.Memory)})
 	}
-	return nil
+	if p.CPU >= time.Second {
+		out = append(out, limit{"RLIMIT_CPU", unix.RLIMIT_CPU, uint64(p.CPU / time.Second)})
+	}
+	if p.Processes > 0 {
+		out = append(out, limit{"RLIMIT_NPROC", unix.RLIMIT_NPROC, uint64(p.Processes)})
+	}
+	return out
 }
