@@ -10,9 +10,9 @@ import (
 // Caller-reads mode (Options.CallerReads).
 //
 // In the default mode one goroutine reads the input and hands each answer
-// to the goroutine that made the call. That hand-off is most of the cost of
-// a small call: waking a parked goroutine wakes an operating-system thread,
-// on the critical path of every call. In caller-reads mode the goroutines
+// to the goroutine that made the call. That hand-off was a large part of
+// the cost of a small call: waking a parked goroutine wakes an operating
+// system thread, on the critical path of every call. In caller-reads mode the goroutines
 // waiting for answers read the input themselves, one at a time (a leader
 // and its followers): the one holding the reader's role reads every
 // message, delivers the answers that belong to others, and stops once its
