@@ -19,8 +19,9 @@ import (
 // github.com/go-json-experiment/json (the JSON v2 that Go is adopting as
 // encoding/json/v2): it checks a payload once, at several times the speed
 // of encoding/json, and is strict where strictness is a defence (invalid
-// UTF-8, duplicate member names and case-folded names are errors, so that
-// host and plugin cannot read one message two ways). Values belonging to
+// UTF-8 and duplicate member names are errors, and names match exactly,
+// case included, so that host and plugin cannot read one message two
+// ways). Values belonging to
 // the application (hook inputs and outputs) keep encoding/json's
 // semantics: they are only checked here, never re-encoded.
 
