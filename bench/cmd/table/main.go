@@ -1,6 +1,7 @@
 // Command table reads `go test -bench` output and prints the benchmark
-// table of docs/BENCHMARKS.md: each comparison as a ratio of means, beside
-// the target it must meet.
+// table of docs/BENCHMARKS.md: each comparison as a ratio of medians (as
+// benchstat summarises runs: one slow run on a noisy machine does not move
+// it), beside the target it must meet.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -42,16 +44,18 @@ func parse(r io.Reader) results {
 	return res
 }
 
-func (r results) mean(name, unit string) (float64, bool) {
-	vs := r[name][unit]
+// median returns the median of the runs of one benchmark in one unit.
+func (r results) median(name, unit string) (float64, bool) {
+	vs := slices.Clone(r[name][unit])
 	if len(vs) == 0 {
 		return 0, false
 	}
-	sum := 0.0
-	for _, v := range vs {
-		sum += v
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2], true
 	}
-	return sum / float64(len(vs)), true
+	return (vs[n/2-1] + vs[n/2]) / 2, true
 }
 
 // comparison is one row: num / den of a unit, and its target.
@@ -112,8 +116,8 @@ func main() {
 	fmt.Println("| comparison | numerator | denominator | ratio | target | met |")
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, c := range comparisons() {
-		num, ok1 := res.mean(c.num, c.unit)
-		den, ok2 := res.mean(c.den, c.unit)
+		num, ok1 := res.median(c.num, c.unit)
+		den, ok2 := res.median(c.den, c.unit)
 		if !ok1 || !ok2 || den == 0 {
 			fmt.Printf("| %s | %s | %s | not measured | %s | |\n", c.what, c.num, c.den, c.target)
 			continue
@@ -127,10 +131,10 @@ func main() {
 		}
 		fmt.Printf("| %s | %s | %s | %.2f | %s | %s |\n", c.what, human(num, c.unit), human(den, c.unit), num/den, c.target, met)
 	}
-	if mem, ok := res.mean("Memory", "host-bytes/plugin"); ok {
+	if mem, ok := res.median("Memory", "host-bytes/plugin"); ok {
 		fmt.Printf("\nHost heap per loaded process plugin: %.0f KiB\n", mem/1024)
 	}
-	if mem, ok := res.mean("WasmMemory", "host-bytes/plugin"); ok {
+	if mem, ok := res.median("WasmMemory", "host-bytes/plugin"); ok {
 		fmt.Printf("Host heap per loaded wasm plugin: %.0f KiB\n", mem/1024)
 	}
 }
