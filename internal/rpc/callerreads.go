@@ -82,8 +82,9 @@ func (c *Conn) endCall() {
 	c.calls.Add(-1)
 }
 
-// await waits for the answer to request id, leading the reading when no
-// one else does.
+// await waits for the answer to request id. In caller-reads mode it leads
+// the reading when no one else does; in the default mode c.tok is nil, so
+// that case never fires and the reader goroutine delivers the answer.
 func (c *Conn) await(ctx context.Context, id int64, idRaw []byte, ch chan *Message) (*Message, error) {
 	for {
 		select {

@@ -598,29 +598,14 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 		}
 		return nil, err
 	}
-	if c.deadliner != nil {
-		m, err := c.await(ctx, id, idRaw, ch)
-		if err != nil {
-			return nil, err
-		}
-		if m.Error != nil {
-			return nil, m.Error
-		}
-		return m.Result, nil
+	m, err := c.await(ctx, id, idRaw, ch)
+	if err != nil {
+		return nil, err
 	}
-	select {
-	case m := <-ch:
-		if m.Error != nil {
-			return nil, m.Error
-		}
-		return m.Result, nil
-	case <-c.done:
-		c.forget(id)
-		return nil, c.err
-	case <-ctx.Done():
-		c.abandon(id, idRaw)
-		return nil, ctx.Err()
+	if m.Error != nil {
+		return nil, m.Error
 	}
+	return m.Result, nil
 }
 
 func (c *Conn) forget(id int64) {
