@@ -37,21 +37,52 @@ type decoder struct {
 // as strictly: one object, valid UTF-8, no member twice, nothing after
 // it. Members the protocol does not define are skipped.
 func (d *decoder) decode(line []byte, m *Message) error {
-	d.rd.Reset(line)
+	return d.object(line, "a message", func(key string, v jsontext.Value) (err error) {
+		switch key {
+		case "jsonrpc":
+			m.JSONRPC, err = stringValue(v, "jsonrpc")
+		case "id":
+			m.ID = bytes.Clone(v)
+		case "method":
+			m.Method, err = stringValue(v, "method")
+		case "params":
+			m.Params = bytes.Clone(v)
+		case "result":
+			m.Result = bytes.Clone(v)
+		case "error":
+			if v.Kind() != 'n' {
+				m.Error = new(Error)
+				err = jsonv2.Unmarshal(v, m.Error)
+			}
+		}
+		return err
+	})
+}
+
+// object reads data, which must be one JSON object and nothing else, and
+// calls member for each member with its name (as memberName gives it) and
+// its value, which is valid only during the call.
+func (d *decoder) object(data []byte, what string, member func(key string, v jsontext.Value) error) error {
+	d.rd.Reset(data)
 	d.dec.Reset(&d.rd)
 	tok, err := d.dec.ReadToken()
 	if err != nil {
 		return err
 	}
 	if tok.Kind() != '{' {
-		return errors.New("a message must be a JSON object")
+		return fmt.Errorf("%s must be a JSON object", what)
 	}
 	for d.dec.PeekKind() != '}' {
 		name, err := d.dec.ReadValue()
 		if err != nil {
 			return err
 		}
-		if err := d.member(name, m); err != nil {
+		key := memberName(name) // before the next read invalidates name
+		v, err := d.dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if err := member(key, v); err != nil {
 			return err
 		}
 	}
@@ -60,43 +91,15 @@ func (d *decoder) decode(line []byte, m *Message) error {
 	}
 	if _, err := d.dec.ReadToken(); err != io.EOF {
 		if err == nil {
-			err = errors.New("data after the message")
+			err = fmt.Errorf("data after %s", what)
 		}
 		return err
 	}
 	return nil
 }
 
-// member reads the value of the member called name (a JSON string, valid
-// only until the next read).
-func (d *decoder) member(name jsontext.Value, m *Message) error {
-	key := memberName(name)
-	v, err := d.dec.ReadValue()
-	if err != nil {
-		return err
-	}
-	switch key {
-	case "jsonrpc":
-		m.JSONRPC, err = stringValue(v, "jsonrpc")
-	case "id":
-		m.ID = bytes.Clone(v)
-	case "method":
-		m.Method, err = stringValue(v, "method")
-	case "params":
-		m.Params = bytes.Clone(v)
-	case "result":
-		m.Result = bytes.Clone(v)
-	case "error":
-		if v.Kind() != 'n' {
-			m.Error = new(Error)
-			err = jsonv2.Unmarshal(v, m.Error)
-		}
-	}
-	return err
-}
-
-// memberName returns the unquoted name. Names without escapes (all of
-// them, in practice) are compared without allocating.
+// memberName returns the unquoted name. The protocol's own names without
+// escapes (all of them, in practice) are returned without allocating.
 func memberName(name jsontext.Value) string {
 	if bytes.IndexByte(name, '\\') < 0 {
 		switch string(name[1 : len(name)-1]) {
@@ -112,6 +115,14 @@ func memberName(name jsontext.Value) string {
 			return "result"
 		case "error":
 			return "error"
+		case "name":
+			return "name"
+		case "phase":
+			return "phase"
+		case "input":
+			return "input"
+		case "timeout_ms":
+			return "timeout_ms"
 		}
 		return ""
 	}
@@ -146,14 +157,6 @@ func stringValue(v jsontext.Value, what string) (string, error) {
 			return "define", nil
 		case "after":
 			return "after", nil
-		case "name":
-			return "name", nil
-		case "phase":
-			return "phase", nil
-		case "input":
-			return "input", nil
-		case "timeout_ms":
-			return "timeout_ms", nil
 		}
 	}
 	s, err := jsontext.AppendUnquote(nil, v)
@@ -276,28 +279,7 @@ func DecodeCallParams(raw []byte) (CallParams, error) {
 	d := decoders.Get().(*decoder)
 	defer decoders.Put(d)
 	var p CallParams
-	d.rd.Reset(raw)
-	d.dec.Reset(&d.rd)
-	tok, err := d.dec.ReadToken()
-	if err != nil {
-		return p, err
-	}
-	if tok.Kind() != '{' {
-		return p, errors.New("call params must be a JSON object")
-	}
-	for d.dec.PeekKind() != '}' {
-		name, err := d.dec.ReadValue()
-		if err != nil {
-			return p, err
-		}
-		key, err := stringValue(name, "name")
-		if err != nil {
-			return p, err
-		}
-		v, err := d.dec.ReadValue()
-		if err != nil {
-			return p, err
-		}
+	err := d.object(raw, "call params", func(key string, v jsontext.Value) (err error) {
 		switch key {
 		case "name":
 			p.Name, err = stringValue(v, "name")
@@ -307,22 +289,11 @@ func DecodeCallParams(raw []byte) (CallParams, error) {
 			p.Input = bytes.Clone(v)
 		case "timeout_ms":
 			if v.Kind() != '0' {
-				return p, errors.New(`"timeout_ms" must be a number`)
+				return errors.New(`"timeout_ms" must be a number`)
 			}
 			p.TimeoutMS, err = strconv.ParseInt(string(v), 10, 64)
 		}
-		if err != nil {
-			return p, err
-		}
-	}
-	if _, err := d.dec.ReadToken(); err != nil {
-		return p, err
-	}
-	if _, err := d.dec.ReadToken(); err != io.EOF {
-		if err == nil {
-			err = errors.New("data after the params")
-		}
-		return p, err
-	}
-	return p, nil
+		return err
+	})
+	return p, err
 }
