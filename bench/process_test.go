@@ -220,14 +220,27 @@ type rawEcho struct {
 	buf []byte
 }
 
-func startRaw(b *testing.B) echoer {
-	cmd := exec.Command(bins.raw)
+func startRaw(b *testing.B) echoer { e := spawnRaw(b, bins.raw, false); return &e }
+
+// spawnRaw starts a raw child; the client reads its answers through Go's
+// poller (an *os.File pipe), or with blocking reads.
+func spawnRaw(b *testing.B, path string, blocking bool) rawEcho {
+	cmd := exec.Command(path)
 	w, _ := cmd.StdinPipe()
-	r, _ := cmd.StdoutPipe()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdout = pw
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	return &rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(r, 1<<20)}
+	pw.Close()
+	var r io.Reader = pr
+	if blocking {
+		r = blockingReader{pr, int(pr.Fd())} // Fd puts the descriptor in blocking mode
+	}
+	return rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(r, 1<<20)}
 }
 
 // echo sends the same JSON-RPC request the host would and reads one line,
@@ -274,21 +287,7 @@ func (r blockingReader) Read(p []byte) (int, error) {
 }
 
 // startRawBlocking is startRaw with the answer read by blocking reads.
-func startRawBlocking(b *testing.B) echoer {
-	cmd := exec.Command(bins.raw)
-	w, _ := cmd.StdinPipe()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stdout = pw
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	pw.Close()
-	fd := int(pr.Fd()) // Fd puts the descriptor in blocking mode
-	return &rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(blockingReader{pr, fd}, 1<<20)}
-}
+func startRawBlocking(b *testing.B) echoer { e := spawnRaw(b, bins.raw, true); return &e }
 
 // --- raw JSON-RPC ---
 
@@ -301,13 +300,7 @@ type rawJSONEcho struct {
 }
 
 func startRawJSON(b *testing.B) echoer {
-	cmd := exec.Command(bins.rawJSON)
-	w, _ := cmd.StdinPipe()
-	r, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	return &rawJSONEcho{rawEcho: rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(r, 64<<10)}}
+	return &rawJSONEcho{rawEcho: spawnRaw(b, bins.rawJSON, false)}
 }
 
 type rawResponse struct {
