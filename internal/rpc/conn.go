@@ -490,9 +490,14 @@ func (c *Conn) reply(id json.RawMessage, result json.RawMessage, err error) {
 	_ = c.write(context.Background(), &m)
 }
 
-// write sends one message. It gives up when ctx ends while another write
-// holds the stream.
+// write sends one message. It sends nothing when ctx has already ended,
+// and gives up when ctx ends while another write holds the stream.
 func (c *Conn) write(ctx context.Context, m *Message) error {
+	// A context that has already ended sends nothing: select below picks
+	// at random among ready cases and would sometimes send anyway.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case c.wlock <- struct{}{}:
 	case <-ctx.Done():
