@@ -21,12 +21,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// run runs the CLI in-process and returns its exit status and output.
+// run runs the CLI in-process and returns its exit status and output. The
+// command may take up to 5 minutes: the demo builds five plugins from
+// source, which took over a minute on a loaded CI machine with a cold
+// build cache.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	c := &cli{stdout: &out, stderr: &errOut, getenv: os.Getenv}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	code := c.main(ctx, args)
 	return code, out.String(), errOut.String()
