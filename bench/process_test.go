@@ -93,6 +93,7 @@ func BenchmarkCall(b *testing.B) {
 			{"raw-pipe", startRaw},
 			{"raw-pipe-blocking", startRawBlocking},
 			{"raw-jsonrpc", startRawJSON},
+			{"raw-client-sdk-plugin", startRawToSDK},
 			{"airlock", startAirlock},
 			{"airlock-no-sandbox", func(b *testing.B) echoer { return startAirlockWith(b, "off") }},
 			{"goplugin-grpc", func(b *testing.B) echoer { return startGoPlugin(b, "grpc") }},
@@ -106,11 +107,13 @@ func BenchmarkCall(b *testing.B) {
 				b.SetBytes(int64(sz.n))
 				b.ReportAllocs()
 				b.ResetTimer()
+				use := startUsage()
 				for b.Loop() {
 					if err := e.echo(ctx, p); err != nil {
 						b.Fatal(err)
 					}
 				}
+				use.report(b)
 			})
 		}
 	}
@@ -135,6 +138,8 @@ func BenchmarkInflight(b *testing.B) {
 				var left atomic.Int64
 				left.Store(int64(b.N))
 				b.ResetTimer()
+				use := startUsage()
+				defer use.report(b)
 				var wg sync.WaitGroup
 				for range n {
 					wg.Add(1)
@@ -342,6 +347,20 @@ func (e *rawJSONEcho) echo(_ context.Context, s string) error {
 		return fmt.Errorf("answer %d with %d bytes, want %d with %d", res.ID, len(res.Result), e.id, len(s)+2)
 	}
 	return nil
+}
+
+// startRawToSDK is the raw JSON-RPC client calling the Airlock echo
+// plugin, started by hand without a sandbox: what the plugin SDK costs,
+// with none of the host's machinery.
+func startRawToSDK(b *testing.B) echoer {
+	e := &rawJSONEcho{rawEcho: spawnRaw(b, bins.airlock, false)}
+	if _, err := io.WriteString(e.w, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocols":[1],"plugin":"airlockecho"}}`+"\n"); err != nil {
+		b.Fatal(err)
+	}
+	if line, err := e.r.ReadSlice('\n'); err != nil || !strings.Contains(string(line), `"result"`) {
+		b.Fatalf("initialize: %s, %v", line, err)
+	}
+	return e
 }
 
 // --- airlock ---

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/airlock-go/airlock/internal/deadline"
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 )
@@ -123,8 +122,7 @@ type proc struct {
 	group *group // the plugin and everything it starts
 	conn  *rpc.Conn
 	logs  *logPump
-	slots chan struct{}  // calls in flight
-	watch deadline.Watch // the calls' deadlines
+	slots chan struct{} // calls in flight
 
 	info rpc.InitializeResult
 
@@ -262,7 +260,6 @@ func (p *proc) supervise(outR *os.File) {
 	p.logs.closeAfter(200 * time.Millisecond)
 	p.err = p.describeEnd(serveErr, waitErr)
 	p.conn.Close(p.err)
-	p.watch.Stop()
 	close(p.done)
 }
 
@@ -401,10 +398,10 @@ func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, 
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	cctx, cancel := p.watch.WithTimeout(ctx, timeout)
-	defer cancel()
 	call.TimeoutMS = max(timeout.Milliseconds(), 1)
-	res, err := p.conn.Call(cctx, rpc.MethodCall, call)
+	// The connection keeps the deadline (one timer for all calls, cheaper
+	// than a context per call); ctx's own end still ends the call.
+	res, err := p.conn.CallTimeout(ctx, timeout, rpc.MethodCall, call)
 	if err == nil {
 		return res, nil
 	}
@@ -412,10 +409,9 @@ func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, 
 	switch {
 	case errors.As(err, &re):
 		return nil, re
-	case cctx.Err() != nil:
-		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w: no answer within %v", tier.ErrDeadline, timeout.Round(time.Millisecond))
-		}
+	case errors.Is(err, rpc.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: no answer within %v", tier.ErrDeadline, timeout.Round(time.Millisecond))
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return nil, ctx.Err()
 	}
 	// The connection ended: wait (briefly) to learn why.

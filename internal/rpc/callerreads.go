@@ -2,8 +2,7 @@ package rpc
 
 import (
 	"context"
-	"errors"
-	"os"
+	"io"
 	"time"
 )
 
@@ -22,9 +21,10 @@ import (
 // The peer may also send requests when no call is in flight (the protocol
 // allows a plugin to call the host at any time), so a background reader
 // takes the role once no call has run for idleDelay; a call that then
-// finds it reading interrupts it with a read deadline in the past. The
-// input must therefore support read deadlines (an *os.File on a pollable
-// pipe does); otherwise the Conn stays in the default mode.
+// finds it reading interrupts it. The input must therefore be
+// interruptible (interrupt.go): on Linux, any file, read through poll(2)
+// beside an eventfd; elsewhere, an input with read deadlines (an *os.File
+// on a pollable pipe). Otherwise the Conn stays in the default mode.
 //
 // Requests read in this mode run on goroutines of their own, so that no
 // reader is held up by a handler; notifications run one after another, in
@@ -35,18 +35,14 @@ import (
 // background reader takes over reading.
 const idleDelay = time.Millisecond
 
-// readDeadliner is an input whose blocked reads can be interrupted.
-type readDeadliner interface {
-	SetReadDeadline(time.Time) error
-}
-
-// setupCallerReads turns the mode on if r supports it.
-func (c *Conn) setupCallerReads(r any) {
-	d, ok := r.(readDeadliner)
-	if !ok || d.SetReadDeadline(time.Time{}) != nil {
+// setupCallerReads turns the mode on if r can be interrupted.
+func (c *Conn) setupCallerReads(r io.Reader) {
+	in := newInterruptible(r)
+	if in == nil {
 		return
 	}
-	c.deadliner = d
+	c.input = in
+	c.r.Reset(in)
 	c.tok = make(chan struct{}, 1)
 	c.tok <- struct{}{}
 	c.notes = make(chan func(), c.opts.MaxHandlers)
@@ -54,18 +50,20 @@ func (c *Conn) setupCallerReads(r any) {
 }
 
 // interrupt makes the read in progress, if any, return at once.
-func (c *Conn) interrupt() { _ = c.deadliner.SetReadDeadline(time.Unix(1, 0)) }
+func (c *Conn) interrupt() { c.input.interrupt() }
 
-// interrupted reports whether a read ended because of interrupt. The
-// reader clears the deadline before reading again; an interrupt meant for
-// an earlier reader is harmless (the reader only checks why it might have
-// to stop, and reads on).
-func (c *Conn) interrupted(err error) bool {
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		return false
-	}
-	_ = c.deadliner.SetReadDeadline(time.Time{})
-	return true
+// interrupted reports whether a read ended because of interrupt, and
+// readies the input for the next read. An interrupt meant for an earlier
+// reader is harmless: the reader only checks why it might have to stop,
+// and reads on.
+func (c *Conn) interrupted(err error) bool { return c.input.interrupted(err) }
+
+// releaseInput frees the input once the connection has ended: whoever
+// takes the reader's role after the end checks it before reading, so once
+// this holds the role nobody reads again. It keeps the role.
+func (c *Conn) releaseInput() {
+	<-c.tok
+	c.input.release()
 }
 
 // beginCall and endCall count the calls in flight, for the background

@@ -15,27 +15,34 @@ import (
 )
 
 // TestCallerReadsMode runs the whole suite again with every Conn in
-// caller-reads mode over operating-system pipes.
+// caller-reads mode over operating-system pipes, once for each way of
+// interrupting a read: poll(2) beside an eventfd (Linux; elsewhere the
+// pipes' own deadlines), and read deadlines.
 func TestCallerReadsMode(t *testing.T) {
-	if os.Getenv(callerReadsEnv) == "1" {
-		return // already the inner run
+	if os.Getenv(callerReadsEnv) != "" {
+		return // already an inner run
 	}
-	needDeadlines(t)
-	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), callerReadsEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the suite in caller-reads mode failed: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "PASS") {
-		t.Fatalf("the suite in caller-reads mode printed no PASS:\n%s", out)
+	needInterruptible(t)
+	for _, mode := range []string{"poll", "deadline"} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=2m")
+			cmd.Env = append(os.Environ(), callerReadsEnv+"="+mode)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the suite in caller-reads mode (%s) failed: %v\n%s", mode, err, out)
+			}
+			if !strings.Contains(string(out), "PASS") {
+				t.Fatalf("the suite in caller-reads mode (%s) printed no PASS:\n%s", mode, out)
+			}
+		})
 	}
 }
 
-// needDeadlines skips a test of caller-reads mode where pipes have no read
-// deadlines (Windows): there the Conn stays in the default mode, which the
-// rest of the suite tests, and TestFallsBackWithoutDeadlines checks.
-func needDeadlines(t *testing.T) {
+// needInterruptible skips a test of caller-reads mode where pipes can be
+// neither polled nor given read deadlines (Windows): there the Conn stays
+// in the default mode, which the rest of the suite tests, and
+// TestFallsBackWithoutDeadlines checks.
+func needInterruptible(t *testing.T) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -43,9 +50,11 @@ func needDeadlines(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	if err := r.SetReadDeadline(time.Time{}); err != nil {
-		t.Skipf("caller-reads mode needs pipes with read deadlines; here: %v", err)
+	in := newInterruptible(r)
+	if in == nil {
+		t.Skip("caller-reads mode needs pipes it can interrupt; these have no read deadlines")
 	}
+	in.release()
 }
 
 // Where the input has no read deadlines, a Conn asked for caller-reads
@@ -54,8 +63,8 @@ func TestFallsBackWithoutDeadlines(t *testing.T) {
 	r, w := io.Pipe() // no SetReadDeadline at all
 	p := newPeerWith(t, echoHandler, Options{}, r, w)
 	c := NewConn(r, io.Discard, nil, Options{CallerReads: true}, nil)
-	if c.deadliner != nil {
-		t.Fatal("caller-reads mode on an input without deadlines")
+	if c.input != nil {
+		t.Fatal("caller-reads mode on an input that cannot be interrupted")
 	}
 	p.send(`{"jsonrpc":"2.0","id":1,"method":"echo","params":1}` + "\n")
 	if m := p.next(t); string(m.Result) != "1" {
@@ -66,12 +75,16 @@ func TestFallsBackWithoutDeadlines(t *testing.T) {
 // osPeer is a caller-reads Conn whose input the test writes by hand.
 func osPeer(t *testing.T, h Handler) (*Conn, *os.File, *peer) {
 	t.Helper()
-	needDeadlines(t)
+	needInterruptible(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPeerWith(t, h, Options{CallerReads: true, CancelGrace: -1}, r, w)
+	var in io.ReadCloser = r
+	if os.Getenv(callerReadsEnv) == "deadline" {
+		in = deadlineOnly{r}
+	}
+	p := newPeerWith(t, h, Options{CallerReads: true, CancelGrace: -1}, in, w)
 	return p.Conn, w, p
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -105,12 +104,13 @@ type Conn struct {
 	wbuf  []byte
 	dec   decoder // used by the reader only
 
-	nextID   atomic.Int64
-	mu       sync.Mutex
-	pending  map[int64]chan *Message
-	overdue  map[int64]*time.Timer
-	running  map[string]context.CancelFunc // the peer's requests we are handling
-	handlers chan struct{}
+	nextID    atomic.Int64
+	mu        sync.Mutex
+	pending   map[int64]chan *Message
+	overdue   map[int64]*time.Timer // requests given up on, waiting for the grace period
+	deadlines deadlines
+	running   map[string]context.CancelFunc // the peer's requests we are handling
+	handlers  chan struct{}
 
 	done    chan struct{}
 	err     error
@@ -122,8 +122,8 @@ type Conn struct {
 	baseCtx context.Context
 	stop    context.CancelFunc
 
-	// Caller-reads mode; deadliner is nil in the default mode.
-	deadliner readDeadliner
+	// Caller-reads mode; input is nil in the default mode.
+	input     interruptible
 	tok       chan struct{} // the reader's role: whoever holds it may read
 	partial   []byte        // the start of a line whose reading was interrupted
 	calls     atomic.Int64  // calls in flight
@@ -197,10 +197,14 @@ func (c *Conn) Close(err error) {
 		}
 		delete(c.overdue, id)
 	}
+	if c.deadlines.timer != nil {
+		c.deadlines.timer.Stop()
+	}
 	c.mu.Unlock()
 	c.stop()
-	if c.deadliner != nil {
+	if c.input != nil {
 		c.interrupt() // a reader blocked in a read sees the end
+		go c.releaseInput()
 	}
 	if c.closeFn != nil {
 		c.closeFn()
@@ -211,7 +215,7 @@ func (c *Conn) Close(err error) {
 // protocol, then closes the connection and waits for running handlers. It
 // returns why the connection ended.
 func (c *Conn) Serve() error {
-	if c.deadliner != nil {
+	if c.input != nil {
 		c.serveIdle()
 		c.wg.Wait()
 		return c.err
@@ -323,7 +327,7 @@ func (c *Conn) readLine() ([]byte, error) {
 			if len(c.partial) > c.opts.MaxMessage {
 				return nil, violation(fmt.Sprintf("message exceeds the limit of %d bytes", c.opts.MaxMessage), c.partial)
 			}
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case isInterrupt(err):
 			// Interrupted (caller-reads mode): keep what was read for the
 			// next reader.
 			c.partial = append(c.partial, frag...)
@@ -371,7 +375,7 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 	c.mu.Lock()
 	ch, ok := c.pending[id]
 	if ok {
-		delete(c.pending, id)
+		c.unpend(id)
 	}
 	t, late := c.overdue[id]
 	if late {
@@ -570,6 +574,10 @@ func describe(m *Message) string {
 // params given as a json.RawMessage must be valid JSON; anything else is
 // encoded with encoding/json.
 func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	return c.call(ctx, 0, method, params)
+}
+
+func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, params any) (json.RawMessage, error) {
 	raw, err := marshalParams(params)
 	if err != nil {
 		return nil, err
@@ -584,6 +592,9 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 	default:
 	}
 	c.pending[id] = ch
+	if timeout > 0 {
+		c.addDeadline(id, time.Now().Add(timeout))
+	}
 	c.mu.Unlock()
 
 	// A request running on the reading worker that calls the peer needs
@@ -591,7 +602,7 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 	if h := c.inline.Load(); h != nil {
 		c.handOffOnce(h)
 	}
-	if c.deadliner != nil {
+	if c.input != nil {
 		c.beginCall()
 		defer c.endCall()
 	}
@@ -607,6 +618,9 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 	if err != nil {
 		return nil, err
 	}
+	if m == expired {
+		return nil, ErrTimeout
+	}
 	if m.Error != nil {
 		return nil, m.Error
 	}
@@ -615,7 +629,7 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 
 func (c *Conn) forget(id int64) {
 	c.mu.Lock()
-	delete(c.pending, id)
+	c.unpend(id)
 	c.mu.Unlock()
 }
 
@@ -629,22 +643,33 @@ func (c *Conn) abandon(id int64, idRaw json.RawMessage) {
 		c.mu.Unlock()
 		return // answered in the meantime
 	}
-	delete(c.pending, id)
-	// The entry lets the late answer be dropped; with no grace limit it
-	// has no timer.
-	var timer *time.Timer
-	if c.opts.CancelGrace > 0 {
-		timer = time.AfterFunc(c.opts.CancelGrace, func() {
-			c.mu.Lock()
-			_, still := c.overdue[id]
-			c.mu.Unlock()
-			if still {
-				c.Close(fmt.Errorf("%w: no answer %v after cancelling request %d", ErrOverdue, c.opts.CancelGrace, id))
-			}
-		})
-	}
-	c.overdue[id] = timer
+	c.unpend(id)
+	c.overdue[id] = c.graceTimer(id)
 	c.mu.Unlock()
+	c.sendCancel(idRaw)
+}
+
+// graceTimer returns the timer that ends the connection if request id,
+// given up on, is still unanswered after the grace period; nil when there
+// is no grace limit. The overdue entry it goes in lets the late answer be
+// dropped.
+func (c *Conn) graceTimer(id int64) *time.Timer {
+	if c.opts.CancelGrace <= 0 {
+		return nil
+	}
+	return time.AfterFunc(c.opts.CancelGrace, func() {
+		c.mu.Lock()
+		_, still := c.overdue[id]
+		c.mu.Unlock()
+		if still {
+			c.Close(fmt.Errorf("%w: no answer %v after cancelling request %d", ErrOverdue, c.opts.CancelGrace, id))
+		}
+	})
+}
+
+// sendCancel tells the peer, without waiting, that request idRaw was given
+// up on.
+func (c *Conn) sendCancel(idRaw json.RawMessage) {
 	go func() {
 		ctx, cancel := c.baseCtx, context.CancelFunc(func() {})
 		if c.opts.CancelGrace > 0 {

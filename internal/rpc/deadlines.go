@@ -1,0 +1,112 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// ErrTimeout is returned by CallTimeout when the peer has not answered in
+// time. It matches context.DeadlineExceeded with errors.Is.
+var ErrTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "no answer in time" }
+func (timeoutError) Is(t error) bool { return t == context.DeadlineExceeded }
+
+// Call deadlines kept by the connection (CallTimeout).
+//
+// Giving each call a context.WithTimeout costs a timer, a context and its
+// goroutine-safe cancellation per call, and in caller-reads mode a
+// context.AfterFunc to interrupt the reader: together about a sixth of the
+// host's CPU on a small call. The connection instead keeps the deadlines of
+// its calls next to their pending entries, under the same lock, and one
+// timer armed for the earliest. Each new call usually ends after the ones
+// before it, so it does not touch the timer.
+type deadlines struct {
+	timer *time.Timer
+	at    time.Time // when the timer fires; zero when it is not armed
+	calls map[int64]time.Time
+}
+
+// expired is put in a call's answer channel when its deadline passes.
+var expired = &Message{}
+
+// CallTimeout is Call with a deadline: if the peer has not answered within
+// timeout, the call fails with ErrTimeout and, as when ctx ends, the peer is
+// sent $/cancel and given the grace period to answer. timeout <= 0 means
+// no deadline but ctx's.
+func (c *Conn) CallTimeout(ctx context.Context, timeout time.Duration, method string, params any) (json.RawMessage, error) {
+	return c.call(ctx, timeout, method, params)
+}
+
+// addDeadline times call id. c.mu is held.
+func (c *Conn) addDeadline(id int64, at time.Time) {
+	d := &c.deadlines
+	if d.calls == nil {
+		d.calls = make(map[int64]time.Time)
+	}
+	d.calls[id] = at
+	if !d.at.IsZero() && !at.Before(d.at) {
+		return
+	}
+	d.at = at
+	if d.timer == nil {
+		d.timer = time.AfterFunc(time.Until(at), c.expire)
+		return
+	}
+	d.timer.Reset(time.Until(at))
+}
+
+// unpend removes call id from the pending calls and their deadlines. c.mu
+// is held.
+func (c *Conn) unpend(id int64) {
+	delete(c.pending, id)
+	if c.deadlines.calls != nil {
+		delete(c.deadlines.calls, id)
+	}
+}
+
+// expire fails the calls whose deadline has passed, the way abandon does
+// when a context ends, and re-arms the timer for the next one.
+func (c *Conn) expire() {
+	now := time.Now()
+	var next time.Time
+	var due []int64
+	c.mu.Lock()
+	d := &c.deadlines
+	for id, at := range d.calls {
+		switch {
+		case !at.After(now):
+			due = append(due, id)
+		case next.IsZero() || at.Before(next):
+			next = at
+		}
+	}
+	d.at = time.Time{}
+	if !next.IsZero() {
+		d.at = next
+		d.timer.Reset(time.Until(next))
+	}
+	gone := make(map[int64]chan *Message, len(due))
+	for _, id := range due {
+		if ch, ok := c.pending[id]; ok {
+			gone[id] = ch
+			c.overdue[id] = c.graceTimer(id)
+		}
+		c.unpend(id)
+	}
+	c.mu.Unlock()
+	for id, ch := range gone {
+		ch <- expired // never blocks: only the one who unpends id sends
+		c.sendCancel(strconv.AppendInt(nil, id, 10))
+	}
+	// In caller-reads mode the caller may be the one reading: it stops
+	// once its answer channel holds something. Sent before the interrupt,
+	// so the reader sees it when its read returns.
+	if len(gone) > 0 && c.input != nil {
+		c.interrupt()
+	}
+}
