@@ -37,7 +37,7 @@ const idleDelay = time.Millisecond
 
 // setupCallerReads turns the mode on if r can be interrupted.
 func (c *Conn) setupCallerReads(r io.Reader) {
-	in := newInterruptible(r)
+	in := newInterruptible(r, func() bool { return c.calls.Load() > 1 })
 	if in == nil {
 		return
 	}

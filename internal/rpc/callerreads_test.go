@@ -50,12 +50,15 @@ func needInterruptible(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	in := newInterruptible(r)
+	in := newInterruptible(r, idle)
 	if in == nil {
 		t.Skip("caller-reads mode needs pipes it can interrupt; these have no read deadlines")
 	}
 	in.release()
 }
+
+// idle is the busy function of an input with no other calls in flight.
+func idle() bool { return false }
 
 // Where the input has no read deadlines, a Conn asked for caller-reads
 // mode stays in the default mode, and works.

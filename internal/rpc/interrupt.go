@@ -23,10 +23,11 @@ type interruptible interface {
 }
 
 // newInterruptible returns r made interruptible, or nil if it cannot be:
-// on Linux, a pipe whose reads wait in poll(2) beside an eventfd (see
-// interrupt_linux.go); elsewhere, an input with read deadlines.
-func newInterruptible(r io.Reader) interruptible {
-	if in := newPollInput(r); in != nil {
+// on Linux, a pipe whose reads wait in poll(2) beside an eventfd while
+// busy reports false (see interrupt_linux.go); elsewhere, an input with
+// read deadlines.
+func newInterruptible(r io.Reader, busy func() bool) interruptible {
+	if in := newPollInput(r, busy); in != nil {
 		return in
 	}
 	if d, ok := r.(readDeadliner); ok && d.SetReadDeadline(time.Time{}) == nil {

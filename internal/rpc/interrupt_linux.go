@@ -4,10 +4,10 @@ package rpc
 
 import (
 	"encoding/binary"
-	"errors"
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,10 +24,20 @@ import (
 // poll(2) measured the same as a blocking read); through Airlock it saved
 // about 10% of the host's CPU and 7% of the call (docs/BENCHMARKS.md).
 //
+// A thread blocked in poll(2) keeps its P (Go's scheduler slot) until the
+// runtime's monitor takes it back, 20 µs to 10 ms later: goroutines made
+// runnable on that P meanwhile, such as callers the reader has just
+// handed their answers, wait that long. So when other calls are in flight
+// (busy reports it), reads go through Go's poller instead, interrupted by
+// read deadlines; the lone caller, the case poll(2) speeds up, has nobody
+// to hold up.
+//
 // Only the holder of the reader's role reads, so the fields used by a
 // read need no lock.
 type pollInput struct {
 	raw  syscall.RawConn
+	dl   deadlineInput // the same input through Go's poller
+	busy func() bool
 	efd  int
 	fds  [2]unix.PollFd
 	buf  []byte // the read in progress
@@ -37,10 +47,14 @@ type pollInput struct {
 }
 
 // newPollInput returns r read through poll(2), or nil if r has no file
-// descriptor.
-func newPollInput(r io.Reader) interruptible {
+// descriptor or no read deadlines.
+func newPollInput(r io.Reader, busy func() bool) interruptible {
 	sc, ok := r.(syscall.Conn)
 	if !ok {
+		return nil
+	}
+	d, ok := r.(readDeadliner)
+	if !ok || d.SetReadDeadline(time.Time{}) != nil {
 		return nil
 	}
 	raw, err := sc.SyscallConn()
@@ -51,7 +65,7 @@ func newPollInput(r io.Reader) interruptible {
 	if err != nil {
 		return nil
 	}
-	in := &pollInput{raw: raw, efd: efd}
+	in := &pollInput{raw: raw, dl: deadlineInput{r, d}, busy: busy, efd: efd}
 	in.step = in.readFD
 	return in
 }
@@ -61,6 +75,9 @@ func newPollInput(r io.Reader) interruptible {
 // close it under the poll (threat: a reused descriptor number read as the
 // plugin's output).
 func (in *pollInput) Read(p []byte) (int, error) {
+	if in.busy() {
+		return in.dl.Read(p)
+	}
 	in.buf, in.n, in.err = p, 0, nil
 	if err := in.raw.Read(in.step); err != nil {
 		return 0, err
@@ -99,18 +116,22 @@ func (in *pollInput) readFD(fd uintptr) bool {
 	}
 }
 
+// interrupt stops a read of either kind.
 func (in *pollInput) interrupt() {
+	in.dl.interrupt()
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
 	_, _ = unix.Write(in.efd, one[:])
 }
 
-// interrupted drains the eventfd: interrupts signalled since were meant
-// for this reader too, and it checks why it may have to stop after this.
+// interrupted clears both ways of interrupting: interrupts signalled
+// since were meant for this reader too, and it checks why it may have to
+// stop after this.
 func (in *pollInput) interrupted(err error) bool {
-	if !errors.Is(err, errInterrupted) {
+	if !isInterrupt(err) {
 		return false
 	}
+	in.dl.interrupted(os.ErrDeadlineExceeded)
 	var count [8]byte
 	_, _ = unix.Read(in.efd, count[:])
 	return true

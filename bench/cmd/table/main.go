@@ -80,6 +80,11 @@ func comparisons() []comparison {
 		cs = append(cs, c)
 		cs = append(cs, comparison{what: "process call " + sz + ": raw pipe ÷ raw pipe read with blocking reads (the cost of Go's poller)", num: "Call/" + sz + "/raw-pipe", den: "Call/" + sz + "/raw-pipe-blocking", unit: "ns/op"})
 		cs = append(cs, comparison{what: "process call " + sz + ": Airlock ÷ raw JSON-RPC (decode on both sides, nothing else)", num: "Call/" + sz + "/airlock", den: "Call/" + sz + "/raw-jsonrpc", unit: "ns/op"})
+		if sz == "64B" {
+			cs = append(cs,
+				comparison{what: "process call 64B: raw client calling the Go SDK plugin ÷ raw JSON-RPC (the plugin SDK's share)", num: "Call/64B/raw-client-sdk-plugin", den: "Call/64B/raw-jsonrpc", unit: "ns/op"},
+				comparison{what: "process call 64B: Airlock ÷ raw client calling the Go SDK plugin (the host's share)", num: "Call/64B/airlock", den: "Call/64B/raw-client-sdk-plugin", unit: "ns/op"})
+		}
 		c = comparison{what: "process call " + sz + ": go-plugin gRPC ÷ Airlock", num: "Call/" + sz + "/goplugin-grpc", den: "Call/" + sz + "/airlock", unit: "ns/op"}
 		if sz == "64B" {
 			c.target, c.ok = "≥ 3", atLeast(3)
@@ -131,12 +136,39 @@ func main() {
 		}
 		fmt.Printf("| %s | %s | %s | %.2f | %s | %s |\n", c.what, human(num, c.unit), human(den, c.unit), num/den, c.target, met)
 	}
+	printSides(res)
 	if mem, ok := res.median("Memory", "host-bytes/plugin"); ok {
 		fmt.Printf("\nHost heap per loaded process plugin: %.0f KiB\n", mem/1024)
 	}
 	if mem, ok := res.median("WasmMemory", "host-bytes/plugin"); ok {
 		fmt.Printf("Host heap per loaded wasm plugin: %.0f KiB\n", mem/1024)
 	}
+}
+
+// printSides prints, for the small process call, each side's CPU time and
+// wake-ups per call (bench/usage_test.go), medians of the runs.
+func printSides(res results) {
+	rows := []string{"raw-pipe", "raw-pipe-blocking", "raw-jsonrpc", "raw-client-sdk-plugin", "airlock", "airlock-no-sandbox", "goplugin-grpc"}
+	if _, ok := res.median("Call/64B/airlock", "host-cpu-ns/op"); !ok {
+		return
+	}
+	fmt.Println("\nWhere a 64 B process call's time goes (medians; CPU is user and system time, all threads):")
+	fmt.Println()
+	fmt.Println("| benchmark | wall | host CPU | plugin CPU | host wake-ups | plugin wake-ups |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, r := range rows {
+		name := "Call/64B/" + r
+		wall, ok := res.median(name, "ns/op")
+		if !ok {
+			continue
+		}
+		hc, _ := res.median(name, "host-cpu-ns/op")
+		pc, _ := res.median(name, "plugin-cpu-ns/op")
+		hw, _ := res.median(name, "host-wakeups/op")
+		pw, _ := res.median(name, "plugin-wakeups/op")
+		fmt.Printf("| %s | %s | %s | %s | %.2f | %.2f |\n", r, human(wall, "ns/op"), human(hc, "ns/op"), human(pc, "ns/op"), hw, pw)
+	}
+	fmt.Println()
 }
 
 func human(v float64, unit string) string {
