@@ -43,6 +43,7 @@ type pollInput struct {
 	buf  []byte // the read in progress
 	n    int
 	err  error
+	full bool                  // the last read filled its buffer
 	step func(fd uintptr) bool // in.readFD, bound once
 }
 
@@ -87,21 +88,14 @@ func (in *pollInput) Read(p []byte) (int, error) {
 }
 
 func (in *pollInput) readFD(fd uintptr) bool {
-	in.fds = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(in.efd), Events: unix.POLLIN}}
+	// After a read that filled the buffer, the rest of a long message is
+	// likely there already: read before waiting.
+	wait := !in.full
 	for {
-		_, err := unix.Poll(in.fds[:], -1)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			in.err = os.NewSyscallError("poll", err)
+		if wait && !in.wait(int(fd)) {
 			return true
-		case in.fds[1].Revents != 0:
-			in.err = errInterrupted
-			return true
-		case in.fds[0].Revents == 0:
-			continue
 		}
+		wait = true
 		n, err := unix.Read(int(fd), in.buf)
 		switch {
 		case err == unix.EINTR, err == unix.EAGAIN:
@@ -112,7 +106,29 @@ func (in *pollInput) readFD(fd uintptr) bool {
 			in.err = io.EOF
 		}
 		in.n = n
+		in.full = n > 0 && n == len(in.buf)
 		return true
+	}
+}
+
+// wait blocks until fd can be read (true) or the input is interrupted or
+// poll fails (false, with in.err set).
+func (in *pollInput) wait(fd int) bool {
+	in.fds = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(in.efd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(in.fds[:], -1)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			in.err = os.NewSyscallError("poll", err)
+			return false
+		case in.fds[1].Revents != 0:
+			in.err = errInterrupted
+			return false
+		case in.fds[0].Revents != 0:
+			return true
+		}
 	}
 }
 
