@@ -28,8 +28,7 @@ import (
 //
 // Requests read in this mode run on goroutines of their own, so that no
 // reader is held up by a handler; notifications run one after another, in
-// the order they came, on one goroutine (a plugin's log lines stay in
-// order).
+// the order they came, on one goroutine, as in the default mode.
 
 // idleDelay is how long no call must have been in flight before the
 // background reader takes over reading.
@@ -45,7 +44,6 @@ func (c *Conn) setupCallerReads(r io.Reader) {
 	c.r.Reset(in)
 	c.tok = make(chan struct{}, 1)
 	c.tok <- struct{}{}
-	c.notes = make(chan func(), c.opts.MaxHandlers)
 	c.epoch = time.Now()
 }
 
@@ -147,37 +145,11 @@ func (c *Conn) readOne() bool {
 	switch {
 	case job == nil:
 	case notification:
-		c.notesOnce.Do(func() {
-			c.wg.Add(1)
-			go c.runNotes()
-		})
-		// Never blocks: each queued job holds one of MaxHandlers slots.
-		c.notes <- job
+		c.queueNote(job)
 	default:
 		go job()
 	}
 	return true
-}
-
-// runNotes runs the peer's notifications in order until the connection
-// ends, then the ones still queued.
-func (c *Conn) runNotes() {
-	defer c.wg.Done()
-	for {
-		select {
-		case job := <-c.notes:
-			job()
-		case <-c.done:
-			for {
-				select {
-				case job := <-c.notes:
-					job()
-				default:
-					return
-				}
-			}
-		}
-	}
 }
 
 // serveIdle is the background reader: it reads while no call is in flight

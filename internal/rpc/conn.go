@@ -112,15 +112,17 @@ type Conn struct {
 	running   map[string]context.CancelFunc // the peer's requests we are handling
 	handlers  chan struct{}
 
-	done    chan struct{}
-	err     error
-	closeFn func()
-	wg      sync.WaitGroup              // handlers running
-	loops   sync.WaitGroup              // workers
-	wake    chan struct{}               // hands the reader's role to an idle worker
-	inline  atomic.Pointer[atomic.Bool] // the request the reader is running, if any
-	baseCtx context.Context
-	stop    context.CancelFunc
+	done      chan struct{}
+	err       error
+	closeFn   func()
+	wg        sync.WaitGroup // handlers running
+	loops     sync.WaitGroup // workers
+	wake      chan struct{}  // hands the reader's role to an idle worker
+	notes     chan func()    // the peer's notifications, to run in order
+	notesOnce sync.Once
+	inline    atomic.Pointer[atomic.Bool] // the request the reader is running, if any
+	baseCtx   context.Context
+	stop      context.CancelFunc
 
 	// Caller-reads mode; input is nil in the default mode.
 	input     interruptible
@@ -129,8 +131,6 @@ type Conn struct {
 	calls     atomic.Int64  // calls in flight
 	lastCall  atomic.Int64  // when the last call ended, since epoch
 	bgReading atomic.Bool   // the background reader is reading
-	notes     chan func()   // the peer's notifications, to run in order
-	notesOnce sync.Once
 	epoch     time.Time
 }
 
@@ -153,6 +153,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		handlers: make(chan struct{}, opts.MaxHandlers),
 		done:     make(chan struct{}),
 		wake:     make(chan struct{}),
+		notes:    make(chan func(), opts.MaxHandlers),
 		closeFn:  onClose,
 		baseCtx:  ctx,
 		stop:     stop,
@@ -259,6 +260,39 @@ func (c *Conn) worker(reading bool) {
 	}
 }
 
+// queueNote queues the handler of a notification. Notifications run one
+// after another, in the order they came, on one goroutine: a plugin's log
+// lines stay in order however long one takes to handle.
+func (c *Conn) queueNote(job func()) {
+	c.notesOnce.Do(func() {
+		c.wg.Add(1)
+		go c.runNotes()
+	})
+	// Never blocks: each queued job holds one of MaxHandlers slots.
+	c.notes <- job
+}
+
+// runNotes runs the peer's notifications in order until the connection
+// ends, then the ones still queued.
+func (c *Conn) runNotes() {
+	defer c.wg.Done()
+	for {
+		select {
+		case job := <-c.notes:
+			job()
+		case <-c.done:
+			for {
+				select {
+				case job := <-c.notes:
+					job()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
 // handoffDelay is how long a request runs on the reading worker before
 // another worker takes over reading.
 const handoffDelay = 100 * time.Microsecond
@@ -282,7 +316,8 @@ func (c *Conn) handOff() {
 }
 
 // readUntilRequest reads and dispatches messages until one is a request to
-// run; ok is false once the connection has ended.
+// run; notifications are queued to run in order. ok is false once the
+// connection has ended.
 func (c *Conn) readUntilRequest() (job func(), ok bool) {
 	for {
 		line, err := c.readLine()
@@ -290,12 +325,14 @@ func (c *Conn) readUntilRequest() (job func(), ok bool) {
 			c.Close(err)
 			return nil, false
 		}
-		job, _, verr := c.dispatch(line)
-		if verr != nil {
+		job, notification, verr := c.dispatch(line)
+		switch {
+		case verr != nil:
 			c.Close(verr)
 			return nil, false
-		}
-		if job != nil {
+		case job != nil && notification:
+			c.queueNote(job)
+		case job != nil:
 			return job, true
 		}
 	}

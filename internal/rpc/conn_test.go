@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -457,6 +458,37 @@ func TestNotifications(t *testing.T) {
 	<-notes
 	if a.Err() != nil || b.Err() != nil {
 		t.Errorf("connection ended: %v, %v", a.Err(), b.Err())
+	}
+}
+
+
+// Notifications are handled in the order they came, one at a time, even
+// when each takes longer than a request may run before another goroutine
+// takes over reading (a plugin's log lines stay in order).
+func TestNotificationsInOrder(t *testing.T) {
+	const n = 20
+	got := make(chan int, n)
+	var running atomic.Int32
+	h := func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		if running.Add(1) != 1 {
+			t.Errorf("notification %s handled while another was", params)
+		}
+		time.Sleep(2 * handoffDelay)
+		i, _ := strconv.Atoi(string(params))
+		running.Add(-1)
+		got <- i
+		return nil, nil
+	}
+	a, _ := pair(t, nil, h, Options{}, Options{})
+	for i := range n {
+		if err := a.Notify(testCtx(t), "log", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for want := range n {
+		if i := recv(t, got, "a notification"); i != want {
+			t.Fatalf("notification %d handled in place %d", i, want)
+		}
 	}
 }
 
