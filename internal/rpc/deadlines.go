@@ -36,8 +36,9 @@ var expired = &Message{}
 
 // CallTimeout is Call with a deadline: if the peer has not answered within
 // timeout, the call fails with ErrTimeout and, as when ctx ends, the peer is
-// sent $/cancel and given the grace period to answer. timeout <= 0 means
-// no deadline but ctx's.
+// sent $/cancel and given the grace period to answer (threat: a plugin that
+// never answers holding its caller, and its slot, for ever). timeout <= 0
+// means no deadline but ctx's.
 func (c *Conn) CallTimeout(ctx context.Context, timeout time.Duration, method string, params any) (json.RawMessage, error) {
 	return c.call(ctx, timeout, method, params)
 }
