@@ -461,7 +461,6 @@ func TestNotifications(t *testing.T) {
 	}
 }
 
-
 // Notifications are handled in the order they came, one at a time, even
 // when each takes longer than a request may run before another goroutine
 // takes over reading (a plugin's log lines stay in order).
