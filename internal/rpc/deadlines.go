@@ -91,18 +91,18 @@ func (c *Conn) expire() {
 		d.at = next
 		d.timer.Reset(time.Until(next))
 	}
-	gone := make(map[int64]chan *Message, len(due))
+	var gone []chan *Message
 	for _, id := range due {
 		if ch, ok := c.pending[id]; ok {
-			gone[id] = ch
+			gone = append(gone, ch)
 			c.overdue[id] = c.graceTimer(id)
+			c.sendCancel(strconv.AppendInt(nil, id, 10)) // sends on its own goroutine
 		}
 		c.unpend(id)
 	}
 	c.mu.Unlock()
-	for id, ch := range gone {
-		ch <- expired // never blocks: only the one who unpends id sends
-		c.sendCancel(strconv.AppendInt(nil, id, 10))
+	for _, ch := range gone {
+		ch <- expired // never blocks: only the one who unpends a call sends
 	}
 	// In caller-reads mode the caller may be the one reading: it stops
 	// once its answer channel holds something. Sent before the interrupt,

@@ -147,7 +147,7 @@ func (in *pollInput) interrupted(err error) bool {
 	if !isInterrupt(err) {
 		return false
 	}
-	in.dl.interrupted(os.ErrDeadlineExceeded)
+	_ = in.dl.d.SetReadDeadline(time.Time{})
 	var count [8]byte
 	_, _ = unix.Read(in.efd, count[:])
 	return true
