@@ -140,7 +140,7 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, err := outputPipe()
 	if err != nil {
 		closeAll(inR, inW)
 		return nil, err

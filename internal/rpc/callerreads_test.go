@@ -23,7 +23,7 @@ func TestCallerReadsMode(t *testing.T) {
 		return // already an inner run
 	}
 	needInterruptible(t)
-	for _, mode := range []string{"poll", "deadline"} {
+	for _, mode := range append([]string{"poll", "deadline"}, platformModes...) {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=2m")
 			cmd.Env = append(os.Environ(), callerReadsEnv+"="+mode)

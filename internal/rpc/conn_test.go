@@ -94,7 +94,8 @@ const callerReadsEnv = "AIRLOCK_TEST_CALLER_READS"
 // pipe returns a pipe for a Conn's input: an in-memory one, or in
 // caller-reads mode an operating-system one, which the mode can interrupt
 // (AIRLOCK_TEST_CALLER_READS=deadline hides its descriptor, so that read
-// deadlines interrupt it even on Linux). It sets opts.CallerReads
+// deadlines interrupt it even on Linux; =blocking makes it outside Go's
+// poller, as the process tier does on Linux). It sets opts.CallerReads
 // accordingly.
 func pipe(t *testing.T, opts *Options) (io.ReadCloser, io.WriteCloser) {
 	t.Helper()
@@ -102,11 +103,15 @@ func pipe(t *testing.T, opts *Options) (io.ReadCloser, io.WriteCloser) {
 	if mode == "" {
 		return io.Pipe()
 	}
-	r, w, err := os.Pipe()
+	opts.CallerReads = true
+	newPipe := os.Pipe
+	if mode == "blocking" {
+		newPipe = blockingPipe
+	}
+	r, w, err := newPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.CallerReads = true
 	if mode == "deadline" {
 		return deadlineOnly{r}, w
 	}

@@ -24,19 +24,25 @@ import (
 // poll(2) measured the same as a blocking read); through Airlock it saved
 // about 10% of the host's CPU and 7% of the call (docs/BENCHMARKS.md).
 //
-// A thread blocked in poll(2) keeps its P (Go's scheduler slot) until the
-// runtime's monitor takes it back, 20 µs to 10 ms later: goroutines made
-// runnable on that P meanwhile, such as callers the reader has just
-// handed their answers, wait that long. So when other calls are in flight
-// (busy reports it), reads go through Go's poller instead, interrupted by
-// read deadlines; the lone caller, the case poll(2) speeds up, has nobody
-// to hold up.
+// An input also in Go's poller (an *os.File pipe made by os.Pipe) gains
+// less: every message the peer writes also wakes the thread sleeping in
+// epoll_wait, for nothing. The process tier therefore gives the plugin's
+// output a pipe outside the poller (process.outputPipe), and every read of
+// it waits in poll(2).
+//
+// For an input in the poller, reads go through the poller, interrupted by
+// read deadlines, when other calls are in flight (busy reports it): a
+// thread blocked in poll(2) keeps its P (Go's scheduler slot) until
+// another thread steals its work or the runtime's monitor takes it back,
+// and the poller needs no thread for that. Measured on the input outside
+// the poller, where there is no choice, 64 calls in flight went no slower
+// in poll(2) (docs/BENCHMARKS.md).
 //
 // Only the holder of the reader's role reads, so the fields used by a
 // read need no lock.
 type pollInput struct {
 	raw  syscall.RawConn
-	dl   deadlineInput // the same input through Go's poller
+	dl   *deadlineInput // the same input through Go's poller; nil if not in it
 	busy func() bool
 	efd  int
 	fds  [2]unix.PollFd
@@ -48,14 +54,10 @@ type pollInput struct {
 }
 
 // newPollInput returns r read through poll(2), or nil if r has no file
-// descriptor or no read deadlines.
+// descriptor.
 func newPollInput(r io.Reader, busy func() bool) interruptible {
 	sc, ok := r.(syscall.Conn)
 	if !ok {
-		return nil
-	}
-	d, ok := r.(readDeadliner)
-	if !ok || d.SetReadDeadline(time.Time{}) != nil {
 		return nil
 	}
 	raw, err := sc.SyscallConn()
@@ -66,7 +68,10 @@ func newPollInput(r io.Reader, busy func() bool) interruptible {
 	if err != nil {
 		return nil
 	}
-	in := &pollInput{raw: raw, dl: deadlineInput{r, d}, busy: busy, efd: efd}
+	in := &pollInput{raw: raw, busy: busy, efd: efd}
+	if d, ok := r.(readDeadliner); ok && d.SetReadDeadline(time.Time{}) == nil {
+		in.dl = &deadlineInput{r, d}
+	}
 	in.step = in.readFD
 	return in
 }
@@ -76,7 +81,7 @@ func newPollInput(r io.Reader, busy func() bool) interruptible {
 // close it under the poll (threat: a reused descriptor number read as the
 // plugin's output).
 func (in *pollInput) Read(p []byte) (int, error) {
-	if in.busy() {
+	if in.dl != nil && in.busy() {
 		return in.dl.Read(p)
 	}
 	in.buf, in.n, in.err = p, 0, nil
@@ -134,7 +139,9 @@ func (in *pollInput) wait(fd int) bool {
 
 // interrupt stops a read of either kind.
 func (in *pollInput) interrupt() {
-	in.dl.interrupt()
+	if in.dl != nil {
+		in.dl.interrupt()
+	}
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
 	_, _ = unix.Write(in.efd, one[:])
@@ -147,7 +154,9 @@ func (in *pollInput) interrupted(err error) bool {
 	if !isInterrupt(err) {
 		return false
 	}
-	_ = in.dl.d.SetReadDeadline(time.Time{})
+	if in.dl != nil {
+		_ = in.dl.d.SetReadDeadline(time.Time{})
+	}
 	var count [8]byte
 	_, _ = unix.Read(in.efd, count[:])
 	return true

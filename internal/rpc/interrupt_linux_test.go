@@ -5,7 +5,23 @@ import (
 	"io"
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
+
+// platformModes are the caller-reads modes TestCallerReadsMode runs
+// beside poll and deadline: on Linux, a pipe outside Go's poller.
+var platformModes = []string{"blocking"}
+
+// blockingPipe is a pipe left in blocking mode, which Go's poller never
+// registers: how the process tier makes a plugin's output pipe on Linux.
+func blockingPipe() (r, w *os.File, err error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w"), nil
+}
 
 // On Linux an operating-system pipe is read through poll(2); an input with
 // only read deadlines is interrupted by them; anything else is not
@@ -17,6 +33,12 @@ func TestNewInterruptible(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
+	br, bw, err := blockingPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	defer bw.Close()
 	ir, _ := io.Pipe()
 	defer ir.Close()
 	cases := []struct {
@@ -25,6 +47,7 @@ func TestNewInterruptible(t *testing.T) {
 		want string
 	}{
 		{"os pipe", r, "*rpc.pollInput"},
+		{"blocking pipe", br, "*rpc.pollInput"},
 		{"deadlines only", deadlineOnly{r}, "rpc.deadlineInput"},
 		{"in-memory pipe", ir, "<nil>"},
 	}
@@ -55,14 +78,24 @@ func typeName(v any) string {
 // An interrupt is kept until the reader sees it, whether it came before
 // the read or during it; data written meanwhile is read next; the writer's
 // end is EOF. The same whether the read waits in poll(2) or, with other
-// calls in flight, in Go's poller.
+// calls in flight, in Go's poller (poll(2) again for a pipe outside it).
 func TestPollInputInterrupt(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		busy bool
-	}{{"poll(2)", false}, {"Go's poller", true}} {
+		name     string
+		busy     bool
+		blocking bool
+	}{
+		{"poll(2)", false, false},
+		{"Go's poller", true, false},
+		{"blocking pipe", false, true},
+		{"blocking pipe, busy", true, true},
+	} {
 		t.Run(c.name, func(t *testing.T) {
-			r, w, err := os.Pipe()
+			newPipe := os.Pipe
+			if c.blocking {
+				newPipe = blockingPipe
+			}
+			r, w, err := newPipe()
 			if err != nil {
 				t.Fatal(err)
 			}
