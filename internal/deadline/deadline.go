@@ -21,13 +21,41 @@ type Watch struct {
 	mu    sync.Mutex
 	timer *time.Timer
 	at    time.Time // when the timer fires; zero when it is not armed
-	calls map[*call]struct{}
+	calls map[Timed]time.Time
 }
 
-type call struct {
-	at     time.Time
-	cancel context.CancelCauseFunc
+// Timed is what a Watch ends at its deadline.
+type Timed interface {
+	// Expire ends it; it is called at most once per Add, without the
+	// Watch's lock held.
+	Expire()
 }
+
+// Add times t: it expires at at, unless removed before.
+func (w *Watch) Add(t Timed, at time.Time) {
+	w.mu.Lock()
+	if w.calls == nil {
+		w.calls = make(map[Timed]time.Time)
+	}
+	w.calls[t] = at
+	if w.at.IsZero() || at.Before(w.at) {
+		w.arm(at)
+	}
+	w.mu.Unlock()
+}
+
+// Remove stops timing t. The timer is left as it is: if it fires with
+// nothing due, it only re-arms.
+func (w *Watch) Remove(t Timed) {
+	w.mu.Lock()
+	delete(w.calls, t)
+	w.mu.Unlock()
+}
+
+// call is a context timed by WithTimeout.
+type call struct{ cancel context.CancelCauseFunc }
+
+func (c *call) Expire() { c.cancel(context.DeadlineExceeded) }
 
 // WithTimeout is context.WithTimeout, timed by w: the context ends d from
 // now with context.DeadlineExceeded, reports its deadline, and is
@@ -39,20 +67,10 @@ func (w *Watch) WithTimeout(parent context.Context, d time.Duration) (context.Co
 		return context.WithCancel(parent)
 	}
 	inner, cancel := context.WithCancelCause(parent)
-	c := &call{at: at, cancel: cancel}
-	w.mu.Lock()
-	if w.calls == nil {
-		w.calls = make(map[*call]struct{})
-	}
-	w.calls[c] = struct{}{}
-	if w.at.IsZero() || at.Before(w.at) {
-		w.arm(at)
-	}
-	w.mu.Unlock()
+	c := &call{cancel: cancel}
+	w.Add(c, at)
 	release := func() {
-		w.mu.Lock()
-		delete(w.calls, c)
-		w.mu.Unlock()
+		w.Remove(c)
 		cancel(context.Canceled)
 	}
 	return &timed{Context: inner, at: at}, release
@@ -73,16 +91,16 @@ func (w *Watch) arm(at time.Time) {
 // the calls ended) only re-arms.
 func (w *Watch) fire() {
 	now := time.Now()
-	var due []*call
+	var due []Timed
 	var next time.Time
 	w.mu.Lock()
-	for c := range w.calls {
+	for c, at := range w.calls {
 		switch {
-		case !c.at.After(now):
+		case !at.After(now):
 			due = append(due, c)
 			delete(w.calls, c)
-		case next.IsZero() || c.at.Before(next):
-			next = c.at
+		case next.IsZero() || at.Before(next):
+			next = at
 		}
 	}
 	w.at = time.Time{}
@@ -91,7 +109,7 @@ func (w *Watch) fire() {
 	}
 	w.mu.Unlock()
 	for _, c := range due {
-		c.cancel(context.DeadlineExceeded)
+		c.Expire()
 	}
 }
 

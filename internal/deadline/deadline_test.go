@@ -132,3 +132,31 @@ func TestReuseAfterRelease(t *testing.T) {
 		t.Errorf("ended after %v", ended.Sub(start))
 	}
 }
+
+// timedFunc is a Timed that reports when it expires.
+type timedFunc chan struct{}
+
+func (t timedFunc) Expire() { close(t) }
+
+// Add times anything with an Expire method; Remove takes it back before
+// its deadline, and it never expires.
+func TestAddRemove(t *testing.T) {
+	var w Watch
+	defer w.Stop()
+	kept, removed := make(timedFunc), make(timedFunc)
+	w.Add(removed, time.Now().Add(10*time.Millisecond))
+	w.Add(kept, time.Now().Add(20*time.Millisecond))
+	w.Remove(removed)
+	select {
+	case <-kept:
+	case <-time.After(guard):
+		t.Fatal("a timed value never expired")
+	}
+	// The removed value's deadline came first: had it been kept, it would
+	// have expired by now.
+	select {
+	case <-removed:
+		t.Fatal("a removed value expired")
+	default:
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/airlock-go/airlock/internal/deadline"
 )
 
 // Handler answers the requests and notifications the peer sends. For a
@@ -109,7 +111,9 @@ type Conn struct {
 	pending   map[int64]chan *Message
 	overdue   map[int64]*time.Timer // requests given up on, waiting for the grace period
 	deadlines deadlines
-	running   map[string]context.CancelFunc // the peer's requests we are handling
+	running   map[string]*request // the peer's requests we are handling
+
+	reqDeadlines deadline.Watch // the deadlines of the peer's requests (RequestTimeout)
 	handlers  chan struct{}
 
 	done      chan struct{}
@@ -149,7 +153,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		wlock:    make(chan struct{}, 1),
 		pending:  map[int64]chan *Message{},
 		overdue:  map[int64]*time.Timer{},
-		running:  map[string]context.CancelFunc{},
+		running:  map[string]*request{},
 		handlers: make(chan struct{}, opts.MaxHandlers),
 		done:     make(chan struct{}),
 		wake:     make(chan struct{}),
@@ -201,8 +205,16 @@ func (c *Conn) Close(err error) {
 	if c.deadlines.timer != nil {
 		c.deadlines.timer.Stop()
 	}
+	running := make([]*request, 0, len(c.running))
+	for _, r := range c.running {
+		running = append(running, r)
+	}
 	c.mu.Unlock()
 	c.stop()
+	c.reqDeadlines.Stop()
+	for _, r := range running {
+		r.end(context.Canceled)
+	}
 	if c.input != nil {
 		c.interrupt() // a reader blocked in a read sees the end
 		go c.releaseInput()
@@ -237,6 +249,17 @@ func (c *Conn) Serve() error {
 // reading. Workers are reused, and with them their grown stacks.
 func (c *Conn) worker(reading bool) {
 	defer c.loops.Done()
+	// One timer per worker, re-armed for each request it runs inline: a
+	// late firing meant for an earlier request only hands the role over
+	// early.
+	var current atomic.Pointer[atomic.Bool]
+	t := time.AfterFunc(time.Hour, func() {
+		if h := current.Load(); h != nil {
+			c.handOffOnce(h)
+		}
+	})
+	t.Stop()
+	defer t.Stop()
 	for {
 		if !reading {
 			select {
@@ -251,7 +274,8 @@ func (c *Conn) worker(reading bool) {
 		}
 		handed := new(atomic.Bool)
 		c.inline.Store(handed)
-		t := time.AfterFunc(handoffDelay, func() { c.handOffOnce(handed) })
+		current.Store(handed)
+		t.Reset(handoffDelay)
 		job()
 		t.Stop()
 		c.inline.CompareAndSwap(handed, nil)
@@ -440,10 +464,10 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 		var p CancelParams
 		if Unmarshal(m.Params, &p) == nil {
 			c.mu.Lock()
-			cancel := c.running[string(p.ID)]
+			r := c.running[string(p.ID)]
 			c.mu.Unlock()
-			if cancel != nil {
-				cancel()
+			if r != nil {
+				r.end(context.Canceled)
 			}
 		}
 		return nil, nil
@@ -457,23 +481,30 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 		}
 		return nil, nil
 	}
+	// A notification cannot be cancelled on its own: it ends with the
+	// connection.
+	ctx := c.baseCtx
+	var r *request
 	key := string(m.ID)
-	ctx, cancel := context.WithCancel(c.baseCtx)
 	if m.ID != nil {
+		r = &request{conn: c}
 		c.mu.Lock()
 		if _, dup := c.running[key]; dup {
 			c.mu.Unlock()
-			cancel()
 			return nil, violation("request id already in use", line)
 		}
-		c.running[key] = cancel
+		c.running[key] = r
 		c.mu.Unlock()
+		if c.Err() != nil {
+			r.end(context.Canceled) // Close may have missed it
+		}
+		ctx = r
 	}
 	select {
 	case c.handlers <- struct{}{}:
 	default:
-		c.finish(key, cancel)
 		if m.ID != nil {
+			c.finish(key, r)
 			c.reply(m.ID, nil, Errorf(CodeBusy, "too many requests in flight (limit %d)", c.opts.MaxHandlers))
 		}
 		return nil, nil
@@ -485,7 +516,9 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 		// the id, or send its next request, as soon as it has the answer.
 		result, err := func() (json.RawMessage, error) {
 			defer func() { <-c.handlers }()
-			defer c.finish(key, cancel)
+			if r != nil {
+				defer c.finish(key, r)
+			}
 			return c.handler(ctx, m.Method, m.Params)
 		}()
 		if m.ID != nil {
@@ -494,11 +527,15 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 	}, nil
 }
 
-func (c *Conn) finish(key string, cancel context.CancelFunc) {
-	cancel()
+// finish forgets request key, handled, and ends its context.
+func (c *Conn) finish(key string, r *request) {
 	c.mu.Lock()
 	delete(c.running, key)
 	c.mu.Unlock()
+	if r.timed() {
+		c.reqDeadlines.Remove(r)
+	}
+	r.end(context.Canceled)
 }
 
 func validID(id json.RawMessage) bool {

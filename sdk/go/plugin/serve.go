@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/airlock-go/airlock/internal/deadline"
 	"github.com/airlock-go/airlock/internal/rpc"
 )
 
@@ -59,7 +58,6 @@ func (p *Plugin) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 		}
 	}()
 	err := s.conn.Serve()
-	s.watch.Stop()
 	if errors.Is(err, io.EOF) || errors.Is(err, errShutdown) {
 		return nil
 	}
@@ -72,7 +70,6 @@ var errShutdown = errors.New("shut down by the host")
 type session struct {
 	plugin *Plugin
 	conn   *rpc.Conn
-	watch  deadline.Watch // the calls' deadlines: one timer, not one per call
 
 	mu   sync.Mutex
 	host *Host // nil until the handshake
@@ -121,8 +118,10 @@ func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMes
 		return nil, rpc.Errorf(rpc.CodeInvalidRequest, "call before initialize")
 	}
 	if in.TimeoutMS > 0 {
+		// The request's own context takes the deadline: no context, no
+		// timer of its own per call.
 		var cancel context.CancelFunc
-		ctx, cancel = s.watch.WithTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
+		ctx, cancel = s.conn.RequestTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
 		defer cancel()
 	}
 	out, err := s.plugin.Invoke(ctx, h, Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
