@@ -114,7 +114,7 @@ type Conn struct {
 	running   map[string]*request // the peer's requests we are handling
 
 	reqDeadlines deadline.Watch // the deadlines of the peer's requests (RequestTimeout)
-	handlers  chan struct{}
+	handlers     chan struct{}
 
 	done      chan struct{}
 	err       error
