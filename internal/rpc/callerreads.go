@@ -137,17 +137,17 @@ func (c *Conn) readOne() bool {
 		c.Close(err)
 		return false
 	}
-	job, notification, verr := c.dispatch(line)
+	run, notification, verr := c.dispatch(line)
 	if verr != nil {
 		c.Close(verr)
 		return false
 	}
 	switch {
-	case job == nil:
+	case run == nil:
 	case notification:
-		c.queueNote(job)
+		c.queueNote(run)
 	default:
-		go job()
+		go run(false)
 	}
 	return true
 }

@@ -102,9 +102,8 @@ type Conn struct {
 	w       io.Writer
 	handler Handler
 
-	wlock chan struct{} // a lock that a waiting writer can give up on
-	wbuf  []byte
-	dec   decoder // used by the reader only
+	out outbox
+	dec decoder // used by the reader only
 
 	nextID    atomic.Int64
 	mu        sync.Mutex
@@ -122,7 +121,7 @@ type Conn struct {
 	wg        sync.WaitGroup // handlers running
 	loops     sync.WaitGroup // workers
 	wake      chan struct{}  // hands the reader's role to an idle worker
-	notes     chan func()    // the peer's notifications, to run in order
+	notes     chan job       // the peer's notifications, to run in order
 	notesOnce sync.Once
 	inline    atomic.Pointer[atomic.Bool] // the request the reader is running, if any
 	baseCtx   context.Context
@@ -150,14 +149,13 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		r:        bufio.NewReaderSize(r, 64<<10),
 		w:        w,
 		handler:  handler,
-		wlock:    make(chan struct{}, 1),
 		pending:  map[int64]chan *Message{},
 		overdue:  map[int64]*time.Timer{},
 		running:  map[string]*request{},
 		handlers: make(chan struct{}, opts.MaxHandlers),
 		done:     make(chan struct{}),
 		wake:     make(chan struct{}),
-		notes:    make(chan func(), opts.MaxHandlers),
+		notes:    make(chan job, opts.MaxHandlers),
 		closeFn:  onClose,
 		baseCtx:  ctx,
 		stop:     stop,
@@ -268,7 +266,7 @@ func (c *Conn) worker(reading bool) {
 				return
 			}
 		}
-		job, ok := c.readUntilRequest()
+		run, ok := c.readUntilRequest()
 		if !ok {
 			return
 		}
@@ -276,24 +274,32 @@ func (c *Conn) worker(reading bool) {
 		c.inline.Store(handed)
 		current.Store(handed)
 		t.Reset(handoffDelay)
-		job()
+		run(true)
 		t.Stop()
 		c.inline.CompareAndSwap(handed, nil)
 		// If nobody took over, this worker is still the reader.
 		reading = handed.CompareAndSwap(false, true)
+		if !reading {
+			_ = c.flush() // the new reader flushes only before it reads
+		}
 	}
 }
+
+// job runs the handler of one of the peer's requests or notifications and
+// sends the answer. inline is true when the reading worker runs it: the
+// answer may then wait for the worker's next flush (outbox.go).
+type job func(inline bool)
 
 // queueNote queues the handler of a notification. Notifications run one
 // after another, in the order they came, on one goroutine: a plugin's log
 // lines stay in order however long one takes to handle.
-func (c *Conn) queueNote(job func()) {
+func (c *Conn) queueNote(run job) {
 	c.notesOnce.Do(func() {
 		c.wg.Add(1)
 		go c.runNotes()
 	})
 	// Never blocks: each queued job holds one of MaxHandlers slots.
-	c.notes <- job
+	c.notes <- run
 }
 
 // runNotes runs the peer's notifications in order until the connection
@@ -302,13 +308,13 @@ func (c *Conn) runNotes() {
 	defer c.wg.Done()
 	for {
 		select {
-		case job := <-c.notes:
-			job()
+		case run := <-c.notes:
+			run(false)
 		case <-c.done:
 			for {
 				select {
-				case job := <-c.notes:
-					job()
+				case run := <-c.notes:
+					run(false)
 				default:
 					return
 				}
@@ -342,22 +348,25 @@ func (c *Conn) handOff() {
 // readUntilRequest reads and dispatches messages until one is a request to
 // run; notifications are queued to run in order. ok is false once the
 // connection has ended.
-func (c *Conn) readUntilRequest() (job func(), ok bool) {
+func (c *Conn) readUntilRequest() (run job, ok bool) {
 	for {
+		if !c.lineBuffered() {
+			_ = c.flush() // answers held back, before waiting for input
+		}
 		line, err := c.readLine()
 		if err != nil {
 			c.Close(err)
 			return nil, false
 		}
-		job, notification, verr := c.dispatch(line)
+		run, notification, verr := c.dispatch(line)
 		switch {
 		case verr != nil:
 			c.Close(verr)
 			return nil, false
-		case job != nil && notification:
-			c.queueNote(job)
-		case job != nil:
-			return job, true
+		case run != nil && notification:
+			c.queueNote(run)
+		case run != nil:
+			return run, true
 		}
 	}
 }
@@ -403,7 +412,7 @@ func (c *Conn) readLine() ([]byte, error) {
 
 // dispatch handles one incoming line. It returns the handler to run for a
 // request, if any; a violation ends the connection.
-func (c *Conn) dispatch(line []byte) (job func(), notification bool, verr *ViolationError) {
+func (c *Conn) dispatch(line []byte) (run job, notification bool, verr *ViolationError) {
 	if !utf8.Valid(line) {
 		return nil, false, violation("message is not valid UTF-8", line)
 	}
@@ -419,8 +428,8 @@ func (c *Conn) dispatch(line []byte) (job func(), notification bool, verr *Viola
 	}
 	switch {
 	case m.Method != "" && m.Result == nil && m.Error == nil:
-		job, verr := c.onRequest(&m, line)
-		return job, m.ID == nil, verr
+		run, verr := c.onRequest(&m, line)
+		return run, m.ID == nil, verr
 	case m.Method == "" && m.ID != nil && (m.Result != nil) != (m.Error != nil):
 		return nil, false, c.onResponse(&m, line)
 	default:
@@ -459,7 +468,7 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 	return nil
 }
 
-func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
+func (c *Conn) onRequest(m *Message, line []byte) (job, *ViolationError) {
 	if m.Method == MethodCancel {
 		var p CancelParams
 		if Unmarshal(m.Params, &p) == nil {
@@ -477,7 +486,7 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 	}
 	if c.handler == nil {
 		if m.ID != nil {
-			c.reply(m.ID, nil, Errorf(CodeMethodNotFound, "method %q not found", m.Method))
+			c.reply(m.ID, nil, Errorf(CodeMethodNotFound, "method %q not found", m.Method), true)
 		}
 		return nil, nil
 	}
@@ -505,12 +514,12 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 	default:
 		if m.ID != nil {
 			c.finish(key, r)
-			c.reply(m.ID, nil, Errorf(CodeBusy, "too many requests in flight (limit %d)", c.opts.MaxHandlers))
+			c.reply(m.ID, nil, Errorf(CodeBusy, "too many requests in flight (limit %d)", c.opts.MaxHandlers), true)
 		}
 		return nil, nil
 	}
 	c.wg.Add(1)
-	return func() {
+	return func(inline bool) {
 		defer c.wg.Done()
 		// Free the id and the slot before answering: the peer may reuse
 		// the id, or send its next request, as soon as it has the answer.
@@ -522,7 +531,9 @@ func (c *Conn) onRequest(m *Message, line []byte) (func(), *ViolationError) {
 			return c.handler(ctx, m.Method, m.Params)
 		}()
 		if m.ID != nil {
-			c.reply(m.ID, result, err)
+			// Run inline by the reading worker, the answer may wait for
+			// the worker's flush (outbox.go).
+			c.reply(m.ID, result, err, !inline)
 		}
 	}, nil
 }
@@ -551,7 +562,9 @@ func validID(id json.RawMessage) bool {
 	return false
 }
 
-func (c *Conn) reply(id json.RawMessage, result json.RawMessage, err error) {
+// reply answers request id; with flush false it only queues the answer
+// (see outbox.go).
+func (c *Conn) reply(id json.RawMessage, result json.RawMessage, err error, flush bool) {
 	m := Message{JSONRPC: Version, ID: id}
 	if err != nil {
 		var re *Error
@@ -565,39 +578,7 @@ func (c *Conn) reply(id json.RawMessage, result json.RawMessage, err error) {
 		}
 		m.Result = result
 	}
-	_ = c.write(context.Background(), &m)
-}
-
-// write sends one message. It sends nothing when ctx has already ended,
-// and gives up when ctx ends while another write holds the stream.
-func (c *Conn) write(ctx context.Context, m *Message) error {
-	// A context that has already ended sends nothing: select below picks
-	// at random among ready cases and would sometimes send anyway.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case c.wlock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.done:
-		return c.err
-	}
-	defer func() { <-c.wlock }()
-	buf, err := appendMessage(c.wbuf[:0], m)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", describe(m), err)
-	}
-	buf = append(buf, '\n')
-	_, err = c.w.Write(buf)
-	if cap(buf) <= 64<<10 {
-		c.wbuf = buf
-	}
-	if err != nil {
-		c.Close(fmt.Errorf("write: %w", err))
-		return c.err
-	}
-	return nil
+	_ = c.send(context.Background(), &m, flush)
 }
 
 // appendMessage encodes m as one line of JSON. Params and Result are
