@@ -28,7 +28,7 @@ import (
 // decoder reads messages, reusing its buffers from one message to the
 // next; one reader at a time uses it.
 type decoder struct {
-	rd  bytes.Reader
+	in  bytes.Buffer // a *bytes.Buffer is parsed in place, not copied first
 	dec jsontext.Decoder
 }
 
@@ -63,8 +63,8 @@ func (d *decoder) decode(line []byte, m *Message) error {
 // calls member for each member with its name (as memberName gives it) and
 // its value, which is valid only during the call.
 func (d *decoder) object(data []byte, what string, member func(key string, v jsontext.Value) error) error {
-	d.rd.Reset(data)
-	d.dec.Reset(&d.rd)
+	d.in = *bytes.NewBuffer(data)
+	d.dec.Reset(&d.in)
 	tok, err := d.dec.ReadToken()
 	if err != nil {
 		return err
@@ -274,7 +274,7 @@ var decoders = sync.Pool{New: func() any { return new(decoder) }}
 
 // DecodeCallParams decodes the params of a call request, as strictly as
 // Unmarshal and without reflection: the one decode on a plugin's call path
-// besides the message's own.
+// besides the message's own. The input it returns is a slice of raw.
 func DecodeCallParams(raw []byte) (CallParams, error) {
 	d := decoders.Get().(*decoder)
 	defer decoders.Put(d)
@@ -286,7 +286,10 @@ func DecodeCallParams(raw []byte) (CallParams, error) {
 		case "phase":
 			p.Phase, err = stringValue(v, "phase")
 		case "input":
-			p.Input = bytes.Clone(v)
+			// A slice of raw, not a copy: the value just read ends where
+			// the decoder stands.
+			end := int(d.dec.InputOffset())
+			p.Input = json.RawMessage(raw[end-len(v) : end])
 		case "timeout_ms":
 			if v.Kind() != '0' {
 				return errors.New(`"timeout_ms" must be a number`)

@@ -222,3 +222,22 @@ func TestDecodeCallParamsRefuses(t *testing.T) {
 		}
 	}
 }
+
+// DecodeCallParams returns the input exactly as written, wherever it
+// stands among the members and whatever the spacing around it.
+func TestDecodeCallParamsInputSlice(t *testing.T) {
+	for _, c := range []struct{ raw, input string }{
+		{` { "input" : [1, 2] , "name" : "a" } `, `[1, 2]`},
+		{`{"name":"a","input":"x\"y"}`, `"x\"y"`},
+		{`{"input":{"k":"v"},"timeout_ms":5}`, `{"k":"v"}`},
+		{"{\"name\":\"a\",\n\"input\":\n7\n}", `7`},
+	} {
+		p, err := DecodeCallParams([]byte(c.raw))
+		if err != nil {
+			t.Fatalf("DecodeCallParams(%q): %v", c.raw, err)
+		}
+		if string(p.Input) != c.input {
+			t.Errorf("DecodeCallParams(%q).Input = %q, want %q", c.raw, p.Input, c.input)
+		}
+	}
+}

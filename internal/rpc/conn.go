@@ -280,7 +280,9 @@ func (c *Conn) worker(reading bool) {
 		// If nobody took over, this worker is still the reader.
 		reading = handed.CompareAndSwap(false, true)
 		if !reading {
-			_ = c.flush() // the new reader flushes only before it reads
+			// The new reader may already be waiting for input: it would
+			// not see this answer held back.
+			_ = c.flush()
 		}
 	}
 }
@@ -350,8 +352,12 @@ func (c *Conn) handOff() {
 // connection has ended.
 func (c *Conn) readUntilRequest() (run job, ok bool) {
 	for {
-		if !c.lineBuffered() {
-			_ = c.flush() // answers held back, before waiting for input
+		if c.out.held() && !c.lineBuffered() {
+			// Answers held back leave before a read that may wait, written
+			// as a request's job is run: a write that waits for the peer
+			// hands the reading over, or two peers both writing and
+			// neither reading would wait for ever.
+			return c.flushJob, true
 		}
 		line, err := c.readLine()
 		if err != nil {
@@ -413,14 +419,16 @@ func (c *Conn) readLine() ([]byte, error) {
 // dispatch handles one incoming line. It returns the handler to run for a
 // request, if any; a violation ends the connection.
 func (c *Conn) dispatch(line []byte) (run job, notification bool, verr *ViolationError) {
-	if !utf8.Valid(line) {
-		return nil, false, violation("message is not valid UTF-8", line)
-	}
 	if line[0] != '{' {
 		return nil, false, violation("line is not a JSON-RPC message", line)
 	}
 	var m Message
 	if err := c.dec.decode(line, &m); err != nil {
+		// The decoder reads the whole line and refuses invalid UTF-8
+		// anywhere in it: the separate check is needed only to say so.
+		if !utf8.Valid(line) {
+			return nil, false, violation("message is not valid UTF-8", line)
+		}
 		return nil, false, violation(invalidJSON(err).Error(), line)
 	}
 	if m.JSONRPC != Version {

@@ -21,7 +21,9 @@ import (
 // them all before it reads from the pipe again (a peer that sends many
 // requests at once gets their answers in one write). It never holds an
 // answer back while waiting for input, so a peer waiting for an answer
-// before it sends more is never kept waiting.
+// before it sends more is never kept waiting; and it writes them as it
+// runs a request, so that if the write waits for the peer to read, the
+// reading passes to another worker (see Conn.worker).
 type outbox struct {
 	mu      sync.Mutex
 	buf     []byte        // encoded messages waiting to be written
@@ -123,6 +125,17 @@ func (c *Conn) writeQueued() error {
 	o.mu.Unlock()
 	return nil
 }
+
+// held reports whether messages are queued with nobody writing them.
+func (o *outbox) held() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.buf) > 0 && !o.writing
+}
+
+// flushJob writes the answers the reading worker held back (job's
+// signature, for the worker to run it as it runs a request).
+func (c *Conn) flushJob(bool) { _ = c.flush() }
 
 // lineBuffered reports whether a whole message is already in the read
 // buffer, so that the next read will not wait on the pipe. Only the reader
