@@ -241,3 +241,50 @@ func TestDecodeCallParamsInputSlice(t *testing.T) {
 		}
 	}
 }
+
+// A call request's params are decoded with the message when method comes
+// first; the raw params are kept either way, and params that are valid
+// JSON but not call params leave the decoding to DecodeCallParams, which
+// answers with an error instead of ending the connection.
+func TestCallParamsDecodedWithMessage(t *testing.T) {
+	cases := []struct {
+		line, params string
+		call         *CallParams
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"call","params": {"name":"a","timeout_ms":5,"input":[1, 2]} }`,
+			`{"name":"a","timeout_ms":5,"input":[1, 2]}`, &CallParams{Name: "a", TimeoutMS: 5, Input: json.RawMessage(`[1, 2]`)}},
+		{`{"jsonrpc":"2.0","id":1,"method":"call","params":{"input":"x","phase":"before","name":"b"}}`,
+			`{"input":"x","phase":"before","name":"b"}`, &CallParams{Name: "b", Phase: "before", Input: json.RawMessage(`"x"`)}},
+		{`{"jsonrpc":"2.0","id":1,"params":{"name":"a","input":1},"method":"call"}`, `{"name":"a","input":1}`, nil},
+		{`{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":1,"input":1}}`, `{"name":1,"input":1}`, nil},
+		{`{"jsonrpc":"2.0","id":1,"method":"other","params":{"name":"a","input":1}}`, `{"name":"a","input":1}`, nil},
+	}
+	var d decoder
+	for _, c := range cases {
+		var m Message
+		if err := d.decode([]byte(c.line), &m); err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		if string(m.Params) != c.params {
+			t.Errorf("%s: params %s, want %s", c.line, m.Params, c.params)
+		}
+		switch {
+		case c.call == nil && m.call != nil:
+			t.Errorf("%s: decoded as call params %+v", c.line, *m.call)
+		case c.call != nil && m.call == nil:
+			t.Errorf("%s: call params not decoded", c.line)
+		case c.call != nil && (m.call.Name != c.call.Name || m.call.Phase != c.call.Phase || m.call.TimeoutMS != c.call.TimeoutMS || string(m.call.Input) != string(c.call.Input)):
+			t.Errorf("%s: decoded %+v, want %+v", c.line, *m.call, *c.call)
+		}
+	}
+	for _, bad := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"a","name":"b"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"a","input":[1,}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"a"}} x`,
+	} {
+		var m Message
+		if err := d.decode([]byte(bad), &m); err == nil {
+			t.Errorf("%s decoded", bad)
+		}
+	}
+}

@@ -504,7 +504,7 @@ func (c *Conn) onRequest(m *Message, line []byte) (job, *ViolationError) {
 	var r *request
 	key := string(m.ID)
 	if m.ID != nil {
-		r = &request{conn: c}
+		r = &request{conn: c, call: m.call}
 		c.mu.Lock()
 		if _, dup := c.running[key]; dup {
 			c.mu.Unlock()

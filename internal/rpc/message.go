@@ -46,6 +46,8 @@ type Message struct {
 	Params  json.RawMessage `json:"params,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
+
+	call *CallParams // a call request's params, decoded with it (decoder.callParams)
 }
 
 // Error is a JSON-RPC error object; it is also the Go error a Call returns

@@ -104,8 +104,9 @@ func TestWriteGivesUpWhenQueueFull(t *testing.T) {
 	}
 }
 
-// The reading worker answers the requests that arrived together in one
-// write, and answers a lone request at once.
+// The reading worker answers the requests that arrived together in few
+// writes (one, unless a slow machine made it hand the reading over after
+// handoffDelay), and answers a lone request at once.
 func TestAnswersBatched(t *testing.T) {
 	inR, inW := io.Pipe()
 	defer inW.Close()
@@ -113,24 +114,24 @@ func TestAnswersBatched(t *testing.T) {
 	close(w.gate)
 	c := NewConn(inR, w, echo, Options{}, func() { inR.Close() })
 	serve(t, c)
+	const n = 20
 	var batch bytes.Buffer
-	for i := 1; i <= 5; i++ {
+	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&batch, `{"jsonrpc":"2.0","id":%d,"method":"echo","params":%d}`+"\n", i, i)
 	}
 	if _, err := inW.Write(batch.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, w.entered, "the answers")
-	eventually(t, "the answers to be written", func() bool { return len(w.recorded()) > 0 })
-	writes := w.recorded()
-	if len(writes) != 1 || strings.Count(writes[0], "\n") != 5 {
-		t.Fatalf("answers to 5 requests sent together written as %q, want one write of 5", writes)
+	answers := func() int { return strings.Count(strings.Join(w.recorded(), ""), "\n") }
+	eventually(t, "the answers to be written", func() bool { return answers() == n })
+	if writes := len(w.recorded()); writes > n/2 {
+		t.Fatalf("answers to %d requests sent together took %d writes, want them batched", n, writes)
 	}
 
 	// A lone request is answered without waiting for anything else.
-	if _, err := io.WriteString(inW, `{"jsonrpc":"2.0","id":9,"method":"echo","params":9}`+"\n"); err != nil {
+	before := len(w.recorded())
+	if _, err := io.WriteString(inW, `{"jsonrpc":"2.0","id":99,"method":"echo","params":9}`+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, w.entered, "the lone answer")
-	eventually(t, "the lone answer to be written", func() bool { return len(w.recorded()) == 2 })
+	eventually(t, "the lone answer to be written", func() bool { return len(w.recorded()) == before+1 })
 }

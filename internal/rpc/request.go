@@ -22,6 +22,7 @@ var _ deadline.Timed = (*request)(nil)
 // goroutine to watch it.
 type request struct {
 	conn     *Conn
+	call     *CallParams // its params, if it is a call decoded with them
 	mu       sync.Mutex
 	done     chan struct{} // made by the first Done
 	err      error         // why it ended; nil while it runs
@@ -144,4 +145,15 @@ func (r *request) timed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return !r.deadline.IsZero()
+}
+
+// DecodedCallParams returns the params of the call request ctx is the
+// context of (a Handler's), if its connection decoded them with the
+// message: a plugin then need not read them a second time.
+func DecodedCallParams(ctx context.Context) (CallParams, bool) {
+	r, ok := ctx.(*request)
+	if !ok || r.call == nil {
+		return CallParams{}, false
+	}
+	return *r.call, true
 }

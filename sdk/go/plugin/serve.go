@@ -107,9 +107,12 @@ func (s *session) initialize(params json.RawMessage) (json.RawMessage, error) {
 }
 
 func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-	in, err := rpc.DecodeCallParams(params)
-	if err != nil {
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "call: %v", err)
+	in, ok := rpc.DecodedCallParams(ctx)
+	if !ok {
+		var err error
+		if in, err = rpc.DecodeCallParams(params); err != nil {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "call: %v", err)
+		}
 	}
 	s.mu.Lock()
 	h := s.host
