@@ -78,9 +78,23 @@ var sizes = []struct {
 // payload is a JSON string of n bytes in all (quotes included).
 func payload(n int) string { return strings.Repeat("x", n-2) }
 
+// msg is a payload in the forms the echoers take, made once per benchmark
+// (an application holding its payload as JSON, or as bytes, passes it as
+// it is).
+type msg struct {
+	s    string          // the payload's characters
+	json json.RawMessage // the payload as a JSON string: n bytes in all
+	b    []byte          // the characters as bytes
+}
+
+func newMsg(n int) msg {
+	s := payload(n)
+	return msg{s: s, json: json.RawMessage(`"` + s + `"`), b: []byte(s)}
+}
+
 // echoer is one way of making the echo call.
 type echoer interface {
-	echo(ctx context.Context, s string) error
+	echo(ctx context.Context, m msg) error
 	close()
 }
 
@@ -102,7 +116,7 @@ func BenchmarkCall(b *testing.B) {
 			b.Run(sz.name+"/"+impl.name, func(b *testing.B) {
 				e := impl.start(b)
 				defer e.close()
-				p := payload(sz.n)
+				p := newMsg(sz.n)
 				ctx := context.Background()
 				b.SetBytes(int64(sz.n))
 				b.ReportAllocs()
@@ -133,7 +147,7 @@ func BenchmarkInflight(b *testing.B) {
 			b.Run(fmt.Sprintf("%d/%s", n, impl.name), func(b *testing.B) {
 				e := impl.start(b)
 				defer e.close()
-				p := payload(64)
+				p := newMsg(64)
 				ctx := context.Background()
 				var left atomic.Int64
 				left.Store(int64(b.N))
@@ -166,7 +180,7 @@ func BenchmarkStart(b *testing.B) {
 	b.Run("bare-spawn-first-byte", func(b *testing.B) {
 		for b.Loop() {
 			e := startRaw(b)
-			if err := e.echo(context.Background(), payload(64)); err != nil {
+			if err := e.echo(context.Background(), newMsg(64)); err != nil {
 				b.Fatal(err)
 			}
 			e.close()
@@ -250,7 +264,8 @@ func spawnRaw(b *testing.B, path string, blocking bool) rawEcho {
 
 // echo sends the same JSON-RPC request the host would and reads one line,
 // with no decoding: the floor any process-tier call stands on.
-func (e *rawEcho) echo(_ context.Context, s string) error {
+func (e *rawEcho) echo(_ context.Context, m msg) error {
+	s := m.s
 	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"echo","timeout_ms":30000,"input":"`...)
 	e.buf = append(e.buf, s...)
 	e.buf = append(e.buf, "\"}}\n"...)
@@ -313,7 +328,8 @@ type rawResponse struct {
 	Result json.RawMessage `json:"result"`
 }
 
-func (e *rawJSONEcho) echo(_ context.Context, s string) error {
+func (e *rawJSONEcho) echo(_ context.Context, m msg) error {
+	s := m.s
 	e.id++
 	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":`...)
 	e.buf = strconv.AppendInt(e.buf, e.id, 10)
@@ -383,10 +399,10 @@ func startAirlockWith(b *testing.B, sandbox string) echoer {
 	return &airlockEcho{h: h, name: "airlockecho"}
 }
 
-func (e *airlockEcho) echo(ctx context.Context, s string) error {
-	res, err := e.h.Call(ctx, e.name, "echo", json.RawMessage(`"`+s+`"`))
-	if err == nil && len(res) != len(s)+2 {
-		err = fmt.Errorf("echo returned %d bytes, want %d", len(res), len(s)+2)
+func (e *airlockEcho) echo(ctx context.Context, m msg) error {
+	res, err := e.h.Call(ctx, e.name, "echo", m.json)
+	if err == nil && len(res) != len(m.json) {
+		err = fmt.Errorf("echo returned %d bytes, want %d", len(res), len(m.json))
 	}
 	return err
 }
@@ -426,10 +442,10 @@ func startGoPlugin(b *testing.B, transport string) echoer {
 	return &goPluginEcho{client: client, echoer: raw.(gp.Echo)}
 }
 
-func (e *goPluginEcho) echo(_ context.Context, s string) error {
-	out, err := e.echoer.Echo([]byte(s))
-	if err == nil && len(out) != len(s) {
-		err = fmt.Errorf("echo returned %d bytes, want %d", len(out), len(s))
+func (e *goPluginEcho) echo(_ context.Context, m msg) error {
+	out, err := e.echoer.Echo(m.b)
+	if err == nil && len(out) != len(m.b) {
+		err = fmt.Errorf("echo returned %d bytes, want %d", len(out), len(m.b))
 	}
 	return err
 }

@@ -130,7 +130,8 @@ type Conn struct {
 	// Caller-reads mode; input is nil in the default mode.
 	input     interruptible
 	tok       chan struct{} // the reader's role: whoever holds it may read
-	partial   []byte        // the start of a line whose reading was interrupted
+	partial   []byte        // the start of a line longer than the buffer, or whose reading was interrupted
+	long      []byte        // the last long line's memory, reused by the next (see readLine)
 	calls     atomic.Int64  // calls in flight
 	lastCall  atomic.Int64  // when the last call ended, since epoch
 	bgReading atomic.Bool   // the background reader is reading
@@ -377,6 +378,10 @@ func (c *Conn) readUntilRequest() (run job, ok bool) {
 	}
 }
 
+// maxKeptLine bounds the memory a connection keeps for reading long lines
+// between them.
+const maxKeptLine = 1 << 20
+
 // readLine returns the next line without its line ending, skipping blank
 // lines. A line longer than MaxMessage is a violation (threat: a flood with
 // no newline growing the host's buffer without bound).
@@ -389,6 +394,12 @@ func (c *Conn) readLine() ([]byte, error) {
 			if c.partial != nil {
 				line = append(c.partial, frag...)
 				c.partial = nil
+				// Dispatch copies what it keeps of a line, so the next long
+				// line may reuse this one's memory: a plugin exchanging
+				// large messages would otherwise grow a new one each time.
+				if cap(line) <= maxKeptLine {
+					c.long = line[:0]
+				}
 			}
 			if len(line)-1 > c.opts.MaxMessage {
 				return nil, violation(fmt.Sprintf("message of %d bytes exceeds the limit of %d", len(line)-1, c.opts.MaxMessage), line)
@@ -399,6 +410,9 @@ func (c *Conn) readLine() ([]byte, error) {
 			}
 			return line, nil
 		case errors.Is(err, bufio.ErrBufferFull):
+			if c.partial == nil {
+				c.partial, c.long = c.long, nil
+			}
 			c.partial = append(c.partial, frag...)
 			if len(c.partial) > c.opts.MaxMessage {
 				return nil, violation(fmt.Sprintf("message exceeds the limit of %d bytes", c.opts.MaxMessage), c.partial)
@@ -606,9 +620,16 @@ func appendMessage(buf []byte, m *Message) ([]byte, error) {
 			return nil, fmt.Errorf("method name: %w", err)
 		}
 	}
-	if m.Params != nil {
+	switch {
+	case m.Params != nil:
 		buf = append(buf, `,"params":`...)
 		buf = append(buf, oneLine(m.Params)...)
+	case m.appendParams != nil:
+		var err error
+		buf = append(buf, `,"params":`...)
+		if buf, err = m.appendParams.AppendJSON(buf); err != nil {
+			return nil, err
+		}
 	}
 	if m.Error != nil {
 		e, err := Marshal(m.Error)
@@ -641,9 +662,16 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (json.RawMes
 }
 
 func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, params any) (json.RawMessage, error) {
-	raw, err := marshalParams(params)
-	if err != nil {
-		return nil, err
+	// Params that encode themselves are encoded straight into the outgoing
+	// buffer, not into one of their own first: one copy of a large input
+	// fewer.
+	a, direct := params.(appender)
+	var raw json.RawMessage
+	if !direct {
+		var err error
+		if raw, err = marshalParams(params); err != nil {
+			return nil, err
+		}
 	}
 	id := c.nextID.Add(1)
 	ch := make(chan *Message, 1)
@@ -670,7 +698,7 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 		defer c.endCall()
 	}
 	idRaw := json.RawMessage(strconv.AppendInt(nil, id, 10))
-	if err := c.write(ctx, &Message{JSONRPC: Version, ID: idRaw, Method: method, Params: raw}); err != nil {
+	if err := c.write(ctx, &Message{JSONRPC: Version, ID: idRaw, Method: method, Params: raw, appendParams: a}); err != nil {
 		c.forget(id)
 		if errors.Is(err, c.Err()) {
 			err = fmt.Errorf("%w: %w", ErrNotSent, err)

@@ -962,6 +962,30 @@ func TestMaxMessageBoundary(t *testing.T) {
 	}
 }
 
+// Long messages in a row, sent at once, each arrive whole and unmixed,
+// though each reuses the memory of the one before (readLine).
+func TestLongMessagesInARow(t *testing.T) {
+	got := make(chan string, 8)
+	h := func(_ context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
+		got <- string(p)
+		return nil, nil
+	}
+	p := newPeer(t, h, Options{})
+	var batch strings.Builder
+	var want []string
+	for i, n := range []int{200 << 10, 100 << 10, 300 << 10, 70 << 10} {
+		params := `"` + strings.Repeat(string(rune('a'+i)), n) + `"`
+		want = append(want, params)
+		batch.WriteString(`{"jsonrpc":"2.0","method":"m","params":` + params + "}\n")
+	}
+	go p.send(batch.String())
+	for i, w := range want {
+		if g := recv(t, got, "a long message"); g != w {
+			t.Fatalf("message %d: got %d bytes starting %.10q, want %d bytes starting %.10q", i, len(g), g, len(w), w)
+		}
+	}
+}
+
 // endless is an input that never ends and has no newline; it counts what
 // has been read.
 type endless struct{ n atomic.Int64 }

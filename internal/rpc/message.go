@@ -47,7 +47,8 @@ type Message struct {
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
 
-	call *CallParams // a call request's params, decoded with it (decoder.callParams)
+	call         *CallParams // a call request's params, decoded with it (decoder.callParams)
+	appendParams appender    // params to encode when writing, if Params is nil
 }
 
 // Error is a JSON-RPC error object; it is also the Go error a Call returns
