@@ -81,34 +81,34 @@ func (c *Conn) endCall() {
 // await waits for the answer to request id. In caller-reads mode it leads
 // the reading when no one else does; in the default mode c.tok is nil, so
 // that case never fires and the reader goroutine delivers the answer.
-func (c *Conn) await(ctx context.Context, id int64, idRaw []byte, ch chan *Message) (*Message, error) {
+func (c *Conn) await(ctx context.Context, id int64, ch chan answer) (answer, error) {
 	for {
 		select {
-		case m := <-ch:
-			return m, nil
+		case a := <-ch:
+			return a, nil
 		case <-c.tok:
 			c.lead(ctx, ch)
 			c.tok <- struct{}{}
 			// The answer, the end of ctx or of the connection: the next
 			// turn of the loop sees which.
 			select {
-			case m := <-ch:
-				return m, nil
+			case a := <-ch:
+				return a, nil
 			default:
 			}
 		case <-c.done:
 			c.forget(id)
-			return nil, c.err
+			return answer{}, c.err
 		case <-ctx.Done():
-			c.abandon(id, idRaw)
-			return nil, ctx.Err()
+			c.abandon(id)
+			return answer{}, ctx.Err()
 		}
 	}
 }
 
 // lead reads and dispatches messages until ch holds an answer, ctx ends or
 // the connection does. The caller holds the reader's role.
-func (c *Conn) lead(ctx context.Context, ch chan *Message) {
+func (c *Conn) lead(ctx context.Context, ch chan answer) {
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, c.interrupt)
 		defer stop()

@@ -35,7 +35,8 @@ type decoder struct {
 // decode parses one line into m. It reads the envelope token by token
 // rather than through reflection (a third of the cost on a small call),
 // as strictly: one object, valid UTF-8, no member twice, nothing after
-// it. Members the protocol does not define are skipped.
+// it. Members the protocol does not define are skipped. m.ID is a slice
+// of line; everything else m holds is its own.
 //
 // The params of a call request (method before params, as Airlock writes
 // them) are decoded in the same pass into m.call, so that a plugin does
@@ -47,7 +48,10 @@ func (d *decoder) decode(line []byte, m *Message) error {
 		case "jsonrpc":
 			m.JSONRPC, err = stringValue(v, "jsonrpc")
 		case "id":
-			m.ID = bytes.Clone(v)
+			// A slice of line, not a copy: a response's id is only
+			// parsed, and onRequest copies a request's.
+			end := int(d.dec.InputOffset())
+			m.ID = json.RawMessage(line[end-len(v) : end])
 		case "method":
 			m.Method, err = stringValue(v, "method")
 		case "params":

@@ -107,7 +107,8 @@ type Conn struct {
 
 	nextID    atomic.Int64
 	mu        sync.Mutex
-	pending   map[int64]chan *Message
+	pending   map[int64]chan answer
+	chans     sync.Pool             // answer channels of calls that got their answer, for reuse
 	overdue   map[int64]*time.Timer // requests given up on, waiting for the grace period
 	deadlines deadlines
 	running   map[string]*request // the peer's requests we are handling
@@ -150,7 +151,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		r:        bufio.NewReaderSize(r, 64<<10),
 		w:        w,
 		handler:  handler,
-		pending:  map[int64]chan *Message{},
+		pending:  map[int64]chan answer{},
 		overdue:  map[int64]*time.Timer{},
 		running:  map[string]*request{},
 		handlers: make(chan struct{}, opts.MaxHandlers),
@@ -450,7 +451,7 @@ func (c *Conn) dispatch(line []byte) (run job, notification bool, verr *Violatio
 	}
 	switch {
 	case m.Method != "" && m.Result == nil && m.Error == nil:
-		run, verr := c.onRequest(&m, line)
+		run, verr := c.onRequest(m, line)
 		return run, m.ID == nil, verr
 	case m.Method == "" && m.ID != nil && (m.Result != nil) != (m.Error != nil):
 		return nil, false, c.onResponse(&m, line)
@@ -479,7 +480,7 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 	c.mu.Unlock()
 	switch {
 	case ok:
-		ch <- m
+		ch <- answer{result: m.Result, err: m.Error}
 	case late:
 		// The answer to a request we gave up on: drop it.
 	default:
@@ -490,7 +491,9 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 	return nil
 }
 
-func (c *Conn) onRequest(m *Message, line []byte) (job, *ViolationError) {
+func (c *Conn) onRequest(m Message, line []byte) (job, *ViolationError) {
+	// The id is a slice of line (decoder.decode): the answer needs a copy.
+	m.ID = bytes.Clone(m.ID)
 	if m.Method == MethodCancel {
 		var p CancelParams
 		if Unmarshal(m.Params, &p) == nil {
@@ -609,9 +612,13 @@ func (c *Conn) reply(id json.RawMessage, result json.RawMessage, err error, flus
 // them (see Call, Handler and CheckRaw). They are only kept on one line.
 func appendMessage(buf []byte, m *Message) ([]byte, error) {
 	buf = append(buf, `{"jsonrpc":"2.0"`...)
-	if m.ID != nil {
+	switch {
+	case m.ID != nil:
 		buf = append(buf, `,"id":`...)
 		buf = append(buf, oneLine(m.ID)...)
+	case m.numID != 0:
+		buf = append(buf, `,"id":`...)
+		buf = strconv.AppendInt(buf, m.numID, 10)
 	}
 	if m.Method != "" {
 		var err error
@@ -674,7 +681,10 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 		}
 	}
 	id := c.nextID.Add(1)
-	ch := make(chan *Message, 1)
+	ch, _ := c.chans.Get().(chan answer)
+	if ch == nil {
+		ch = make(chan answer, 1)
+	}
 	c.mu.Lock()
 	select {
 	case <-c.done:
@@ -697,25 +707,25 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 		c.beginCall()
 		defer c.endCall()
 	}
-	idRaw := json.RawMessage(strconv.AppendInt(nil, id, 10))
-	if err := c.write(ctx, &Message{JSONRPC: Version, ID: idRaw, Method: method, Params: raw, appendParams: a}); err != nil {
+	if err := c.write(ctx, &Message{JSONRPC: Version, numID: id, Method: method, Params: raw, appendParams: a}); err != nil {
 		c.forget(id)
 		if errors.Is(err, c.Err()) {
 			err = fmt.Errorf("%w: %w", ErrNotSent, err)
 		}
 		return nil, err
 	}
-	m, err := c.await(ctx, id, idRaw, ch)
+	ans, err := c.await(ctx, id, ch)
 	if err != nil {
-		return nil, err
+		return nil, err // ch may yet get an answer: not reused
 	}
-	if m == expired {
+	c.chans.Put(ch) // emptied, and nobody else sends on it any more
+	switch {
+	case ans.expired:
 		return nil, ErrTimeout
+	case ans.err != nil:
+		return nil, ans.err
 	}
-	if m.Error != nil {
-		return nil, m.Error
-	}
-	return m.Result, nil
+	return ans.result, nil
 }
 
 func (c *Conn) forget(id int64) {
@@ -728,7 +738,7 @@ func (c *Conn) forget(id int64) {
 // closes the connection if the peer does not answer within the grace period
 // (threat: a plugin that ignores cancellation would otherwise hold its
 // resources, and its share of the host's, for ever).
-func (c *Conn) abandon(id int64, idRaw json.RawMessage) {
+func (c *Conn) abandon(id int64) {
 	c.mu.Lock()
 	if _, ok := c.pending[id]; !ok {
 		c.mu.Unlock()
@@ -737,7 +747,7 @@ func (c *Conn) abandon(id int64, idRaw json.RawMessage) {
 	c.unpend(id)
 	c.overdue[id] = c.graceTimer(id)
 	c.mu.Unlock()
-	c.sendCancel(idRaw)
+	c.sendCancel(id)
 }
 
 // graceTimer returns the timer that ends the connection if request id,
@@ -758,9 +768,10 @@ func (c *Conn) graceTimer(id int64) *time.Timer {
 	})
 }
 
-// sendCancel tells the peer, without waiting, that request idRaw was given
+// sendCancel tells the peer, without waiting, that request id was given
 // up on.
-func (c *Conn) sendCancel(idRaw json.RawMessage) {
+func (c *Conn) sendCancel(id int64) {
+	idRaw := json.RawMessage(strconv.AppendInt(nil, id, 10))
 	go func() {
 		ctx, cancel := c.baseCtx, context.CancelFunc(func() {})
 		if c.opts.CancelGrace > 0 {

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"time"
 )
 
@@ -30,9 +29,6 @@ type deadlines struct {
 	at    time.Time // when the timer fires; zero when it is not armed
 	calls map[int64]time.Time
 }
-
-// expired is put in a call's answer channel when its deadline passes.
-var expired = &Message{}
 
 // CallTimeout is Call with a deadline: if the peer has not answered within
 // timeout, the call fails with ErrTimeout and, as when ctx ends, the peer is
@@ -91,18 +87,18 @@ func (c *Conn) expire() {
 		d.at = next
 		d.timer.Reset(time.Until(next))
 	}
-	var gone []chan *Message
+	var gone []chan answer
 	for _, id := range due {
 		if ch, ok := c.pending[id]; ok {
 			gone = append(gone, ch)
 			c.overdue[id] = c.graceTimer(id)
-			c.sendCancel(strconv.AppendInt(nil, id, 10)) // sends on its own goroutine
+			c.sendCancel(id) // sends on its own goroutine
 		}
 		c.unpend(id)
 	}
 	c.mu.Unlock()
 	for _, ch := range gone {
-		ch <- expired // never blocks: only the one who unpends a call sends
+		ch <- answer{expired: true} // never blocks: only the one who unpends a call sends
 	}
 	// In caller-reads mode the caller may be the one reading: it stops
 	// once its answer channel holds something. Sent before the interrupt,
