@@ -28,8 +28,15 @@ import (
 // decoder reads messages, reusing its buffers from one message to the
 // next; one reader at a time uses it.
 type decoder struct {
-	in  bytes.Buffer // a *bytes.Buffer is parsed in place, not copied first
-	dec jsontext.Decoder
+	in       bytes.Buffer // a *bytes.Buffer is parsed in place, not copied first
+	dec      jsontext.Decoder
+	lastName string // the last call's name, reused while calls repeat it
+}
+
+// sameName reports whether v is the JSON string d.lastName, as written
+// without escapes.
+func (d *decoder) sameName(v jsontext.Value) bool {
+	return d.lastName != "" && len(v) == len(d.lastName)+2 && v[0] == '"' && string(v[1:len(v)-1]) == d.lastName && bytes.IndexByte(v, '\\') < 0
 }
 
 // decode parses one line into m. It reads the envelope token by token
@@ -76,7 +83,7 @@ func (d *decoder) decode(line []byte, m *Message) error {
 // callParams reads a call request's params, the next value, into m.Params
 // and, if they are well formed, into m.call, whose input is a slice of
 // m.Params. Params that are valid JSON but not well-formed call params
-// (a name that is not a string, say) leave m.call nil: DecodeCallParams
+// (a name that is not a string, say) leave m.hasCall false: DecodeCallParams
 // then says what is wrong, in an answer rather than by ending the
 // connection.
 func (d *decoder) callParams(line []byte, m *Message) error {
@@ -88,6 +95,10 @@ func (d *decoder) callParams(line []byte, m *Message) error {
 	var inStart, inEnd int
 	var bad error
 	err := d.members("call params", func(key string, v jsontext.Value) error {
+		if key == "name" && d.sameName(v) {
+			p.Name = d.lastName // the usual case: no string to allocate
+			return nil
+		}
 		if key == "input" {
 			inEnd = int(d.dec.InputOffset())
 			inStart = inEnd - len(v)
@@ -101,11 +112,14 @@ func (d *decoder) callParams(line []byte, m *Message) error {
 		return err
 	}
 	m.Params = bytes.Clone(line[start:int(d.dec.InputOffset())])
+	if p.Name != "" {
+		d.lastName = p.Name
+	}
 	if bad == nil {
 		if inEnd > 0 {
 			p.Input = json.RawMessage(m.Params[inStart-start : inEnd-start])
 		}
-		m.call = &p
+		m.call, m.hasCall = p, true
 	}
 	return nil
 }

@@ -269,12 +269,12 @@ func TestCallParamsDecodedWithMessage(t *testing.T) {
 			t.Errorf("%s: params %s, want %s", c.line, m.Params, c.params)
 		}
 		switch {
-		case c.call == nil && m.call != nil:
-			t.Errorf("%s: decoded as call params %+v", c.line, *m.call)
-		case c.call != nil && m.call == nil:
+		case c.call == nil && m.hasCall:
+			t.Errorf("%s: decoded as call params %+v", c.line, m.call)
+		case c.call != nil && !m.hasCall:
 			t.Errorf("%s: call params not decoded", c.line)
 		case c.call != nil && (m.call.Name != c.call.Name || m.call.Phase != c.call.Phase || m.call.TimeoutMS != c.call.TimeoutMS || string(m.call.Input) != string(c.call.Input)):
-			t.Errorf("%s: decoded %+v, want %+v", c.line, *m.call, *c.call)
+			t.Errorf("%s: decoded %+v, want %+v", c.line, m.call, *c.call)
 		}
 	}
 	for _, bad := range []string{
@@ -285,6 +285,25 @@ func TestCallParamsDecodedWithMessage(t *testing.T) {
 		var m Message
 		if err := d.decode([]byte(bad), &m); err == nil {
 			t.Errorf("%s decoded", bad)
+		}
+	}
+}
+
+// A decoder reuses the name of the last call while calls repeat it, and
+// never confuses names that differ, however written.
+func TestCallNamesInARow(t *testing.T) {
+	var d decoder
+	for _, c := range []struct{ raw, name string }{
+		{`"echo"`, "echo"}, {`"echo"`, "echo"}, {`"echoes"`, "echoes"}, {`"ech\u006f"`, "echo"},
+		{`"echo"`, "echo"}, {`"ech"`, "ech"}, {`"a\\b"`, `a\b`}, {`"a\\b"`, `a\b`},
+	} {
+		var m Message
+		line := `{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":` + c.raw + `,"input":1}}`
+		if err := d.decode([]byte(line), &m); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if !m.hasCall || m.call.Name != c.name {
+			t.Errorf("%s: name %q, want %q", line, m.call.Name, c.name)
 		}
 	}
 }

@@ -102,8 +102,9 @@ type Conn struct {
 	w       io.Writer
 	handler Handler
 
-	out outbox
-	dec decoder // used by the reader only
+	out       outbox
+	flushHeld job     // c.flushJob, bound once
+	dec       decoder // used by the reader only
 
 	nextID    atomic.Int64
 	mu        sync.Mutex
@@ -162,6 +163,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		baseCtx:  ctx,
 		stop:     stop,
 	}
+	c.flushHeld = c.flushJob
 	if opts.CallerReads {
 		c.setupCallerReads(r)
 	}
@@ -359,7 +361,7 @@ func (c *Conn) readUntilRequest() (run job, ok bool) {
 			// as a request's job is run: a write that waits for the peer
 			// hands the reading over, or two peers both writing and
 			// neither reading would wait for ever.
-			return c.flushJob, true
+			return c.flushHeld, true
 		}
 		line, err := c.readLine()
 		if err != nil {
@@ -521,7 +523,7 @@ func (c *Conn) onRequest(m Message, line []byte) (job, *ViolationError) {
 	var r *request
 	key := string(m.ID)
 	if m.ID != nil {
-		r = &request{conn: c, call: m.call}
+		r = &request{conn: c, call: m.call, hasCall: m.hasCall}
 		c.mu.Lock()
 		if _, dup := c.running[key]; dup {
 			c.mu.Unlock()

@@ -47,9 +47,10 @@ type Message struct {
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
 
-	call         *CallParams // a call request's params, decoded with it (decoder.callParams)
-	appendParams appender    // params to encode when writing, if Params is nil
-	numID        int64       // the id to write, if ID is nil and this is not 0
+	call         CallParams // a call request's params, decoded with it (decoder.callParams)
+	hasCall      bool       // call is set
+	appendParams appender   // params to encode when writing, if Params is nil
+	numID        int64      // the id to write, if ID is nil and this is not 0
 }
 
 // Error is a JSON-RPC error object; it is also the Go error a Call returns

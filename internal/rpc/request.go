@@ -22,7 +22,8 @@ var _ deadline.Timed = (*request)(nil)
 // goroutine to watch it.
 type request struct {
 	conn     *Conn
-	call     *CallParams // its params, if it is a call decoded with them
+	call     CallParams // its params, if it is a call decoded with them
+	hasCall  bool
 	mu       sync.Mutex
 	done     chan struct{} // made by the first Done
 	err      error         // why it ended; nil while it runs
@@ -152,8 +153,8 @@ func (r *request) timed() bool {
 // message: a plugin then need not read them a second time.
 func DecodedCallParams(ctx context.Context) (CallParams, bool) {
 	r, ok := ctx.(*request)
-	if !ok || r.call == nil {
+	if !ok || !r.hasCall {
 		return CallParams{}, false
 	}
-	return *r.call, true
+	return r.call, true
 }

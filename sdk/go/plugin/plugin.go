@@ -93,9 +93,8 @@ func (p *Plugin) Invoke(ctx context.Context, h *Host, call Call) (json.RawMessag
 	if !ok {
 		return nil, &Error{Code: CodeNotImplemented, Message: fmt.Sprintf("plugin %s does not implement %q", p.name, call.Name)}
 	}
-	hc := *h
-	hc.phase = call.Phase
-	out, err := callSafely(ctx, &hc, fn, call.Input)
+	hc := h.forPhase(call.Phase)
+	out, err := callSafely(ctx, hc, fn, call.Input)
 	if err != nil {
 		return nil, err
 	}
@@ -138,12 +137,34 @@ type Host struct {
 	grants []string
 	funcs  []string
 	phase  string
+	phases map[string]*Host // this Host in each hook phase; read only
+}
+
+// forPhase returns h as seen by a call in phase.
+func (h *Host) forPhase(phase string) *Host {
+	if phase == h.phase {
+		return h
+	}
+	if p := h.phases[phase]; p != nil {
+		return p
+	}
+	c := *h
+	c.phase = phase
+	return &c
 }
 
 // NewHost makes a Host over caller. Tiers that run plugins in-process use
 // it; a plugin author gets a Host from the SDK and never calls this.
 func NewHost(caller HostCaller, config map[string]any, grants, functions []string) *Host {
-	return &Host{caller: caller, config: config, grants: grants, funcs: functions}
+	h := &Host{caller: caller, config: config, grants: grants, funcs: functions}
+	// One Host per hook phase, made once rather than on every call.
+	h.phases = make(map[string]*Host, 3)
+	for _, phase := range []string{"before", "define", "after"} {
+		p := *h
+		p.phase = phase
+		h.phases[phase] = &p
+	}
+	return h
 }
 
 // Phase returns the phase of the current hook call: "before", "define",
