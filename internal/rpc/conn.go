@@ -251,17 +251,8 @@ func (c *Conn) Serve() error {
 // reading. Workers are reused, and with them their grown stacks.
 func (c *Conn) worker(reading bool) {
 	defer c.loops.Done()
-	// One timer per worker, re-armed for each request it runs inline: a
-	// late firing meant for an earlier request only hands the role over
-	// early.
-	var current atomic.Pointer[atomic.Bool]
-	t := time.AfterFunc(time.Hour, func() {
-		if h := current.Load(); h != nil {
-			c.handOffOnce(h)
-		}
-	})
-	t.Stop()
-	defer t.Stop()
+	watch := newInlineWatch(c)
+	defer watch.stop()
 	for {
 		if !reading {
 			select {
@@ -276,10 +267,9 @@ func (c *Conn) worker(reading bool) {
 		}
 		handed := new(atomic.Bool)
 		c.inline.Store(handed)
-		current.Store(handed)
-		t.Reset(handoffDelay)
+		watch.start(handed)
 		run(true)
-		t.Stop()
+		watch.end()
 		c.inline.CompareAndSwap(handed, nil)
 		// If nobody took over, this worker is still the reader.
 		reading = handed.CompareAndSwap(false, true)
@@ -328,10 +318,6 @@ func (c *Conn) runNotes() {
 		}
 	}
 }
-
-// handoffDelay is how long a request runs on the reading worker before
-// another worker takes over reading.
-const handoffDelay = 100 * time.Microsecond
 
 // handOffOnce hands the reader's role over, once per inline request.
 func (c *Conn) handOffOnce(handed *atomic.Bool) {
