@@ -426,13 +426,15 @@ func (c *Conn) dispatch(line []byte) (run job, notification bool, verr *Violatio
 		return nil, false, violation("line is not a JSON-RPC message", line)
 	}
 	var m Message
-	if err := c.dec.decode(line, &m); err != nil {
-		// The decoder reads the whole line and refuses invalid UTF-8
-		// anywhere in it: the separate check is needed only to say so.
-		if !utf8.Valid(line) {
-			return nil, false, violation("message is not valid UTF-8", line)
+	if !decodeShaped(line, &m) { // the shapes Airlock writes first (shape.go)
+		if err := c.dec.decode(line, &m); err != nil {
+			// The decoder reads the whole line and refuses invalid UTF-8
+			// anywhere in it: the separate check is needed only to say so.
+			if !utf8.Valid(line) {
+				return nil, false, violation("message is not valid UTF-8", line)
+			}
+			return nil, false, violation(invalidJSON(err).Error(), line)
 		}
-		return nil, false, violation(invalidJSON(err).Error(), line)
 	}
 	if m.JSONRPC != Version {
 		return nil, false, violation(`missing "jsonrpc": "2.0"`, line)

@@ -1,0 +1,226 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// The messages of a call in the shape Airlock's own encoder writes them
+// (appendMessage, CallParams.AppendJSON) are recognised without the
+// general decoder: their fixed parts are compared byte for byte, and the
+// one value of variable shape (a result, params, a call's input) is
+// checked with jsontext.Value.IsValid, as strictly as decode would. On a
+// small call this is about half the decoding work of each side.
+//
+// decodeShaped accepts only what decode accepts, and decodes it to the
+// same Message (TestShapedMatchesDecode); anything else, a message from
+// another encoder or one it cannot vouch for, is left to decode.
+
+// shape reads a line from its start, byte by byte.
+type shape struct {
+	b   []byte
+	pos int
+}
+
+// lit consumes s, if the line continues with it.
+func (s *shape) lit(lit string) bool {
+	if !bytes.HasPrefix(s.b[s.pos:], []byte(lit)) {
+		return false
+	}
+	s.pos += len(lit)
+	return true
+}
+
+// id consumes a request id as Airlock writes it: a non-negative integer
+// of at most 18 digits, without a leading zero.
+func (s *shape) id() ([]byte, bool) {
+	start := s.pos
+	for s.pos < len(s.b) && s.pos-start < 19 && '0' <= s.b[s.pos] && s.b[s.pos] <= '9' {
+		s.pos++
+	}
+	n := s.pos - start
+	if n == 0 || n > 18 || (n > 1 && s.b[start] == '0') {
+		return nil, false
+	}
+	return s.b[start:s.pos], true
+}
+
+// plainString consumes a JSON string without escapes or control
+// characters, in valid UTF-8, and returns its contents.
+func (s *shape) plainString() ([]byte, bool) {
+	if s.pos >= len(s.b) || s.b[s.pos] != '"' {
+		return nil, false
+	}
+	rest := s.b[s.pos+1:]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return nil, false
+	}
+	str := rest[:end]
+	for _, c := range str {
+		if c < 0x20 || c == '\\' {
+			return nil, false
+		}
+	}
+	if !utf8.Valid(str) {
+		return nil, false
+	}
+	s.pos += end + 2
+	return str, true
+}
+
+// tail returns the value that runs from here to the line's last byte,
+// which must be closing braces, depth of them; the value must be valid.
+func (s *shape) tail(depth int) (jsontext.Value, bool) {
+	end := len(s.b) - depth
+	if end <= s.pos {
+		return nil, false
+	}
+	for _, c := range s.b[end:] {
+		if c != '}' {
+			return nil, false
+		}
+	}
+	v := jsontext.Value(s.b[s.pos:end])
+	// Whitespace around the value would be kept by IsValid but not by
+	// decode: such a line is decode's.
+	if isSpace(v[0]) || isSpace(v[len(v)-1]) || !(plainStringValue(v) || v.IsValid()) {
+		return nil, false
+	}
+	return v, true
+}
+
+// decodeShaped decodes line into m if it has one of the shapes Airlock
+// writes: a response with a result, a request or a notification, and for
+// a call request its params. It reports whether it did; if not, m is
+// untouched.
+func decodeShaped(line []byte, m *Message) bool {
+	s := shape{b: line}
+	if !s.lit(`{"jsonrpc":"2.0",`) {
+		return false
+	}
+	var id []byte
+	if s.lit(`"id":`) {
+		var ok bool
+		if id, ok = s.id(); !ok || !s.lit(`,`) {
+			return false
+		}
+	}
+	if s.lit(`"result":`) {
+		result, ok := s.tail(1)
+		if !ok || id == nil {
+			return false
+		}
+		*m = Message{JSONRPC: Version, ID: id, Result: bytes.Clone(result)}
+		return true
+	}
+	if !s.lit(`"method":`) {
+		return false
+	}
+	method, ok := s.plainString()
+	if !ok || !s.lit(`,"params":`) {
+		return false
+	}
+	name := methodName(method)
+	if name == MethodCall {
+		return decodeShapedCall(&s, id, m)
+	}
+	params, ok := s.tail(1)
+	if !ok {
+		return false
+	}
+	*m = Message{JSONRPC: Version, ID: id, Method: name, Params: bytes.Clone(params)}
+	return true
+}
+
+// decodeShapedCall decodes the params of a call request as
+// CallParams.AppendJSON writes them: name, then phase and timeout_ms if
+// set, then input, last.
+func decodeShapedCall(s *shape, id []byte, m *Message) bool {
+	start := s.pos
+	var p CallParams
+	if !s.lit(`{"name":`) {
+		return false
+	}
+	name, ok := s.plainString()
+	if !ok {
+		return false
+	}
+	if s.lit(`,"phase":`) {
+		phase, ok := s.plainString()
+		if !ok {
+			return false
+		}
+		p.Phase = phaseName(phase)
+	}
+	if s.lit(`,"timeout_ms":`) {
+		digits, ok := s.id()
+		if !ok {
+			return false
+		}
+		p.TimeoutMS, _ = strconv.ParseInt(string(digits), 10, 64) // at most 18 digits: fits
+	}
+	if !s.lit(`,"input":`) {
+		return false
+	}
+	inStart := s.pos
+	input, ok := s.tail(2)
+	if !ok {
+		return false
+	}
+	params := bytes.Clone(s.b[start : len(s.b)-1])
+	p.Name = string(name)
+	p.Input = json.RawMessage(params[inStart-start : inStart-start+len(input)])
+	*m = Message{JSONRPC: Version, ID: id, Method: MethodCall, Params: params, call: p, hasCall: true}
+	return true
+}
+
+// methodName returns the method name, without allocating for the
+// protocol's own.
+func methodName(b []byte) string {
+	switch string(b) {
+	case MethodCall:
+		return MethodCall
+	case MethodInitialize:
+		return MethodInitialize
+	case MethodShutdown:
+		return MethodShutdown
+	case MethodCancel:
+		return MethodCancel
+	}
+	return string(b)
+}
+
+// phaseName returns a hook phase, without allocating for the usual ones.
+func phaseName(b []byte) string {
+	switch string(b) {
+	case "before":
+		return "before"
+	case "define":
+		return "define"
+	case "after":
+		return "after"
+	}
+	return string(b)
+}
+
+// plainStringValue reports whether v is a JSON string without escapes or
+// control characters, in valid UTF-8: valid, and checked faster than
+// IsValid does.
+func plainStringValue(v []byte) bool {
+	if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v[1:], '"') != len(v)-2 {
+		return false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(v[1 : len(v)-1])
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
