@@ -264,7 +264,7 @@ func Marshal(v any) (json.RawMessage, error) {
 // be read as a message of its own).
 func CheckRaw(raw []byte) (json.RawMessage, error) {
 	v := jsontext.Value(raw)
-	if !v.IsValid() {
+	if !plainStringValue(v) && !v.IsValid() {
 		// Decode it only to learn what is wrong.
 		var x jsontext.Value
 		if err := jsonv2.Unmarshal(raw, &x); err != nil {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -209,18 +210,31 @@ func phaseName(b []byte) string {
 }
 
 // plainStringValue reports whether v is a JSON string without escapes or
-// control characters, in valid UTF-8: valid, and checked faster than
-// IsValid does.
+// control characters, in valid UTF-8: valid, and checked several times
+// faster than IsValid does, eight bytes at a time.
 func plainStringValue(v []byte) bool {
-	if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v[1:], '"') != len(v)-2 {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return false
 	}
-	for _, c := range v[1 : len(v)-1] {
-		if c < 0x20 || c == '\\' {
+	body := v[1 : len(v)-1]
+	if bytes.IndexByte(body, '"') >= 0 || bytes.IndexByte(body, '\\') >= 0 {
+		return false
+	}
+	i := 0
+	for ; i+8 <= len(body); i += 8 {
+		// A byte below 0x20 anywhere in x sets its high bit in this
+		// (the classic "has less than" test on eight bytes at once).
+		x := binary.LittleEndian.Uint64(body[i:])
+		if (x-0x2020202020202020)&^x&0x8080808080808080 != 0 {
 			return false
 		}
 	}
-	return utf8.Valid(v[1 : len(v)-1])
+	for ; i < len(body); i++ {
+		if body[i] < 0x20 {
+			return false
+		}
+	}
+	return utf8.Valid(body)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -134,3 +134,34 @@ func BenchmarkDecodeShaped(b *testing.B) {
 		}
 	}
 }
+
+// plainStringValue agrees with IsValid on the strings it accepts, and
+// refuses every control character, wherever it stands in the 8-byte words.
+func TestPlainStringValue(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want bool
+	}{
+		{`""`, true}, {`"abc"`, true}, {`"` + strings.Repeat("é", 40) + `"`, true},
+		{`"a\"b"`, false}, {`"a\\b"`, false}, {`"a"b"`, false}, {`"abc`, false}, {`abc"`, false},
+		{"\"\xff\"", false}, {`"`, false}, {`1`, false},
+	} {
+		if got := plainStringValue([]byte(c.v)); got != c.want {
+			t.Errorf("plainStringValue(%q) = %v, want %v", c.v, got, c.want)
+		}
+	}
+	for n := 1; n <= 20; n++ {
+		for i := range n {
+			for _, ctl := range []byte{0x00, 0x01, 0x0a, 0x1f} {
+				body := []byte(strings.Repeat("x", n))
+				body[i] = ctl
+				if plainStringValue([]byte(`"` + string(body) + `"`)) {
+					t.Fatalf("accepted control character %#x at %d of %d", ctl, i, n)
+				}
+			}
+		}
+		if v := `"` + strings.Repeat("\x20\x7f", n) + `"`; !plainStringValue([]byte(v)) {
+			t.Fatalf("refused %q", v)
+		}
+	}
+}
