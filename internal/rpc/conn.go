@@ -106,10 +106,13 @@ type Conn struct {
 	flushHeld job     // c.flushJob, bound once
 	dec       decoder // used by the reader only
 
-	nextID    atomic.Int64
-	mu        sync.Mutex
-	pending   map[int64]chan answer
-	chans     sync.Pool             // answer channels of calls that got their answer, for reuse
+	nextID  atomic.Int64
+	mu      sync.Mutex
+	pending map[int64]chan answer
+	// chans holds answer channels of calls that got their answer, for
+	// reuse. Not a sync.Pool: pools are registered globally, and one in a
+	// Conn kept a closed connection's memory for two more collections.
+	chans     chan chan answer
 	overdue   map[int64]*time.Timer // requests given up on, waiting for the grace period
 	deadlines deadlines
 	running   map[string]*request // the peer's requests we are handling
@@ -153,6 +156,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		w:        w,
 		handler:  handler,
 		pending:  map[int64]chan answer{},
+		chans:    make(chan chan answer, 64),
 		overdue:  map[int64]*time.Timer{},
 		running:  map[string]*request{},
 		handlers: make(chan struct{}, opts.MaxHandlers),
@@ -671,8 +675,10 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 		}
 	}
 	id := c.nextID.Add(1)
-	ch, _ := c.chans.Get().(chan answer)
-	if ch == nil {
+	var ch chan answer
+	select {
+	case ch = <-c.chans:
+	default:
 		ch = make(chan answer, 1)
 	}
 	c.mu.Lock()
@@ -708,7 +714,10 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 	if err != nil {
 		return nil, err // ch may yet get an answer: not reused
 	}
-	c.chans.Put(ch) // emptied, and nobody else sends on it any more
+	select {
+	case c.chans <- ch: // emptied, and nobody else sends on it any more
+	default:
+	}
 	switch {
 	case ans.expired:
 		return nil, ErrTimeout

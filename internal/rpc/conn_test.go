@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -1163,5 +1164,36 @@ func TestViolationErrorFormat(t *testing.T) {
 		if v.Prefix != c.prefix || v.Error() != c.text {
 			t.Errorf("violation(%q, %q) = %q / %q, want %q / %q", c.reason, c.line, v.Prefix, v.Error(), c.prefix, c.text)
 		}
+	}
+}
+
+// A closed connection that nobody refers to any more is collected by the
+// next garbage collection, with its buffers: nothing the connection
+// registered elsewhere keeps it (a sync.Pool inside it did, for two
+// collections).
+func TestClosedConnIsCollected(t *testing.T) {
+	collected := make(chan struct{})
+	func() {
+		ar, bw := io.Pipe()
+		br, aw := io.Pipe()
+		a := NewConn(ar, aw, nil, Options{}, func() { ar.Close(); aw.Close() })
+		b := NewConn(br, bw, echoHandler, Options{}, func() { br.Close(); bw.Close() })
+		served := make(chan error, 2)
+		go func() { served <- a.Serve() }()
+		go func() { served <- b.Serve() }()
+		if _, err := a.Call(testCtx(t), "echo", json.RawMessage(`1`)); err != nil {
+			t.Fatal(err)
+		}
+		runtime.AddCleanup(a, func(ch chan struct{}) { close(ch) }, collected)
+		a.Close(nil)
+		b.Close(nil)
+		recv(t, served, "a's Serve to return")
+		recv(t, served, "b's Serve to return")
+	}()
+	runtime.GC()
+	select {
+	case <-collected:
+	case <-time.After(2 * time.Second):
+		t.Fatal("a closed connection was still held after a garbage collection")
 	}
 }
