@@ -360,7 +360,11 @@ var decoders = sync.Pool{New: func() any { return new(decoder) }}
 // pass as the message (DecodedCallParams).
 func DecodeCallParams(raw []byte) (CallParams, error) {
 	d := decoders.Get().(*decoder)
-	defer decoders.Put(d)
+	defer func() {
+		d.in = bytes.Buffer{} // keep nothing of raw in the pool
+		d.dec.Reset(&d.in)
+		decoders.Put(d)
+	}()
 	var p CallParams
 	err := d.object(raw, "call params", func(key string, v jsontext.Value) error {
 		if key == "input" {
