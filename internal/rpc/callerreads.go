@@ -74,7 +74,13 @@ func (c *Conn) beginCall() {
 }
 
 func (c *Conn) endCall() {
-	c.lastCall.Store(int64(time.Since(c.epoch)))
+	// Only the last call out reads the clock: with many in flight, the
+	// others need not. (Two ending together may both skip it; the
+	// background reader then takes over a little early, and a new call
+	// interrupts it as usual.)
+	if c.calls.Load() == 1 {
+		c.lastCall.Store(int64(time.Since(c.epoch)))
+	}
 	c.calls.Add(-1)
 }
 

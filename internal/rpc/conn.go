@@ -108,7 +108,7 @@ type Conn struct {
 
 	nextID  atomic.Int64
 	mu      sync.Mutex
-	pending map[int64]chan answer
+	pending map[int64]pendingCall
 	// chans holds answer channels of calls that got their answer, for
 	// reuse. Not a sync.Pool: pools are registered globally, and one in a
 	// Conn kept a closed connection's memory for two more collections.
@@ -155,7 +155,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		r:        bufio.NewReaderSize(r, 64<<10),
 		w:        w,
 		handler:  handler,
-		pending:  map[int64]chan answer{},
+		pending:  map[int64]pendingCall{},
 		chans:    make(chan chan answer, 64),
 		overdue:  map[int64]*time.Timer{},
 		running:  map[string]*request{},
@@ -460,7 +460,7 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 		return violation("response id is not one we sent", line)
 	}
 	c.mu.Lock()
-	ch, ok := c.pending[id]
+	p, ok := c.pending[id]
 	if ok {
 		c.unpend(id)
 	}
@@ -474,7 +474,7 @@ func (c *Conn) onResponse(m *Message, line []byte) *ViolationError {
 	c.mu.Unlock()
 	switch {
 	case ok:
-		ch <- answer{result: m.Result, err: m.Error}
+		p.ch <- answer{result: m.Result, err: m.Error}
 	case late:
 		// The answer to a request we gave up on: drop it.
 	default:
@@ -688,10 +688,12 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 		return nil, fmt.Errorf("%w: %w", ErrNotSent, c.err)
 	default:
 	}
-	c.pending[id] = ch
+	p := pendingCall{ch: ch}
 	if timeout > 0 {
-		c.addDeadline(id, time.Now().Add(timeout))
+		p.at = time.Now().Add(timeout)
+		c.armDeadline(p.at)
 	}
+	c.pending[id] = p
 	c.mu.Unlock()
 
 	// A request running on the reading worker that calls the peer needs

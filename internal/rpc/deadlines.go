@@ -21,13 +21,18 @@ func (timeoutError) Is(t error) bool { return t == context.DeadlineExceeded }
 // goroutine-safe cancellation per call, and in caller-reads mode a
 // context.AfterFunc to interrupt the reader: together about a sixth of the
 // host's CPU on a small call. The connection instead keeps the deadlines of
-// its calls next to their pending entries, under the same lock, and one
-// timer armed for the earliest. Each new call usually ends after the ones
+// its calls in their pending entries, under the same lock, and one timer
+// armed for the earliest. Each new call usually ends after the ones
 // before it, so it does not touch the timer.
 type deadlines struct {
 	timer *time.Timer
 	at    time.Time // when the timer fires; zero when it is not armed
-	calls map[int64]time.Time
+}
+
+// pendingCall is a call waiting for its answer.
+type pendingCall struct {
+	ch chan answer
+	at time.Time // its deadline; zero if none
 }
 
 // CallTimeout is Call with a deadline: if the peer has not answered within
@@ -39,13 +44,10 @@ func (c *Conn) CallTimeout(ctx context.Context, timeout time.Duration, method st
 	return c.call(ctx, timeout, method, params)
 }
 
-// addDeadline times call id. c.mu is held.
-func (c *Conn) addDeadline(id int64, at time.Time) {
+// armDeadline makes sure the timer fires by at, the deadline of a call
+// just made pending. c.mu is held.
+func (c *Conn) armDeadline(at time.Time) {
 	d := &c.deadlines
-	if d.calls == nil {
-		d.calls = make(map[int64]time.Time)
-	}
-	d.calls[id] = at
 	if !d.at.IsZero() && !at.Before(d.at) {
 		return
 	}
@@ -57,14 +59,8 @@ func (c *Conn) addDeadline(id int64, at time.Time) {
 	d.timer.Reset(time.Until(at))
 }
 
-// unpend removes call id from the pending calls and their deadlines. c.mu
-// is held.
-func (c *Conn) unpend(id int64) {
-	delete(c.pending, id)
-	if c.deadlines.calls != nil {
-		delete(c.deadlines.calls, id)
-	}
-}
+// unpend removes call id from the pending calls. c.mu is held.
+func (c *Conn) unpend(id int64) { delete(c.pending, id) }
 
 // expire fails the calls whose deadline has passed, the way abandon does
 // when a context ends, and re-arms the timer for the next one.
@@ -74,12 +70,13 @@ func (c *Conn) expire() {
 	var due []int64
 	c.mu.Lock()
 	d := &c.deadlines
-	for id, at := range d.calls {
+	for id, p := range c.pending {
 		switch {
-		case !at.After(now):
+		case p.at.IsZero():
+		case !p.at.After(now):
 			due = append(due, id)
-		case next.IsZero() || at.Before(next):
-			next = at
+		case next.IsZero() || p.at.Before(next):
+			next = p.at
 		}
 	}
 	d.at = time.Time{}
@@ -89,8 +86,8 @@ func (c *Conn) expire() {
 	}
 	var gone []chan answer
 	for _, id := range due {
-		if ch, ok := c.pending[id]; ok {
-			gone = append(gone, ch)
+		if p, ok := c.pending[id]; ok {
+			gone = append(gone, p.ch)
 			c.overdue[id] = c.graceTimer(id)
 			c.sendCancel(id) // sends on its own goroutine
 		}

@@ -14,7 +14,13 @@ import (
 func pendingDeadlines(c *Conn) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.deadlines.calls)
+	n := 0
+	for _, p := range c.pending {
+		if !p.at.IsZero() {
+			n++
+		}
+	}
+	return n
 }
 
 // callAsync runs CallTimeout on a goroutine; the error arrives on the
