@@ -32,6 +32,13 @@ type outbox struct {
 	drained chan struct{} // closed when a write ends; made by a writer waiting for room
 }
 
+// maxHeld is how many bytes of answers the reading worker may hold back
+// before it writes them anyway (threat: a peer sending a buffer full of
+// small requests with large answers, making the answers pile up in
+// memory). It costs nothing measurable: batches of small answers stay
+// well under it.
+const maxHeld = 64 << 10
+
 // maxQueued is how many bytes may wait behind a write in progress before
 // more writers wait too (threat: a peer that stops reading making the
 // queue grow without bound).
@@ -77,7 +84,7 @@ func (c *Conn) send(ctx context.Context, m *Message, flush bool) error {
 		return fmt.Errorf("encode %s: %w", describe(m), err)
 	}
 	o.buf = append(buf, '\n')
-	if o.writing || !flush {
+	if o.writing || (!flush && len(o.buf) < maxHeld) {
 		o.mu.Unlock()
 		return nil
 	}

@@ -135,3 +135,30 @@ func TestAnswersBatched(t *testing.T) {
 	}
 	eventually(t, "the lone answer to be written", func() bool { return len(w.recorded()) == before+1 })
 }
+
+// Answers held back are written once they reach maxHeld, even while more
+// requests wait in the buffer (threat: answers piling up in memory).
+func TestHeldAnswersBounded(t *testing.T) {
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	w := newGatedWriter()
+	close(w.gate)
+	big := json.RawMessage(`"` + strings.Repeat("x", maxHeld/4) + `"`)
+	h := handler(map[string]Handler{"big": func(context.Context, string, json.RawMessage) (json.RawMessage, error) { return big, nil }})
+	c := NewConn(inR, w, h, Options{}, func() { inR.Close() })
+	serve(t, c)
+	const n = 16 // 4 maxHeld of answers, from requests sent together
+	var batch bytes.Buffer
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&batch, `{"jsonrpc":"2.0","id":%d,"method":"big"}`+"\n", i)
+	}
+	if _, err := inW.Write(batch.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the answers to be written", func() bool { return strings.Count(strings.Join(w.recorded(), ""), "\n") == n })
+	for i, write := range w.recorded() {
+		if len(write) > maxHeld+len(big)+100 {
+			t.Errorf("write %d holds %d bytes, over maxHeld (%d) and one answer", i, len(write), maxHeld)
+		}
+	}
+}
