@@ -156,9 +156,15 @@ func TestHeldAnswersBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the answers to be written", func() bool { return strings.Count(strings.Join(w.recorded(), ""), "\n") == n })
-	for i, write := range w.recorded() {
-		if len(write) > maxHeld+len(big)+100 {
-			t.Errorf("write %d holds %d bytes, over maxHeld (%d) and one answer", i, len(write), maxHeld)
-		}
+	// The first write is the worker's own, made once it held maxHeld (or
+	// sooner, if a slow machine made it hand the reading over). Later ones
+	// may carry answers queued behind a write in progress, which maxQueued
+	// bounds instead.
+	writes := w.recorded()
+	if len(writes[0]) > maxHeld+len(big)+100 {
+		t.Errorf("first write holds %d bytes, over maxHeld (%d) and one answer", len(writes[0]), maxHeld)
+	}
+	if len(writes) < 2 {
+		t.Errorf("%d bytes of answers in %d write", len(writes[0]), len(writes))
 	}
 }
