@@ -1190,6 +1190,9 @@ func TestClosedConnIsCollected(t *testing.T) {
 		recv(t, served, "a's Serve to return")
 		recv(t, served, "b's Serve to return")
 	}()
+	// The goroutines that ran Serve refer to the connections until they
+	// have exited, just after their send: give them that moment.
+	time.Sleep(50 * time.Millisecond)
 	runtime.GC()
 	select {
 	case <-collected:
