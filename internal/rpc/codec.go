@@ -222,27 +222,36 @@ func stringValue(v jsontext.Value, what string) (string, error) {
 		return "", fmt.Errorf("%q must be a string", what)
 	}
 	if bytes.IndexByte(v, '\\') < 0 {
-		switch string(v[1 : len(v)-1]) {
-		case Version:
-			return Version, nil
-		case MethodCall:
-			return MethodCall, nil
-		case MethodInitialize:
-			return MethodInitialize, nil
-		case MethodShutdown:
-			return MethodShutdown, nil
-		case MethodCancel:
-			return MethodCancel, nil
-		case "before":
-			return "before", nil
-		case "define":
-			return "define", nil
-		case "after":
-			return "after", nil
+		if s, ok := protocolString(v[1 : len(v)-1]); ok {
+			return s, nil
 		}
 	}
 	s, err := jsontext.AppendUnquote(nil, v)
 	return string(s), err
+}
+
+// protocolString returns b as one of the protocol's own strings (its
+// version, methods and hook phases), which then cost no allocation.
+func protocolString(b []byte) (string, bool) {
+	switch string(b) {
+	case Version:
+		return Version, true
+	case MethodCall:
+		return MethodCall, true
+	case MethodInitialize:
+		return MethodInitialize, true
+	case MethodShutdown:
+		return MethodShutdown, true
+	case MethodCancel:
+		return MethodCancel, true
+	case "before":
+		return "before", true
+	case "define":
+		return "define", true
+	case "after":
+		return "after", true
+	}
+	return "", false
 }
 
 // Unmarshal decodes a protocol value (params or result of Airlock's own

@@ -292,7 +292,7 @@ func TestCallParamsDecodedWithMessage(t *testing.T) {
 // A decoder reuses the name of the last call while calls repeat it, and
 // never confuses names that differ, however written.
 func TestCallNamesInARow(t *testing.T) {
-	var d decoder
+	var d, shaped decoder
 	for _, c := range []struct{ raw, name string }{
 		{`"echo"`, "echo"}, {`"echo"`, "echo"}, {`"echoes"`, "echoes"}, {`"ech\u006f"`, "echo"},
 		{`"echo"`, "echo"}, {`"ech"`, "ech"}, {`"a\\b"`, `a\b`}, {`"a\\b"`, `a\b`},
@@ -304,6 +304,12 @@ func TestCallNamesInARow(t *testing.T) {
 		}
 		if !m.hasCall || m.call.Name != c.name {
 			t.Errorf("%s: name %q, want %q", line, m.call.Name, c.name)
+		}
+		// The shaped decoder keeps its own last name: it takes only the
+		// names written without escapes.
+		var sm Message
+		if shaped.decodeShaped([]byte(line), &sm) && sm.call.Name != c.name {
+			t.Errorf("%s: shaped decoding gave name %q, want %q", line, sm.call.Name, c.name)
 		}
 	}
 }

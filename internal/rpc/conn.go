@@ -430,7 +430,7 @@ func (c *Conn) dispatch(line []byte) (run job, notification bool, verr *Violatio
 		return nil, false, violation("line is not a JSON-RPC message", line)
 	}
 	var m Message
-	if !decodeShaped(line, &m) { // the shapes Airlock writes first (shape.go)
+	if !c.dec.decodeShaped(line, &m) { // the shapes Airlock writes first (shape.go)
 		if err := c.dec.decode(line, &m); err != nil {
 			// The decoder reads the whole line and refuses invalid UTF-8
 			// anywhere in it: the separate check is needed only to say so.

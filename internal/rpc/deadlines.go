@@ -67,31 +67,25 @@ func (c *Conn) unpend(id int64) { delete(c.pending, id) }
 func (c *Conn) expire() {
 	now := time.Now()
 	var next time.Time
-	var due []int64
+	var gone []chan answer
 	c.mu.Lock()
-	d := &c.deadlines
-	for id, p := range c.pending {
+	for id, p := range c.pending { // deleting while ranging is allowed
 		switch {
 		case p.at.IsZero():
 		case !p.at.After(now):
-			due = append(due, id)
+			gone = append(gone, p.ch)
+			c.unpend(id)
+			c.overdue[id] = c.graceTimer(id)
+			c.sendCancel(id) // sends on its own goroutine
 		case next.IsZero() || p.at.Before(next):
 			next = p.at
 		}
 	}
+	d := &c.deadlines
 	d.at = time.Time{}
 	if !next.IsZero() {
 		d.at = next
 		d.timer.Reset(time.Until(next))
-	}
-	var gone []chan answer
-	for _, id := range due {
-		if p, ok := c.pending[id]; ok {
-			gone = append(gone, p.ch)
-			c.overdue[id] = c.graceTimer(id)
-			c.sendCancel(id) // sends on its own goroutine
-		}
-		c.unpend(id)
 	}
 	c.mu.Unlock()
 	for _, ch := range gone {

@@ -17,7 +17,7 @@ import (
 // checked with jsontext.Value.IsValid, as strictly as decode would. On a
 // small call this is about half the decoding work of each side.
 //
-// decodeShaped accepts only what decode accepts, and decodes it to the
+// d.decodeShaped accepts only what d.decode accepts, and decodes it to the
 // same Message (TestShapedMatchesDecode); anything else, a message from
 // another encoder or one it cannot vouch for, is left to decode.
 
@@ -56,20 +56,11 @@ func (s *shape) plainString() ([]byte, bool) {
 	if s.pos >= len(s.b) || s.b[s.pos] != '"' {
 		return nil, false
 	}
-	rest := s.b[s.pos+1:]
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 {
+	end := bytes.IndexByte(s.b[s.pos+1:], '"')
+	if end < 0 || !plainStringValue(s.b[s.pos:s.pos+end+2]) {
 		return nil, false
 	}
-	str := rest[:end]
-	for _, c := range str {
-		if c < 0x20 || c == '\\' {
-			return nil, false
-		}
-	}
-	if !utf8.Valid(str) {
-		return nil, false
-	}
+	str := s.b[s.pos+1 : s.pos+1+end]
 	s.pos += end + 2
 	return str, true
 }
@@ -99,7 +90,7 @@ func (s *shape) tail(depth int) (jsontext.Value, bool) {
 // writes: a response with a result, a request or a notification, and for
 // a call request its params. It reports whether it did; if not, m is
 // untouched.
-func decodeShaped(line []byte, m *Message) bool {
+func (d *decoder) decodeShaped(line []byte, m *Message) bool {
 	s := shape{b: line}
 	if !s.lit(`{"jsonrpc":"2.0",`) {
 		return false
@@ -126,9 +117,9 @@ func decodeShaped(line []byte, m *Message) bool {
 	if !ok || !s.lit(`,"params":`) {
 		return false
 	}
-	name := methodName(method)
+	name := intern(method)
 	if name == MethodCall {
-		return decodeShapedCall(&s, id, m)
+		return d.decodeShapedCall(&s, id, m)
 	}
 	params, ok := s.tail(1)
 	if !ok {
@@ -141,7 +132,7 @@ func decodeShaped(line []byte, m *Message) bool {
 // decodeShapedCall decodes the params of a call request as
 // CallParams.AppendJSON writes them: name, then phase and timeout_ms if
 // set, then input, last.
-func decodeShapedCall(s *shape, id []byte, m *Message) bool {
+func (d *decoder) decodeShapedCall(s *shape, id []byte, m *Message) bool {
 	start := s.pos
 	var p CallParams
 	if !s.lit(`{"name":`) {
@@ -156,7 +147,7 @@ func decodeShapedCall(s *shape, id []byte, m *Message) bool {
 		if !ok {
 			return false
 		}
-		p.Phase = phaseName(phase)
+		p.Phase = intern(phase)
 	}
 	if s.lit(`,"timeout_ms":`) {
 		digits, ok := s.id()
@@ -174,37 +165,20 @@ func decodeShapedCall(s *shape, id []byte, m *Message) bool {
 		return false
 	}
 	params := bytes.Clone(s.b[start : len(s.b)-1])
-	p.Name = string(name)
+	if string(name) != d.lastName { // a plugin usually gets the same calls over and over
+		d.lastName = string(name)
+	}
+	p.Name = d.lastName
 	p.Input = json.RawMessage(params[inStart-start : inStart-start+len(input)])
 	*m = Message{JSONRPC: Version, ID: id, Method: MethodCall, Params: params, call: p, hasCall: true}
 	return true
 }
 
-// methodName returns the method name, without allocating for the
-// protocol's own.
-func methodName(b []byte) string {
-	switch string(b) {
-	case MethodCall:
-		return MethodCall
-	case MethodInitialize:
-		return MethodInitialize
-	case MethodShutdown:
-		return MethodShutdown
-	case MethodCancel:
-		return MethodCancel
-	}
-	return string(b)
-}
-
-// phaseName returns a hook phase, without allocating for the usual ones.
-func phaseName(b []byte) string {
-	switch string(b) {
-	case "before":
-		return "before"
-	case "define":
-		return "define"
-	case "after":
-		return "after"
+// intern returns b as a string, without allocating for the protocol's
+// own strings.
+func intern(b []byte) string {
+	if s, ok := protocolString(b); ok {
+		return s
 	}
 	return string(b)
 }
