@@ -5,6 +5,7 @@ package airlock_test
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -22,4 +23,31 @@ func alive(pid int) bool {
 		}
 	}
 	return true
+}
+
+// childAlive reports whether a plugin's child is still running. The PID a
+// plugin reports is its own namespace's, which the host does not share, so
+// on Linux the child is found by the tag on its command line instead.
+func childAlive(pid int, tag string) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return alive(pid)
+	}
+	want := "-tag=" + tag
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			if arg == want && alive(p) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -82,6 +82,17 @@ type PluginConfig struct {
 	// start it without full confinement) or "off" (trusted development
 	// only; logged at every start).
 	Sandbox string `toml:"sandbox"`
+	// Namespaces, when false, turns off the sandbox's namespace layer on
+	// Linux (PID, mount, network, IPC, UTS and, for a host not running as
+	// root, user namespaces), leaving the system call filter to guard
+	// other processes and file metadata. The default is to use them where
+	// the kernel allows, and to fall back by itself where it does not.
+	Namespaces *bool `toml:"namespaces"`
+	// RunAs, for a host running as root, is the user ("nobody", "1001",
+	// "1001:1001") a process plugin runs as. The plugin's files must be
+	// readable by that user. A root host without it still drops every
+	// capability before the plugin runs.
+	RunAs string `toml:"run_as"`
 	// Optional plugins that fail to load are logged and skipped; by
 	// default a plugin that fails to load fails Open.
 	Optional bool `toml:"optional"`

@@ -44,6 +44,10 @@ type attackEnv struct {
 	accepts *int
 	mu      *sync.Mutex
 	started time.Time // when the attack's input was made, just before the call
+	// namespaces is whether the sandbox's namespace layer is on; the
+	// suite runs with and without it, so that each layer's refusal is
+	// seen (containment_linux_test.go has the other classes).
+	namespaces bool
 }
 
 type attack struct {
@@ -84,37 +88,56 @@ func TestHostilePlugins(t *testing.T) {
 	healthyDir := buildExample(t, "hello-go")
 	pluginDir := testPluginWith(t, nil, []string{"fs.write:" + writable, "fs.read:" + home, "net"})
 
-	for _, a := range attacks() {
-		t.Run(a.name, func(t *testing.T) {
-			h, rec := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
-			load(t, h, airlock.PluginConfig{Path: healthyDir, Grants: []string{"log"}})
-			limits := a.limits
-			if limits.CallTimeout == 0 {
-				limits.CallTimeout = airlock.Duration(5 * time.Second)
-			}
-			load(t, h, airlock.PluginConfig{Path: pluginDir, Grants: append([]string{"log", "kv", "fs.write:" + writable}, a.grants...), Limits: limits})
-			e := &attackEnv{t: t, h: h, rec: rec, secret: secret, granted: writable, addr: ln.Addr().String(), accepts: &accepts, mu: &mu}
-			var input any
-			if a.input != nil {
-				input = a.input(e)
-			}
-			ctx := ctxT(t, 30*time.Second)
-			start := time.Now()
-			raw, err := h.Call(ctx, "testplugin", a.fn, input)
-			if took := time.Since(start); took > 15*time.Second {
-				t.Errorf("the host took %v to answer", took)
-			}
-			var res attackResult
-			if err == nil {
-				_ = json.Unmarshal(raw, &res)
-			}
-			a.check(e, res, err)
-			// The healthy plugin is unaffected.
-			out, gerr := greet.Run(ctx, h, map[string]string{"name": "ada"})
-			if gerr != nil || out["message"] != "hello, ada" {
-				t.Errorf("healthy plugin after the attack: %v, %v", out, gerr)
-			}
-		})
+	for _, mode := range []struct {
+		name       string
+		namespaces bool
+	}{{"namespaces", true}, {"filter-only", false}} {
+		for _, a := range attacks() {
+			t.Run(mode.name+"/"+a.name, func(t *testing.T) {
+				runAttack(t, a, mode.namespaces, hostileSetup{healthyDir, pluginDir, secret, writable, ln.Addr().String(), &accepts, &mu})
+			})
+		}
+	}
+}
+
+// hostileSetup is what every hostile case shares.
+type hostileSetup struct {
+	healthyDir, pluginDir string
+	secret, writable      string
+	addr                  string
+	accepts               *int
+	mu                    *sync.Mutex
+}
+
+func runAttack(t *testing.T, a attack, namespaces bool, s hostileSetup) {
+	healthyDir, pluginDir, secret, writable := s.healthyDir, s.pluginDir, s.secret, s.writable
+	h, rec := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	load(t, h, airlock.PluginConfig{Path: healthyDir, Grants: []string{"log"}})
+	limits := a.limits
+	if limits.CallTimeout == 0 {
+		limits.CallTimeout = airlock.Duration(5 * time.Second)
+	}
+	load(t, h, airlock.PluginConfig{Path: pluginDir, Grants: append([]string{"log", "kv", "fs.write:" + writable}, a.grants...), Limits: limits, Namespaces: &namespaces})
+	e := &attackEnv{t: t, h: h, rec: rec, secret: secret, granted: writable, addr: s.addr, accepts: s.accepts, mu: s.mu, namespaces: namespaces}
+	var input any
+	if a.input != nil {
+		input = a.input(e)
+	}
+	ctx := ctxT(t, 30*time.Second)
+	start := time.Now()
+	raw, err := h.Call(ctx, "testplugin", a.fn, input)
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the host took %v to answer", took)
+	}
+	var res attackResult
+	if err == nil {
+		_ = json.Unmarshal(raw, &res)
+	}
+	a.check(e, res, err)
+	// The healthy plugin is unaffected.
+	out, gerr := greet.Run(ctx, h, map[string]string{"name": "ada"})
+	if gerr != nil || out["message"] != "hello, ada" {
+		t.Errorf("healthy plugin after the attack: %v, %v", out, gerr)
 	}
 }
 
@@ -175,7 +198,10 @@ func attacks() []attack {
 				}
 			}},
 		{name: "reading /etc/shadow", fn: "readfile", input: func(*attackEnv) any { return "/etc/shadow" }, check: wantDenied(0, "permission denied")},
-		{name: "writing outside its grants", fn: "writefile", input: func(e *attackEnv) any { return filepath.Join(filepath.Dir(e.secret), "planted") }, check: wantDenied(0, "permission denied")},
+		{name: "writing outside its grants", fn: "writefile", input: func(e *attackEnv) any { return filepath.Join(filepath.Dir(e.secret), "planted") },
+			// The read-only mount refuses before Landlock; without it,
+			// Landlock.
+			check: byLayer(wantDenied(0, "read-only file system"), wantDenied(0, "permission denied"))},
 		{name: "opening a TCP connection", fn: "connect", input: func(e *attackEnv) any { return e.addr }, check: func(e *attackEnv, r attackResult, err error) {
 			wantDenied(0, "operation not permitted")(e, r, err)
 			e.mu.Lock()
@@ -185,9 +211,13 @@ func attacks() []attack {
 			}
 		}},
 		{name: "sending UDP", fn: "udp", input: func(*attackEnv) any { return "127.0.0.1:9" }, check: wantDenied(0, "operation not permitted")},
-		{name: "opening the host's /proc fds", fn: "procfd", input: func(*attackEnv) any { return hostPID }, check: wantDenied(0, "permission denied")},
-		{name: "reading the host's environment", fn: "environ", input: func(*attackEnv) any { return hostPID }, check: wantDenied(0, "permission denied")},
-		{name: "signalling the host", fn: "killhost", input: func(*attackEnv) any { return hostPID }, check: wantDenied(0, "operation not permitted")},
+		// In a PID namespace, the plugin's /proc has no host processes.
+		{name: "opening the host's /proc fds", fn: "procfd", input: func(*attackEnv) any { return hostPID },
+			check: byLayer(wantDenied(0, "no such file or directory"), wantDenied(0, "permission denied"))},
+		{name: "reading the host's environment", fn: "environ", input: func(*attackEnv) any { return hostPID },
+			check: byLayer(wantDenied(0, "no such file or directory"), wantDenied(0, "permission denied"))},
+		{name: "signalling the host", fn: "killhost", input: func(*attackEnv) any { return hostPID },
+			check: byLayer(wantDenied(0, "no such process"), wantDenied(0, "operation not permitted"))},
 		{name: "tracing the host", fn: "ptrace", input: func(*attackEnv) any { return hostPID }, check: wantDenied(0, "operation not permitted")},
 		{name: "flooding the host with host calls", fn: "hostcallflood", input: func(*attackEnv) any { return 100000 }, limits: airlock.Limits{HostCallsPerSecond: 100},
 			check: func(e *attackEnv, r attackResult, err error) {
@@ -195,6 +225,19 @@ func attacks() []attack {
 					e.t.Errorf("made %d host calls (%s), err %v; want a rate-limit error near 100", r.Count, r.Error, err)
 				}
 			}},
+	}
+}
+
+// byLayer checks with ns when the namespace layer is on, and with flat
+// when it is off.
+func byLayer(ns, flat func(*attackEnv, attackResult, error)) func(*attackEnv, attackResult, error) {
+	return func(e *attackEnv, r attackResult, err error) {
+		e.t.Helper()
+		if e.namespaces {
+			ns(e, r, err)
+		} else {
+			flat(e, r, err)
+		}
 	}
 }
 
@@ -242,13 +285,14 @@ func TestHostileOrphanIsKilled(t *testing.T) {
 	h, _ := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Grants: []string{"spawn"}})
 	ctx := ctxT(t, 20*time.Second)
-	child, err := airlock.CallFunc[int](ctx, h, "testplugin", "orphan", nil)
+	tag := uniqueTag(t)
+	child, err := airlock.CallFunc[int](ctx, h, "testplugin", "orphan", tag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The plugin exits on its own a moment later, leaving the child; the
 	// host kills the plugin's whole process group when it notices.
-	waitFor(t, func() bool { return !alive(child) }, fmt.Sprintf("the orphan %d killed", child))
+	waitFor(t, func() bool { return !childAlive(child, tag) }, fmt.Sprintf("the orphan %d killed", child))
 }
 
 func TestHostileMemoryBounded(t *testing.T) {

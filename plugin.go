@@ -146,6 +146,10 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
+	runAs, err := resolveRunAs(pc.RunAs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
 	log := h.log.With("plugin", man.Name)
 	p := &managed{
 		host:    h,
@@ -166,18 +170,20 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 	limits := h.opts.Limits.over(pc.Limits).tier()
 	p.calls = rate.NewLimiter(rate.Limit(limits.HostCallsPerSec), limits.HostCallsPerSec)
 	p.spec = tier.Spec{
-		Manifest:  man,
-		Dir:       src.dir,
-		Entry:     pc.Entry,
-		Code:      src.code,
-		Name:      man.Name,
-		Args:      pc.Args,
-		Config:    settings,
-		Grants:    grants,
-		Functions: h.allowedFuncs(grants),
-		Limits:    limits,
-		Log:       log,
-		Sandbox:   pc.Sandbox,
+		Manifest:     man,
+		Dir:          src.dir,
+		Entry:        pc.Entry,
+		Code:         src.code,
+		Name:         man.Name,
+		Args:         pc.Args,
+		Config:       settings,
+		Grants:       grants,
+		Functions:    h.allowedFuncs(grants),
+		Limits:       limits,
+		Log:          log,
+		Sandbox:      pc.Sandbox,
+		NoNamespaces: pc.Namespaces != nil && !*pc.Namespaces,
+		RunAs:        runAs,
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 			return h.callHost(ctx, p, fn, input)
 		},

@@ -43,7 +43,7 @@ protocol = 1
 entry = "bin/testplugin"
 functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn", "fds",
   "spin", "membomb", "forkbomb", "fdbomb", "stderrflood", "longline", "readfile", "writefile", "bigfile", "connect", "udp",
-  "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood", "dumpable"]
+  "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood", "dumpable", "escape"]
 hooks = ["greet"]
 
 [platform.windows]
@@ -581,17 +581,18 @@ func TestChildProcessesDieWithPlugin(t *testing.T) {
 	h, _ := newHost(t, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Grants: []string{"spawn"}})
 	ctx := ctxT(t, 20*time.Second)
-	child, err := airlock.CallFunc[int](ctx, h, "testplugin", "spawn", nil)
+	tag := uniqueTag(t)
+	child, err := airlock.CallFunc[int](ctx, h, "testplugin", "spawn", tag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !alive(child) {
+	if !childAlive(child, tag) {
 		t.Fatalf("child %d not running", child)
 	}
 	if err := h.Unload(ctx, "testplugin"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !alive(child) }, "the plugin's child killed")
+	waitFor(t, func() bool { return !childAlive(child, tag) }, "the plugin's child killed")
 }
 
 // Protocol violations: each plugin breaks the protocol in one way; the
@@ -789,4 +790,9 @@ func TestOperatorEntryOverride(t *testing.T) {
 	if _, err := airlock.ParseConfig("host.toml", []byte("[[plugin]]\npath = \"p\"\nentry = \"relative/bin\"")); err == nil {
 		t.Error("a relative entry override was accepted")
 	}
+}
+
+// uniqueTag marks a plugin's child process for childAlive.
+func uniqueTag(t *testing.T) string {
+	return fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 }

@@ -21,16 +21,19 @@ import (
 // the spawn grant.
 func policy(spec tier.Spec, interpreter string) sandbox.Policy {
 	p := sandbox.Policy{
-		ReadOnly:  append(sandbox.DefaultReadOnly(), spec.Dir),
-		ReadWrite: sandbox.DefaultReadWrite(),
-		Network:   spec.Grants.AllowsString("net") || len(spec.Grants.Scopes("http")) > 0,
-		Spawn:     spec.Grants.AllowsString("spawn"),
-		Memory:    spec.Limits.MaxMemory,
-		Files:     spec.Limits.MaxOpenFiles,
-		FileSize:  spec.Limits.MaxFileBytes,
-		CPU:       spec.Limits.MaxCPU,
-		Processes: spec.Limits.MaxProcesses,
-		Require:   spec.Sandbox == tier.SandboxRequired,
+		ReadOnly:     append(sandbox.DefaultReadOnly(), spec.Dir),
+		ReadWrite:    sandbox.DefaultReadWrite(),
+		Network:      spec.Grants.AllowsString("net") || len(spec.Grants.Scopes("http")) > 0,
+		Unix:         spec.Grants.AllowsString("unix"),
+		Spawn:        spec.Grants.AllowsString("spawn"),
+		NoNamespaces: spec.NoNamespaces,
+		RunAs:        spec.RunAs,
+		Memory:       spec.Limits.MaxMemory,
+		Files:        spec.Limits.MaxOpenFiles,
+		FileSize:     spec.Limits.MaxFileBytes,
+		CPU:          spec.Limits.MaxCPU,
+		Processes:    spec.Limits.MaxProcesses,
+		Require:      spec.Sandbox == tier.SandboxRequired,
 	}
 	if interpreter != "" {
 		p.ReadOnly = append(p.ReadOnly, sandbox.InterpreterDirs(interpreter)...)
@@ -82,28 +85,44 @@ func isScript(path string) bool {
 	return err == nil && bytes.Equal(head, []byte("#!"))
 }
 
-// confine wraps cmd in the sandbox unless the operator turned it off, and
-// returns the function to call once the command has started.
-func confine(cmd *exec.Cmd, spec tier.Spec, interpreter string) (started func() error, abort func(), err error) {
+// confinement is how one plugin's command is started in the sandbox.
+type confinement struct {
+	// start starts the command and returns the one that runs (the
+	// sandbox may start a copy without namespaces the kernel refused).
+	start func(*exec.Cmd) (*exec.Cmd, error)
+	// started waits for the sandbox's report once the command runs.
+	started func() error
+	// abort releases what the sandbox holds if start failed.
+	abort func()
+}
+
+// confine wraps cmd in the sandbox unless the operator turned it off.
+func confine(cmd *exec.Cmd, spec tier.Spec, interpreter string) (confinement, error) {
 	if spec.Sandbox == tier.SandboxOff {
 		spec.Log.Warn("sandbox is OFF for this plugin: it runs with the host user's full file system and network access")
-		return func() error { return nil }, func() {}, nil
+		return confinement{
+			start:   func(c *exec.Cmd) (*exec.Cmd, error) { return c, c.Start() },
+			started: func() error { return nil },
+			abort:   func() {},
+		}, nil
 	}
 	launch, err := sandbox.Wrap(cmd, policy(spec, interpreter))
 	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: %w", err)
+		return confinement{}, fmt.Errorf("sandbox: %w", err)
 	}
-	started = func() error {
+	started := func() error {
 		rep, err := launch.Started(spec.Limits.StartTimeout)
 		if err != nil {
 			return err
 		}
+		// The layers in force, so that an operator knows what this
+		// machine gives each plugin.
 		if len(rep.Missing) > 0 {
 			spec.Log.Warn("sandbox: some confinement is not available here", "not_enforced", strings.Join(rep.Missing, "; "), "enforced", strings.Join(rep.Enforced, ", "))
 		} else {
-			spec.Log.Debug("sandbox applied", "enforced", strings.Join(rep.Enforced, ", "))
+			spec.Log.Info("sandbox applied", "enforced", strings.Join(rep.Enforced, ", "))
 		}
 		return nil
 	}
-	return started, launch.Abort, nil
+	return confinement{start: launch.Start, started: started, abort: launch.Abort}, nil
 }

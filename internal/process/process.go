@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/sandbox"
 	"github.com/airlock-go/airlock/internal/tier"
 )
 
@@ -37,6 +38,15 @@ func (Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, error)
 		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
 	}
 	p, err := spawn(cmd, spec, interp)
+	if errors.Is(err, sandbox.ErrNamespaces) {
+		// The kernel made the namespaces but refused to let the launcher
+		// set them up: the system call filter's layer still holds.
+		spec.Log.Warn("sandbox: starting without namespaces", "reason", err)
+		spec.NoNamespaces = true
+		if cmd, interp, err = command(spec); err == nil {
+			p, err = spawn(cmd, spec, interp)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
 	}
@@ -152,14 +162,14 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	target := cmd.Path
-	started, abort, err := confine(cmd, spec, interp)
+	box, err := confine(cmd, spec, interp)
 	if err != nil {
 		closeAll(inR, inW, outR, outW, errR, errW)
 		return nil, err
 	}
 	closeInheritedOnExec()
-	if err := cmd.Start(); err != nil {
-		abort()
+	if cmd, err = box.start(cmd); err != nil {
+		box.abort()
 		closeAll(inR, inW, outR, outW, errR, errW)
 		return nil, explainStartError(target, err)
 	}
@@ -185,7 +195,7 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 		outR.Close()
 	})
 	go p.supervise(outR)
-	if err := started(); err != nil {
+	if err := box.started(); err != nil {
 		p.kill()
 		<-p.done
 		return nil, explainStartError(target, err)
@@ -204,6 +214,8 @@ func closeAll(files ...*os.File) {
 func explainStartError(path string, err error) error {
 	msg := err.Error()
 	switch {
+	case errors.Is(err, sandbox.ErrNamespaces):
+		return err
 	case errors.Is(err, syscall.ENOEXEC) || strings.Contains(msg, "exec format error"):
 		return fmt.Errorf("%s is not an executable for %s/%s (wrong architecture, or a script without a #! line: name an interpreter in plugin.toml)", path, runtime.GOOS, runtime.GOARCH)
 	case errors.Is(err, os.ErrPermission) || strings.Contains(msg, "permission denied"):

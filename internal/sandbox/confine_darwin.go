@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 
@@ -43,7 +44,8 @@ func closeExtraOnExec() {
 }
 
 // apply confines the current process as far as macOS allows.
-func apply(p Policy) (Report, error) {
+func apply(req request) (Report, error) {
+	p := req.Policy
 	rep := Report{Missing: []string{
 		"file system rules (no Landlock on macOS)",
 		"network denial (no seccomp on macOS)",
@@ -74,3 +76,9 @@ func InterpreterDirs(interp string) []string { return []string{filepath.Dir(inte
 // Available reports whether this platform starts process plugins through
 // the launcher.
 func Available() bool { return true }
+
+// isolate adds nothing on macOS, which has no namespaces.
+func isolate(*exec.Cmd, Policy) uintptr { return 0 }
+
+// withoutNamespaces is never needed on macOS.
+func withoutNamespaces(cmd *exec.Cmd) *exec.Cmd { return cmd }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"syscall"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
@@ -38,16 +37,41 @@ func markAllCloseOnExec() {
 	}
 }
 
-// apply confines the current process. Landlock before seccomp, since the
-// Landlock library needs system calls that the seccomp filter may deny;
-// resource limits last, so that the launcher's own work is not held to the
-// plugin's memory cap.
-func apply(p Policy) (Report, error) {
+// apply confines the current process, the launcher, in layers:
+// namespaces (made at clone; here the mount layer inside them), Landlock,
+// capabilities, the system call filters, and resource limits. Landlock
+// before seccomp, since the Landlock library needs system calls that the
+// filter denies; privileges after the mounts, which need them; resource
+// limits last, so that the launcher's own work is not held to the plugin's
+// memory cap.
+func apply(req request) (Report, error) {
 	var rep Report
-	if err := applyLandlock(p, &rep); err != nil {
+	p := req.Policy
+	namespaceReport(req, &rep)
+	fc := filterContext{self: os.Getpid(), pidNamespace: req.Namespaces&unix.CLONE_NEWPID != 0}
+	if req.Namespaces&unix.CLONE_NEWNS != 0 {
+		if err := mountProc(); err != nil {
+			return rep, fmt.Errorf("%w: %v", ErrNamespaces, err)
+		}
+		if err := readOnlyExceptWrites(p); err != nil {
+			rep.Missing = append(rep.Missing, "read-only mounts ("+err.Error()+"; metadata changes are refused by the system call filter instead)")
+		} else {
+			fc.readOnlyMount = true
+			rep.Enforced = append(rep.Enforced, "read-only file system outside write grants")
+		}
+		if err := reenterWorkDir(); err != nil {
+			return rep, fmt.Errorf("working directory: %w", err)
+		}
+	}
+	scoped, err := applyLandlock(p, &rep)
+	if err != nil {
 		return rep, err
 	}
-	if err := applySeccomp(p, &rep); err != nil {
+	fc.signalScoped = scoped
+	if err := dropPrivileges(p.RunAs, &rep); err != nil {
+		return rep, err
+	}
+	if err := applySeccomp(p, fc, &rep); err != nil {
 		return rep, err
 	}
 	if err := applyLimits(p, &rep); err != nil {
@@ -57,14 +81,22 @@ func apply(p Policy) (Report, error) {
 }
 
 // applyLandlock limits the file system to the policy's paths (threat: a
-// plugin reading the host user's files, or writing outside its grants).
-func applyLandlock(p Policy, rep *Report) error {
+// plugin reading the host user's files, or writing outside its grants). It
+// reports whether signals are scoped to the plugin's domain.
+func applyLandlock(p Policy, rep *Report) (signalScoped bool, err error) {
 	abi, err := ll.LandlockGetABIVersion()
 	if err != nil || abi < 1 {
 		rep.Missing = append(rep.Missing, "Landlock file system rules (kernel has no Landlock)")
-		return nil
+		return false, nil
 	}
-	ro := append([]string{fmt.Sprintf("/proc/%d", os.Getpid())}, p.ReadOnly...)
+	// The process's own /proc directory, named as the host's /proc names
+	// it: in a PID namespace, os.Getpid is 1, and /proc/1 is the host's
+	// init.
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return false, fmt.Errorf("landlock: %w", err)
+	}
+	ro := append([]string{"/proc/" + self}, p.ReadOnly...)
 	var rules []landlock.Rule
 	for _, path := range ro {
 		rules = append(rules, pathRule(path, false))
@@ -74,12 +106,12 @@ func applyLandlock(p Policy, rep *Report) error {
 	}
 	cfg := landlock.V7.BestEffort()
 	if err := cfg.RestrictPaths(rules...); err != nil {
-		return fmt.Errorf("landlock: %w", err)
+		return false, fmt.Errorf("landlock: %w", err)
 	}
 	rep.Enforced = append(rep.Enforced, fmt.Sprintf("landlock-fs(abi %d)", abi))
 	if !p.Network && abi >= 4 {
 		if err := cfg.RestrictNet(); err != nil {
-			return fmt.Errorf("landlock net: %w", err)
+			return false, fmt.Errorf("landlock net: %w", err)
 		}
 		rep.Enforced = append(rep.Enforced, "landlock-net")
 	}
@@ -87,11 +119,12 @@ func applyLandlock(p Policy, rep *Report) error {
 		// Threat: signalling the host or other processes, and reaching
 		// abstract unix sockets outside the plugin.
 		if err := cfg.RestrictScoped(); err != nil {
-			return fmt.Errorf("landlock scope: %w", err)
+			return false, fmt.Errorf("landlock scope: %w", err)
 		}
 		rep.Enforced = append(rep.Enforced, "landlock-scope")
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 func pathRule(path string, write bool) landlock.Rule {
@@ -106,89 +139,6 @@ func pathRule(path string, write bool) landlock.Rule {
 		return landlock.RODirs(path).IgnoreIfMissing()
 	}
 	return landlock.ROFiles(path).IgnoreIfMissing()
-}
-
-// applySeccomp installs the system call filter (threat: a plugin opening
-// network connections, forking without bound, tracing or reading other
-// processes' memory, or using kernel interfaces a plugin never needs).
-func applySeccomp(p Policy, rep *Report) error {
-	if !seccomp.Supported() {
-		rep.Missing = append(rep.Missing, "seccomp (not supported by the kernel)")
-		return nil
-	}
-	eperm := seccomp.ActionErrno | seccomp.Action(unix.EPERM)
-	groups := []seccomp.SyscallGroup{{
-		Action: eperm,
-		Names:  existing(deniedAlways),
-	}}
-	if !p.Network {
-		groups = append(groups, seccomp.SyscallGroup{Action: eperm, Names: []string{"socket"}})
-	}
-	if !p.Spawn {
-		groups = append(groups,
-			seccomp.SyscallGroup{Action: eperm, Names: existing([]string{"fork", "vfork"})},
-			// clone3 passes its flags in memory a filter cannot read:
-			// ENOSYS makes the C library fall back to clone.
-			seccomp.SyscallGroup{Action: seccomp.ActionErrno | seccomp.Action(unix.ENOSYS), Names: []string{"clone3"}},
-			seccomp.SyscallGroup{Action: eperm, NamesWithCondtions: []seccomp.NameWithConditions{{
-				Name:       "clone",
-				Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsNotSet, Value: unix.CLONE_THREAD}},
-			}}},
-		)
-	}
-	f := seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy:     seccomp.Policy{DefaultAction: seccomp.ActionAllow, Syscalls: groups},
-	}
-	if err := seccomp.LoadFilter(f); err != nil {
-		return fmt.Errorf("seccomp: %w", err)
-	}
-	what := "seccomp"
-	if !p.Network {
-		what += "(no sockets"
-	} else {
-		what += "(sockets allowed"
-	}
-	if !p.Spawn {
-		what += ", no new processes)"
-	} else {
-		what += ")"
-	}
-	rep.Enforced = append(rep.Enforced, what, "no_new_privs")
-	return nil
-}
-
-// deniedAlways are system calls no plugin needs.
-var deniedAlways = []string{
-	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
-	"bpf", "perf_event_open", "userfaultfd",
-	"keyctl", "add_key", "request_key",
-	"mount", "umount2", "pivot_root", "chroot", "unshare", "setns",
-	"init_module", "finit_module", "delete_module",
-	"kexec_load", "kexec_file_load", "reboot", "swapon", "swapoff",
-	"open_by_handle_at", "name_to_handle_at",
-	"io_uring_setup", "io_uring_enter", "io_uring_register",
-	"acct", "quotactl", "syslog", "settimeofday", "clock_settime", "adjtimex",
-	"iopl", "ioperm",
-}
-
-// existing keeps the names this architecture has (arm64 has no fork,
-// iopl, ...).
-func existing(names []string) []string {
-	var out []string
-	for _, n := range names {
-		if syscallExists(n) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-func syscallExists(name string) bool {
-	p := seccomp.Policy{DefaultAction: seccomp.ActionAllow, Syscalls: []seccomp.SyscallGroup{{Action: seccomp.ActionErrno, Names: []string{name}}}}
-	_, err := p.Assemble()
-	return err == nil
 }
 
 // DefaultReadOnly lists the system paths a plugin may read: shared

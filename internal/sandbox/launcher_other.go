@@ -16,6 +16,9 @@ type Launch struct{ p Policy }
 // Wrap leaves cmd as it is: this platform has no launcher yet.
 func Wrap(cmd *exec.Cmd, p Policy) (*Launch, error) { return &Launch{p: p}, nil }
 
+// Start starts cmd as it is.
+func (l *Launch) Start(cmd *exec.Cmd) (*exec.Cmd, error) { return cmd, cmd.Start() }
+
 // Abort does nothing here.
 func (l *Launch) Abort() {}
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -31,12 +32,19 @@ type request struct {
 	Path   string   `json:"path"`
 	Args   []string `json:"args"`
 	Env    []string `json:"env"`
+	// Namespaces are the clone flags the launcher was started with
+	// (namespaces_linux.go); NamespaceError says why none were, if the
+	// kernel refused them.
+	Namespaces     uintptr `json:"namespaces"`
+	NamespaceError string  `json:"namespace_error,omitempty"`
 }
 
 // status is one line the launcher writes back.
 type status struct {
 	Report *Report `json:"report,omitempty"`
 	Error  string  `json:"error,omitempty"`
+	// Namespaces marks an Error as ErrNamespaces.
+	Namespaces bool `json:"namespaces,omitempty"`
 }
 
 func init() {
@@ -93,7 +101,29 @@ func Wrap(cmd *exec.Cmd, p Policy) (*Launch, error) {
 	cmd.Args = []string{launcherArg0}
 	cmd.Env = []string{launcherEnv + "=1"}
 	cmd.ExtraFiles = []*os.File{polR, stW}
+	if !p.NoNamespaces {
+		l.req.Namespaces = isolate(cmd, p)
+	}
 	return l, nil
+}
+
+// Start starts cmd, the command Wrap rewrote, and returns the command that
+// runs. Where the kernel refuses the namespaces Wrap asked for (no
+// unprivileged user namespaces, a container's seccomp profile, a limit
+// reached), it starts a copy without them and the report says so; the
+// system call filter's argument checks then guard other processes alone.
+func (l *Launch) Start(cmd *exec.Cmd) (*exec.Cmd, error) {
+	err := cmd.Start()
+	if err == nil || l.req.Namespaces == 0 {
+		return cmd, err
+	}
+	retry := withoutNamespaces(cmd)
+	if err2 := retry.Start(); err2 != nil {
+		return nil, err2
+	}
+	l.req.Namespaces = 0
+	l.req.NamespaceError = err.Error()
+	return retry, nil
 }
 
 // Abort releases the launch's pipes after cmd.Start failed.
@@ -126,6 +156,9 @@ func (l *Launch) Started(timeout time.Duration) (Report, error) {
 			return Report{}, fmt.Errorf("sandbox launcher: unreadable status %q", sc.Text())
 		}
 		if st.Error != "" {
+			if st.Namespaces {
+				return Report{}, fmt.Errorf("%w: %s", ErrNamespaces, st.Error)
+			}
 			return Report{}, errors.New(st.Error)
 		}
 		rep = st.Report
@@ -147,6 +180,9 @@ func (l *Launch) Started(timeout time.Duration) (Report, error) {
 // runLauncher is the launcher's whole life: read the request, confine
 // itself, execute the plugin. It never returns.
 func runLauncher() {
+	// Capabilities and the user are per thread (caps_linux.go): the
+	// launcher drops them on this thread and executes the plugin from it.
+	runtime.LockOSThread()
 	st := os.NewFile(statusFD, "airlock-status")
 	fail := func(format string, args ...any) {
 		msg, _ := json.Marshal(status{Error: "sandbox: " + fmt.Sprintf(format, args...)})
@@ -163,7 +199,12 @@ func runLauncher() {
 	if err := json.Unmarshal(data, &req); err != nil {
 		fail("decode policy: %v", err)
 	}
-	rep, err := apply(req.Policy)
+	rep, err := apply(req)
+	if errors.Is(err, ErrNamespaces) {
+		msg, _ := json.Marshal(status{Error: "sandbox: " + err.Error(), Namespaces: true})
+		st.Write(append(msg, '\n'))
+		os.Exit(126)
+	}
 	if err != nil {
 		fail("%v", err)
 	}

@@ -16,6 +16,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,9 +31,24 @@ type Policy struct {
 	// Network allows sockets. Without it, the plugin can create no socket
 	// at all (socketpair, which has no address, stays allowed).
 	Network bool `json:"network"`
+	// Unix allows unix-domain sockets reached by path or abstract name
+	// (the "unix" capability). Network alone does not: Landlock's network
+	// rules do not cover them, so a socket by path would otherwise reach
+	// any local service the host user can.
+	Unix bool `json:"unix"`
 	// Spawn allows the plugin to start processes. Without it, fork, vfork
 	// and clone without CLONE_THREAD fail.
 	Spawn bool `json:"spawn"`
+	// NoNamespaces skips the namespace layer (Linux: user, PID, mount,
+	// IPC, UTS and, without Network, network namespaces), leaving the
+	// system call filter's argument checks as the only guard of other
+	// processes. The launcher falls back to that by itself where the
+	// kernel refuses namespaces; this turns the attempt off.
+	NoNamespaces bool `json:"no_namespaces"`
+	// RunAs, for a host running as root, names the user and group the
+	// plugin runs as (its files must be readable by them). Empty keeps
+	// root's identity, but with no capabilities.
+	RunAs *Credential `json:"run_as,omitempty"`
 	// Memory caps the plugin's data segment (RLIMIT_DATA: heap and private
 	// writable mappings), in bytes; 0 leaves it unlimited.
 	Memory int64 `json:"memory"`
@@ -50,6 +66,17 @@ type Policy struct {
 	Processes int `json:"processes"`
 	// Require makes a missing mechanism an error instead of a warning.
 	Require bool `json:"require"`
+}
+
+// ErrNamespaces says that the launcher started in new namespaces but
+// could not set them up (a container may refuse a new /proc, for
+// example); starting again with Policy.NoNamespaces may succeed.
+var ErrNamespaces = errors.New("sandbox: namespaces could not be set up")
+
+// Credential is a numeric user and group.
+type Credential struct {
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
 }
 
 // Defaults for limits left at zero.

@@ -14,6 +14,7 @@ import (
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/sandbox"
 )
 
 // Errors a tier reports; the root package re-exports them for errors.Is.
@@ -63,6 +64,12 @@ type Spec struct {
 	// SandboxRequired (refuse to start without full confinement) or
 	// SandboxOff (trusted development only).
 	Sandbox string
+	// NoNamespaces turns off the sandbox's namespace layer (Linux), for
+	// hosts where the kernel refuses it anyway.
+	NoNamespaces bool
+	// RunAs, for a host running as root, is the user and group a process
+	// plugin runs as.
+	RunAs *sandbox.Credential
 }
 
 // Sandbox modes.

@@ -153,9 +153,9 @@ func hostile(p *plugin.Plugin) {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 		return result{Count: len(data), Data: string(data), Error: errString(err)}, nil
 	})
-	plugin.Handle(p, "orphan", func(context.Context, *plugin.Host, any) (int, error) {
+	plugin.Handle(p, "orphan", func(_ context.Context, _ *plugin.Host, tag string) (int, error) {
 		self, _ := os.Executable()
-		c := exec.Command(self, "-sleeper")
+		c := exec.Command(self, "-sleeper", "-tag="+tag)
 		c.SysProcAttr = &syscall.SysProcAttr{}
 		if err := c.Start(); err != nil {
 			return 0, err

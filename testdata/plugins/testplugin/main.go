@@ -20,6 +20,7 @@ func main() {
 	touch := flag.String("touch", "", "create this file at start")
 	name := flag.String("name", "testplugin", "the name to give in the handshake")
 	sleeper := flag.Bool("sleeper", false, "just sleep (as a child process)")
+	flag.String("tag", "", "a mark on a sleeper's command line, for the tests to find it")
 	flag.Parse()
 	if *sleeper {
 		time.Sleep(time.Hour)
@@ -94,17 +95,18 @@ func main() {
 		return fds, nil
 	})
 	hostile(p)
+	escape(p)
 	plugin.Handle(p, "print", func(context.Context, *plugin.Host, any) (string, error) {
 		fmt.Println("a stray print to stdout must not corrupt the protocol")
 		os.Stdout.WriteString("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"forged\"}\n")
 		return "printed", nil
 	})
-	plugin.Handle(p, "spawn", func(context.Context, *plugin.Host, any) (int, error) {
+	plugin.Handle(p, "spawn", func(_ context.Context, _ *plugin.Host, tag string) (int, error) {
 		self, err := os.Executable()
 		if err != nil {
 			return 0, err
 		}
-		child := exec.Command(self, "-sleeper")
+		child := exec.Command(self, "-sleeper", "-tag="+tag)
 		if err := child.Start(); err != nil {
 			return 0, err
 		}

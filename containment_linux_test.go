@@ -1,0 +1,496 @@
+package airlock_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/airlock-go/airlock"
+)
+
+// The containment suite: one case per class of escape an attack run found
+// (docs/SECURITY.md, "Containment"), each run three ways:
+//
+//   - "namespaces": the whole sandbox, as a host gets it by default;
+//   - "filter-only": without the namespace layer (as on a kernel that
+//     refuses namespaces), so that the system call filter's own checks are
+//     what stops the attack;
+//   - "off": the sandbox turned off, the control case: the attack works,
+//     which shows that the refusals above are the sandbox's doing. A few
+//     attacks have no control case, because working they would harm the
+//     machine running the tests (renicing the user's every process,
+//     renaming the host); the sandboxed runs check that nothing changed.
+//
+// The attacks act on a victim: a process of the same user that the test
+// starts, never the test itself.
+
+type sandboxMode struct {
+	name       string
+	namespaces bool
+	off        bool
+}
+
+var sandboxModes = []sandboxMode{
+	{name: "namespaces", namespaces: true},
+	{name: "filter-only"},
+	{name: "off", off: true},
+}
+
+// escapeEnv is what one case works with.
+type escapeEnv struct {
+	t        *testing.T
+	mode     sandboxMode
+	victim   int    // a process of the same user
+	home     string // stands for the user's home: readable by the plugin
+	secret   string // a file in home
+	writable string // the plugin's write grant
+	sock     string // a unix socket the test listens on
+	reached  chan string
+}
+
+type escapeCase struct {
+	name   string
+	attack string
+	grants []string
+	// rootOnly cases are refused by the kernel itself for other users,
+	// so the control would show nothing.
+	rootOnly  bool
+	noControl bool // see above
+	input     func(e *escapeEnv) map[string]any
+	// check gets the attack's result and the call's error.
+	check func(e *escapeEnv, r attackResult, err error)
+}
+
+func TestContainment(t *testing.T) {
+	// A manifest declares the paths it may be granted; each case works
+	// in files of its own beneath these two.
+	home, writable := t.TempDir(), t.TempDir()
+	plugin := testPluginWith(t, nil, []string{"net", "unix", "fs.read:" + home, "fs.write:" + writable})
+	for _, mode := range sandboxModes {
+		for _, c := range escapeCases() {
+			if mode.off && (c.noControl || c.rootOnly && os.Geteuid() != 0) {
+				continue // no control for this case: see the suite's comment
+			}
+			t.Run(mode.name+"/"+c.name, func(t *testing.T) {
+				runEscape(t, plugin, newEscapeEnv(t, mode, home, writable), c)
+			})
+		}
+	}
+}
+
+func runEscape(t *testing.T, plugin string, e *escapeEnv, c escapeCase) {
+	mode := e.mode
+	h, _ := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	pc := airlock.PluginConfig{
+		Path:       plugin,
+		Grants:     append([]string{"log", "fs.read:" + e.home, "fs.write:" + e.writable}, c.grants...),
+		Namespaces: &mode.namespaces,
+	}
+	if mode.off {
+		pc.Sandbox = "off"
+	}
+	load(t, h, pc)
+	input := map[string]any{"attack": c.attack, "pid": e.victim}
+	if c.input != nil {
+		for k, v := range c.input(e) {
+			input[k] = v
+		}
+	}
+	raw, err := h.Call(ctxT(t, 20*time.Second), "testplugin", "escape", input)
+	var r attackResult
+	if err == nil {
+		if jerr := json.Unmarshal(raw, &r); jerr != nil {
+			t.Fatal(jerr)
+		}
+	}
+	c.check(e, r, err)
+}
+
+func newEscapeEnv(t *testing.T, mode sandboxMode, home, writable string) *escapeEnv {
+	e := &escapeEnv{t: t, mode: mode, home: home, writable: writable, reached: make(chan string, 4)}
+	e.secret = filepath.Join(home, fmt.Sprintf("id_ed25519-%d", time.Now().UnixNano()))
+	if err := os.WriteFile(e.secret, []byte("PRIVATE KEY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim := exec.Command("sleep", "300")
+	victim.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	e.victim = victim.Process.Pid
+	// A short path: unix socket paths are limited to 108 bytes.
+	e.sock = filepath.Join(os.TempDir(), fmt.Sprintf("airlock-%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
+	ln, err := net.Listen("unix", e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close(); os.Remove(e.sock) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 16)
+			n, _ := c.Read(buf)
+			c.Close()
+			e.reached <- string(buf[:n])
+		}
+	}()
+	return e
+}
+
+// refused checks a sandboxed run: the attack got an error saying one of
+// say (in this mode), and the call itself worked.
+func (e *escapeEnv) refused(r attackResult, err error, say ...string) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatalf("call failed: %v", err)
+	}
+	if r.Error == "" || !containsAny(r.Error, say) {
+		e.t.Errorf("attack got %+v; want it refused with one of %q", r, say)
+	}
+}
+
+// worked checks a control run.
+func (e *escapeEnv) worked(r attackResult, err error) {
+	e.t.Helper()
+	if err != nil || r.Error != "" {
+		e.t.Errorf("control (sandbox off): attack got %+v, %v; want it to work", r, err)
+	}
+}
+
+// killedForForeignABI checks that the plugin was killed by the ABI
+// filter: one error, naming the plugin.
+func (e *escapeEnv) killedForForeignABI(r attackResult, err error) {
+	e.t.Helper()
+	if !errors.Is(err, airlock.ErrPluginCrashed) || !strings.Contains(err.Error(), "bad system call") {
+		e.t.Errorf("err = %v (result %+v); want the plugin killed by SIGSYS (bad system call)", err, r)
+	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// How an attack on another process is refused.
+const (
+	// byFilter: the system call filter refuses the call whatever its
+	// target, before the kernel looks the PID up (the PID namespace is a
+	// second layer behind it).
+	byFilter = iota
+	// bySignalScope: with a PID namespace the victim does not exist for
+	// the plugin; without one, Landlock's signal scope refuses.
+	bySignalScope
+)
+
+// notNameable is what an attack on another process gets.
+func (e *escapeEnv) notNameable(r attackResult, err error, how int) {
+	e.t.Helper()
+	if how == bySignalScope && e.mode.namespaces {
+		e.refused(r, err, "no such process")
+	} else {
+		e.refused(r, err, "operation not permitted")
+	}
+}
+
+// victimCheck runs an attack on the victim: refused and unchanged when
+// sandboxed, changed in the control.
+func victimCheck(how int, changed func(e *escapeEnv) bool) func(*escapeEnv, attackResult, error) {
+	return func(e *escapeEnv, r attackResult, err error) {
+		e.t.Helper()
+		if e.mode.off {
+			e.worked(r, err)
+			if !changed(e) {
+				e.t.Errorf("control: the victim is unchanged")
+			}
+			return
+		}
+		e.notNameable(r, err, how)
+		if changed(e) {
+			e.t.Errorf("the victim was changed")
+		}
+	}
+}
+
+// metadataCheck runs an attack on a file's metadata outside the write
+// grants.
+func metadataCheck(changed func(e *escapeEnv) bool) func(*escapeEnv, attackResult, error) {
+	return func(e *escapeEnv, r attackResult, err error) {
+		e.t.Helper()
+		switch {
+		case e.mode.off:
+			e.worked(r, err)
+		case e.mode.namespaces:
+			e.refused(r, err, "read-only file system")
+		default:
+			e.refused(r, err, "operation not permitted")
+		}
+		if !e.mode.off && changed != nil && changed(e) {
+			e.t.Errorf("the file was changed")
+		}
+	}
+}
+
+func escapeCases() []escapeCase {
+	foreign := func(e *escapeEnv, r attackResult, err error) {
+		e.t.Helper()
+		if e.mode.off {
+			if err != nil || r.Count < 0 {
+				e.t.Errorf("control: %+v, %v; want the call to work", r, err)
+			}
+			return
+		}
+		e.killedForForeignABI(r, err)
+	}
+	pathIs := func(p func(e *escapeEnv) string) func(e *escapeEnv) map[string]any {
+		return func(e *escapeEnv) map[string]any { return map[string]any{"path": p(e)} }
+	}
+	secret := pathIs(func(e *escapeEnv) string { return e.secret })
+	modeOf := func(e *escapeEnv) os.FileMode {
+		st, err := os.Stat(e.secret)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return st.Mode().Perm()
+	}
+	return []escapeCase{
+		// Class 1: foreign ABIs. x32's control gets the kernel's own
+		// ENOSYS where the kernel lacks x32; the sandbox kills instead.
+		{name: "i386 socket", attack: "i386-socket", check: foreign},
+		{name: "i386 fork", attack: "i386-fork", check: foreign},
+		{name: "i386 keyctl", attack: "i386-keyctl", check: foreign},
+		{name: "x32 socket", attack: "x32-socket", check: func(e *escapeEnv, r attackResult, err error) {
+			if e.mode.off {
+				if err != nil {
+					e.t.Errorf("control: %v", err)
+				}
+				return
+			}
+			e.killedForForeignABI(r, err)
+		}},
+
+		// Class 2: other processes, without a signal.
+		{name: "prlimit on another process", attack: "prlimit", check: victimCheck(byFilter, func(e *escapeEnv) bool {
+			var lim unix.Rlimit
+			if err := unix.Prlimit(e.victim, unix.RLIMIT_CPU, nil, &lim); err != nil {
+				e.t.Fatal(err)
+			}
+			return lim.Max == 1
+		})},
+		{name: "setpriority on another process", attack: "setpriority", check: victimCheck(byFilter, func(e *escapeEnv) bool {
+			return niceOf(e.t, e.victim) != 0
+		})},
+		{name: "setpriority on another process group", attack: "setpriority-group", check: victimCheck(byFilter, func(e *escapeEnv) bool {
+			return niceOf(e.t, e.victim) != 0
+		})},
+		{name: "setpriority on the whole user", attack: "setpriority-user", noControl: true, check: func(e *escapeEnv, r attackResult, err error) {
+			e.refused(r, err, "operation not permitted", "permission denied")
+			if niceOf(e.t, e.victim) != 0 || niceOf(e.t, os.Getpid()) != 0 {
+				e.t.Errorf("the victim or the test was reniced")
+			}
+		}},
+		{name: "sched_setaffinity on another process", attack: "sched-setaffinity", check: victimCheck(byFilter, func(e *escapeEnv) bool {
+			var set unix.CPUSet
+			if err := unix.SchedGetaffinity(e.victim, &set); err != nil {
+				e.t.Fatal(err)
+			}
+			return set.Count() == 1
+		})},
+		{name: "sched_setscheduler on another process", attack: "sched-setscheduler", check: victimCheck(byFilter, func(e *escapeEnv) bool {
+			policy, _, _ := unix.Syscall(unix.SYS_SCHED_GETSCHEDULER, uintptr(e.victim), 0, 0)
+			return policy != 0
+		})},
+		{name: "ioprio_set on another process", attack: "ioprio", check: victimCheck(byFilter, func(e *escapeEnv) bool {
+			return ioprioOf(e.victim) != ioprioOf(os.Getpid())
+		})},
+		{name: "ioprio_set on the whole user", attack: "ioprio-user", noControl: true, check: func(e *escapeEnv, r attackResult, err error) {
+			before := ioprioOf(os.Getpid())
+			e.refused(r, err, "operation not permitted")
+			if ioprioOf(os.Getpid()) != before {
+				e.t.Errorf("the test's I/O priority was changed")
+			}
+		}},
+		{name: "kill another process", attack: "kill", check: victimCheck(bySignalScope, func(e *escapeEnv) bool {
+			return victimGone(e)
+		})},
+		{name: "kill another process through a pidfd", attack: "pidfd-kill", check: victimCheck(bySignalScope, func(e *escapeEnv) bool {
+			return victimGone(e)
+		})},
+		{name: "oom_score_adj of another process", attack: "oom-score", check: func(e *escapeEnv, r attackResult, err error) {
+			adj, _ := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", e.victim))
+			changed := strings.TrimSpace(string(adj)) == "1000"
+			if e.mode.off {
+				e.worked(r, err)
+				if !changed {
+					e.t.Error("control: unchanged")
+				}
+				return
+			}
+			// Its own /proc in a namespace has no such process; without
+			// one, Landlock refuses the path.
+			e.refused(r, err, "no such file or directory", "permission denied")
+			if changed {
+				e.t.Error("the victim's oom_score_adj was changed")
+			}
+		}},
+
+		// Class 4: metadata outside the write grants. The plugin may read
+		// home; it may not change what is there.
+		{name: "chmod of a readable file", attack: "chmod", input: secret, check: metadataCheck(func(e *escapeEnv) bool {
+			return modeOf(e) != 0o600
+		})},
+		{name: "chown of a readable file", attack: "chown", input: secret, check: metadataCheck(nil)},
+		{name: "utimes of a readable file", attack: "utimes", input: secret, check: metadataCheck(func(e *escapeEnv) bool {
+			st, _ := os.Stat(e.secret)
+			return st.ModTime().Unix() == 1
+		})},
+		{name: "chmod of the plugin's own directory", attack: "chmod", input: func(e *escapeEnv) map[string]any { return map[string]any{"path": "."} },
+			check: metadataCheck(nil)},
+		{name: "chmod inside a write grant", attack: "chmod", input: pathIs(func(e *escapeEnv) string {
+			p := filepath.Join(e.writable, fmt.Sprintf("mine-%d", time.Now().UnixNano()))
+			os.WriteFile(p, nil, 0o600)
+			return p
+		}), check: func(e *escapeEnv, r attackResult, err error) {
+			// Allowed where the mount layer can tell grants apart; the
+			// filter alone cannot, and refuses all metadata changes.
+			if e.mode.namespaces || e.mode.off {
+				e.worked(r, err)
+			} else {
+				e.refused(r, err, "operation not permitted")
+			}
+		}},
+		{name: "device node inside a write grant", attack: "mknod-char", rootOnly: true,
+			input: pathIs(func(e *escapeEnv) string {
+				return filepath.Join(e.writable, fmt.Sprintf("kmsg-%d", time.Now().UnixNano()))
+			}),
+			check: func(e *escapeEnv, r attackResult, err error) {
+				if e.mode.off {
+					e.worked(r, err)
+					return
+				}
+				e.refused(r, err, "operation not permitted")
+			}},
+		{name: "fifo inside a write grant", attack: "mkfifo",
+			input: pathIs(func(e *escapeEnv) string {
+				return filepath.Join(e.writable, fmt.Sprintf("fifo-%d", time.Now().UnixNano()))
+			}),
+			check: func(e *escapeEnv, r attackResult, err error) { e.worked(r, err) }},
+
+		// Class 5: unix sockets need their own grant; net is not enough.
+		{name: "unix socket by path with the net grant", attack: "unix-connect", grants: []string{"net"},
+			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.sock} }, check: unixCheck(false)},
+		{name: "unix socket by path with the unix grant", attack: "unix-connect", grants: []string{"unix"},
+			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.sock} }, check: unixCheck(true)},
+		{name: "unix socket by path with no grant", attack: "unix-connect",
+			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.sock} }, check: unixCheck(false)},
+
+		// Class 6: what a plugin keeps of a root host's privileges.
+		{name: "capabilities", attack: "capabilities", rootOnly: true, check: func(e *escapeEnv, r attackResult, err error) {
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			held := heldCapabilities(r.Data)
+			if e.mode.off && len(held) == 0 {
+				e.t.Errorf("control: a root plugin without sandbox holds no capability:\n%s", r.Data)
+			}
+			if !e.mode.off && len(held) > 0 {
+				e.t.Errorf("the plugin holds capabilities: %v", held)
+			}
+		}},
+		{name: "sethostname", attack: "sethostname", noControl: true, check: func(e *escapeEnv, r attackResult, err error) {
+			e.refused(r, err, "operation not permitted")
+		}},
+		{name: "raw socket with the net grant", attack: "raw-socket", grants: []string{"net"}, rootOnly: true, check: func(e *escapeEnv, r attackResult, err error) {
+			if e.mode.off {
+				e.worked(r, err)
+				return
+			}
+			e.refused(r, err, "operation not permitted")
+		}},
+	}
+}
+
+// unixCheck expects the socket reached when allowed (or with the sandbox
+// off), and refused and never reached otherwise.
+func unixCheck(allowed bool) func(*escapeEnv, attackResult, error) {
+	return func(e *escapeEnv, r attackResult, err error) {
+		e.t.Helper()
+		if allowed || e.mode.off {
+			e.worked(r, err)
+			select {
+			case <-e.reached:
+			case <-time.After(5 * time.Second):
+				e.t.Error("the listener was not reached")
+			}
+			return
+		}
+		e.refused(r, err, "operation not permitted")
+		select {
+		case got := <-e.reached:
+			e.t.Errorf("the listener was reached: %q", got)
+		default:
+		}
+	}
+}
+
+// heldCapabilities lists the capability sets in /proc/PID/status lines
+// that are not empty.
+func heldCapabilities(status string) []string {
+	var held []string
+	for _, line := range strings.Split(status, "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.Trim(strings.TrimSpace(value), "0") != "" {
+			held = append(held, name+"="+strings.TrimSpace(value))
+		}
+	}
+	return held
+}
+
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 20 - prio // the raw call returns 20 - nice
+}
+
+func ioprioOf(pid int) uintptr {
+	const whoProcess = 1
+	v, _, _ := unix.Syscall(unix.SYS_IOPRIO_GET, whoProcess, uintptr(pid), 0)
+	return v
+}
+
+// victimGone waits briefly for a killed victim to be reaped by the test's
+// own Wait, which runs at cleanup; a signalled process is a zombie until
+// then, so this looks at its state.
+func victimGone(e *escapeEnv) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if !alive(e.victim) {
+			return true
+		}
+		if !e.mode.off {
+			return false // nothing was sent: no need to wait
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}

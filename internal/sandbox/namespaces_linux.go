@@ -1,0 +1,183 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The namespace layer. The launcher starts in new namespaces, so that the
+// plugin cannot even name what it must not touch:
+//
+//   - PID: other processes are not visible or addressable (threat: a plugin
+//     renicing, rescheduling, re-limiting or signalling the host and the
+//     user's other processes: prlimit(RLIMIT_CPU=0) on the host made the
+//     kernel kill it). The plugin is the namespace's init, so when it ends
+//     the kernel kills every process left in it (threat: descendants that
+//     call setsid and outlive the plugin and the host).
+//   - mount: the whole file system is read-only except the plugin's write
+//     grants (threat: chmod, chown, xattrs and timestamps, which Landlock
+//     does not cover: a plugin made the user's ssh key world-readable).
+//   - network, without a network grant: no interface but a loopback of its
+//     own, and abstract unix sockets of its own.
+//   - IPC and UTS: System V IPC objects and the host name are its own.
+//   - user, for a host not running as root: the unprivileged way to make
+//     the others. The plugin keeps the host user's uid and gid (mapped to
+//     themselves) and holds no capability once it runs. A root host gets no
+//     user namespace (its mapped root would keep power over root's files);
+//     it drops every capability instead (caps_linux.go).
+
+const (
+	nsBase = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+)
+
+// isolate sets cmd to start the launcher in new namespaces and returns the
+// clone flags it set.
+func isolate(cmd *exec.Cmd, p Policy) uintptr {
+	flags := uintptr(nsBase)
+	if !p.Network {
+		flags |= syscall.CLONE_NEWNET
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	a := cmd.SysProcAttr
+	if os.Geteuid() != 0 {
+		flags |= syscall.CLONE_NEWUSER
+		uid, gid := os.Geteuid(), os.Getegid()
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		a.GidMappingsEnableSetgroups = false
+		// The launcher is executed as the user it was, which would clear
+		// the capabilities the new user namespace gives it: it keeps the
+		// two it needs to set up its mounts and then to drop them all
+		// (dropPrivileges) before the plugin runs.
+		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+	}
+	a.Cloneflags |= flags
+	return flags
+}
+
+// withoutNamespaces copies cmd, which failed to start, without the
+// namespaces isolate added.
+func withoutNamespaces(cmd *exec.Cmd) *exec.Cmd {
+	c := &exec.Cmd{
+		Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+		Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr,
+		ExtraFiles: cmd.ExtraFiles,
+	}
+	if cmd.SysProcAttr != nil {
+		a := *cmd.SysProcAttr
+		a.Cloneflags &^= nsBase | syscall.CLONE_NEWNET | syscall.CLONE_NEWUSER
+		a.UidMappings, a.GidMappings, a.AmbientCaps = nil, nil, nil
+		c.SysProcAttr = &a
+	}
+	return c
+}
+
+// namespaceReport describes, in the launcher, the namespaces it runs in.
+func namespaceReport(req request, rep *Report) {
+	if req.Namespaces == 0 {
+		why := "turned off by the operator, or after the kernel refused to set them up"
+		if req.NamespaceError != "" {
+			why = "the kernel refused them: " + req.NamespaceError
+		}
+		rep.Missing = append(rep.Missing, "namespaces ("+why+"; other processes are guarded by the system call filter's argument checks alone, and descendants by the process group)")
+		return
+	}
+	names := []struct {
+		flag uintptr
+		name string
+	}{
+		{syscall.CLONE_NEWUSER, "user"}, {syscall.CLONE_NEWPID, "pid"}, {syscall.CLONE_NEWNS, "mount"},
+		{syscall.CLONE_NEWNET, "net"}, {syscall.CLONE_NEWIPC, "ipc"}, {syscall.CLONE_NEWUTS, "uts"},
+	}
+	s := "namespaces("
+	for _, n := range names {
+		if req.Namespaces&n.flag != 0 {
+			if s[len(s)-1] != '(' {
+				s += ","
+			}
+			s += n.name
+		}
+	}
+	rep.Enforced = append(rep.Enforced, s+")")
+}
+
+// readOnlyExceptWrites makes, in the launcher's own mount namespace, every
+// mount read-only except the policy's write grants, which are bound back
+// writable but without devices or set-user-ID (threat: metadata changes
+// outside the write grants, and device nodes made inside them). It keeps
+// nothing from propagating back to the host's mounts.
+func readOnlyExceptWrites(p Policy) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	// Detached writable copies of the write grants, taken before the
+	// tree they come from turns read-only.
+	type grant struct {
+		path string
+		fd   int
+	}
+	var grants []grant
+	defer func() {
+		for _, g := range grants {
+			unix.Close(g.fd)
+		}
+	}()
+	for _, path := range p.ReadWrite {
+		st, err := os.Stat(path)
+		if err != nil || !(st.IsDir() || st.Mode().IsRegular()) {
+			continue // missing, or a device such as /dev/null: writes to devices pass read-only mounts
+		}
+		fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return fmt.Errorf("copy write grant %s: %w", path, err)
+		}
+		grants = append(grants, grant{path, fd})
+	}
+	ro := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID}
+	if err := unix.MountSetattr(unix.AT_FDCWD, "/", unix.AT_RECURSIVE, ro); err != nil {
+		return fmt.Errorf("make the file system read-only: %w", err)
+	}
+	rw := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
+	for _, g := range grants {
+		if err := unix.MountSetattr(g.fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, rw); err != nil {
+			return fmt.Errorf("write grant %s: %w", g.path, err)
+		}
+		if err := unix.MoveMount(g.fd, "", unix.AT_FDCWD, g.path, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("write grant %s: %w", g.path, err)
+		}
+	}
+	return nil
+}
+
+// mountProc mounts, in the launcher's mount namespace, a /proc of its own
+// PID namespace: the host's /proc names processes by the host's PIDs,
+// which the plugin neither has nor may see (threat: reading the host's
+// /proc entries), and which confuse code that looks up /proc/PID for its
+// own PID (the thread-listing of libpsx, used to apply Landlock to every
+// thread, looped forever on the host's /proc/1/task).
+func mountProc() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc of the PID namespace: %w", err)
+	}
+	return nil
+}
+
+// reenterWorkDir changes to the working directory again by its path, so
+// that a directory under a write grant is the writable copy mounted over
+// it, not the read-only one beneath.
+func reenterWorkDir() error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	return os.Chdir(wd)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/airlock-go/airlock/sdk/go/plugin"
+)
+
+// escapeInput says which escape to try, and on what.
+type escapeInput struct {
+	Attack string `json:"attack"`
+	PID    int    `json:"pid"`  // a victim process of the same user
+	Path   string `json:"path"` // a file or socket path
+	Tag    string `json:"tag"`  // marks a child process for the test to find
+}
+
+// escape registers "escape": the containment suite's attacks, one class
+// of escape each (containment_linux_test.go). Each returns how far it
+// got: Count is a success count or a value the kernel returned, Error
+// what stopped it.
+func escape(p *plugin.Plugin) {
+	plugin.Handle(p, "escape", func(ctx context.Context, _ *plugin.Host, in escapeInput) (result, error) {
+		fn, ok := escapes[in.Attack]
+		if !ok {
+			return result{}, fmt.Errorf("no attack %q", in.Attack)
+		}
+		return fn(in), nil
+	})
+}
+
+var escapes = map[string]func(escapeInput) result{
+	// Class 1: system calls through a foreign ABI.
+	"i386-socket": func(escapeInput) result {
+		return rawResult(int80(i386Socket, unix.AF_INET, unix.SOCK_DGRAM, 0))
+	},
+	"i386-fork": func(escapeInput) result { return rawResult(int80fork()) },
+	"i386-keyctl": func(escapeInput) result {
+		const getKeyringID, userKeyring = 0, 0xfffffffc // KEY_SPEC_USER_KEYRING, as a 32-bit int
+		return rawResult(int80(i386Keyctl, getKeyringID, userKeyring, 0))
+	},
+	"x32-socket": func(escapeInput) result {
+		r, _, e := syscall.RawSyscall(unix.SYS_SOCKET|0x40000000, unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if e != 0 {
+			return result{Error: e.Error()}
+		}
+		return result{Count: int(r)}
+	},
+
+	// Class 2: acting on processes it does not own, without a signal.
+	"prlimit": func(in escapeInput) result {
+		lim := unix.Rlimit{Cur: 1, Max: 1}
+		return errResult(unix.Prlimit(in.PID, unix.RLIMIT_CPU, &lim, nil))
+	},
+	"setpriority": func(in escapeInput) result {
+		return errResult(unix.Setpriority(unix.PRIO_PROCESS, in.PID, 19))
+	},
+	"setpriority-user": func(in escapeInput) result {
+		return errResult(unix.Setpriority(unix.PRIO_USER, 0, 19))
+	},
+	"setpriority-group": func(in escapeInput) result {
+		return errResult(unix.Setpriority(unix.PRIO_PGRP, in.PID, 19))
+	},
+	"sched-setaffinity": func(in escapeInput) result {
+		var set unix.CPUSet
+		set.Set(0)
+		return errResult(unix.SchedSetaffinity(in.PID, &set))
+	},
+	"sched-setscheduler": func(in escapeInput) result {
+		const schedIdle = 5
+		var prio int32
+		_, _, e := unix.Syscall(unix.SYS_SCHED_SETSCHEDULER, uintptr(in.PID), schedIdle, uintptr(unsafe.Pointer(&prio)))
+		return errnoResult(e)
+	},
+	"ioprio": func(in escapeInput) result {
+		const whoProcess, idleClass = 1, 3 << 13
+		_, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, whoProcess, uintptr(in.PID), idleClass)
+		return errnoResult(e)
+	},
+	"ioprio-user": func(in escapeInput) result {
+		const whoUser, idleClass = 3, 3 << 13
+		_, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, whoUser, uintptr(os.Getuid()), idleClass)
+		return errnoResult(e)
+	},
+	"kill": func(in escapeInput) result { return errResult(unix.Kill(in.PID, unix.SIGKILL)) },
+	"pidfd-kill": func(in escapeInput) result {
+		fd, err := unix.PidfdOpen(in.PID, 0)
+		if err != nil {
+			return errResult(err)
+		}
+		defer unix.Close(fd)
+		return errResult(unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0))
+	},
+	"oom-score": func(in escapeInput) result {
+		return errResult(os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", in.PID), []byte("1000"), 0))
+	},
+
+	// Class 3: descendants that leave the process group.
+	"setsid-child": func(in escapeInput) result {
+		self, _ := os.Executable()
+		c := exec.Command(self, "-sleeper", "-tag="+in.Tag)
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := c.Start(); err != nil {
+			return errResult(err)
+		}
+		go c.Wait()
+		return result{Count: c.Process.Pid}
+	},
+
+	// Class 4: file system metadata.
+	"chmod": func(in escapeInput) result { return errResult(os.Chmod(in.Path, 0o777)) },
+	"chown": func(in escapeInput) result { return errResult(os.Lchown(in.Path, os.Getuid(), os.Getgid())) },
+	"setxattr": func(in escapeInput) result {
+		return errResult(unix.Setxattr(in.Path, "user.airlock", []byte("planted"), 0))
+	},
+	"utimes": func(in escapeInput) result {
+		return errResult(os.Chtimes(in.Path, time.Unix(1, 0), time.Unix(1, 0)))
+	},
+	"mknod-char": func(in escapeInput) result {
+		return errResult(unix.Mknod(in.Path, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 11)))) // /dev/kmsg
+	},
+	"mkfifo": func(in escapeInput) result { return errResult(unix.Mkfifo(in.Path, 0o600)) },
+
+	// Class 5: unix sockets by path and by abstract name.
+	"unix-connect": func(in escapeInput) result {
+		c, err := net.DialTimeout("unix", in.Path, 2*time.Second)
+		if err == nil {
+			c.Write([]byte("reached"))
+			c.Close()
+		}
+		return errResult(err)
+	},
+
+	// Class 6: what a root host's plugin keeps.
+	"capabilities": func(escapeInput) result {
+		data, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return errResult(err)
+		}
+		var caps []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "Cap") {
+				caps = append(caps, line)
+			}
+		}
+		return result{Count: os.Getuid(), Data: strings.Join(caps, "\n")}
+	},
+	"sethostname": func(escapeInput) result { return errResult(unix.Sethostname([]byte("airlock-pwned"))) },
+	"raw-socket": func(escapeInput) result {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errResult(err)
+	},
+}
+
+func errResult(err error) result {
+	if err != nil {
+		return result{Error: err.Error()}
+	}
+	return result{Count: 1}
+}
+
+func errnoResult(e syscall.Errno) result {
+	if e != 0 {
+		return result{Error: e.Error()}
+	}
+	return result{Count: 1}
+}
+
+// rawResult reads a raw system call's return: a value, or a negative
+// errno.
+func rawResult(r uintptr) result {
+	if v := int32(r); v < 0 && v > -4096 {
+		return result{Count: -1, Error: syscall.Errno(-v).Error()}
+	}
+	return result{Count: int(int32(r))}
+}
