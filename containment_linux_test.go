@@ -451,16 +451,59 @@ func unixCheck(allowed bool) func(*escapeEnv, attackResult, error) {
 }
 
 // heldCapabilities lists the capability sets in /proc/PID/status lines
-// that are not empty.
+// that are not empty. The bounding set only limits what exec may grant;
+// it counts for a root host, whose plugin must not regain root's
+// capabilities, and not for an ordinary user, who cannot empty it.
 func heldCapabilities(status string) []string {
 	var held []string
 	for _, line := range strings.Split(status, "\n") {
 		name, value, ok := strings.Cut(line, ":")
-		if ok && strings.Trim(strings.TrimSpace(value), "0") != "" {
+		if !ok || name == "CapBnd" && os.Geteuid() != 0 {
+			continue
+		}
+		if strings.Trim(strings.TrimSpace(value), "0") != "" {
 			held = append(held, name+"="+strings.TrimSpace(value))
 		}
 	}
 	return held
+}
+
+// A root host can run a plugin as another user; any other host is told
+// it cannot.
+func TestRunAs(t *testing.T) {
+	dir := testPlugin(t)
+	h, _ := newHost(t, airlock.Options{})
+	pc := airlock.PluginConfig{Path: dir, RunAs: "nobody"}
+	if os.Geteuid() != 0 {
+		_, err := h.Load(ctxT(t, 10*time.Second), pc)
+		if !errors.Is(err, airlock.ErrInvalidConfig) || !strings.Contains(err.Error(), "root") {
+			t.Fatalf("run_as on a host not running as root: %v; want an error saying it needs root", err)
+		}
+		return
+	}
+	// The plugin's files must be readable by that user.
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o005 != 0o005 {
+			if err := os.Chmod(d, st.Mode().Perm()|0o005); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	load(t, h, pc)
+	r, err := airlock.CallFunc[attackResult](ctxT(t, 10*time.Second), h, "testplugin", "escape", map[string]any{"attack": "capabilities"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count != 65534 {
+		t.Errorf("the plugin runs as uid %d; want nobody's, 65534", r.Count)
+	}
+	if held := heldCapabilities(r.Data); len(held) > 0 {
+		t.Errorf("the plugin holds capabilities: %v", held)
+	}
 }
 
 func niceOf(t *testing.T, pid int) int {
@@ -493,4 +536,129 @@ func victimGone(e *escapeEnv) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// Class 3: every descendant of a plugin ends with it, even one that left
+// its process group with setsid. With the namespace layer the plugin is
+// its PID namespace's init, and the kernel kills what is left in the
+// namespace when it ends; without it, setsid is refused, so the group
+// kill reaches every descendant.
+func TestDescendantsEndWithPlugin(t *testing.T) {
+	plugin := testPlugin(t)
+	for _, mode := range sandboxModes[:2] {
+		t.Run(mode.name, func(t *testing.T) {
+			h, _ := newHost(t, airlock.Options{})
+			load(t, h, airlock.PluginConfig{Path: plugin, Grants: []string{"spawn"}, Namespaces: &mode.namespaces})
+			ctx := ctxT(t, 20*time.Second)
+			tag := uniqueTag(t)
+			r, err := airlock.CallFunc[attackResult](ctx, h, "testplugin", "escape", map[string]any{"attack": "setsid-child", "tag": tag})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !mode.namespaces {
+				if !strings.Contains(r.Error, "operation not permitted") || childAlive(0, tag) {
+					t.Fatalf("setsid without a PID namespace: %+v; want it refused", r)
+				}
+				return
+			}
+			if r.Error != "" || !childAlive(0, tag) {
+				t.Fatalf("the setsid child did not start: %+v", r)
+			}
+			if err := h.Unload(ctx, "testplugin"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { return !childAlive(0, tag) }, "the setsid child killed with the plugin")
+		})
+	}
+}
+
+// The control for the above: with the sandbox off, a setsid child
+// survives the plugin, which is the escape the namespace layer closes.
+func TestDescendantsEscapeWithoutSandbox(t *testing.T) {
+	h, _ := newHost(t, airlock.Options{})
+	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Grants: []string{"spawn"}, Sandbox: "off"})
+	ctx := ctxT(t, 20*time.Second)
+	tag := uniqueTag(t)
+	r, err := airlock.CallFunc[attackResult](ctx, h, "testplugin", "escape", map[string]any{"attack": "setsid-child", "tag": tag})
+	if err != nil || r.Error != "" {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	defer killTagged(tag)
+	if err := h.Unload(ctx, "testplugin"); err != nil {
+		t.Fatal(err)
+	}
+	if !childAlive(0, tag) {
+		t.Fatal("control: the setsid child died with the plugin even without the sandbox")
+	}
+}
+
+// TestDescendantsEndWithHost kills a host (a copy of this test binary
+// running TestHelperHost) with SIGKILL while its plugin has a setsid
+// child: the plugin dies by its parent-death signal, and the child with
+// the plugin's PID namespace.
+func TestDescendantsEndWithHost(t *testing.T) {
+	tag := uniqueTag(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHost$", "-test.v")
+	cmd.Env = append(os.Environ(), "AIRLOCK_HELPER_HOST_PLUGIN="+testPlugin(t), "AIRLOCK_HELPER_HOST_TAG="+tag)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer killTagged(tag)
+	buf := make([]byte, 4096)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "helper host ready") {
+		n, err := out.Read(buf)
+		if err != nil {
+			cmd.Process.Kill()
+			t.Fatalf("helper host ended before it was ready: %v\n%s", err, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	if !childAlive(0, tag) {
+		t.Fatal("the setsid child is not running")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitFor(t, func() bool { return !childAlive(0, tag) }, "the setsid child killed after the host died")
+}
+
+// TestHelperHost is the host TestDescendantsEndWithHost kills; it does
+// nothing in a normal run.
+func TestHelperHost(t *testing.T) {
+	dir := os.Getenv("AIRLOCK_HELPER_HOST_PLUGIN")
+	if dir == "" {
+		return
+	}
+	h, err := airlock.New(airlock.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 20*time.Second)
+	if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, Grants: []string{"spawn"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := airlock.CallFunc[attackResult](ctx, h, "testplugin", "escape", map[string]any{"attack": "setsid-child", "tag": os.Getenv("AIRLOCK_HELPER_HOST_TAG")})
+	if err != nil || r.Error != "" {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	fmt.Println("helper host ready")
+	select {} // until killed
+}
+
+// killTagged kills what a failed test may have left running.
+func killTagged(tag string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(cmdline), "-tag="+tag+"\x00") {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }

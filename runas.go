@@ -2,6 +2,7 @@ package airlock
 
 import (
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -14,6 +15,9 @@ import (
 func resolveRunAs(s string) (*sandbox.Credential, error) {
 	if s == "" {
 		return nil, nil
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("run_as = %q: only a host running as root can run a plugin as another user", s)
 	}
 	name, group, hasGroup := strings.Cut(s, ":")
 	uid, gid, err := lookupUser(name)
