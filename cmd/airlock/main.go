@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"keygen":  keygenCommand,
 		"sign":    signCommand,
 		"verify":  verifyCommand,
+		"doctor":  doctorCommand,
 	}
 }
 

@@ -82,3 +82,8 @@ func isolate(*exec.Cmd, Policy) uintptr { return 0 }
 
 // withoutNamespaces is never needed on macOS.
 func withoutNamespaces(cmd *exec.Cmd) *exec.Cmd { return cmd }
+
+// MachineFacts reports what macOS offers: resource limits only.
+func MachineFacts() Facts {
+	return Facts{OS: "darwin", Root: os.Geteuid() == 0, Launcher: true}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 
+	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
@@ -182,3 +183,16 @@ func InterpreterDirs(interp string) []string {
 
 // Available reports whether this platform confines process plugins.
 func Available() bool { return true }
+
+// MachineFacts reports what the kernel offers.
+func MachineFacts() Facts {
+	f := Facts{OS: "linux", Root: os.Geteuid() == 0, Seccomp: seccomp.Supported(), Launcher: true}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		f.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	if abi, err := ll.LandlockGetABIVersion(); err == nil {
+		f.LandlockABI = abi
+	}
+	return f
+}

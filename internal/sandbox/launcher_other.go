@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -47,3 +48,13 @@ func Available() bool { return false }
 // errRequired is returned where confinement is required but the platform
 // cannot provide it.
 var errRequired = errors.New("sandbox: full confinement is required but this platform has no process sandbox")
+
+// Probe reports what a plugin gets on this platform: nothing beyond the
+// process tier's own measures.
+func Probe(p Policy, timeout time.Duration) (Report, error) {
+	return (&Launch{p: Policy{}}).Started(timeout)
+}
+
+// MachineFacts reports that this platform has no launcher (Windows uses
+// job objects, set by the process tier).
+func MachineFacts() Facts { return Facts{OS: runtime.GOOS} }

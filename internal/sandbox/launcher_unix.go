@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -22,6 +24,8 @@ import (
 const (
 	launcherArg0 = "airlock-launcher"
 	launcherEnv  = "AIRLOCK_SANDBOX_LAUNCHER"
+	probeArg0    = "airlock-probe" // the program Probe confines: it exits at once
+	probeEnv     = "AIRLOCK_SANDBOX_PROBE"
 	policyFD     = 3 // the launcher reads its request here
 	statusFD     = 4 // and writes its report here
 )
@@ -48,6 +52,9 @@ type status struct {
 }
 
 func init() {
+	if len(os.Args) == 1 && os.Args[0] == probeArg0 && os.Getenv(probeEnv) == "1" {
+		os.Exit(0)
+	}
 	// Only the launcher itself takes this path: the host's executable,
 	// started by Wrap with the marker argv[0] and variable. In a normal
 	// start of the host this returns at once.
@@ -175,6 +182,36 @@ func (l *Launch) Started(timeout time.Duration) (Report, error) {
 	// End of file after the report: the exec succeeded and closed the
 	// launcher's end.
 	return *rep, nil
+}
+
+// Probe confines a program that exits at once, under policy p, and
+// returns the launcher's report: what a plugin with that policy gets on
+// this machine. The probe is the host's own executable, which p may not
+// need to read; Probe adds it.
+func Probe(p Policy, timeout time.Duration) (Report, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return Report{}, err
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	p.ReadOnly = append(slices.Clone(p.ReadOnly), exe)
+	cmd := &exec.Cmd{Path: exe, Args: []string{probeArg0}, Env: []string{probeEnv + "=1"}}
+	l, err := Wrap(cmd, p)
+	if err != nil {
+		return Report{}, err
+	}
+	started, err := l.Start(cmd)
+	if err != nil {
+		l.Abort()
+		return Report{}, err
+	}
+	rep, err := l.Started(timeout)
+	if werr := started.Wait(); err == nil && werr != nil {
+		err = fmt.Errorf("sandbox probe: %w", werr)
+	}
+	return rep, err
 }
 
 // runLauncher is the launcher's whole life: read the request, confine

@@ -104,3 +104,14 @@ func (r Report) String() string {
 	}
 	return b.String()
 }
+
+// Facts are what this machine's kernel offers the sandbox, as far as can
+// be seen without starting a process (Probe shows the rest).
+type Facts struct {
+	OS          string `json:"os"`
+	Kernel      string `json:"kernel,omitempty"`
+	Root        bool   `json:"root"`
+	LandlockABI int    `json:"landlock_abi"` // 0: none
+	Seccomp     bool   `json:"seccomp"`
+	Launcher    bool   `json:"launcher"` // process plugins start through the launcher
+}
