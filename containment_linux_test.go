@@ -131,24 +131,31 @@ func newEscapeEnv(t *testing.T, mode sandboxMode, home, writable string) *escape
 	e.victim = victim.Process.Pid
 	// A short path: unix socket paths are limited to 108 bytes.
 	e.sock = filepath.Join(os.TempDir(), fmt.Sprintf("airlock-%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
-	ln, err := net.Listen("unix", e.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close(); os.Remove(e.sock) })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 16)
-			n, _ := c.Read(buf)
-			c.Close()
-			e.reached <- string(buf[:n])
+	// The same socket by path and by abstract name.
+	for _, addr := range []string{e.sock, "@" + filepath.Base(e.sock)} {
+		ln, err := net.Listen("unix", addr)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
+		t.Cleanup(func() { ln.Close() })
+		go e.accept(ln)
+	}
+	t.Cleanup(func() { os.Remove(e.sock) })
 	return e
+}
+
+// accept reports what each connection to ln sends.
+func (e *escapeEnv) accept(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 16)
+		n, _ := c.Read(buf)
+		c.Close()
+		e.reached <- string(buf[:n])
+	}
 }
 
 // refused checks a sandboxed run: the attack got an error saying one of
@@ -357,6 +364,31 @@ func escapeCases() []escapeCase {
 			return modeOf(e) != 0o600
 		})},
 		{name: "chown of a readable file", attack: "chown", input: secret, check: metadataCheck(nil)},
+		{name: "setxattr of a readable file", attack: "setxattr", input: secret, check: metadataCheck(func(e *escapeEnv) bool {
+			n, _ := unix.Getxattr(e.secret, "user.airlock", make([]byte, 64))
+			return n > 0
+		})},
+		{name: "hard link of a readable file into the write grant, then chmod", attack: "link-then-chmod",
+			input: func(e *escapeEnv) map[string]any {
+				return map[string]any{"path": e.secret, "target": filepath.Join(e.writable, fmt.Sprintf("link-%d", time.Now().UnixNano()))}
+			},
+			check: func(e *escapeEnv, r attackResult, err error) {
+				switch {
+				case e.mode.off:
+					e.worked(r, err)
+				case e.mode.namespaces:
+					// The write grant is a mount of its own: no link
+					// crosses into it.
+					e.refused(r, err, "invalid cross-device link")
+				default:
+					// Landlock refuses links from a directory without
+					// the refer right.
+					e.refused(r, err, "invalid cross-device link", "permission denied")
+				}
+				if !e.mode.off && modeOf(e) != 0o600 {
+					e.t.Errorf("the file's mode was changed through a link")
+				}
+			}},
 		{name: "utimes of a readable file", attack: "utimes", input: secret, check: metadataCheck(func(e *escapeEnv) bool {
 			st, _ := os.Stat(e.secret)
 			return st.ModTime().Unix() == 1
@@ -398,6 +430,23 @@ func escapeCases() []escapeCase {
 			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.sock} }, check: unixCheck(false)},
 		{name: "unix socket by path with the unix grant", attack: "unix-connect", grants: []string{"unix"},
 			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.sock} }, check: unixCheck(true)},
+		{name: "abstract unix socket with the unix grant", attack: "unix-connect", grants: []string{"unix"},
+			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": "@" + filepath.Base(e.sock)} },
+			check: func(e *escapeEnv, r attackResult, err error) {
+				// Abstract sockets belong to the network namespace, and
+				// Landlock scopes them to the plugin's domain.
+				if e.mode.off {
+					e.worked(r, err)
+					<-e.reached
+					return
+				}
+				e.refused(r, err, "operation not permitted", "connection refused")
+				select {
+				case got := <-e.reached:
+					e.t.Errorf("the listener was reached: %q", got)
+				default:
+				}
+			}},
 		{name: "unix socket by path with no grant", attack: "unix-connect",
 			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.sock} }, check: unixCheck(false)},
 

@@ -22,6 +22,7 @@ type escapeInput struct {
 	PID    int    `json:"pid"`  // a victim process of the same user
 	Path   string `json:"path"` // a file or socket path
 	Tag    string `json:"tag"`  // marks a child process for the test to find
+	Target string `json:"target"`
 }
 
 // escape registers "escape": the containment suite's attacks, one class
@@ -129,6 +130,14 @@ var escapes = map[string]func(escapeInput) result{
 		return errResult(unix.Mknod(in.Path, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 11)))) // /dev/kmsg
 	},
 	"mkfifo": func(in escapeInput) result { return errResult(unix.Mkfifo(in.Path, 0o600)) },
+	// A hard link into a write grant would make the file's metadata
+	// changeable there.
+	"link-then-chmod": func(in escapeInput) result {
+		if err := os.Link(in.Path, in.Target); err != nil {
+			return errResult(err)
+		}
+		return errResult(os.Chmod(in.Target, 0o777))
+	},
 
 	// Class 5: unix sockets by path and by abstract name.
 	"unix-connect": func(in escapeInput) result {
