@@ -220,6 +220,10 @@ type PluginInfo struct {
 	Priority    int
 	State       string // "running", "restarting", "disabled" or "stopped"
 	Restarts    int    // restarts after crashes so far
+	// PID is the running process of a process plugin, as the host sees
+	// it (the plugin itself, in its own PID namespace, sees another
+	// number); 0 for other tiers and while it is not running.
+	PID int
 }
 
 // Plugins describes the loaded plugins, sorted by name.

@@ -371,8 +371,12 @@ func (p *managed) stop(ctx context.Context) {
 
 func (p *managed) info() PluginInfo {
 	p.mu.Lock()
-	state, restarts := p.state, p.restarts
+	state, restarts, inst := p.state, p.restarts, p.inst
 	p.mu.Unlock()
+	pid := 0
+	if inst, ok := inst.(interface{ PID() int }); ok && state == stateRunning {
+		pid = inst.PID()
+	}
 	return PluginInfo{
 		Name:        p.name,
 		Version:     p.man.Version,
@@ -385,6 +389,7 @@ func (p *managed) info() PluginInfo {
 		Priority:    p.cfg.Priority,
 		State:       state,
 		Restarts:    restarts,
+		PID:         pid,
 	}
 }
 

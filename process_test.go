@@ -479,12 +479,12 @@ func TestDeadlineKillsPluginThatIgnoresIt(t *testing.T) {
 		CancelGrace: airlock.Duration(200 * time.Millisecond),
 	}})
 	ctx := ctxT(t, 20*time.Second)
-	before, err := airlock.CallFunc[struct{ Pid int }](ctx, h, "testplugin", "info", nil)
-	if err != nil {
+	if _, err := h.Call(ctx, "testplugin", "echo", 1); err != nil {
 		t.Fatal(err)
 	}
+	before := pluginPID(t, h)
 	start := time.Now()
-	_, err = h.Call(ctx, "testplugin", "hang", nil)
+	_, err := h.Call(ctx, "testplugin", "hang", nil)
 	if !errors.Is(err, airlock.ErrDeadline) {
 		t.Fatalf("err = %v, want ErrDeadline", err)
 	}
@@ -492,12 +492,11 @@ func TestDeadlineKillsPluginThatIgnoresIt(t *testing.T) {
 		t.Errorf("the call took %v to fail with a 200ms deadline", took)
 	}
 	// The plugin ignored the cancellation: it is killed and replaced.
-	waitFor(t, func() bool { return !alive(before.Pid) }, "the hung plugin killed")
-	after, err := airlock.CallFunc[struct{ Pid int }](ctx, h, "testplugin", "info", nil)
-	if err != nil {
+	waitFor(t, func() bool { return !alive(before) }, "the hung plugin killed")
+	if _, err := h.Call(ctx, "testplugin", "echo", 1); err != nil {
 		t.Fatal(err)
 	}
-	if after.Pid == before.Pid {
+	if after := pluginPID(t, h); after == before {
 		t.Errorf("still the same process after it ignored its deadline")
 	}
 }
@@ -506,23 +505,19 @@ func TestCooperativeCancellationKeepsPlugin(t *testing.T) {
 	h, _ := newHost(t, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t)})
 	ctx := ctxT(t, 20*time.Second)
-	before, err := airlock.CallFunc[struct{ Pid int }](ctx, h, "testplugin", "info", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := pluginPID(t, h)
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	_, err = h.Call(short, "testplugin", "sleep", 60000)
+	_, err := h.Call(short, "testplugin", "sleep", 60000)
 	if !errors.Is(err, airlock.ErrDeadline) {
 		t.Fatalf("err = %v, want ErrDeadline", err)
 	}
 	// It honoured the cancel, so it is not killed.
 	time.Sleep(1500 * time.Millisecond)
-	after, err := airlock.CallFunc[struct{ Pid int }](ctx, h, "testplugin", "info", nil)
-	if err != nil {
+	if _, err := h.Call(ctx, "testplugin", "echo", 1); err != nil {
 		t.Fatal(err)
 	}
-	if after.Pid != before.Pid {
+	if after := pluginPID(t, h); after != before {
 		t.Errorf("a plugin that honoured cancellation was restarted")
 	}
 }
@@ -702,15 +697,12 @@ func TestCloseStopsPlugins(t *testing.T) {
 	h, _ := newHost(t, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t)})
 	ctx := ctxT(t, 20*time.Second)
-	info, err := airlock.CallFunc[struct{ Pid int }](ctx, h, "testplugin", "info", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := pluginPID(t, h)
 	if err := h.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if alive(info.Pid) {
-		t.Errorf("plugin process %d alive after Close", info.Pid)
+	if alive(pid) {
+		t.Errorf("plugin process %d alive after Close", pid)
 	}
 	if _, err := h.Call(ctx, "testplugin", "echo", 1); !errors.Is(err, airlock.ErrClosed) {
 		t.Errorf("call after Close: err = %v, want ErrClosed", err)
@@ -795,4 +787,16 @@ func TestOperatorEntryOverride(t *testing.T) {
 // uniqueTag marks a plugin's child process for childAlive.
 func uniqueTag(t *testing.T) string {
 	return fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+}
+
+// pluginPID is the test plugin's process as the host sees it.
+func pluginPID(t *testing.T, h *airlock.Host) int {
+	t.Helper()
+	for _, p := range h.Plugins() {
+		if p.Name == "testplugin" && p.PID > 0 {
+			return p.PID
+		}
+	}
+	t.Fatalf("no running testplugin in %+v", h.Plugins())
+	return 0
 }
