@@ -48,6 +48,14 @@ type attackEnv struct {
 	// suite runs with and without it, so that each layer's refusal is
 	// seen (containment_linux_test.go has the other classes).
 	namespaces bool
+	// acceptsBefore is the listener's count when the attack started.
+	acceptsBefore int
+}
+
+func (e *attackEnv) acceptCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return *e.accepts
 }
 
 type attack struct {
@@ -57,6 +65,12 @@ type attack struct {
 	grants []string
 	limits airlock.Limits
 	check  func(e *attackEnv, res attackResult, err error)
+	// control, if set, checks the same attack with the sandbox off: it
+	// must work, which shows that check's refusal is the sandbox's doing.
+	// Attacks that would harm the machine running the tests when they
+	// work (fork and memory bombs, signalling or tracing the test itself)
+	// have none.
+	control func(e *attackEnv, res attackResult, err error)
 }
 
 func TestHostilePlugins(t *testing.T) {
@@ -88,13 +102,16 @@ func TestHostilePlugins(t *testing.T) {
 	healthyDir := buildExample(t, "hello-go")
 	pluginDir := testPluginWith(t, nil, []string{"fs.write:" + writable, "fs.read:" + home, "net"})
 
-	for _, mode := range []struct {
-		name       string
-		namespaces bool
-	}{{"namespaces", true}, {"filter-only", false}} {
+	for _, mode := range sandboxModes {
 		for _, a := range attacks() {
+			if mode.off {
+				if a.control == nil {
+					continue
+				}
+				a.check = a.control
+			}
 			t.Run(mode.name+"/"+a.name, func(t *testing.T) {
-				runAttack(t, a, mode.namespaces, hostileSetup{healthyDir, pluginDir, secret, writable, ln.Addr().String(), &accepts, &mu})
+				runAttack(t, a, mode, hostileSetup{healthyDir, pluginDir, secret, writable, ln.Addr().String(), &accepts, &mu})
 			})
 		}
 	}
@@ -109,7 +126,12 @@ type hostileSetup struct {
 	mu                    *sync.Mutex
 }
 
-func runAttack(t *testing.T, a attack, namespaces bool, s hostileSetup) {
+func runAttack(t *testing.T, a attack, mode sandboxMode, s hostileSetup) {
+	namespaces := mode.namespaces
+	sandbox := ""
+	if mode.off {
+		sandbox = "off"
+	}
 	healthyDir, pluginDir, secret, writable := s.healthyDir, s.pluginDir, s.secret, s.writable
 	h, rec := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
 	load(t, h, airlock.PluginConfig{Path: healthyDir, Grants: []string{"log"}})
@@ -117,7 +139,7 @@ func runAttack(t *testing.T, a attack, namespaces bool, s hostileSetup) {
 	if limits.CallTimeout == 0 {
 		limits.CallTimeout = airlock.Duration(5 * time.Second)
 	}
-	load(t, h, airlock.PluginConfig{Path: pluginDir, Grants: append([]string{"log", "kv", "fs.write:" + writable}, a.grants...), Limits: limits, Namespaces: &namespaces})
+	load(t, h, airlock.PluginConfig{Path: pluginDir, Grants: append([]string{"log", "kv", "fs.write:" + writable}, a.grants...), Limits: limits, Namespaces: &namespaces, Sandbox: sandbox})
 	e := &attackEnv{t: t, h: h, rec: rec, secret: secret, granted: writable, addr: s.addr, accepts: s.accepts, mu: s.mu, namespaces: namespaces}
 	var input any
 	if a.input != nil {
@@ -188,7 +210,8 @@ func attacks() []attack {
 					e.t.Errorf("host log grew to %d bytes from one line", len(e.rec.String()))
 				}
 			}},
-		{name: "reading the host user's files", fn: "readfile", input: func(e *attackEnv) any { return e.secret }, check: wantDenied(0, "permission denied")},
+		{name: "reading the host user's files", fn: "readfile", input: func(e *attackEnv) any { return e.secret }, check: wantDenied(0, "permission denied"),
+			control: wantWorked(func(r attackResult) bool { return r.Data == "PRIVATE KEY" })},
 		{name: "reading a file its grant allows", fn: "readfile", input: func(e *attackEnv) any { return e.secret }, grants: []string{"fs.read:/"},
 			check: func(e *attackEnv, r attackResult, err error) {
 				// The control case: with the grant the same read works,
@@ -201,21 +224,24 @@ func attacks() []attack {
 		{name: "writing outside its grants", fn: "writefile", input: func(e *attackEnv) any { return filepath.Join(filepath.Dir(e.secret), "planted") },
 			// The read-only mount refuses before Landlock; without it,
 			// Landlock.
-			check: byLayer(wantDenied(0, "read-only file system"), wantDenied(0, "permission denied"))},
-		{name: "opening a TCP connection", fn: "connect", input: func(e *attackEnv) any { return e.addr }, check: func(e *attackEnv, r attackResult, err error) {
-			wantDenied(0, "operation not permitted")(e, r, err)
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			if *e.accepts != 0 {
-				e.t.Errorf("the listener accepted %d connections", *e.accepts)
-			}
-		}},
-		{name: "sending UDP", fn: "udp", input: func(*attackEnv) any { return "127.0.0.1:9" }, check: wantDenied(0, "operation not permitted")},
+			check:   byLayer(wantDenied(0, "read-only file system"), wantDenied(0, "permission denied")),
+			control: wantWorked(nil)},
+		{name: "opening a TCP connection", fn: "connect", input: func(e *attackEnv) any { e.acceptsBefore = e.acceptCount(); return e.addr },
+			check: func(e *attackEnv, r attackResult, err error) {
+				wantDenied(0, "operation not permitted")(e, r, err)
+				if n := e.acceptCount() - e.acceptsBefore; n != 0 {
+					e.t.Errorf("the listener accepted %d connections", n)
+				}
+			},
+			control: wantWorked(nil)},
+		{name: "sending UDP", fn: "udp", input: func(*attackEnv) any { return "127.0.0.1:9" }, check: wantDenied(0, "operation not permitted"), control: wantWorked(nil)},
 		// In a PID namespace, the plugin's /proc has no host processes.
 		{name: "opening the host's /proc fds", fn: "procfd", input: func(*attackEnv) any { return hostPID },
-			check: byLayer(wantDenied(0, "no such file or directory"), wantDenied(0, "permission denied"))},
+			check:   byLayer(wantDenied(0, "no such file or directory"), wantDenied(0, "permission denied")),
+			control: wantWorked(func(r attackResult) bool { return r.Count > 0 })},
 		{name: "reading the host's environment", fn: "environ", input: func(*attackEnv) any { return hostPID },
-			check: byLayer(wantDenied(0, "no such file or directory"), wantDenied(0, "permission denied"))},
+			check:   byLayer(wantDenied(0, "no such file or directory"), wantDenied(0, "permission denied")),
+			control: wantWorked(func(r attackResult) bool { return strings.Contains(r.Data, "PATH=") })},
 		{name: "signalling the host", fn: "killhost", input: func(*attackEnv) any { return hostPID },
 			check: byLayer(wantDenied(0, "no such process"), wantDenied(0, "operation not permitted"))},
 		{name: "tracing the host", fn: "ptrace", input: func(*attackEnv) any { return hostPID }, check: wantDenied(0, "operation not permitted")},
@@ -225,6 +251,17 @@ func attacks() []attack {
 					e.t.Errorf("made %d host calls (%s), err %v; want a rate-limit error near 100", r.Count, r.Error, err)
 				}
 			}},
+	}
+}
+
+// wantWorked checks a control case: the attack, with the sandbox off, got
+// what it wanted (and ok, if given, agrees).
+func wantWorked(ok func(attackResult) bool) func(*attackEnv, attackResult, error) {
+	return func(e *attackEnv, r attackResult, err error) {
+		e.t.Helper()
+		if err != nil || r.Error != "" || ok != nil && !ok(r) {
+			e.t.Errorf("control (sandbox off): the attack got %+v, %v; want it to work", r, err)
+		}
 	}
 }
 
