@@ -8,11 +8,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -175,22 +173,20 @@ func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte,
 	return env.Result, nil
 }
 
-// run calls fn with a deadline that stops even a guest that never yields.
-// Rather than hand wazero a cancellable context (which costs a goroutine
-// and a channel per call), it arms a timer that closes the module; the
-// compiled code's termination checks then stop the guest.
+// run calls fn under ctx, which carries the call's deadline. The runtime
+// closes the module when ctx ends (WithCloseOnContextDone): the compiled
+// code's termination checks then stop even a guest that never yields,
+// and poll_oneoff wakes a guest asleep in WASI. wazero closes it without
+// freeing its resources from another goroutine while the guest still
+// runs; the pool frees them when it discards the instance.
 func (inst *instance) run(ctx context.Context, state *callState, fn api.Function, args ...uint64) ([]uint64, error) {
-	callCtx := context.WithValue(context.WithoutCancel(ctx), stateKey{}, state)
-	if dl, ok := ctx.Deadline(); ok {
-		stop := context.AfterFunc(ctx, func() {
-			inst.mod.CloseWithExitCode(context.Background(), sys.ExitCodeDeadlineExceeded)
-		})
-		defer stop()
-		if time.Until(dl) <= 0 {
-			return nil, errDeadline
-		}
+	if ctx.Err() != nil {
+		return nil, errDeadline
 	}
-	return fn.Call(callCtx, args...)
+	if state != nil {
+		ctx = context.WithValue(ctx, stateKey{}, state)
+	}
+	return fn.Call(ctx, args...)
 }
 
 // callState carries a host call's answer from host_call to host_result,

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/tetratelabs/wazero"
 
@@ -28,7 +29,11 @@ type Options struct {
 	//
 	// Cached machine code is code the host executes: the directory must be
 	// writable by the host's user only. Start refuses a directory that
-	// others can write.
+	// others can write. Each entry is authenticated with an HMAC-SHA256
+	// keyed by airlock-key/cache-hmac-sha256.key inside the directory
+	// (created 0600 in a 0700 directory, replaced if others could read
+	// it): an entry without a valid MAC is removed before it can be
+	// loaded, and the module compiled again.
 	CacheDir string
 }
 
@@ -37,6 +42,11 @@ type Options struct {
 type Starter struct {
 	cache wazero.CompilationCache
 	dir   string
+
+	// mu orders compiles, so that each one's sweep, compile and seal of
+	// the on-disk cache do not interleave with another's.
+	mu   sync.Mutex
+	auth *cacheAuth // nil without an on-disk cache
 }
 
 // NewStarter returns a Starter using opts.
@@ -57,6 +67,12 @@ func NewStarter(opts Options) (*Starter, error) {
 		// would execute.
 		if err := privdir.Ensure(dir); err != nil {
 			return nil, fmt.Errorf("wasm compilation cache: %w", err)
+		}
+		// Threat: the same, by whoever could write into the directory
+		// once; see cacheAuth.
+		s.auth = newCacheAuth(dir)
+		if err := s.auth.sweep(); err != nil {
+			return nil, err
 		}
 		c, err := wazero.NewCompilationCacheWithDir(dir)
 		if err != nil {
@@ -92,13 +108,45 @@ func (s *Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, err
 		WithCompilationCache(s.cache).
 		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(pages(spec.Limits.MaxMemory)))
-	p, err := newPlugin(ctx, rt, code, spec)
+	p, err := newPlugin(ctx, s, rt, code, spec)
 	if err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}
 	return p, nil
 }
+
+// compile compiles code in rt. With an on-disk cache, the cache's
+// entries are authenticated before wazero can read them, and the entries
+// it writes are sealed after (cacheAuth).
+func (s *Starter) compile(ctx context.Context, rt wazero.Runtime, code []byte) (wazero.CompiledModule, error) {
+	if s.auth == nil {
+		compiled, err := rt.CompileModule(ctx, code)
+		if err != nil {
+			return nil, invalidModule{err}
+		}
+		return compiled, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.auth.sweep(); err != nil {
+		return nil, err
+	}
+	compiled, err := rt.CompileModule(ctx, code)
+	if err != nil {
+		return nil, invalidModule{err}
+	}
+	if err := s.auth.seal(); err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	return compiled, nil
+}
+
+// invalidModule is wazero's refusal to compile a module.
+type invalidModule struct{ err error }
+
+func (e invalidModule) Error() string { return e.err.Error() }
 
 func readModule(path string, spec tier.Spec) ([]byte, error) {
 	f, err := os.Open(path)

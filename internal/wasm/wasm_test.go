@@ -378,9 +378,7 @@ func TestConcurrentCallsThroughPool(t *testing.T) {
 	}
 	wg.Wait()
 	p := inst.(*plugin)
-	p.mu.Lock()
-	count := p.count
-	p.mu.Unlock()
+	count := p.alive()
 	if count > 4 {
 		t.Errorf("%d instances for 4 calls in flight", count)
 	}

@@ -1,8 +1,12 @@
 /* evil: a wasm guest for the tests that speaks the ABI by hand and breaks it
  * on request. The call's name says how. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <wasi/api.h>
 
 #define EXPORT(name) __attribute__((export_name(name)))
 #define IMPORT(name) __attribute__((import_module("airlock"), import_name(name)))
@@ -22,6 +26,132 @@ static uint64_t pack(const char *s, size_t n) {
 
 static uint64_t reply(const char *s) { return pack(s, strlen(s)); }
 
+/* What the guest does when an instance starts, from the environment
+ * variable EVIL_AT_START (passed with the grant env:EVIL_AT_START): "spin"
+ * loops for ever in _initialize (a constructor), "sleep" sleeps for a
+ * minute there, "protocol" loops for ever in airlock_protocol. */
+static const char *at_start(void) {
+    const char *v = getenv("EVIL_AT_START");
+    return v ? v : "";
+}
+
+__attribute__((constructor)) static void start(void) {
+    if (strcmp(at_start(), "spin") == 0) {
+        for (volatile int i = 0;; i++) {
+        }
+    } else if (strcmp(at_start(), "sleep") == 0) {
+        sleep(60);
+    }
+}
+
+EXPORT("airlock_protocol") uint32_t airlock_protocol(void) {
+    if (strcmp(at_start(), "protocol") == 0) {
+        for (volatile int i = 0;; i++) {
+        }
+    }
+    return 1;
+}
+
+/* The calls this instance has served: a fresh instance starts at 0. */
+static int served;
+
+/* number returns the integer after "key": in the input, or def. */
+static long number(const char *in, const char *key, long def) {
+    const char *p = strstr(in, key);
+    return p ? atol(p + strlen(key)) : def;
+}
+
+static long long now_ns(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* sleep_abs sleeps until ms from now on clock, with an absolute time. */
+static int sleep_abs(clockid_t clock, long ms) {
+    long long until = now_ns(clock) + ms * 1000000LL;
+    struct timespec ts = {.tv_sec = until / 1000000000LL, .tv_nsec = until % 1000000000LL};
+    return clock_nanosleep(clock, TIMER_ABSTIME, &ts, NULL);
+}
+
+static void sub_clock(__wasi_subscription_t *s, uint64_t userdata, uint32_t id, uint64_t ns, uint16_t flags) {
+    memset(s, 0, sizeof *s);
+    s->userdata = userdata;
+    s->u.tag = __WASI_EVENTTYPE_CLOCK;
+    s->u.u.clock.id = id;
+    s->u.u.clock.timeout = ns;
+    s->u.u.clock.flags = flags;
+}
+
+static void sub_fd(__wasi_subscription_t *s, uint64_t userdata, uint8_t tag, uint32_t fd) {
+    memset(s, 0, sizeof *s);
+    s->userdata = userdata;
+    s->u.tag = tag;
+    s->u.u.fd_read.file_descriptor = fd;
+}
+
+/* poll_report polls subs and reports the errno and the events as JSON:
+ * {"errno":E,"events":[[userdata,error,type],...]}. */
+static uint64_t poll_report(__wasi_subscription_t *subs, int n) {
+    __wasi_event_t ev[8];
+    __wasi_size_t got = 0;
+    memset(ev, 0xAA, sizeof ev);
+    __wasi_errno_t e = __wasi_poll_oneoff(subs, ev, n, &got);
+    char buf[512];
+    int k = sprintf(buf, "{\"result\":{\"errno\":%d,\"events\":[", e);
+    for (__wasi_size_t i = 0; e == 0 && i < got && i < 8; i++) {
+        k += sprintf(buf + k, "%s[%llu,%d,%d]", i ? "," : "", (unsigned long long)ev[i].userdata, ev[i].error, ev[i].type);
+    }
+    k += sprintf(buf + k, "]}}");
+    return pack(buf, (size_t)k);
+}
+
+/* poll_probe runs one of the poll_oneoff probes the tests name. */
+static uint64_t poll_probe(const char *in) {
+    __wasi_subscription_t s[4];
+    const uint64_t minute = 60000000000ULL, short_ns = 100000000ULL;
+    if (strstr(in, "\"fds\"")) {
+        /* Descriptors are ready at once; the minute-long clock is not. */
+        sub_clock(&s[0], 1, __WASI_CLOCKID_MONOTONIC, minute, 0);
+        sub_fd(&s[1], 2, __WASI_EVENTTYPE_FD_READ, 1);
+        sub_fd(&s[2], 3, __WASI_EVENTTYPE_FD_READ, 99);
+        sub_fd(&s[3], 4, __WASI_EVENTTYPE_FD_WRITE, 1);
+        return poll_report(s, 4);
+    } else if (strstr(in, "\"fdonly\"")) {
+        sub_fd(&s[0], 7, __WASI_EVENTTYPE_FD_READ, 2);
+        return poll_report(s, 1);
+    } else if (strstr(in, "\"clocks\"")) {
+        /* The earlier clock fires; the later one is not reported. */
+        sub_clock(&s[0], 1, __WASI_CLOCKID_MONOTONIC, minute, 0);
+        sub_clock(&s[1], 2, __WASI_CLOCKID_REALTIME, short_ns, 0);
+        return poll_report(s, 2);
+    } else if (strstr(in, "\"none\"")) {
+        return poll_report(s, 0);
+    } else if (strstr(in, "\"badtag\"")) {
+        sub_fd(&s[0], 1, 9, 1);
+        return poll_report(s, 1);
+    } else if (strstr(in, "\"badclock\"")) {
+        sub_clock(&s[0], 1, 7, short_ns, 0);
+        return poll_report(s, 1);
+    } else if (strstr(in, "\"badflags\"")) {
+        sub_clock(&s[0], 1, __WASI_CLOCKID_MONOTONIC, short_ns, 2);
+        return poll_report(s, 1);
+    } else if (strstr(in, "\"abscpu\"")) {
+        sub_clock(&s[0], 1, __WASI_CLOCKID_PROCESS_CPUTIME_ID, short_ns, __WASI_SUBCLOCKFLAGS_SUBSCRIPTION_CLOCK_ABSTIME);
+        return poll_report(s, 1);
+    } else if (strstr(in, "\"badfd\"")) {
+        sub_fd(&s[0], 1, __WASI_EVENTTYPE_FD_READ, 0x80000000u);
+        return poll_report(s, 1);
+    } else if (strstr(in, "\"fault\"")) {
+        __wasi_size_t got;
+        char buf[64];
+        int e = __wasi_poll_oneoff((const __wasi_subscription_t *)0xFFFFFF00u, (__wasi_event_t *)s, 2, &got);
+        int k = sprintf(buf, "{\"result\":{\"errno\":%d,\"events\":[]}}", e);
+        return pack(buf, (size_t)k);
+    }
+    return reply("{\"error\":{\"code\":-32602,\"message\":\"unknown probe\"}}");
+}
+
 EXPORT("airlock_alloc") void *airlock_alloc(uint32_t n) { return malloc(n ? n : 1); }
 EXPORT("airlock_free") void airlock_free(void *p, uint32_t n) { (void)n; free(p); }
 
@@ -40,13 +170,85 @@ static int recurse(int n) {
     return recurse(n + 1) + pad[0];
 }
 
+/* deep recurses through a function pointer with nothing on the C stack,
+ * until the wasm call stack overflows. */
+static int deep(int n);
+static int (*volatile deep_ptr)(int) = deep;
+static int deep(int n) { return deep_ptr(n + 1) + 1; }
+
 EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
     char *in = malloc(n + 1);
     memcpy(in, p, n);
     in[n] = 0;
     free(p);
     uint64_t r = reply("{\"result\":\"ok\"}");
-    if (strstr(in, "\"loop\"")) {
+    served++;
+    if (strstr(in, "\"served\"")) {
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":%d}", served);
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"sleep\"")) {
+        /* nanosleep: a relative clock subscription. */
+        long ms = number(in, "\"ms\":", 0);
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+        r = nanosleep(&ts, NULL) == 0 ? r : reply("{\"result\":\"nanosleep failed\"}");
+    } else if (strstr(in, "\"sleepabs\"")) {
+        /* clock_nanosleep with TIMER_ABSTIME, on both clocks in turn. */
+        long ms = number(in, "\"ms\":", 0);
+        int e1 = sleep_abs(CLOCK_MONOTONIC, ms), e2 = sleep_abs(CLOCK_REALTIME, ms);
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":[%d,%d]}", e1, e2);
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"poll\"")) {
+        r = poll_probe(in);
+    } else if (strstr(in, "\"growby\"")) {
+        /* Grow memory by "pages", touch it, hold it for "ms". */
+        long pages = number(in, "\"pages\":", 0), ms = number(in, "\"ms\":", 0);
+        size_t old = __builtin_wasm_memory_grow(0, pages);
+        int grew = old != (size_t)-1;
+        if (grew) memset((char *)(old * 65536), 1, pages * 65536);
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":{\"grew\":%s,\"pages\":%zu}}", grew ? "true" : "false", __builtin_wasm_memory_size(0));
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"openfile\"")) {
+        /* Open "file" in the first granted directory (descriptor 3);
+         * answer the errno (0: opened). */
+        char name[256] = {0};
+        const char *p = strstr(in, "\"file\":\"");
+        for (size_t i = 0; p && p[8 + i] && p[8 + i] != '"' && i < sizeof name - 1; i++) name[i] = p[8 + i];
+        __wasi_fd_t fd;
+        __wasi_errno_t e = __wasi_path_open(3, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, name, 0, __WASI_RIGHTS_FD_READ, 0, 0, &fd);
+        if (e == 0) (void)__wasi_fd_close(fd);
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":%d}", e);
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"linkout\"")) {
+        /* Make a link in the first granted directory (descriptor 3) to
+         * "../secret", outside it, and read through it. Answers
+         * [errno of the link, errno of the open, bytes read]. */
+        __wasi_errno_t el = __wasi_path_symlink("../secret", 3, "link");
+        __wasi_fd_t fd;
+        __wasi_errno_t eo = __wasi_path_open(3, __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW, "link", 0, __WASI_RIGHTS_FD_READ, 0, 0, &fd);
+        char got[32] = {0};
+        __wasi_size_t n = 0;
+        if (eo == 0) {
+            __wasi_iovec_t iov = {.buf = (uint8_t *)got, .buf_len = sizeof got - 1};
+            (void)__wasi_fd_read(fd, &iov, 1, &n);
+            (void)__wasi_fd_close(fd);
+        }
+        char buf[128];
+        int k = sprintf(buf, "{\"result\":[%d,%d,%d]}", el, eo, (int)n);
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"wasmstack\"")) {
+        r = (uint64_t)deep(0);
+    } else if (strstr(in, "\"divzero\"")) {
+        volatile int zero = 0;
+        r = (uint64_t)(100 / zero);
+    } else if (strstr(in, "\"oobload\"")) {
+        r = *(volatile uint64_t *)(uintptr_t)0xFFFFFFF0u;
+    } else if (strstr(in, "\"loop\"")) {
         for (volatile int i = 0;; i++) {
         }
     } else if (strstr(in, "\"trap\"")) {

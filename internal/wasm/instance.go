@@ -1,0 +1,161 @@
+package wasm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// instance is one instantiated module with its exports looked up once.
+type instance struct {
+	mod               api.Module
+	mem               *linearMemory
+	alloc, free, call api.Function
+	idleSince         time.Time // when it was last returned to the pool
+}
+
+// close closes the module and returns its memory to the budget (wazero
+// frees it too when the module closes, but not for every path, so the
+// pool does not rely on it).
+func (inst *instance) close() {
+	inst.mod.Close(context.Background())
+	inst.mem.Free()
+}
+
+// newInstance instantiates the module with only what the grants allow,
+// and runs its handshake. Its initial memory must have been reserved in
+// the budget; it is released again if this fails.
+//
+// Every entry into the guest here runs under ctx, which has a deadline:
+// the start timeout when the plugin starts, the call's deadline when a
+// call needs a new instance. Threat: a module whose start section,
+// _initialize, airlock_protocol or airlock_init never returns, hanging
+// the host's Start or a call while a core spins. wazero runs the start
+// functions inside InstantiateModule with the context it is given, and
+// the runtime closes the module when that context ends
+// (WithCloseOnContextDone), which stops even a loop that never yields;
+// a guest asleep in WASI is woken by poll_oneoff (poll.go).
+func (p *plugin) newInstance(ctx context.Context) (*instance, rpc.InitializeResult, error) {
+	var info rpc.InitializeResult
+	begin := time.Now()
+	mem := p.mem.memory(p.initialMemory)
+	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), p.compiled, p.moduleConfig())
+	if err != nil {
+		mem.Free()
+		return nil, info, p.entryError(ctx, begin, stageInstantiate, err)
+	}
+	inst := &instance{
+		mod:   mod,
+		mem:   mem,
+		alloc: mod.ExportedFunction(exportAlloc),
+		free:  mod.ExportedFunction(exportFree),
+		call:  mod.ExportedFunction(exportCall),
+	}
+	if err := inst.checkProtocol(ctx); err != nil {
+		inst.close()
+		return nil, info, p.entryError(ctx, begin, exportProtocol, err)
+	}
+	out, err := inst.invoke(ctx, mod.ExportedFunction(exportInit), p.initParams(), p.spec.Limits.MaxMessage)
+	if err != nil {
+		inst.close()
+		return nil, info, p.entryError(ctx, begin, exportInit, err)
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		inst.close()
+		return nil, info, fmt.Errorf("%w: answer is not an initialize result: %v", tier.ErrHandshake, err)
+	}
+	return inst, info, nil
+}
+
+// checkProtocol asks the module for the contract version it speaks, if
+// it exports airlock_protocol.
+func (inst *instance) checkProtocol(ctx context.Context) error {
+	v := inst.mod.ExportedFunction(exportProtocol)
+	if v == nil {
+		return nil
+	}
+	res, err := inst.run(ctx, nil, v)
+	if err != nil {
+		return classify(err)
+	}
+	if len(res) != 1 || res[0] != 1 {
+		return fmt.Errorf("%w: module speaks protocol %v, host speaks 1", tier.ErrHandshake, res)
+	}
+	return nil
+}
+
+func (p *plugin) initParams() []byte {
+	params, _ := json.Marshal(rpc.InitializeParams{
+		Protocols: []int{1},
+		Plugin:    p.spec.Name,
+		Config:    p.spec.Config,
+		Grants:    p.spec.Grants.Strings(),
+		Functions: p.spec.Functions,
+	})
+	return params
+}
+
+// entryError describes a failure while creating an instance. A deadline
+// (ctx ended, or the guest was stopped for it) wraps tier.ErrStart and
+// tier.ErrDeadline; another failure to instantiate wraps tier.ErrStart,
+// and a failed protocol check or handshake tier.ErrHandshake.
+func (p *plugin) entryError(ctx context.Context, begin time.Time, stage string, err error) error {
+	switch {
+	case ctx.Err() != nil || errors.Is(err, errDeadline) || isDeadlineExit(err):
+		within := time.Since(begin)
+		if dl, ok := ctx.Deadline(); ok {
+			within = dl.Sub(begin)
+		}
+		return fmt.Errorf("%w: %w: %s did not return within %v", tier.ErrStart, tier.ErrDeadline, stage, within.Round(time.Millisecond))
+	case stage == stageInstantiate:
+		return fmt.Errorf("%w: %s: %s", tier.ErrStart, stage, describe(err))
+	case errors.Is(err, tier.ErrHandshake):
+		return err
+	}
+	return fmt.Errorf("%w: %v", tier.ErrHandshake, err)
+}
+
+const stageInstantiate = "instantiate (the module's start function)"
+
+// isDeadlineExit reports whether err is wazero closing a module because
+// its context ended.
+func isDeadlineExit(err error) bool {
+	var exit *sys.ExitError
+	return errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled)
+}
+
+// moduleConfig grants the instance nothing by default (threat: ambient
+// authority): no arguments, no environment but granted env: variables, no
+// files but the fs.read (read-only) and fs.write grants, and only regular
+// files and directories there (fsguard.go), standard output
+// and error into the plugin's log, no standard input. Clocks and
+// randomness are real; the monotonic clock counts from monoEpoch, so
+// that poll_oneoff can turn an absolute monotonic time into a wait.
+func (p *plugin) moduleConfig() wazero.ModuleConfig {
+	log := newLineWriter(p.spec.Log, p.spec.Limits)
+	cfg := wazero.NewModuleConfig().
+		WithName(fmt.Sprintf("%s-%d", p.spec.Name, p.seq.Add(1))).
+		WithStdout(log).WithStderr(log).
+		WithSysWalltime().WithNanotime(monotonic, 1).WithSysNanosleep().
+		WithRandSource(randSource).
+		WithStartFunctions()
+	if _, ok := p.compiled.ExportedFunctions()["_initialize"]; ok {
+		cfg = cfg.WithStartFunctions("_initialize")
+	}
+	for _, name := range p.spec.Grants.Scopes("env") {
+		if v, ok := lookupEnv(name); ok {
+			cfg = cfg.WithEnv(name, v)
+		}
+	}
+	return cfg.WithFSConfig(mountGrants(p.spec.Grants.Scopes("fs.read"), p.spec.Grants.Scopes("fs.write")))
+}

@@ -1,0 +1,191 @@
+package wasm
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// maxInstances bounds the instances of one plugin: one per concurrent
+// call, up to this many (a Go-built module takes about 16 MiB each). All
+// of them together stay within the plugin's memory budget.
+const maxInstances = 16
+
+// idleTimeout is how long an idle instance beyond the first is kept for
+// the next call before it is closed and its memory returned to the
+// budget. A variable for the tests.
+var idleTimeout = 30 * time.Second
+
+// pool holds one plugin's instances: each serves one call at a time
+// (wazero instances are not safe for concurrent use). Idle instances are
+// kept most recently used last, so that the ones a quieter load no
+// longer needs age at the front and are closed after idleTimeout; the
+// most recently used one is kept however long it idles, so that a
+// plugin called now and then does not initialize an instance each time.
+type pool struct {
+	mu      sync.Mutex
+	idle    []*instance
+	count   int           // instances alive: idle, busy or being created
+	changed chan struct{} // closed (and replaced) when an instance is returned or closed
+	reaper  *time.Timer
+	ttl     time.Duration
+}
+
+// get takes an idle instance, or creates one if the pool is under its
+// bound and the memory budget can hold one more, or waits for either
+// within ctx (the call's context, whose deadline also bounds creating
+// the instance).
+func (p *plugin) get(ctx context.Context) (*instance, error) {
+	for {
+		inst, create, wait := p.take()
+		switch {
+		case inst != nil:
+			return inst, nil
+		case create:
+			inst, _, err := p.newInstance(ctx)
+			if err != nil {
+				p.forget()
+				return nil, err
+			}
+			return inst, nil
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: waiting for a free instance (%d alive, memory %d of %d bytes in use)", tier.ErrDeadline, p.alive(), p.mem.inUse(), p.mem.limit)
+		case <-p.done:
+			return nil, tier.ErrStopped
+		}
+	}
+}
+
+// take pops the most recently used idle instance; failing that it
+// reserves a new instance's initial memory and counts it (create); or it
+// returns what to wait on.
+func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
+	p.pool.mu.Lock()
+	defer p.pool.mu.Unlock()
+	if n := len(p.pool.idle); n > 0 {
+		inst = p.pool.idle[n-1]
+		p.pool.idle = p.pool.idle[:n-1]
+		return inst, false, nil
+	}
+	if p.pool.count < min(maxInstances, cap(p.slots)) && p.mem.reserve(p.initialMemory) {
+		p.pool.count++
+		return nil, true, nil
+	}
+	return nil, false, p.pool.changed
+}
+
+// forget uncounts an instance whose creation failed (its memory was
+// released by newInstance).
+func (p *plugin) forget() {
+	p.pool.mu.Lock()
+	p.pool.count--
+	p.signal()
+	p.pool.mu.Unlock()
+}
+
+// signal wakes the callers waiting for an instance. p.pool.mu is held.
+func (p *plugin) signal() {
+	if p.pool.changed != nil {
+		close(p.pool.changed)
+	}
+	p.pool.changed = make(chan struct{})
+}
+
+func (p *plugin) alive() int {
+	p.pool.mu.Lock()
+	defer p.pool.mu.Unlock()
+	return p.pool.count
+}
+
+// put returns an instance to the pool, or discards a broken one.
+func (p *plugin) put(inst *instance, broken bool) {
+	select {
+	case <-p.done:
+		broken = true
+	default:
+	}
+	if broken {
+		p.discard(inst)
+		return
+	}
+	p.pool.mu.Lock()
+	inst.idleSince = time.Now()
+	p.pool.idle = append(p.pool.idle, inst)
+	p.signal()
+	p.armReaper()
+	p.pool.mu.Unlock()
+}
+
+// discard closes an instance, returning its memory to the budget.
+func (p *plugin) discard(inst *instance) {
+	inst.close()
+	p.pool.mu.Lock()
+	p.pool.count--
+	p.signal()
+	p.pool.mu.Unlock()
+}
+
+// armReaper makes sure idle instances beyond the first are looked at
+// when the oldest of them has idled for the pool's ttl. p.pool.mu is
+// held.
+func (p *plugin) armReaper() {
+	if len(p.pool.idle) < 2 || p.pool.reaper != nil {
+		return
+	}
+	due := time.Until(p.pool.idle[0].idleSince.Add(p.pool.ttl))
+	p.pool.reaper = time.AfterFunc(max(due, 0), p.reap)
+}
+
+// reap closes the instances beyond the most recently used one that have
+// idled for the pool's ttl.
+func (p *plugin) reap() {
+	p.pool.mu.Lock()
+	p.pool.reaper = nil
+	var old []*instance
+	cutoff := time.Now().Add(-p.pool.ttl)
+	for len(p.pool.idle) > 1 && !p.pool.idle[0].idleSince.After(cutoff) {
+		old = append(old, p.pool.idle[0])
+		p.pool.idle = p.pool.idle[1:]
+	}
+	select {
+	case <-p.done:
+	default:
+		p.armReaper()
+	}
+	p.pool.mu.Unlock()
+	for _, inst := range old {
+		p.discard(inst)
+	}
+}
+
+// evictIdle closes every idle instance, for a busy one whose memory must
+// grow and does not fit the budget otherwise: an idle instance holds no
+// state a call needs (docs/ABI.md: instances may be replaced at any
+// time).
+func (p *plugin) evictIdle() {
+	p.pool.mu.Lock()
+	old := p.pool.idle
+	p.pool.idle = nil
+	p.pool.mu.Unlock()
+	for _, inst := range old {
+		p.discard(inst)
+	}
+}
+
+// closePool closes the idle instances and stops the reaper, once the
+// plugin is stopping (busy instances are discarded as their calls end).
+func (p *plugin) closePool() {
+	p.pool.mu.Lock()
+	if p.pool.reaper != nil {
+		p.pool.reaper.Stop()
+		p.pool.reaper = nil
+	}
+	p.pool.mu.Unlock()
+	p.evictIdle()
+}
