@@ -58,7 +58,9 @@ func (s builtinStarter) Start(_ context.Context, spec tier.Spec) (tier.Instance,
 	if err := tier.CheckHandshake(spec.Manifest, info); err != nil {
 		return nil, err
 	}
-	inst := &builtinInstance{plugin: b.Plugin, spec: spec, info: info, done: make(chan struct{})}
+	spec.Limits = spec.Limits.WithDefaults()
+	inst := &builtinInstance{plugin: b.Plugin, spec: spec, info: info, done: make(chan struct{}),
+		slots: make(chan struct{}, spec.Limits.MaxInflight)}
 	inst.host = plugin.NewHost(inst, spec.Config, spec.Grants.Strings(), spec.Functions)
 	return inst, nil
 }
@@ -69,6 +71,11 @@ type builtinInstance struct {
 	host   *plugin.Host
 	info   rpc.InitializeResult
 	done   chan struct{}
+	// slots bounds the handlers running at once (Limits.MaxInflight). A
+	// slot is held until the handler returns, even past its caller's
+	// deadline, so a builtin that ignores its context cannot pile up
+	// goroutines either.
+	slots chan struct{}
 }
 
 // CallHost lets the builtin call host functions, through the same grant
@@ -84,8 +91,12 @@ func (b *builtinInstance) CallHost(ctx context.Context, fn string, input json.Ra
 
 // Call runs the handler in a goroutine so that the caller gets its
 // deadline even from a builtin that ignores its context; such a handler
-// keeps running (a builtin has full trust and cannot be killed).
+// keeps running (a builtin has full trust and cannot be killed), and keeps
+// its slot until it returns.
 func (b *builtinInstance) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, error) {
+	if err := b.acquire(ctx); err != nil {
+		return nil, err
+	}
 	timeout := b.spec.Limits.CallTimeout
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -95,6 +106,7 @@ func (b *builtinInstance) Call(ctx context.Context, call rpc.CallParams) (json.R
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer func() { <-b.slots }()
 		res, err := b.plugin.Invoke(cctx, b.host, plugin.Call{Name: call.Name, Phase: call.Phase, Input: call.Input})
 		done <- result{res, err}
 	}()
@@ -113,6 +125,23 @@ func (b *builtinInstance) Call(ctx context.Context, call rpc.CallParams) (json.R
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w: no answer within %v", tier.ErrDeadline, timeout.Round(time.Millisecond))
+	}
+}
+
+// acquire waits for a free slot, within ctx. Threat: callers piling up
+// goroutines and memory in the host behind a slow builtin; as in the
+// other tiers, callers beyond MaxInflight wait instead.
+func (b *builtinInstance) acquire(ctx context.Context) error {
+	select {
+	case b.slots <- struct{}{}:
+		return nil
+	case <-b.done:
+		return fmt.Errorf("%w: builtin %s stopped", tier.ErrNotRunning, b.spec.Name)
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w: waiting for a free slot (%d calls in flight)", tier.ErrDeadline, cap(b.slots))
+		}
+		return ctx.Err()
 	}
 }
 

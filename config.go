@@ -141,6 +141,15 @@ type Limits struct {
 	// (default 1000, with as large a burst); calls beyond it get a
 	// rate-limited error.
 	HostCallsPerSecond int `toml:"host_calls_per_second"`
+	// KVMaxKeys bounds the keys a plugin holds in the host's kv store
+	// (default 1024).
+	KVMaxKeys int `toml:"kv_max_keys"`
+	// KVMaxValueBytes bounds one value in the kv store (default 64 KiB).
+	KVMaxValueBytes int `toml:"kv_max_value_bytes"`
+	// KVMaxTotalBytes bounds the bytes of all of a plugin's keys and
+	// values in the kv store (default 1 MiB). A kv.set over any of the
+	// three quotas fails with an error naming the plugin and the quota.
+	KVMaxTotalBytes int64 `toml:"kv_max_total_bytes"`
 }
 
 // RestartPolicy says how crashed plugins come back.
@@ -219,6 +228,11 @@ func (l Limits) over(o Limits) Limits {
 	if o.MaxFileBytes > 0 {
 		l.MaxFileBytes = o.MaxFileBytes
 	}
+	setInt(&l.KVMaxKeys, o.KVMaxKeys)
+	setInt(&l.KVMaxValueBytes, o.KVMaxValueBytes)
+	if o.KVMaxTotalBytes > 0 {
+		l.KVMaxTotalBytes = o.KVMaxTotalBytes
+	}
 	return l
 }
 
@@ -238,6 +252,9 @@ func (l Limits) tier() tier.Limits {
 		MaxCPU:          time.Duration(l.MaxCPU),
 		MaxProcesses:    l.MaxProcesses,
 		HostCallsPerSec: l.HostCallsPerSecond,
+		KVMaxKeys:       l.KVMaxKeys,
+		KVMaxValueBytes: l.KVMaxValueBytes,
+		KVMaxTotalBytes: l.KVMaxTotalBytes,
 	}.WithDefaults()
 }
 

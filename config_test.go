@@ -150,3 +150,30 @@ func TestUnloadAndReload(t *testing.T) {
 		t.Errorf("after reload: %v", err)
 	}
 }
+
+// The kv quotas are [limits] keys, host-wide and per plugin.
+func TestKVQuotaKeys(t *testing.T) {
+	cfg, err := airlock.ParseConfig("host.toml", []byte(`
+[limits]
+kv_max_keys = 10
+kv_max_value_bytes = 100
+kv_max_total_bytes = 1000
+
+[[plugin]]
+builtin = "audit"
+[plugin.limits]
+kv_max_total_bytes = 5000
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Limits; l.KVMaxKeys != 10 || l.KVMaxValueBytes != 100 || l.KVMaxTotalBytes != 1000 {
+		t.Errorf("[limits] = %+v", l)
+	}
+	if cfg.Plugins[0].Limits.KVMaxTotalBytes != 5000 {
+		t.Errorf("[plugin.limits] = %+v", cfg.Plugins[0].Limits)
+	}
+	if _, err := airlock.ParseConfig("host.toml", []byte("[limits]\nkv_max_key = 3")); !errors.Is(err, airlock.ErrInvalidConfig) {
+		t.Errorf("misspelt key: err = %v", err)
+	}
+}

@@ -127,6 +127,9 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: tier %q is not available in this host", ErrInvalidConfig, man.Tier)
 	}
+	if src.starter != nil {
+		starter = src.starter // a verified package, unpacked afresh at every start
+	}
 	granted, err := capability.NewSet(pc.Grants)
 	if err != nil {
 		return nil, fmt.Errorf("%w: grants: %v", ErrInvalidConfig, err)
@@ -382,7 +385,7 @@ func (p *managed) info() PluginInfo {
 		Version:     p.man.Version,
 		Description: p.man.Description,
 		Tier:        p.man.Tier,
-		Dir:         p.spec.Dir,
+		Dir:         p.dir(),
 		Hooks:       slices.Clone(p.man.Hooks),
 		Functions:   slices.Clone(p.man.Functions),
 		Grants:      p.grants.Strings(),
@@ -391,6 +394,15 @@ func (p *managed) info() PluginInfo {
 		Restarts:    restarts,
 		PID:         pid,
 	}
+}
+
+// dir returns the directory the plugin runs from: for a verified package,
+// the one its current instance was unpacked into.
+func (p *managed) dir() string {
+	if fs, ok := p.starter.(*freshStarter); ok {
+		return fs.current()
+	}
+	return p.spec.Dir
 }
 
 // priority returns the operator's priority for the plugin in hook.

@@ -1,15 +1,18 @@
 package airlock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/airlock-go/airlock/internal/bundle"
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/signing"
+	"github.com/airlock-go/airlock/internal/tier"
 )
 
 // ErrNotTrusted: a package's signature is missing, invalid, by an
@@ -48,6 +51,9 @@ type source struct {
 	man  *manifest.Manifest
 	dir  string // where its files are, for the process tier
 	code []byte // the entry's verified bytes, for the wasm tier
+	// starter, if set, replaces the tier's starter: a verified process
+	// plugin is unpacked afresh at every start (see freshStarter).
+	starter tier.Starter
 	// cleanup removes what loading created (an unpacked package).
 	cleanup func()
 	// note says how the plugin was verified, for the log.
@@ -70,7 +76,7 @@ func (h *Host) readSource(pc PluginConfig) (*source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: package: %v", ErrInvalidConfig, err)
 		}
-		b, err := bundle.Open(data, bundle.Limits{})
+		b, err := h.openBundle(pc, data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotTrusted, pc.Package, err)
 		}
@@ -123,21 +129,95 @@ func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (string, e
 	return fmt.Sprintf("signed by key %s, package sha256:%s", v.KeyID, v.Digest), nil
 }
 
+// openBundle reads and checks a package within the plugin's start
+// timeout (threat: a small package crafted to take the host minutes to
+// read; the bundle's limits bound the work, the deadline bounds the time).
+func (h *Host) openBundle(pc PluginConfig, data []byte) (*bundle.Bundle, error) {
+	limits := h.opts.Limits.over(pc.Limits).tier()
+	ctx, cancel := context.WithTimeout(context.Background(), limits.StartTimeout)
+	defer cancel()
+	return bundle.OpenContext(ctx, data, bundle.Limits{})
+}
+
 // fromBundle prepares a verified package: wasm runs from the verified
-// bytes; a process plugin from a private directory they were written to.
+// bytes; a process plugin from a private directory they are written to
+// afresh at every start.
 func (h *Host) fromBundle(b *bundle.Bundle, note string) (*source, error) {
 	src := &source{man: b.Manifest, cleanup: func() {}, note: note}
 	if b.Manifest.Tier == manifest.TierWasm {
 		src.code = b.Entry()
 		return src, nil
 	}
-	dir, cleanup, err := b.Unpack(h.runDir())
-	if err != nil {
-		return nil, fmt.Errorf("%w: unpack: %v", ErrStart, err)
+	inner, ok := h.starters[b.Manifest.Tier]
+	if !ok {
+		return nil, fmt.Errorf("%w: tier %q is not available in this host", ErrInvalidConfig, b.Manifest.Tier)
 	}
-	b.Manifest.Dir = dir
-	src.dir, src.cleanup = dir, func() { _ = cleanup() }
+	fs := &freshStarter{inner: inner, bundle: b, parent: h.runDir()}
+	src.starter, src.cleanup = fs, fs.removeAll
 	return src, nil
+}
+
+// freshStarter starts a verified package's process plugin from a new
+// private directory, written from the verified bytes held in memory, at
+// every start and restart; the previous instance's directory is removed.
+//
+// Threat: the run directory swapped, or its contents, between two starts
+// (by another local user through a directory others can write, or by a
+// plugin that could change it), so that a restart after a crash would run
+// code that was never verified. Nothing of a directory survives its
+// instance, and Unpack checks the owner and mode of every directory above
+// the new one, so every start runs exactly the verified bytes.
+type freshStarter struct {
+	inner  tier.Starter
+	bundle *bundle.Bundle
+	parent string
+
+	mu     sync.Mutex
+	dir    string       // the current instance's directory
+	remove func() error // removes dir
+}
+
+// Start unpacks the package into a new directory and starts the plugin
+// from there, unpacking and starting within the start timeout.
+func (s *freshStarter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, spec.Limits.WithDefaults().StartTimeout)
+	defer cancel()
+	dir, remove, err := s.bundle.Unpack(ctx, s.parent)
+	if err != nil {
+		return nil, fmt.Errorf("%w: unpack the verified package: %v", ErrStart, err)
+	}
+	spec.Dir = dir
+	inst, err := s.inner.Start(ctx, spec)
+	if err != nil {
+		_ = remove()
+		return nil, err
+	}
+	s.mu.Lock()
+	prev := s.remove
+	s.dir, s.remove = dir, remove
+	s.mu.Unlock()
+	if prev != nil {
+		_ = prev() // its instance has ended: restarts follow the end
+	}
+	return inst, nil
+}
+
+// current returns the running instance's directory.
+func (s *freshStarter) current() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir
+}
+
+// removeAll removes the current directory, once the plugin is stopped.
+func (s *freshStarter) removeAll() {
+	s.mu.Lock()
+	remove := s.remove
+	s.dir, s.remove = "", nil
+	s.mu.Unlock()
+	if remove != nil {
+		_ = remove()
+	}
 }
 
 // pinnedDir reads a directory plugin once into memory, checks its entry
@@ -148,7 +228,7 @@ func (h *Host) pinnedDir(pc PluginConfig) (*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	b, err := bundle.Open(data, bundle.Limits{})
+	b, err := h.openBundle(pc, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotTrusted, err)
 	}

@@ -1,29 +1,41 @@
 package airlock
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/airlock-go/airlock/internal/rpc"
 )
 
-// Limits of the built-in key-value store, per plugin (threat: a plugin
-// filling the host's memory through kv.set).
+// kvMaxKeyBytes bounds one key of the built-in key-value store; the other
+// bounds are per-plugin quotas in Limits (kv_max_keys, kv_max_value_bytes,
+// kv_max_total_bytes).
+const kvMaxKeyBytes = 256
+
+// Bounds of the attributes of one log host function call (threat: a
+// plugin making the host write huge records through attributes, which the
+// line cap on the message alone would not stop). All of a record's
+// attributes together are also cut at the plugin's MaxLogLine.
 const (
-	kvMaxKeys      = 10000
-	kvMaxKeyBytes  = 256
-	kvMaxValueSize = 64 << 10
+	logMaxAttrs      = 32
+	logMaxAttrKey    = 64
+	logMaxAttrValue  = 256
+	logTruncatedMark = "…"
 )
 
 // standardFuncs are the host functions every host has: log (capability
 // "log") and a per-plugin key-value store (capability "kv").
 func standardFuncs(store *kvStore) []Function {
+	logs := newLogGates()
 	return []Function{
-		NewFunc("log", "log", logFunc),
+		NewFunc("log", "log", logs.log),
 		NewFunc("kv.get", "kv", store.get),
 		NewFunc("kv.set", "kv", store.set),
 		NewFunc("kv.delete", "kv", store.delete),
@@ -31,54 +43,213 @@ func standardFuncs(store *kvStore) []Function {
 	}
 }
 
-// LogInput is the input of the "log" host function.
+// LogInput is the input of the "log" host function: Level is debug, info,
+// warn or error; Attrs is an optional JSON object. The message is cut at
+// the plugin's max_log_line_bytes, at most 32 attributes are kept (keys cut
+// at 64 bytes, values at 256, all of them together at max_log_line_bytes),
+// and lines beyond log_lines_per_second are dropped and counted.
 type LogInput struct {
 	Level string         `json:"level"` // debug, info, warn or error
 	Msg   string         `json:"msg"`
 	Attrs map[string]any `json:"attrs,omitempty"`
 }
 
-func logFunc(ctx context.Context, c Caller, in LogInput) (any, error) {
-	var level slog.Level
-	switch strings.ToLower(in.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "", "info":
-		level = slog.LevelInfo
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "log: level %q: use debug, info, warn or error", in.Level)
+// logInput is LogInput as the host decodes it: the attributes stay raw so
+// that only the ones kept are decoded.
+type logInput struct {
+	Level string          `json:"level"`
+	Msg   string          `json:"msg"`
+	Attrs json.RawMessage `json:"attrs"`
+}
+
+// logGates holds each plugin's log rate window.
+type logGates struct {
+	mu    sync.Mutex
+	gates map[string]*logGate // by plugin name
+}
+
+func newLogGates() *logGates { return &logGates{gates: map[string]*logGate{}} }
+
+// logGate counts one plugin's log lines in the current one-second window,
+// as the process tier's stderr pump does for its standard error.
+type logGate struct {
+	owner *managed // a plugin loaded again under the same name gets a new gate
+
+	mu        sync.Mutex
+	windowEnd time.Time
+	count     int
+	dropped   int
+}
+
+// gate returns the gate of the calling plugin.
+func (g *logGates) gate(p *managed) *logGate {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	lg := g.gates[p.name]
+	if lg == nil || lg.owner != p {
+		lg = &logGate{owner: p}
+		g.gates[p.name] = lg
 	}
-	msg := in.Msg
-	if len(msg) > 4096 {
-		msg = msg[:4096] + "…"
+	return lg
+}
+
+// admit reports whether one more line may be logged at now under rate
+// lines a second. It also returns the count of lines dropped in the window
+// that just ended (to be reported now) and whether this is the first line
+// dropped in this window (to warn once).
+func (lg *logGate) admit(now time.Time, rate int) (ok bool, droppedBefore int, firstDrop bool) {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	if now.After(lg.windowEnd) {
+		droppedBefore = lg.dropped
+		lg.windowEnd, lg.count, lg.dropped = now.Add(time.Second), 0, 0
 	}
-	attrs := make([]slog.Attr, 0, len(in.Attrs))
-	keys := make([]string, 0, len(in.Attrs))
-	for k := range in.Attrs {
-		keys = append(keys, k)
+	lg.count++
+	if lg.count <= rate {
+		return true, droppedBefore, false
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if len(attrs) == 32 {
-			break
-		}
-		attrs = append(attrs, slog.Any("plugin."+k, in.Attrs[k]))
+	lg.dropped++
+	return false, droppedBefore, lg.dropped == 1
+}
+
+// log is the "log" host function. Threat: a plugin flooding or bloating
+// the host's log through it, which must cost no more than its standard
+// error may: the message is cut at MaxLogLine bytes, the attributes are
+// bounded, and lines beyond LogLinesPerSec a second are dropped and their
+// count reported, whatever the plugin's tier.
+func (g *logGates) log(ctx context.Context, c Caller, in logInput) (any, error) {
+	level, err := logLevel(in.Level)
+	if err != nil {
+		return nil, err
 	}
-	c.Logger().LogAttrs(ctx, level, msg, attrs...)
+	limits := c.plugin.spec.Limits
+	ok, droppedBefore, firstDrop := g.gate(c.plugin).admit(time.Now(), limits.LogLinesPerSec)
+	log := c.Logger()
+	if droppedBefore > 0 {
+		log.Warn("plugin log lines dropped: over the rate limit", "stream", "log", "dropped", droppedBefore, "limit_per_second", limits.LogLinesPerSec)
+	}
+	if firstDrop {
+		log.Warn("plugin log over its rate limit: dropping lines for the rest of this second", "stream", "log", "limit_per_second", limits.LogLinesPerSec)
+	}
+	if !ok {
+		return nil, nil
+	}
+	attrs, err := logAttrs(in.Attrs, limits.MaxLogLine)
+	if err != nil {
+		return nil, err
+	}
+	msg, cut := cutUTF8(in.Msg, limits.MaxLogLine)
+	if cut {
+		attrs = append(attrs, slog.Bool("truncated", true))
+	}
+	log.LogAttrs(ctx, level, msg, attrs...)
 	return nil, nil
 }
 
-// kvStore is an in-memory key-value store with one namespace per plugin.
-type kvStore struct {
-	mu   sync.Mutex
-	data map[string]map[string]json.RawMessage
+func logLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, rpc.Errorf(rpc.CodeInvalidParams, "log: level %q: use debug, info, warn or error", s)
 }
 
-func newKVStore() *kvStore { return &kvStore{data: map[string]map[string]json.RawMessage{}} }
+// logAttrs decodes at most logMaxAttrs attributes of the JSON object raw,
+// cutting each and stopping once budget bytes are used; the attributes it
+// leaves out are counted in an "attrs_dropped" attribute. The object is
+// read as a stream, so the ones left out are never decoded into values.
+func logAttrs(raw json.RawMessage, budget int) ([]slog.Attr, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "log: attrs must be a JSON object")
+	}
+	var attrs []slog.Attr
+	dropped := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		var value json.RawMessage
+		if err == nil && isKey {
+			err = dec.Decode(&value)
+		}
+		if err != nil || !isKey {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "log: attrs: not a valid JSON object")
+		}
+		a := logAttr(key, value)
+		size := len(a.Key) + len(a.Value.String())
+		if len(attrs) == logMaxAttrs || size > budget {
+			dropped++
+			continue
+		}
+		budget -= size
+		attrs = append(attrs, a)
+	}
+	sort.Slice(attrs, func(i, j int) bool { return attrs[i].Key < attrs[j].Key })
+	if dropped > 0 {
+		attrs = append(attrs, slog.Int("attrs_dropped", dropped))
+	}
+	return attrs, nil
+}
+
+// logAttr makes one attribute: the key prefixed with "plugin." and cut;
+// a string, number, boolean or null value as it is (a string cut), an
+// object or array as its JSON text, cut.
+func logAttr(key string, value json.RawMessage) slog.Attr {
+	key, _ = cutUTF8(key, logMaxAttrKey)
+	key = "plugin." + key
+	value = bytes.TrimSpace(value)
+	if len(value) > 0 && (value[0] == '{' || value[0] == '[') {
+		s, _ := cutUTF8(strings.ToValidUTF8(string(value), "?"), logMaxAttrValue)
+		return slog.String(key, s)
+	}
+	var v any
+	if err := json.Unmarshal(value, &v); err != nil {
+		return slog.String(key, "?")
+	}
+	if s, ok := v.(string); ok {
+		s, _ = cutUTF8(s, logMaxAttrValue)
+		return slog.String(key, s)
+	}
+	return slog.Any(key, v)
+}
+
+// cutUTF8 cuts s to at most max bytes on a character boundary, marking a
+// cut with an ellipsis (which the max does not count).
+func cutUTF8(s string, max int) (string, bool) {
+	if len(s) <= max {
+		return s, false
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + logTruncatedMark, true
+}
+
+// kvStore is an in-memory key-value store with one namespace per plugin,
+// each held to the plugin's quotas (Limits.KVMaxKeys, KVMaxValueBytes,
+// KVMaxTotalBytes).
+type kvStore struct {
+	mu     sync.Mutex
+	spaces map[string]*kvSpace // by plugin name
+}
+
+// kvSpace is one plugin's namespace and what it holds.
+type kvSpace struct {
+	data  map[string]json.RawMessage
+	bytes int64 // of all keys and values
+}
+
+func newKVStore() *kvStore { return &kvStore{spaces: map[string]*kvSpace{}} }
 
 type kvKey struct {
 	Key string `json:"key"`
@@ -115,34 +286,55 @@ func (s *kvStore) get(_ context.Context, c Caller, in kvKey) (kvGetOutput, error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.data[c.Plugin()][in.Key]
+	var v json.RawMessage
+	ok := false
+	if ns := s.spaces[c.Plugin()]; ns != nil {
+		v, ok = ns.data[in.Key]
+	}
 	if !ok {
 		return kvGetOutput{Value: json.RawMessage("null")}, nil
 	}
 	return kvGetOutput{Value: v, Found: true}, nil
 }
 
+// set stores a value. Threat: one plugin filling the host's heap through
+// kv.set (an attack run put ~600 MiB there). The quotas are checked and
+// the new total recorded under the store's lock, in one step, so that
+// concurrent calls cannot together pass a quota; overwriting a key counts
+// the old value as freed.
 func (s *kvStore) set(_ context.Context, c Caller, in kvSetInput) (any, error) {
 	if err := checkKey(in.Key); err != nil {
 		return nil, err
 	}
-	if len(in.Value) > kvMaxValueSize {
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "kv.set: value of %d bytes exceeds %d", len(in.Value), kvMaxValueSize)
-	}
 	if len(in.Value) == 0 {
 		in.Value = json.RawMessage("null")
 	}
+	q := c.plugin.spec.Limits
+	if len(in.Value) > q.KVMaxValueBytes {
+		return nil, rpc.Errorf(rpc.CodeFailed, "kv.set: plugin %s: a value of %d bytes is over its kv_max_value_bytes quota (%d)", c.Plugin(), len(in.Value), q.KVMaxValueBytes)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ns := s.data[c.Plugin()]
+	ns := s.spaces[c.Plugin()]
 	if ns == nil {
-		ns = map[string]json.RawMessage{}
-		s.data[c.Plugin()] = ns
+		ns = &kvSpace{data: map[string]json.RawMessage{}}
+		s.spaces[c.Plugin()] = ns
 	}
-	if _, exists := ns[in.Key]; !exists && len(ns) >= kvMaxKeys {
-		return nil, rpc.Errorf(rpc.CodeFailed, "kv.set: store full (%d keys)", kvMaxKeys)
+	old, exists := ns.data[in.Key]
+	if !exists && len(ns.data) >= q.KVMaxKeys {
+		return nil, rpc.Errorf(rpc.CodeFailed, "kv.set: plugin %s: holds %d keys, its kv_max_keys quota: delete some first", c.Plugin(), len(ns.data))
 	}
-	ns[in.Key] = append(json.RawMessage(nil), in.Value...)
+	total := ns.bytes + int64(len(in.Value))
+	if exists {
+		total -= int64(len(old))
+	} else {
+		total += int64(len(in.Key))
+	}
+	if total > q.KVMaxTotalBytes {
+		return nil, rpc.Errorf(rpc.CodeFailed, "kv.set: plugin %s: would hold %d bytes of keys and values, over its kv_max_total_bytes quota (%d)", c.Plugin(), total, q.KVMaxTotalBytes)
+	}
+	ns.data[in.Key] = in.Value // json.Unmarshal made it a copy of the input
+	ns.bytes = total
 	return nil, nil
 }
 
@@ -152,7 +344,17 @@ func (s *kvStore) delete(_ context.Context, c Caller, in kvKey) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.data[c.Plugin()], in.Key)
+	ns := s.spaces[c.Plugin()]
+	if ns == nil {
+		return nil, nil
+	}
+	if old, ok := ns.data[in.Key]; ok {
+		ns.bytes -= int64(len(in.Key) + len(old))
+		delete(ns.data, in.Key)
+	}
+	if len(ns.data) == 0 {
+		delete(s.spaces, c.Plugin())
+	}
 	return nil, nil
 }
 
@@ -160,9 +362,11 @@ func (s *kvStore) list(_ context.Context, c Caller, in kvListInput) (kvListOutpu
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys := []string{}
-	for k := range s.data[c.Plugin()] {
-		if strings.HasPrefix(k, in.Prefix) {
-			keys = append(keys, k)
+	if ns := s.spaces[c.Plugin()]; ns != nil {
+		for k := range ns.data {
+			if strings.HasPrefix(k, in.Prefix) {
+				keys = append(keys, k)
+			}
 		}
 	}
 	sort.Strings(keys)

@@ -7,6 +7,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,19 +26,33 @@ import (
 	"github.com/airlock-go/airlock/internal/signing"
 )
 
-// Limits bound what a package may expand to (threat: decompression bombs
-// and archives built to exhaust the host's memory). Zero fields take the
-// defaults.
+// Limits bound what a package may expand to and the work of reading it
+// (threat: decompression bombs, and archives built to exhaust the host's
+// memory or time: a 1.2 KB package with one 900 KiB path once took 109 s
+// and 313 MB to unpack). Each is checked as the archive is read, from an
+// entry's header, before the host reads the entry's contents or creates
+// anything on disk. Zero fields take the defaults.
 type Limits struct {
-	MaxFiles     int   // default 1000
-	MaxFileBytes int64 // default 64 MiB
+	MaxFiles     int   // regular files, default 1000
+	MaxEntries   int   // archive entries of any type, directories included, default 2000
+	MaxFileBytes int64 // one file, default 64 MiB
 	MaxTotal     int64 // expanded bytes in all, default 256 MiB
+	MaxPathBytes int   // one entry's path, default 1024 bytes
+	MaxNameBytes int   // one component of a path, default 255 bytes (NAME_MAX)
+	MaxDepth     int   // components in one path, default 32
 }
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxFiles <= 0 {
-		l.MaxFiles = 1000
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
+	def(&l.MaxFiles, 1000)
+	def(&l.MaxEntries, 2000)
+	def(&l.MaxPathBytes, 1024)
+	def(&l.MaxNameBytes, 255)
+	def(&l.MaxDepth, 32)
 	if l.MaxFileBytes <= 0 {
 		l.MaxFileBytes = 64 << 20
 	}
@@ -184,9 +199,17 @@ func entries(m *manifest.Manifest) []string {
 }
 
 // Open reads a package from memory and checks it: every entry a regular
-// file with a clean relative name, no duplicates, sizes within limits, a
-// valid manifest whose entries are present and of its tier.
+// file or directory with a clean relative name of bounded length and
+// depth, no duplicates, counts and sizes within limits, a valid manifest
+// whose entries are present and of its tier. It is OpenContext without a
+// deadline.
 func Open(data []byte, limits Limits) (*Bundle, error) {
+	return OpenContext(context.Background(), data, limits)
+}
+
+// OpenContext is Open that gives up when ctx ends (the host gives it the
+// plugin's start timeout).
+func OpenContext(ctx context.Context, data []byte, limits Limits) (*Bundle, error) {
 	limits = limits.withDefaults()
 	var r io.Reader = bytes.NewReader(data)
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
@@ -199,89 +222,145 @@ func Open(data []byte, limits Limits) (*Bundle, error) {
 	}
 	// Threat: a decompression bomb. The expanded stream is cut at the
 	// total limit plus room for headers, whatever the headers claim.
-	expanded := &capReader{r: r, left: limits.MaxTotal + int64(limits.MaxFiles+2)*2048}
-	tr := tar.NewReader(expanded)
-	b := &Bundle{Files: map[string][]byte{}, Modes: map[string]fs.FileMode{}, Digest: signing.Digest(data)}
-	folded := map[string]string{}
-	var total int64
+	expanded := &capReader{ctx: ctx, r: r, left: limits.MaxTotal + int64(limits.MaxEntries+2)*2048}
+	o := &opener{limits: limits, tr: tar.NewReader(expanded), expanded: expanded, folded: map[string]string{},
+		b: &Bundle{Files: map[string][]byte{}, Modes: map[string]fs.FileMode{}, Digest: signing.Digest(data)}}
 	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if expanded.hit {
-				return nil, refuse("", "expands to more than %d bytes", limits.MaxTotal)
-			}
-			return nil, refuse("", "not a valid tar archive: %v", err)
-		}
-		name, err := checkEntry(hdr)
+		done, err := o.next()
 		if err != nil {
 			return nil, err
 		}
-		if hdr.Typeflag == tar.TypeDir {
-			continue
-		}
-		// Threat: one name hiding another on a case-insensitive file
-		// system (Windows, macOS), or a second copy replacing the first.
-		key := strings.ToLower(name)
-		if prev, dup := folded[key]; dup {
-			return nil, refuse(name, "duplicate of %q", prev)
-		}
-		folded[key] = name
-		if len(b.Files) >= limits.MaxFiles {
-			return nil, refuse(name, "more than %d files", limits.MaxFiles)
-		}
-		if hdr.Size > limits.MaxFileBytes {
-			return nil, refuse(name, "%d bytes, over the limit of %d", hdr.Size, limits.MaxFileBytes)
-		}
-		content, err := io.ReadAll(io.LimitReader(tr, limits.MaxFileBytes+1))
-		if err != nil {
-			if expanded.hit {
-				return nil, refuse("", "expands to more than %d bytes", limits.MaxTotal)
-			}
-			return nil, refuse(name, "unreadable: %v", err)
-		}
-		if int64(len(content)) > limits.MaxFileBytes {
-			return nil, refuse(name, "over the limit of %d bytes", limits.MaxFileBytes)
-		}
-		total += int64(len(content))
-		if total > limits.MaxTotal {
-			return nil, refuse(name, "the package expands to more than %d bytes", limits.MaxTotal)
-		}
-		b.Files[name] = content
-		b.Modes[name] = 0o644
-		if hdr.Mode&0o111 != 0 {
-			b.Modes[name] = 0o755
+		if done {
+			break
 		}
 	}
 	if expanded.hit {
 		return nil, refuse("", "expands to more than %d bytes", limits.MaxTotal)
 	}
-	return b, b.checkManifest()
+	return o.b, o.b.checkManifest()
 }
 
-func checkEntry(hdr *tar.Header) (string, error) {
-	name := hdr.Name
+// opener is the state of one Open.
+type opener struct {
+	limits   Limits
+	tr       *tar.Reader
+	expanded *capReader
+	b        *Bundle
+	folded   map[string]string // lower-cased name to name
+	entries  int
+	total    int64
+}
+
+// next reads one entry; done is true at the end of the archive.
+func (o *opener) next() (done bool, err error) {
+	hdr, err := o.tr.Next()
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	if err != nil {
+		return false, o.readError("", "not a valid tar archive", err)
+	}
+	o.entries++
+	if o.entries > o.limits.MaxEntries {
+		return false, refuse("", "more than %d entries", o.limits.MaxEntries)
+	}
+	name, err := checkEntry(hdr, o.limits)
+	if err != nil || hdr.Typeflag == tar.TypeDir {
+		return false, err
+	}
+	if err := o.admit(name, hdr.Size); err != nil {
+		return false, err
+	}
+	content, err := io.ReadAll(io.LimitReader(o.tr, o.limits.MaxFileBytes+1))
+	if err != nil {
+		return false, o.readError(name, "unreadable", err)
+	}
+	if int64(len(content)) > o.limits.MaxFileBytes {
+		return false, refuse(name, "over the limit of %d bytes", o.limits.MaxFileBytes)
+	}
+	o.total += int64(len(content))
+	if o.total > o.limits.MaxTotal {
+		return false, refuse(name, "the package expands to more than %d bytes", o.limits.MaxTotal)
+	}
+	o.b.Files[name] = content
+	o.b.Modes[name] = 0o644
+	if hdr.Mode&0o111 != 0 {
+		o.b.Modes[name] = 0o755
+	}
+	return false, nil
+}
+
+// admit checks a file from its header, before its contents are read.
+func (o *opener) admit(name string, size int64) error {
+	// Threat: one name hiding another on a case-insensitive file
+	// system (Windows, macOS), or a second copy replacing the first.
+	key := strings.ToLower(name)
+	if prev, dup := o.folded[key]; dup {
+		return refuse(name, "duplicate of %q", prev)
+	}
+	o.folded[key] = name
+	if len(o.b.Files) >= o.limits.MaxFiles {
+		return refuse(name, "more than %d files", o.limits.MaxFiles)
+	}
+	if size > o.limits.MaxFileBytes {
+		return refuse(name, "%d bytes, over the limit of %d", size, o.limits.MaxFileBytes)
+	}
+	if o.total+size > o.limits.MaxTotal {
+		return refuse(name, "declares %d bytes: the package expands to more than %d bytes", size, o.limits.MaxTotal)
+	}
+	return nil
+}
+
+// readError explains a failure to read the archive: the deadline, the
+// expansion limit, or a malformed archive.
+func (o *opener) readError(entry, what string, err error) error {
+	switch {
+	case o.expanded.ctx.Err() != nil:
+		return refuse(entry, "not read in the time allowed (%v)", o.expanded.ctx.Err())
+	case o.expanded.hit:
+		return refuse("", "expands to more than %d bytes", o.limits.MaxTotal)
+	}
+	return refuse(entry, "%s: %v", what, err)
+}
+
+// checkEntry checks an entry's type and name and returns the clean name.
+func checkEntry(hdr *tar.Header, limits Limits) (string, error) {
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeDir:
 	case tar.TypeSymlink, tar.TypeLink:
-		return "", refuse(name, "links are not allowed (it points to %q)", hdr.Linkname)
+		return "", refuse(shortName(hdr.Name), "links are not allowed (it points to %q)", shortName(hdr.Linkname))
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		return "", refuse(name, "devices and pipes are not allowed")
+		return "", refuse(shortName(hdr.Name), "devices and pipes are not allowed")
 	default:
-		return "", refuse(name, "entry type %q is not allowed", hdr.Typeflag)
+		return "", refuse(shortName(hdr.Name), "entry type %q is not allowed", hdr.Typeflag)
 	}
-	// Threat: path traversal ("zip slip") when the package is unpacked.
+	return checkPath(hdr.Name, limits)
+}
+
+// checkPath checks an entry's path and returns it cleaned. Threats: path
+// traversal ("zip slip") when the package is unpacked; and paths so long
+// or deep that creating their directories costs the host minutes (each
+// level of a deep path is a mkdir, and each mkdir walks the whole path).
+func checkPath(name string, limits Limits) (string, error) {
+	if len(name) > limits.MaxPathBytes {
+		return "", refuse(shortName(name), "path of %d bytes, over the limit of %d", len(name), limits.MaxPathBytes)
+	}
 	switch {
 	case name == "" || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\\:"):
 		return "", refuse(name, "not a valid file name")
 	case strings.HasPrefix(name, "/"):
 		return "", refuse(name, "absolute paths are not allowed")
 	}
-	for _, part := range strings.Split(strings.TrimSuffix(name, "/"), "/") {
+	parts := strings.Split(strings.TrimSuffix(name, "/"), "/")
+	if len(parts) > limits.MaxDepth {
+		return "", refuse(name, "%d levels deep, over the limit of %d", len(parts), limits.MaxDepth)
+	}
+	for _, part := range parts {
 		if part == ".." {
 			return "", refuse(name, "\"..\" is not allowed")
+		}
+		if len(part) > limits.MaxNameBytes {
+			return "", refuse(name, "a path component of %d bytes, over the limit of %d", len(part), limits.MaxNameBytes)
 		}
 	}
 	clean := path.Clean(name)
@@ -289,6 +368,16 @@ func checkEntry(hdr *tar.Header) (string, error) {
 		return "", refuse(name, "not a valid file name")
 	}
 	return clean, nil
+}
+
+// shortName cuts a name for an error message: an over-long name is what
+// some errors are about, and must not make the error itself huge.
+func shortName(name string) string {
+	const max = 64
+	if len(name) <= max {
+		return name
+	}
+	return strings.ToValidUTF8(name[:max], "") + fmt.Sprintf("…(%d bytes)", len(name))
 }
 
 // checkManifest checks that the package holds a valid manifest whose
@@ -329,14 +418,19 @@ func (b *Bundle) Entry() []byte {
 	return b.Files[b.Manifest.RunFor(runtime.GOOS, runtime.GOARCH).Entry]
 }
 
-// capReader reads at most left bytes and records whether it was cut.
+// capReader reads at most left bytes, records whether it was cut, and
+// stops when ctx ends.
 type capReader struct {
+	ctx  context.Context
 	r    io.Reader
 	left int64
 	hit  bool
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	if c.left <= 0 {
 		c.hit = true
 		return 0, errors.New("expanded size limit reached")

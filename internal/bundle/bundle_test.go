@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	_ "github.com/airlock-go/airlock/internal/testutil" // wine fix-ups for the Windows test build
 	"os"
@@ -187,7 +188,7 @@ func TestUnpackWritesVerifiedBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	parent := filepath.Join(t.TempDir(), "run")
-	dir, cleanup, err := b.Unpack(parent)
+	dir, cleanup, err := b.Unpack(context.Background(), parent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestUnpackWritesVerifiedBytes(t *testing.T) {
 		return
 	}
 	os.Chmod(parent, 0o777)
-	if _, _, err := b.Unpack(parent); err == nil || !strings.Contains(err.Error(), "writable by others") {
+	if _, _, err := b.Unpack(context.Background(), parent); err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Errorf("world-writable parent: err = %v", err)
 	}
 }

@@ -96,6 +96,9 @@ type Limits struct {
 	MaxCPU          time.Duration // process: total CPU time; 0 is unlimited
 	MaxProcesses    int           // process: RLIMIT_NPROC; 0 leaves it unset
 	HostCallsPerSec int           // host function calls a second, with as large a burst
+	KVMaxKeys       int           // kv store: keys one plugin holds
+	KVMaxValueBytes int           // kv store: bytes in one value
+	KVMaxTotalBytes int64         // kv store: bytes of all of one plugin's keys and values
 }
 
 // DefaultLimits are the limits a plugin gets when the host sets none.
@@ -110,6 +113,17 @@ var DefaultLimits = Limits{
 	LogLinesPerSec:  200,
 	MaxMemory:       1 << 30,
 	HostCallsPerSec: 1000,
+	// The kv store lives in the host's heap, so each plugin gets a quota
+	// (threat: one plugin putting hundreds of MiB there). It is for small
+	// state (counters, cursors, a few cached documents), not a database:
+	// 1024 keys and 1 MiB in all bound a plugin's share to about 1 MiB
+	// plus the map's overhead (about 100 bytes a key), so a hundred
+	// plugins cost the host at most some 110 MiB; 64 KiB a value fits a
+	// typical JSON document, and is far below the 4 MiB protocol message
+	// that carries it.
+	KVMaxKeys:       1024,
+	KVMaxValueBytes: 64 << 10,
+	KVMaxTotalBytes: 1 << 20,
 }
 
 // WithDefaults fills zero fields from DefaultLimits.
@@ -139,6 +153,11 @@ func (l Limits) WithDefaults() Limits {
 		l.MaxMemory = d.MaxMemory
 	}
 	l.HostCallsPerSec = pickInt(l.HostCallsPerSec, d.HostCallsPerSec)
+	l.KVMaxKeys = pickInt(l.KVMaxKeys, d.KVMaxKeys)
+	l.KVMaxValueBytes = pickInt(l.KVMaxValueBytes, d.KVMaxValueBytes)
+	if l.KVMaxTotalBytes <= 0 {
+		l.KVMaxTotalBytes = d.KVMaxTotalBytes
+	}
 	return l
 }
 
