@@ -62,7 +62,7 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	if err := pc.check(); err != nil {
 		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
 	}
-	src, err := h.readSource(pc)
+	src, err := h.readSource(ctx, pc)
 	if err != nil {
 		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: err}
 	}

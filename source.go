@@ -62,7 +62,7 @@ type source struct {
 
 // readSource finds and checks the plugin's code: a builtin, a signed
 // package, or a directory (with its entry pinned by digest or not).
-func (h *Host) readSource(pc PluginConfig) (*source, error) {
+func (h *Host) readSource(ctx context.Context, pc PluginConfig) (*source, error) {
 	switch {
 	case pc.Builtin != "":
 		b, ok := h.opts.Builtins[pc.Builtin]
@@ -76,7 +76,7 @@ func (h *Host) readSource(pc PluginConfig) (*source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: package: %v", ErrInvalidConfig, err)
 		}
-		b, err := h.openBundle(pc, data)
+		b, err := h.openBundle(ctx, pc, data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotTrusted, pc.Package, err)
 		}
@@ -94,7 +94,7 @@ func (h *Host) readSource(pc PluginConfig) (*source, error) {
 		return nil, fmt.Errorf("%w: %s: tier builtin cannot be loaded from a directory; register it in Options.Builtins", ErrInvalidConfig, man.File)
 	}
 	if pc.EntrySHA256 != "" {
-		return h.pinnedDir(pc)
+		return h.pinnedDir(ctx, pc)
 	}
 	if h.opts.Trust.RequireSigned && !pc.AllowUnsigned {
 		return nil, fmt.Errorf("%w: %s is a plain directory and the host requires signed plugins (pin its entry with entry_sha256, or set allow_unsigned for development)", ErrNotTrusted, pc.Path)
@@ -132,9 +132,9 @@ func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (string, e
 // openBundle reads and checks a package within the plugin's start
 // timeout (threat: a small package crafted to take the host minutes to
 // read; the bundle's limits bound the work, the deadline bounds the time).
-func (h *Host) openBundle(pc PluginConfig, data []byte) (*bundle.Bundle, error) {
+func (h *Host) openBundle(ctx context.Context, pc PluginConfig, data []byte) (*bundle.Bundle, error) {
 	limits := h.opts.Limits.over(pc.Limits).tier()
-	ctx, cancel := context.WithTimeout(context.Background(), limits.StartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, limits.StartTimeout)
 	defer cancel()
 	return bundle.OpenContext(ctx, data, bundle.Limits{})
 }
@@ -223,12 +223,12 @@ func (s *freshStarter) removeAll() {
 // pinnedDir reads a directory plugin once into memory, checks its entry
 // against the operator's digest, and runs it from those bytes, so that
 // swapping the file afterwards changes nothing.
-func (h *Host) pinnedDir(pc PluginConfig) (*source, error) {
+func (h *Host) pinnedDir(ctx context.Context, pc PluginConfig) (*source, error) {
 	data, err := bundle.Pack(pc.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	b, err := h.openBundle(pc, data)
+	b, err := h.openBundle(ctx, pc, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotTrusted, err)
 	}
