@@ -537,7 +537,7 @@ func TestRunAs(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st.Mode().Perm()&0o005 != 0o005 {
-			if err := os.Chmod(d, st.Mode().Perm()|0o005); err != nil {
+			if err := os.Chmod(d, st.Mode()&(os.ModePerm|os.ModeSticky)|0o005); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -709,5 +709,39 @@ func killTagged(tag string) {
 			fmt.Sscan(e.Name(), &pid)
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+}
+
+// A signed package run as another user: its fresh run directory is given
+// to that user, whose RunDir the operator made traversable.
+func TestRunAsPackage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("run_as needs a host running as root; TestRunAs checks that others are refused")
+	}
+	acme := newPublisher(t, "acme")
+	pkg := packAndSign(t, testPlugin(t), acme)
+	runDir := filepath.Join(t.TempDir(), "run")
+	if err := os.MkdirAll(runDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(runDir); d != "/"; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o001 == 0 { // traversable, nothing more
+			if err := os.Chmod(d, st.Mode()&(os.ModePerm|os.ModeSticky)|0o001); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	h, _ := newHost(t, airlock.Options{Trust: airlock.Trust{Keys: []string{acme.pub}}, RunDir: runDir})
+	load(t, h, airlock.PluginConfig{Package: pkg, RunAs: "nobody"})
+	r, err := airlock.CallFunc[attackResult](ctxT(t, 10*time.Second), h, "testplugin", "escape", map[string]any{"attack": "capabilities"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count != 65534 {
+		t.Errorf("the packaged plugin runs as uid %d; want nobody's, 65534", r.Count)
 	}
 }

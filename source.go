@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/airlock-go/airlock/internal/bundle"
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/sandbox"
 	"github.com/airlock-go/airlock/internal/signing"
 	"github.com/airlock-go/airlock/internal/tier"
 )
@@ -186,6 +188,10 @@ func (s *freshStarter) Start(ctx context.Context, spec tier.Spec) (tier.Instance
 	if err != nil {
 		return nil, fmt.Errorf("%w: unpack the verified package: %v", ErrStart, err)
 	}
+	if err := giveTo(dir, spec.RunAs); err != nil {
+		_ = remove()
+		return nil, fmt.Errorf("%w: %v", ErrStart, err)
+	}
 	spec.Dir = dir
 	inst, err := s.inner.Start(ctx, spec)
 	if err != nil {
@@ -200,6 +206,25 @@ func (s *freshStarter) Start(ctx context.Context, spec tier.Spec) (tier.Instance
 		_ = prev() // its instance has ended: restarts follow the end
 	}
 	return inst, nil
+}
+
+// giveTo hands a fresh run directory to the user a root host runs the
+// plugin as (run_as), so that the plugin can read its own files; the host,
+// root, can still remove it. Its parents must let that user through
+// (Options.RunDir, e.g. /var/lib/airlock/run with mode 0711).
+func giveTo(dir string, c *sandbox.Credential) error {
+	if c == nil {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(path, int(c.UID), int(c.GID)); err != nil {
+			return fmt.Errorf("run_as: give %s to uid %d: %w", path, c.UID, err)
+		}
+		return nil
+	})
 }
 
 // current returns the running instance's directory.

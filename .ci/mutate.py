@@ -127,6 +127,9 @@ MUTATIONS = [
     ("wasm: no links out of a grant", "internal/wasm/fsguard.go",
      "\tif !g.inside(path) {", "\tif false && !g.inside(path) {",
      "TestGrantCannotLinkOut", "./internal/wasm"),
+    ("run_as: the run directory given to the user", "source.go",
+     "\tif err := giveTo(dir, spec.RunAs); err != nil {", "\tif err := error(nil); err != nil {",
+     "TestRunAsPackage", "."),
 ]
 
 
