@@ -20,9 +20,9 @@ import (
 
 var callCommand = command{
 	summary: "Load one plugin with the given grants and settings, call a hook or function, print its JSON result.",
-	usage:   "DIR|PKG HOOK [--input JSON] [--grant CAP]... [--set KEY=VALUE]... [--timeout DURATION] [--trust PUBKEY]...",
+	usage:   "DIR|PKG HOOK [--input JSON|@FILE|-] [--grant CAP]... [--set KEY=VALUE]... [--timeout DURATION] [--trust PUBKEY]...",
 	setup: func(fs *flag.FlagSet) runFunc {
-		input := fs.String("input", "null", "the input, as JSON")
+		input := fs.String("input", "null", "the input: "+inputHelp)
 		var grants, sets multiFlag
 		fs.Var(&grants, "grant", "grant a capability (repeatable); without any --grant, the manifest's required capabilities are granted")
 		fs.Var(&sets, "set", "set a plugin setting, KEY=VALUE (repeatable)")
@@ -70,8 +70,9 @@ func grantsGiven(fs *flag.FlagSet) bool {
 }
 
 func (c *cli) call(ctx context.Context, o callOptions) error {
-	if !json.Valid([]byte(o.input)) {
-		return usagef("--input is not valid JSON: %s", o.input)
+	input, err := readJSONArg("--input", o.input)
+	if err != nil {
+		return err
 	}
 	pc := airlock.PluginConfig{Path: o.dir}
 	var man *manifest.Manifest
@@ -116,7 +117,7 @@ func (c *cli) call(ctx context.Context, o callOptions) error {
 	if _, err := h.Load(ctx, pc); err != nil {
 		return err
 	}
-	res, err := h.Call(ctx, man.Name, o.name, json.RawMessage(o.input))
+	res, err := h.Call(ctx, man.Name, o.name, input)
 	if err != nil {
 		return err
 	}

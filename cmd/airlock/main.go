@@ -54,6 +54,8 @@ func commands() map[string]command {
 		"sign":    signCommand,
 		"verify":  verifyCommand,
 		"doctor":  doctorCommand,
+		"check":   checkCommand,
+		"run":     runCommand,
 	}
 }
 
