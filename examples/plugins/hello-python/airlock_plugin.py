@@ -222,10 +222,10 @@ class _Session:
         """Read messages until end of input; return the exit status."""
         try:
             while True:
-                line = self.reader.readline(MAX_MESSAGE + 1)
+                line = self.reader.readline(MAX_MESSAGE + 2)
                 if not line:
                     return 0
-                if len(line) > MAX_MESSAGE:
+                if len(line.rstrip(b"\n")) > MAX_MESSAGE:  # the limit does not count the newline, as the host's
                     print("airlock: message from the host exceeds the limit", file=sys.stderr)
                     return 1
                 line = line.strip()
