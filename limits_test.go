@@ -212,7 +212,7 @@ func TestLogHostFunctionRateLimit(t *testing.T) {
 				}
 			}
 			logged := len(logs[tier].records(t, "flood "))
-			if logged < rate || logged > rate*windows(time.Since(start)) {
+			if logged < rate || logged > rate*rateWindows(time.Since(start)) {
 				t.Errorf("%d of %d lines logged in %v at %d a second", logged, flood, time.Since(start), rate)
 			}
 			if len(logs[tier].records(t, "plugin log over its rate limit")) == 0 {
@@ -229,9 +229,9 @@ func TestLogHostFunctionRateLimit(t *testing.T) {
 	}
 }
 
-// windows is how many one-second rate windows a burst that took d can
+// rateWindows is how many one-second rate windows a burst that took d can
 // touch at most.
-func windows(d time.Duration) int { return int(d/time.Second) + 2 }
+func rateWindows(d time.Duration) int { return int(d/time.Second) + 2 }
 
 // The wasm tier's log calls get the same caps: the example guest logs its
 // input's name as an attribute.
@@ -250,7 +250,7 @@ func TestLogHostFunctionWasm(t *testing.T) {
 		}
 	}
 	recs := logs.records(t, "greeting someone")
-	if len(recs) == 0 || len(recs) > 2*windows(time.Since(start)) {
+	if len(recs) == 0 || len(recs) > 2*rateWindows(time.Since(start)) {
 		t.Fatalf("%d of 10 lines logged in %v at 2 a second", len(recs), time.Since(start))
 	}
 	if name, _ := recs[0]["plugin.name"].(string); len(name) > 256+len("…") {
