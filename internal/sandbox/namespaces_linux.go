@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -95,27 +96,22 @@ func namespaceReport(req request, rep *Report) {
 		{syscall.CLONE_NEWUSER, "user"}, {syscall.CLONE_NEWPID, "pid"}, {syscall.CLONE_NEWNS, "mount"},
 		{syscall.CLONE_NEWNET, "net"}, {syscall.CLONE_NEWIPC, "ipc"}, {syscall.CLONE_NEWUTS, "uts"},
 	}
-	s := "namespaces("
+	var in []string
 	for _, n := range names {
 		if req.Namespaces&n.flag != 0 {
-			if s[len(s)-1] != '(' {
-				s += ","
-			}
-			s += n.name
+			in = append(in, n.name)
 		}
 	}
-	rep.Enforced = append(rep.Enforced, s+")")
+	rep.Enforced = append(rep.Enforced, "namespaces("+strings.Join(in, ",")+")")
 }
 
 // readOnlyExceptWrites makes, in the launcher's own mount namespace, every
 // mount read-only except the policy's write grants, which are bound back
 // writable but without devices or set-user-ID (threat: metadata changes
 // outside the write grants, and device nodes made inside them). It keeps
-// nothing from propagating back to the host's mounts.
+// nothing from propagating back to the host's mounts: mountProc, which
+// runs first, made every mount private.
 func readOnlyExceptWrites(p Policy) error {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
-	}
 	// Detached writable copies of the write grants, taken before the
 	// tree they come from turns read-only.
 	type grant struct {
