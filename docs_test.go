@@ -46,7 +46,7 @@ func TestDocExamplesParse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docs/MANIFEST.md example: %v", err)
 	}
-	if m.Phase("greet") != "before" || m.RunFor("windows", "amd64").Entry != "bin/teller.exe" {
+	if m.Phase("greet") != "before" || m.RunFor("windows", "amd64").Entry != "bin/teller.exe" || m.ContractVersion().String() != "1.0.0" {
 		t.Errorf("docs/MANIFEST.md example parsed as %+v", m)
 	}
 }

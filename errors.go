@@ -46,9 +46,23 @@ var (
 	ErrNotImplemented = errors.New("not implemented")
 	// ErrPluginFailed: the plugin ran and returned an error.
 	ErrPluginFailed = errors.New("plugin returned an error")
-	// ErrBadResult: the plugin's result does not fit the hook's output
-	// type.
+	// ErrBadResult: a result does not fit its declared output type: a
+	// define handler's result for its hook (always checked), or, with
+	// Options.ValidateHostValues, a host function's or a hook default's.
+	// The message gives the JSON path of each problem.
 	ErrBadResult = errors.New("result does not match the output type")
+	// ErrBadInput: an input does not fit its declared input type: what a
+	// plugin sends a host function (always checked; the plugin is told
+	// with code -32602 and the host logs it), or, with
+	// Options.ValidateHostValues, a hook's input from the host. The
+	// message gives the JSON path of each problem.
+	ErrBadInput = errors.New("input does not match the input type")
+	// ErrContract: a plugin or a call does not fit the contract the host
+	// declared (Options.Hooks, Options.ContractVersion): the plugin
+	// implements a hook the host does not have or was built against an
+	// incompatible contract version (it is not started), or the host ran
+	// a hook it did not declare.
+	ErrContract = errors.New("does not fit the host's contract")
 	// ErrUnknownPlugin: no plugin of that name is loaded.
 	ErrUnknownPlugin = errors.New("no such plugin")
 	// ErrClosed: the host has been closed.
@@ -60,8 +74,8 @@ var (
 // errors.As to get the details.
 type PluginError struct {
 	Plugin string // the plugin's name
-	Op     string // "load", "start", "hook", "call"
-	Name   string // the hook or function, when Op is "hook" or "call"
+	Op     string // "load", "start", "hook", "call", or "host call" (a plugin calling a host function)
+	Name   string // the hook or function, when Op is "hook", "call" or "host call"
 	Err    error
 }
 

@@ -71,7 +71,9 @@ default = 0.005
 // granted it gets an error, and the refusal is audited.
 func ExampleNewFunc() {
 	balance := airlock.NewFunc("ledger.balance", "ledger.read",
-		func(_ context.Context, c airlock.Caller, in struct{ Account string }) (float64, error) {
+		func(_ context.Context, c airlock.Caller, in struct {
+			Account string `json:"account"`
+		}) (float64, error) {
 			return 1234.56, nil
 		})
 

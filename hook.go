@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 
 	"github.com/airlock-go/airlock/internal/manifest"
@@ -13,7 +14,7 @@ import (
 
 // Hook is one of the host's extension points, typed by its input and
 // output. Declare hooks once, as package variables or fields of the host
-// application, and run them with Run.
+// application, list them in Options.Hooks, and run them with Run.
 //
 // Running a hook runs, in order:
 //   - the before handlers, in priority order: each sees a copy of the input
@@ -27,38 +28,95 @@ import (
 //
 // Plugins get JSON copies of the input, never the host's own values.
 // Priority comes from the operator's configuration, never from the plugin.
+//
+// In and Out are described to plugins by JSON Schemas generated from the
+// Go types (docs/CONTRACT.md gives the rules: encoding/json's names,
+// required unless omitempty, no unknown fields). A define handler's result
+// is validated against Out's schema before it is decoded, so a missing,
+// misspelled or mistyped field is an ErrBadResult naming its JSON path,
+// never a zero value.
 type Hook[In, Out any] struct {
-	name string
+	decl hookDecl
 	def  func(ctx context.Context, in In) (Out, error)
+}
+
+// hookDecl is what the host knows of a hook, whatever its types.
+type hookDecl struct {
+	name       string
+	in, out    *typeSchema
+	hasDefault bool
+}
+
+// AnyHook is a *Hook of any input and output types, for Options.Hooks.
+// Only NewHook makes one.
+type AnyHook interface {
+	// Name returns the hook's name.
+	Name() string
+	declaration() *hookDecl
 }
 
 // NewHook declares a hook. def is the default behaviour when no plugin
 // defines the hook; it may be nil, in which case such a call fails with
 // ErrNotImplemented.
+//
+// NewHook generates the JSON Schemas of In and Out, once per type (tens
+// of microseconds; compiling them for validation, about a millisecond, is
+// left to the first call that validates a value). It panics if either type
+// cannot be carried in JSON (a channel, a function, a map with struct
+// keys) or has a malformed jsonschema tag: hooks are declared in the
+// host's own code.
 func NewHook[In, Out any](name string, def func(ctx context.Context, in In) (Out, error)) *Hook[In, Out] {
-	return &Hook[In, Out]{name: name, def: def}
+	what := fmt.Sprintf("hook %q", name)
+	return &Hook[In, Out]{
+		decl: hookDecl{
+			name:       name,
+			in:         mustSchema(reflect.TypeFor[In](), false, what+" input"),
+			out:        mustSchema(reflect.TypeFor[Out](), false, what+" output"),
+			hasDefault: def != nil,
+		},
+		def: def,
+	}
 }
 
 // Name returns the hook's name, as plugins list it in their manifests.
-func (k *Hook[In, Out]) Name() string { return k.name }
+func (k *Hook[In, Out]) Name() string { return k.decl.name }
+
+func (k *Hook[In, Out]) declaration() *hookDecl {
+	if k == nil {
+		return nil
+	}
+	return &k.decl
+}
 
 // Run runs the hook on h's plugins with input in.
+//
+// When h declares its contract (Options.Hooks or Options.ContractVersion),
+// the hook must be one of Options.Hooks, with the same types; otherwise
+// Run fails with ErrContract.
 func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 	var zero Out
+	if err := h.declares(&k.decl); err != nil {
+		return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: err}
+	}
 	input, err := encodeJSON(in)
 	if err != nil {
-		return zero, &PluginError{Op: "hook", Name: k.name, Err: fmt.Errorf("encode input: %w", err)}
+		return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("encode input: %w", err)}
 	}
-	before, define, after, err := h.handlers(k.name)
+	before, define, after, err := h.handlers(k.decl.name)
 	if err != nil {
-		return zero, &PluginError{Op: "hook", Name: k.name, Err: err}
+		return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: err}
+	}
+	if h.opts.ValidateHostValues && len(before)+len(define)+len(after) > 0 {
+		if err := k.decl.in.check(input); err != nil {
+			return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
+		}
 	}
 	for _, p := range before {
-		if _, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
+		if _, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
 			if errors.Is(err, ErrPluginFailed) {
 				err = fmt.Errorf("%w: %w", ErrVetoed, err)
 			}
-			return zero, &PluginError{Plugin: p.name, Op: "hook", Name: k.name, Err: err}
+			return zero, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: err}
 		}
 	}
 	out, output, err := k.define(ctx, define, in, input)
@@ -68,11 +126,16 @@ func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 	if len(after) > 0 {
 		if output == nil {
 			output, _ = encodeJSON(out)
+			if h.opts.ValidateHostValues {
+				if err := k.decl.out.check(output); err != nil {
+					return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: the default's result: %v", ErrBadResult, err)}
+				}
+			}
 		}
 		afterIn, _ := rpc.Marshal(rpc.AfterInput{Input: input, Output: output})
 		for _, p := range after {
-			if _, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
-				p.log.Warn("after handler failed", "hook", k.name, "error", err)
+			if _, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
+				p.log.Warn("after handler failed", "hook", k.decl.name, "error", err)
 			}
 		}
 	}
@@ -87,19 +150,24 @@ func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, 
 		if p.disabled() {
 			continue
 		}
-		res, err := p.call(ctx, rpc.CallParams{Name: k.name, Phase: manifest.PhaseDefine, Input: input})
+		res, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
 		if err != nil {
-			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.name, Err: err}
+			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: err}
 		}
 		// Threat: a plugin that lies about its result's shape must not
-		// hand the host a half-filled value as if it were valid.
+		// hand the host a half-filled value as if it were valid: the
+		// schema refuses missing, unknown and mistyped fields, which
+		// json.Unmarshal would turn into zero values or skip.
+		if err := k.decl.out.check(res); err != nil {
+			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+		}
 		if err := json.Unmarshal(res, &out); err != nil {
-			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 		}
 		return out, res, nil
 	}
 	if k.def == nil {
-		return out, nil, &PluginError{Op: "hook", Name: k.name, Err: fmt.Errorf("%w: no plugin defines it and it has no default", ErrNotImplemented)}
+		return out, nil, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: no plugin defines it and it has no default", ErrNotImplemented)}
 	}
 	out, err := k.def(ctx, in)
 	if err != nil {

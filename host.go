@@ -4,14 +4,22 @@
 // processes spoken to over their stdin and stdout, and Go code compiled
 // into the host runs as builtins.
 //
-// A host author declares hooks (NewHook) and host functions (NewFunc), then
+// A host author declares hooks (NewHook) and host functions (NewFunc) with
+// ordinary Go types, lists them with a contract version in Options, then
 // opens a Host from the operator's configuration (ReadConfig, Open) and runs
 // hooks with a context. The operator grants each plugin its capabilities;
 // a plugin whose required capabilities are not all granted is not started,
 // and every host function call is checked against the grants.
 //
-// See docs/ for the protocol, the wasm ABI, the manifest, the security
-// model and the CLI.
+// The hooks and host functions, their JSON Schemas (generated from the Go
+// types) and the capabilities make the host's contract (Host.Contract,
+// "airlock contract"): a plugin that implements a hook the host does not
+// have, or was built against an incompatible contract version, is refused
+// at load, and what plugins send the host is validated against the
+// schemas.
+//
+// See docs/ for the contract, the protocol, the wasm ABI, the manifest,
+// the security model and the CLI.
 package airlock
 
 import (
@@ -19,10 +27,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sort"
 	"sync"
 
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/process"
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -66,9 +78,35 @@ type Options struct {
 	// Logger receives the host's and the plugins' logs, each plugin's
 	// records tagged with plugin=NAME (default slog.Default()).
 	Logger *slog.Logger
+	// Hooks are the host's hooks (each made with NewHook), which plugins
+	// may implement. Listing them, or setting ContractVersion, declares
+	// the host's contract: a plugin implementing a hook not listed here is
+	// refused at load, with a "did you mean" for a near name; a grant
+	// naming a capability the host does not know is an error; and Run
+	// refuses a hook not listed. A host that sets neither (as before
+	// contracts existed) loads any plugin's hooks and accepts any
+	// well-formed grant; see docs/CONTRACT.md.
+	Hooks []AnyHook
 	// Functions are the host application's own host functions, besides
 	// the standard ones (log, kv.get, kv.set, kv.delete, kv.list).
 	Functions []Function
+	// ContractVersion is the version of the host's contract, a semantic
+	// version ("1.4.0") set by the host author: bump the minor version
+	// when adding hooks, functions or optional fields, the major version
+	// when changing or removing any. A plugin whose manifest names a
+	// contract version with another major version, or a newer minor one,
+	// is refused at load. Setting it declares the contract (as Hooks
+	// does), even for a host with no hooks.
+	ContractVersion string
+	// ValidateHostValues also validates what the host sends plugins (hook
+	// inputs, a hook default's result shown to after handlers, host
+	// function results) against their schemas; what plugins send the host
+	// is always validated. The host's own Go values always fit their
+	// schemas, except for constraints from jsonschema tags (enum,
+	// minimum, pattern...), which only this checks. It costs about as
+	// much as validating a result (docs/CONTRACT.md gives the figures):
+	// turn it on in tests.
+	ValidateHostValues bool
 	// Builtins are plugins compiled into the host, by name, for
 	// PluginConfig.Builtin.
 	Builtins map[string]Builtin
@@ -102,6 +140,10 @@ type Host struct {
 	funcs    map[string]Function
 	starters map[string]tier.Starter
 	wasm     *lazyWasm
+	// The contract, immutable after New.
+	hooks    map[string]*hookDecl
+	version  *semver.Version // nil: no version declared
+	declared bool            // Hooks or ContractVersion set: checked at load
 
 	mu      sync.RWMutex
 	plugins map[string]*managed
@@ -109,6 +151,14 @@ type Host struct {
 }
 
 // New returns a host with no plugins loaded; add them with Load.
+//
+// # Notes
+//
+//   - When the environment variable AIRLOCK_CONTRACT_OUT names a file, New
+//     writes the host's contract there (Host.Contract) and ends the
+//     process with status 0, before any plugin is loaded: this is how
+//     "airlock contract" reads a host's contract without running it
+//     (docs/CONTRACT.md). The file must not exist yet.
 func New(opts Options) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -117,7 +167,11 @@ func New(opts Options) (*Host, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		funcs:   map[string]Function{},
+		hooks:   map[string]*hookDecl{},
 		plugins: map[string]*managed{},
+	}
+	if err := h.declareContract(opts); err != nil {
+		return nil, err
 	}
 	for _, f := range append(standardFuncs(newKVStore()), opts.Functions...) {
 		if f.fn == nil {
@@ -127,6 +181,9 @@ func New(opts Options) (*Host, error) {
 			return nil, fmt.Errorf("%w: host function %q declared twice", ErrInvalidConfig, f.name)
 		}
 		h.funcs[f.name] = f
+	}
+	if path := os.Getenv(contractEnv); path != "" {
+		exportContract(h, path) // does not return
 	}
 	h.wasm = &lazyWasm{opts: wasm.Options{CacheDir: opts.WasmCacheDir}}
 	h.starters = map[string]tier.Starter{
@@ -264,7 +321,10 @@ func (h *Host) lookup(name string) (*managed, error) {
 
 // Call calls function fn of plugin directly (not through a hook), with
 // input encoded as JSON, and returns the plugin's JSON result. fn must be
-// one of the hooks or functions the plugin's manifest declares.
+// one of the hooks or functions the plugin's manifest declares. A
+// function's result is the plugin's own business and is not validated; a
+// hook of Options.Hooks that the plugin defines must return a result that
+// fits the hook's output type (ErrBadResult otherwise).
 func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.RawMessage, error) {
 	p, err := h.lookup(plugin)
 	if err != nil {
@@ -284,6 +344,13 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	res, err := p.call(ctx, params)
 	if err != nil {
 		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: err}
+	}
+	// A define handler called directly still answers for a hook of the
+	// contract: its result must fit the hook's output type.
+	if d := h.hooks[fn]; d != nil && params.Phase == manifest.PhaseDefine {
+		if err := d.out.check(res); err != nil {
+			return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+		}
 	}
 	return res, nil
 }

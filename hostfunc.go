@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/rpc"
@@ -17,6 +18,7 @@ type Function struct {
 	name       string
 	capability capability.Cap
 	fn         func(ctx context.Context, c Caller, input json.RawMessage) (any, error)
+	in, out    *typeSchema // nil for a raw function: any JSON value
 }
 
 // Name returns the name plugins call the function by.
@@ -31,10 +33,17 @@ func (f Function) Capability() string { return f.capability.String() }
 // plugin's grants at every call, before fn runs; fn can check finer
 // capabilities (a scope that depends on the input) with Caller.Allowed.
 //
-// NewFunc panics if name or cap is malformed: they are constants in the
-// host's own code.
+// In and Out are described by JSON Schemas generated from the Go types, as
+// for hooks (docs/CONTRACT.md). The plugin's input is validated against
+// In's before fn runs: an input with a missing, misspelled or mistyped
+// field is refused with code -32602 (invalid params) and a message naming
+// the JSON path of each problem, and fn never sees it. An In struct
+// without required fields also accepts null: no input.
+//
+// NewFunc panics if name or cap is malformed, or if In or Out cannot be
+// carried in JSON: they are constants in the host's own code.
 func NewFunc[In, Out any](name, cap string, fn func(ctx context.Context, c Caller, in In) (Out, error)) Function {
-	return NewRawFunc(name, cap, func(ctx context.Context, c Caller, input json.RawMessage) (any, error) {
+	f := newFunc(name, cap, func(ctx context.Context, c Caller, input json.RawMessage) (any, error) {
 		var in In
 		if len(input) > 0 && string(input) != "null" {
 			if err := json.Unmarshal(input, &in); err != nil {
@@ -43,11 +52,21 @@ func NewFunc[In, Out any](name, cap string, fn func(ctx context.Context, c Calle
 		}
 		return fn(ctx, c, in)
 	})
+	what := fmt.Sprintf("host function %q", name)
+	f.in = mustSchema(reflect.TypeFor[In](), true, what+" input")
+	f.out = mustSchema(reflect.TypeFor[Out](), false, what+" output")
+	return f
 }
 
 // NewRawFunc is NewFunc with the input as raw JSON; the result is encoded
-// with encoding/json (a json.RawMessage is sent as it is).
+// with encoding/json (a json.RawMessage is sent as it is). Its input and
+// output are any JSON value: nothing is validated, and the contract
+// describes them as such.
 func NewRawFunc(name, cap string, fn func(ctx context.Context, c Caller, input json.RawMessage) (any, error)) Function {
+	return newFunc(name, cap, fn)
+}
+
+func newFunc(name, cap string, fn func(ctx context.Context, c Caller, input json.RawMessage) (any, error)) Function {
 	if !validFuncName(name) {
 		panic(fmt.Sprintf("airlock: invalid host function name %q", name))
 	}
@@ -116,20 +135,33 @@ func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.R
 		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Capability: f.capability.String(), Reason: "capability not granted"})
 		return nil, rpc.Errorf(rpc.CodeDenied, "capability %q not granted to plugin %s (needed by host function %s)", f.capability, p.name, fn)
 	}
+	// Threat: a plugin's input with a field missing or misspelled would
+	// reach the function as a zero value (an empty account, amount 0).
+	// After the grant check, so that a plugin without the capability
+	// learns nothing of the function's types.
+	if err := f.in.check(input); err != nil {
+		perr := &PluginError{Plugin: p.name, Op: "host call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
+		p.log.Warn("host function input refused", "function", fn, "error", perr)
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s", perr.Error())
+	}
 	out, err := runFunc(ctx, f, Caller{plugin: p}, input)
 	if err != nil {
 		return nil, err
 	}
-	if raw, ok := out.(json.RawMessage); ok {
-		raw, err := rpc.CheckRaw(raw)
-		if err != nil {
+	var raw json.RawMessage
+	if r, ok := out.(json.RawMessage); ok {
+		if raw, err = rpc.CheckRaw(r); err != nil {
 			return nil, rpc.Errorf(rpc.CodeInternalError, "host function %s returned %v", fn, err)
 		}
-		return raw, nil
-	}
-	raw, err := json.Marshal(out)
-	if err != nil {
+	} else if raw, err = json.Marshal(out); err != nil {
 		return nil, rpc.Errorf(rpc.CodeInternalError, "%s: encode result: %v", fn, err)
+	}
+	if h.opts.ValidateHostValues {
+		if err := f.out.check(raw); err != nil {
+			perr := &PluginError{Plugin: p.name, Op: "host call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			h.log.Error("host function result does not match its output type", "function", fn, "plugin", p.name, "error", perr)
+			return nil, rpc.Errorf(rpc.CodeInternalError, "host function %s failed: its result does not match its output type", fn)
+		}
 	}
 	return raw, nil
 }

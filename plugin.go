@@ -130,9 +130,15 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 	if src.starter != nil {
 		starter = src.starter // a verified package, unpacked afresh at every start
 	}
+	if err := h.checkContract(man); err != nil {
+		return nil, err
+	}
 	granted, err := capability.NewSet(pc.Grants)
 	if err != nil {
 		return nil, fmt.Errorf("%w: grants: %v", ErrInvalidConfig, err)
+	}
+	if err := h.checkGrants(pc.Grants); err != nil {
+		return nil, err
 	}
 	// Threat: a plugin started without what it requires would fail
 	// later, in the middle of the host's work; refuse it up front and

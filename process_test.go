@@ -210,7 +210,9 @@ func TestSettingReachesPlugin(t *testing.T) {
 func TestHostFunctionGrantedAndDenied(t *testing.T) {
 	var mu sync.Mutex
 	var callers []string
-	secret := airlock.NewFunc("secret.read", "secret.read", func(_ context.Context, c airlock.Caller, in struct{ Key string }) (string, error) {
+	secret := airlock.NewFunc("secret.read", "secret.read", func(_ context.Context, c airlock.Caller, in struct {
+		Key string `json:"key"`
+	}) (string, error) {
 		mu.Lock()
 		callers = append(callers, c.Plugin())
 		mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -34,8 +35,12 @@ const (
 // "log") and a per-plugin key-value store (capability "kv").
 func standardFuncs(store *kvStore) []Function {
 	logs := newLogGates()
+	// The host decodes logInput (attributes kept raw, so that only those
+	// kept are decoded); plugins are told, and checked against, LogInput.
+	logFn := NewFunc("log", "log", logs.log)
+	logFn.in = mustSchema(reflect.TypeFor[LogInput](), true, `host function "log" input`)
 	return []Function{
-		NewFunc("log", "log", logs.log),
+		logFn,
 		NewFunc("kv.get", "kv", store.get),
 		NewFunc("kv.set", "kv", store.set),
 		NewFunc("kv.delete", "kv", store.delete),
@@ -43,23 +48,23 @@ func standardFuncs(store *kvStore) []Function {
 	}
 }
 
-// LogInput is the input of the "log" host function: Level is debug, info,
-// warn or error; Attrs is an optional JSON object. The message is cut at
+// LogInput is the input of the "log" host function: Level is debug, info
+// (the default), warn or error; Attrs is an optional JSON object. The message is cut at
 // the plugin's max_log_line_bytes, at most 32 attributes are kept (keys cut
 // at 64 bytes, values at 256, all of them together at max_log_line_bytes),
 // and lines beyond log_lines_per_second are dropped and counted.
 type LogInput struct {
-	Level string         `json:"level"` // debug, info, warn or error
+	Level string         `json:"level,omitempty" jsonschema:"description=debug\\, info (the default)\\, warn or error"`
 	Msg   string         `json:"msg"`
-	Attrs map[string]any `json:"attrs,omitempty"`
+	Attrs map[string]any `json:"attrs,omitempty" jsonschema:"description=at most 32 are kept"`
 }
 
 // logInput is LogInput as the host decodes it: the attributes stay raw so
 // that only the ones kept are decoded.
 type logInput struct {
-	Level string          `json:"level"`
+	Level string          `json:"level,omitempty"`
 	Msg   string          `json:"msg"`
-	Attrs json.RawMessage `json:"attrs"`
+	Attrs json.RawMessage `json:"attrs,omitempty"`
 }
 
 // logGates holds each plugin's log rate window.
@@ -266,7 +271,7 @@ type kvGetOutput struct {
 }
 
 type kvListInput struct {
-	Prefix string `json:"prefix"`
+	Prefix string `json:"prefix,omitempty"`
 }
 
 type kvListOutput struct {

@@ -56,6 +56,8 @@ func commands() map[string]command {
 		"doctor":  doctorCommand,
 		"check":   checkCommand,
 		"run":     runCommand,
+
+		"contract": contractCommand,
 	}
 }
 

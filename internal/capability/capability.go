@@ -196,3 +196,41 @@ func (s Set) Scopes(name string) []string {
 	}
 	return out
 }
+
+// Spec describes a capability Airlock itself understands.
+type Spec struct {
+	Name string // "fs.read"
+	// Scoped capabilities are granted with a scope (NAME:SCOPE); the
+	// others without one.
+	Scoped      bool
+	Form        string // how it is written: "fs.read:PATH"
+	Description string
+}
+
+// standard is docs/MANIFEST.md's table of the capabilities Airlock
+// understands.
+var standard = []Spec{
+	{Name: "log", Form: "log", Description: "the host function log"},
+	{Name: "kv", Form: "kv", Description: "the host functions kv.get, kv.set, kv.delete and kv.list: a small key-value store private to the plugin"},
+	{Name: "env", Scoped: true, Form: "env:NAME", Description: "the environment variable NAME, with the host's value (process tier); env:* grants every variable"},
+	{Name: "fs.read", Scoped: true, Form: "fs.read:PATH", Description: "reading beneath the absolute PATH"},
+	{Name: "fs.write", Scoped: true, Form: "fs.write:PATH", Description: "reading and writing beneath the absolute PATH"},
+	{Name: "net", Form: "net", Description: "opening TCP and UDP connections (process tier); not unix sockets"},
+	{Name: "unix", Form: "unix", Description: "unix-domain sockets by path or abstract name (process tier)"},
+	{Name: "http", Scoped: true, Form: "http:HOST", Description: "the network, for HTTP to HOST (process tier: any connection, today); http:*.example.com covers subdomains"},
+	{Name: "spawn", Form: "spawn", Description: "starting child processes (process tier)"},
+}
+
+// Standard returns the capabilities Airlock itself understands, in the
+// order docs/MANIFEST.md lists them.
+func Standard() []Spec { return slices.Clone(standard) }
+
+// LookupStandard returns the capability of Airlock's own called name.
+func LookupStandard(name string) (Spec, bool) {
+	for _, s := range standard {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Spec{}, false
+}

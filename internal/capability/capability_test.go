@@ -364,3 +364,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The standard capabilities are the ones docs/MANIFEST.md lists, and each
+// one's form parses back to its name.
+func TestStandard(t *testing.T) {
+	var names []string
+	for _, s := range Standard() {
+		names = append(names, s.Name)
+		c, err := Parse(s.Form)
+		if err != nil && s.Scoped {
+			// Forms like fs.read:PATH do not parse (PATH is not absolute);
+			// check the name alone.
+			c, err = Parse(s.Name)
+		}
+		if err != nil || c.Name != s.Name || s.Description == "" {
+			t.Errorf("%+v: form parses to %v, %v", s, c, err)
+		}
+		if got, ok := LookupStandard(s.Name); !ok || got != s {
+			t.Errorf("LookupStandard(%q) = %+v, %v", s.Name, got, ok)
+		}
+	}
+	want := []string{"log", "kv", "env", "fs.read", "fs.write", "net", "unix", "http", "spawn"}
+	if !slices.Equal(names, want) {
+		t.Errorf("Standard() = %v, want %v", names, want)
+	}
+	if _, ok := LookupStandard("ledger.read"); ok {
+		t.Error("LookupStandard found a host capability")
+	}
+	s := Standard()
+	s[0].Name = "changed"
+	if Standard()[0].Name != "log" {
+		t.Error("Standard returns the package's own slice")
+	}
+}

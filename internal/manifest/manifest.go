@@ -53,6 +53,7 @@ type Manifest struct {
 	Description string   `toml:"description"`
 	Tier        string   `toml:"tier"`
 	Protocol    int      `toml:"protocol"`
+	Contract    string   `toml:"contract"` // the host contract's version it was built against; may be empty
 	Entry       string   `toml:"entry"`
 	Args        []string `toml:"args"`
 	Interpreter []string `toml:"interpreter"`
@@ -73,6 +74,7 @@ type Manifest struct {
 
 	required []capability.Cap
 	optional []capability.Cap
+	contract *semver.Version
 }
 
 // HookSpec refines how a plugin takes part in one hook.
@@ -220,6 +222,13 @@ func (m *Manifest) validate() []Problem {
 	} else if _, err := semver.StrictNewVersion(m.Version); err != nil {
 		add("version", "%q is not a semantic version (like 1.2.3)", m.Version)
 	}
+	if m.Contract != "" {
+		v, err := semver.StrictNewVersion(m.Contract)
+		if err != nil {
+			add("contract", "%q is not a semantic version (like 1.2.0): name the version of the host's contract the plugin was built against", m.Contract)
+		}
+		m.contract = v
+	}
 	switch m.Tier {
 	case TierProcess, TierWasm, TierBuiltin:
 	case "":
@@ -359,6 +368,15 @@ func (m *Manifest) Phase(hook string) string {
 	}
 	return PhaseDefine
 }
+
+// ContractVersion returns the version of the host's contract the plugin
+// was built against, or nil when the manifest does not say.
+func (m *Manifest) ContractVersion() *semver.Version { return m.contract }
+
+// ValidHookName reports whether name can name a hook: a lower-case
+// identifier, optionally dotted ("greet", "payment.approve"), as a
+// manifest's hooks list them.
+func ValidHookName(name string) bool { return identRE.MatchString(name) }
 
 // Implements reports whether the plugin lists hook.
 func (m *Manifest) Implements(hook string) bool { return slices.Contains(m.Hooks, hook) }

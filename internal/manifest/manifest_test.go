@@ -136,6 +136,9 @@ func TestValidation(t *testing.T) {
 		{"protocol 2", replace("protocol = 1", "protocol = 2"), "protocol", "plugin speaks protocol 2, this host speaks 1"},
 		{"protocol negative", replace("protocol = 1", "protocol = -1"), "protocol", "plugin speaks protocol -1"},
 
+		{"contract not semver", base + `contract = "1.2"`, "contract", `"1.2" is not a semantic version (like 1.2.0)`},
+		{"contract with v", base + `contract = "v1.2.0"`, "contract", "not a semantic version"},
+
 		{"entry missing", replace(`entry = "bin/demo"`, ""), "entry", "missing"},
 		{"entry empty", replace(`"bin/demo"`, `""`), "entry", "missing"},
 		{"entry with ..", replace(`"bin/demo"`, `"../other/bin"`), "entry", `"../other/bin": must not leave the plugin directory`},
@@ -219,6 +222,7 @@ func TestValid(t *testing.T) {
 		{"capabilities", base + "[capabilities]\nrequired = [\"log\", \"fs.read:/srv\"]\noptional = [\"kv\", \"fs.read:/srv/in\"]"},
 		{"platforms", base + "[platform.windows]\nentry = \"bin/demo.exe\"\n[platform.\"linux/arm64\"]\nargs = [\"-x\"]\n[platform.wasip1]\ninterpreter = []"},
 		{"build", base + "[build]\ncommand = [\"go\", \"build\"]\nenv = [\"CGO_ENABLED=0\"]"},
+		{"contract version", base + `contract = "2.3.1-rc.1"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { mustParse(t, c.text) })
@@ -441,5 +445,26 @@ optional = ["kv"]
 	}
 	if opt := m.Optional(); len(opt) != 1 || opt[0].String() != "kv" {
 		t.Errorf("Optional = %v", opt)
+	}
+}
+
+func TestContractVersion(t *testing.T) {
+	if v := mustParse(t, base).ContractVersion(); v != nil {
+		t.Errorf("no contract key: ContractVersion = %v, want nil", v)
+	}
+	v := mustParse(t, base+`contract = "1.4.2"`).ContractVersion()
+	if v == nil || v.Major() != 1 || v.Minor() != 4 || v.Patch() != 2 {
+		t.Errorf("ContractVersion = %v, want 1.4.2", v)
+	}
+}
+
+func TestValidHookName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"greet": true, "payment.approve": true, "a_b.c2": true,
+		"": false, "Greet": false, "greet!": false, "1greet": false, "a..b": false, "a.": false, "pay-ment": false,
+	} {
+		if got := ValidHookName(name); got != want {
+			t.Errorf("ValidHookName(%q) = %v, want %v", name, got, want)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 // Package demo is a small example host: a "bank" that greets its
-// customers through plugins. It loads the example plugins, dispatches a
-// hook through its before, define and after phases, shows a capability
-// being denied and a crashing plugin being contained, and explains what
-// happens as it goes. "airlock demo" and examples/host run it.
+// customers through plugins. It declares its contract (its hook and host
+// function, with a version), loads the example plugins, dispatches a hook
+// through its before, define and after phases, shows a capability being
+// denied and a crashing plugin being contained, and explains what happens
+// as it goes. "airlock demo" and examples/host run it; "airlock contract
+// ./examples/host" prints its contract.
 package demo
 
 import (
@@ -42,6 +44,11 @@ type GreetOutput struct {
 var Greet = airlock.NewHook("greet", func(_ context.Context, in GreetInput) (GreetOutput, error) {
 	return GreetOutput{Message: "good day, " + in.Name}, nil
 })
+
+// ContractVersion is the version of the host's contract: Greet and
+// ledgerBalance with their types. A plugin built against 1.x (x <= 0) runs
+// on it.
+const ContractVersion = "1.0.0"
 
 // Options say where the example plugins are and where to write.
 type Options struct {
@@ -92,26 +99,44 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("process plugins in Go, Python and JavaScript, WebAssembly plugins in Go and C")
 	d.say("running inside the host, and a builtin, all behind one contract.")
 
-	d.step(1, "Build the example plugins from source")
-	if err := d.buildAll(ctx); err != nil {
-		return err
-	}
-	cfg := d.config()
-
-	d.step(2, "Load the plugins with the operator's grants")
-	h, err := airlock.Open(ctx, cfg, d.hostOptions())
+	d.step(1, "Declare the host's contract")
+	// New, before anything slow: "airlock contract ./examples/host" runs
+	// this program only as far as here (docs/CONTRACT.md).
+	h, err := airlock.New(d.hostOptions())
 	if err != nil {
 		return err
 	}
 	defer h.Close(context.WithoutCancel(ctx))
+	d.say("  contract %s: the hook %q and the host function %q (capability %q),",
+		ContractVersion, Greet.Name(), ledgerBalance.Name(), ledgerBalance.Capability())
+	d.say("  each with the JSON Schemas of its Go types; \"airlock contract ./examples/host\"")
+	d.say("  prints them. What plugins send the host is validated against them.")
+
+	d.step(2, "Build the example plugins from source")
+	if err := d.buildAll(ctx); err != nil {
+		return err
+	}
+
+	d.step(3, "Load the plugins with the operator's grants")
+	for _, pc := range d.config().Plugins {
+		if _, err := h.Load(ctx, pc); err != nil {
+			return err
+		}
+	}
 	for _, p := range h.Plugins() {
 		d.say("  %-15s %-8s priority %-3d grants %v", p.Name, p.Tier, p.Priority, p.Grants)
 	}
 	d.say("\n  A plugin whose required capabilities are not granted is never started:")
 	_, err = h.Load(ctx, airlock.PluginConfig{Path: d.plugin("hello-go"), Grants: nil})
 	d.say("  → %v", err)
+	d.say("\n  Nor is one built for a hook this host does not have, or granted a capability")
+	d.say("  nobody knows:")
+	_, err = h.Load(ctx, airlock.PluginConfig{Builtin: "greeter-typo"})
+	d.say("  → %v", err)
+	_, err = h.Load(ctx, airlock.PluginConfig{Path: d.plugin("teller"), Grants: []string{"log", "ledger.raed"}})
+	d.say("  → %v", err)
 
-	d.step(3, "Run the greet hook: before (may veto), define (one wins), after")
+	d.step(4, "Run the greet hook: before (may veto), define (one wins), after")
 	for _, name := range []string{"ada", "mallory"} {
 		out, err := Greet.Run(ctx, h, GreetInput{Name: name})
 		if err != nil {
@@ -134,7 +159,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.say("  %-15s → %q", p.Name, out.Message)
 	}
 
-	d.step(4, "A plugin calls a host function it was not granted")
+	d.step(5, "A plugin calls a host function it was not granted")
 	res, err := h.Call(ctx, "teller", "peek", map[string]string{"account": "alice"})
 	if err != nil {
 		return err
@@ -144,7 +169,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.say("  audit: plugin=%s function=%s capability=%s (%s)", ev.Plugin, ev.Function, ev.Capability, ev.Reason)
 	}
 
-	d.step(5, "A plugin ignores its deadline")
+	d.step(6, "A plugin ignores its deadline")
 	start := time.Now()
 	before, _ := h.Plugin("crashy")
 	_, err = h.Call(ctx, "crashy", "hang", nil)
@@ -154,10 +179,10 @@ func (d *demo) run(ctx context.Context) error {
 	info := d.waitRestarted(ctx, h, "crashy", before.Restarts)
 	d.say("  crashy counts that as a crash and was restarted (restarts so far: %d)", info.Restarts)
 
-	d.step(6, "A plugin crashes in the middle of a call")
+	d.step(7, "A plugin crashes in the middle of a call")
 	d.containCrash(ctx, h)
 
-	d.step(7, "Shut down")
+	d.step(8, "Shut down")
 	d.say("  Close asks each plugin to shut down, then terminates and kills what is left.")
 	return nil
 }
@@ -233,10 +258,10 @@ func have(program string) bool {
 	return err == nil
 }
 
-// config is what an operator would write in host.toml.
+// config is what an operator would write in host.toml (its [limits] are
+// in hostOptions: the host is made before the plugins are built).
 func (d *demo) config() *airlock.Config {
 	cfg := &airlock.Config{
-		Limits: airlock.Limits{CallTimeout: airlock.Duration(time.Second), CancelGrace: airlock.Duration(300 * time.Millisecond)},
 		Plugins: []airlock.PluginConfig{
 			{Path: d.plugin("hello-go"), Grants: []string{"log"}, Priority: 10},
 			{Path: d.plugin("teller"), Grants: []string{"log"}, Priority: 50},
@@ -261,11 +286,16 @@ func (d *demo) config() *airlock.Config {
 	return cfg
 }
 
+// hostOptions declare the host's contract (its hooks, functions and
+// version) and what the host itself provides.
 func (d *demo) hostOptions() airlock.Options {
 	return airlock.Options{
-		Logger:    slog.New(slog.NewTextHandler(&indent{w: d.out}, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime})),
-		Functions: []airlock.Function{ledgerBalance},
-		Builtins:  map[string]airlock.Builtin{"greeting-audit": greetingAudit()},
+		ContractVersion: ContractVersion,
+		Hooks:           []airlock.AnyHook{Greet},
+		Functions:       []airlock.Function{ledgerBalance},
+		Logger:          slog.New(slog.NewTextHandler(&indent{w: d.out}, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime})),
+		Limits:          airlock.Limits{CallTimeout: airlock.Duration(time.Second), CancelGrace: airlock.Duration(300 * time.Millisecond)},
+		Builtins:        map[string]airlock.Builtin{"greeting-audit": greetingAudit(), "greeter-typo": greeterTypo()},
 		OnAudit: func(ev airlock.AuditEvent) {
 			d.mu.Lock()
 			d.audits = append(d.audits, ev)
@@ -274,11 +304,23 @@ func (d *demo) hostOptions() airlock.Options {
 	}
 }
 
+// BalanceInput and BalanceOutput are the types of the ledger.balance host
+// function. Plugins must send exactly these field names: what they send is
+// validated against the contract's schema.
+type BalanceInput struct {
+	Account string `json:"account"`
+}
+
+// BalanceOutput is ledger.balance's result.
+type BalanceOutput struct {
+	Balance float64 `json:"balance"`
+}
+
 // ledgerBalance is one of the host application's own host functions,
 // guarded by its own capability.
 var ledgerBalance = airlock.NewFunc("ledger.balance", "ledger.read",
-	func(_ context.Context, _ airlock.Caller, in struct{ Account string }) (map[string]float64, error) {
-		return map[string]float64{"balance": 1234.56}, nil
+	func(_ context.Context, _ airlock.Caller, in BalanceInput) (BalanceOutput, error) {
+		return BalanceOutput{Balance: 1234.56}, nil
 	})
 
 // greetingAudit is a builtin plugin: Go compiled into the host, written
@@ -303,6 +345,23 @@ phase = "after"
 [capabilities]
 required = ["kv"]
 optional = ["log"]
+`}
+}
+
+// greeterTypo is a plugin built for a hook this host does not have: its
+// manifest says "gret". The host refuses it at load.
+func greeterTypo() airlock.Builtin {
+	p := plugin.New("greeter-typo", "0.1.0")
+	plugin.Handle(p, "gret", func(context.Context, *plugin.Host, GreetInput) (GreetOutput, error) {
+		return GreetOutput{Message: "hi"}, nil
+	})
+	return airlock.Builtin{Plugin: p, Manifest: `
+name = "greeter-typo"
+version = "0.1.0"
+contract = "1.0.0"
+tier = "builtin"
+protocol = 1
+hooks = ["gret"]
 `}
 }
 
