@@ -5,6 +5,7 @@ package airlock_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,25 +30,32 @@ func alive(pid int) bool {
 // plugin reports is its own namespace's, which the host does not share, so
 // on Linux the child is found by the tag on its command line instead.
 func childAlive(pid int, tag string) bool {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
+	if _, err := os.Stat("/proc"); err != nil {
 		return alive(pid)
 	}
+	for _, p := range taggedPIDs(tag) {
+		if alive(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// taggedPIDs lists the processes whose command line has the argument
+// -tag=TAG (the test plugin's sleepers).
+func taggedPIDs(tag string) []int {
+	entries, _ := os.ReadDir("/proc")
 	want := "-tag=" + tag
+	var pids []int
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-		if err != nil {
-			continue
-		}
-		for _, arg := range strings.Split(string(cmdline), "\x00") {
-			if arg == want && alive(p) {
-				return true
-			}
+		if err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), want) {
+			pids = append(pids, p)
 		}
 	}
-	return false
+	return pids
 }

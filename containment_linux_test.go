@@ -701,14 +701,8 @@ func TestHelperHost(t *testing.T) {
 
 // killTagged kills what a failed test may have left running.
 func killTagged(tag string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(cmdline), "-tag="+tag+"\x00") {
-			var pid int
-			fmt.Sscan(e.Name(), &pid)
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+	for _, pid := range taggedPIDs(tag) {
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
