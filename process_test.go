@@ -41,7 +41,7 @@ version = "1.0.0"
 tier = "process"
 protocol = 1
 entry = "bin/testplugin"
-functions = ["echo", "config", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn", "fds",
+functions = ["echo", "config", "settings", "grants", "fail", "crash", "hang", "sleep", "callhost", "info", "print", "spawn", "fds",
   "spin", "membomb", "forkbomb", "fdbomb", "stderrflood", "longline", "readfile", "writefile", "bigfile", "connect", "udp",
   "procfd", "environ", "orphan", "sigstop", "killhost", "ptrace", "hostcallflood", "dumpable", "escape"]
 hooks = ["greet"]
@@ -62,6 +62,11 @@ type = "number"
 min = 0
 max = 5
 default = 1
+
+[config.workers]
+type = "integer"
+min = 1
+default = 2
 `
 
 // testPlugin lays out the Go test plugin with the given required
@@ -204,6 +209,29 @@ func TestSettingReachesPlugin(t *testing.T) {
 	}
 	if out["greeting"] != "bonjour" || out["retries"] != float64(1) {
 		t.Errorf("config seen by plugin = %v, want greeting=bonjour and default retries=1", out)
+	}
+}
+
+// The Go SDK decodes settings into a struct, integers as integers; a
+// fraction for an integer setting never reaches the plugin.
+func TestTypedSettingsReachPlugin(t *testing.T) {
+	h, _ := newHost(t, airlock.Options{})
+	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Config: map[string]any{"workers": int64(16)}})
+	type settings struct {
+		Greeting string  `json:"greeting"`
+		Retries  float64 `json:"retries"`
+		Workers  int     `json:"workers"`
+	}
+	got, err := airlock.CallFunc[settings](ctxT(t, 10*time.Second), h, "testplugin", "settings", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (settings{Greeting: "hello", Retries: 1, Workers: 16}); got != want {
+		t.Errorf("settings decoded by the plugin = %+v, want %+v", got, want)
+	}
+	_, err = h.Load(ctxT(t, 10*time.Second), airlock.PluginConfig{Path: testPlugin(t), Config: map[string]any{"workers": 2.5}})
+	if !errors.Is(err, airlock.ErrInvalidConfig) || !strings.Contains(err.Error(), `setting "workers": got number, want integer`) {
+		t.Errorf("a fraction for an integer setting: err = %v", err)
 	}
 }
 

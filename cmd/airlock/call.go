@@ -161,6 +161,12 @@ func settingValue(typ, v string) (any, error) {
 			return nil, fmt.Errorf("%q is not a number", v)
 		}
 		return f, nil
+	case manifest.TypeInteger:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an integer", v)
+		}
+		return n, nil
 	case manifest.TypeBool:
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -257,7 +257,7 @@ func settingCandidates(s manifest.Setting) []any {
 			return nil
 		}
 		return []any{"airlock-check", ""}
-	case manifest.TypeNumber:
+	case manifest.TypeNumber, manifest.TypeInteger:
 		var c []any
 		switch {
 		case s.Min != nil && s.Max != nil:
@@ -267,7 +267,7 @@ func settingCandidates(s manifest.Setting) []any {
 		case s.Max != nil:
 			c = append(c, *s.Max, *s.Max-1)
 		default:
-			c = append(c, 0.0, 42.0)
+			c = append(c, 0.0, 42.0) // whole numbers: integers too
 		}
 		return c
 	case manifest.TypeBool:

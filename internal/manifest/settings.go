@@ -18,6 +18,9 @@ import (
 const (
 	TypeString = "string"
 	TypeNumber = "number"
+	// TypeInteger is a whole number: 3 is one, 3.5 is refused, and SDKs
+	// decode it into an integer type.
+	TypeInteger = "integer"
 	TypeBool   = "bool"
 	TypeSecret = "secret" // a string never logged nor shown
 	TypeList   = "list"   // a list of strings
@@ -35,6 +38,9 @@ type Setting struct {
 	Pattern     string   `toml:"pattern"`
 }
 
+// numeric reports whether the setting holds a number.
+func (s Setting) numeric() bool { return s.Type == TypeNumber || s.Type == TypeInteger }
+
 // Secret reports whether the setting's value must never be logged.
 func (s Setting) Secret() bool { return s.Type == TypeSecret }
 
@@ -49,12 +55,12 @@ func (s Setting) validate(key, name string) []Problem {
 		add("", "setting names use lower-case letters, digits and '_'")
 	}
 	switch s.Type {
-	case TypeString, TypeNumber, TypeBool, TypeSecret, TypeList:
+	case TypeString, TypeNumber, TypeInteger, TypeBool, TypeSecret, TypeList:
 	case "":
-		add(".type", "missing (string, number, bool, secret or list)")
+		add(".type", "missing (string, number, integer, bool, secret or list)")
 		return probs
 	default:
-		add(".type", "%q: must be string, number, bool, secret or list", s.Type)
+		add(".type", "%q: must be string, number, integer, bool, secret or list", s.Type)
 		return probs
 	}
 	if s.Pattern != "" {
@@ -62,8 +68,8 @@ func (s Setting) validate(key, name string) []Problem {
 			add(".pattern", "not a regular expression: %v", err)
 		}
 	}
-	if (s.Min != nil || s.Max != nil) && s.Type != TypeNumber {
-		add(".min", "min and max apply to numbers only")
+	if (s.Min != nil || s.Max != nil) && !s.numeric() {
+		add(".min", "min and max apply to numbers and integers only")
 	}
 	if s.Required && s.Default != nil {
 		add(".required", "a required setting cannot have a default")
@@ -108,6 +114,8 @@ func schemaFor(settings map[string]Setting) map[string]any {
 			p["type"] = "string"
 		case TypeNumber:
 			p["type"] = "number"
+		case TypeInteger:
+			p["type"] = "integer"
 		case TypeBool:
 			p["type"] = "boolean"
 		case TypeList:

@@ -46,6 +46,12 @@ pattern = "^tok-"
 [config.verbose]
 type = "bool"
 default = false
+
+[config.workers]
+type = "integer"
+min = 1
+max = 64
+default = 4
 `
 
 const secret = "hunter2-do-not-log"
@@ -62,6 +68,7 @@ func TestResolveConfigDefaults(t *testing.T) {
 		"mode":     "safe",
 		"blocked":  []any{"mallory"},
 		"verbose":  false,
+		"workers":  4.0,
 		"token":    "tok-" + secret,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -106,6 +113,10 @@ func TestResolveConfigValues(t *testing.T) {
 			map[string]any{"tags": []any{"a", "bc"}, "blocked": []any{}}},
 		{"pattern", map[string]any{"token": "tok-a", "code": "ABC"},
 			map[string]any{"code": "ABC"}},
+		{"integer", map[string]any{"token": "tok-a", "workers": int64(64)},
+			map[string]any{"workers": 64.0}},
+		{"whole float for integer", map[string]any{"token": "tok-a", "workers": 8.0},
+			map[string]any{"workers": 8.0}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,7 +135,7 @@ func TestResolveConfigValues(t *testing.T) {
 
 func TestResolveConfigErrors(t *testing.T) {
 	m := mustParse(t, settingsManifest)
-	const known = "blocked, code, greeting, mode, ratio, retries, tags, token, verbose"
+	const known = "blocked, code, greeting, mode, ratio, retries, tags, token, verbose, workers"
 	cases := []struct {
 		name   string
 		values map[string]any
@@ -145,6 +156,8 @@ func TestResolveConfigErrors(t *testing.T) {
 		{"not in enum", map[string]any{"token": "tok-x", "mode": "reckless"}, []string{`setting "mode"`, "must be one of 'fast', 'safe'"}},
 		{"over max", map[string]any{"token": "tok-x", "retries": int64(6)}, []string{`setting "retries": maximum: got 6, want 5`}},
 		{"under min", map[string]any{"token": "tok-x", "retries": -0.5}, []string{`setting "retries": minimum: got -0.5, want 0`}},
+		{"fraction for integer", map[string]any{"token": "tok-x", "workers": 2.5}, []string{`setting "workers": got number, want integer`}},
+		{"integer over max", map[string]any{"token": "tok-x", "workers": int64(65)}, []string{`setting "workers": maximum: got 65, want 64`}},
 		{"pattern", map[string]any{"token": "tok-x", "code": "abcd"}, []string{`setting "code"`, "does not match pattern"}},
 		{"list item type", map[string]any{"token": "tok-x", "tags": []any{"ok", 7}}, []string{`setting "tags"`, "got number, want string"}},
 		{"list item pattern", map[string]any{"token": "tok-x", "tags": []any{"ok", "NOT OK"}}, []string{`setting "tags"`, "'NOT OK' does not match pattern"}},

@@ -41,6 +41,9 @@ func main() {
 	plugin.Handle(p, "config", func(_ context.Context, h *plugin.Host, _ any) (map[string]any, error) {
 		return h.Config(), nil
 	})
+	plugin.Handle(p, "settings", func(_ context.Context, h *plugin.Host, _ any) (typedSettings, error) {
+		return plugin.Settings[typedSettings](h)
+	})
 	plugin.Handle(p, "grants", func(_ context.Context, h *plugin.Host, _ any) ([]string, error) {
 		return h.Grants(), nil
 	})
@@ -113,4 +116,11 @@ func main() {
 		return child.Process.Pid, nil
 	})
 	p.Main()
+}
+
+// typedSettings are the test manifest's settings, decoded by the SDK.
+type typedSettings struct {
+	Greeting string  `json:"greeting"`
+	Retries  float64 `json:"retries"`
+	Workers  int     `json:"workers"`
 }
