@@ -338,3 +338,11 @@ func (p PluginConfig) check() error {
 	}
 	return nil
 }
+
+// policy is the operator's host-wide part of a Config: what applies to
+// every plugin. Open takes it from the Config; New uses the zero policy.
+type policy struct {
+	limits  Limits
+	restart RestartPolicy
+	trust   Trust
+}

@@ -90,7 +90,7 @@ func TestContainment(t *testing.T) {
 
 func runEscape(t *testing.T, plugin string, e *escapeEnv, c escapeCase) {
 	mode := e.mode
-	h, _ := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	h, _ := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
 	pc := airlock.PluginConfig{
 		Path:       plugin,
 		Grants:     append([]string{"log", "fs.read:" + e.home, "fs.write:" + e.writable}, c.grants...),
@@ -729,7 +729,7 @@ func TestRunAsPackage(t *testing.T) {
 			}
 		}
 	}
-	h, _ := newHost(t, airlock.Options{Trust: airlock.Trust{Keys: []string{acme.pub}}, RunDir: runDir})
+	h, _ := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: []string{acme.pub}}}, airlock.Options{RunDir: runDir})
 	load(t, h, airlock.PluginConfig{Package: pkg, RunAs: "nobody"})
 	r, err := airlock.CallFunc[attackResult](ctxT(t, 10*time.Second), h, "testplugin", "escape", map[string]any{"attack": "capabilities"})
 	if err != nil {

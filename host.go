@@ -113,18 +113,11 @@ type Options struct {
 	// OnAudit, if set, is called for every refused host function call,
 	// besides the warning logged for it. It must not block.
 	OnAudit func(AuditEvent)
-	// Limits and Restart are the host-wide defaults; Open takes them from
-	// the Config instead when it sets them.
-	Limits  Limits
-	Restart RestartPolicy
 	// WasmCacheDir holds wasm plugins' compiled code across runs (default
 	// os.UserCacheDir()/airlock/wasm-cache; "-" keeps it in memory only).
 	// It must be writable by the host's user only: cached machine code is
 	// code the host executes.
 	WasmCacheDir string
-	// Trust is the policy for signed packages; Open takes it from the
-	// Config.
-	Trust Trust
 	// RunDir is where verified packages of process plugins are unpacked,
 	// each into a fresh private directory (default
 	// os.UserCacheDir()/airlock/run). It must be the host user's and not
@@ -136,6 +129,7 @@ type Options struct {
 // are safe for concurrent use.
 type Host struct {
 	opts     Options
+	policy   policy // the operator's: from the Config given to Open
 	log      *slog.Logger
 	funcs    map[string]Function
 	starters map[string]tier.Starter
@@ -150,21 +144,30 @@ type Host struct {
 	closed  bool
 }
 
-// New returns a host with no plugins loaded; add them with Load.
+// New returns a host with no plugins loaded and the default policy (the
+// zero Config's limits, restart policy and trust); add plugins with Load.
+// A host that sets its own policy, whether read from a host.toml or built
+// in code, uses Open, with a Config that lists no plugins if it loads them
+// itself.
 //
 // # Notes
 //
 //   - When the environment variable AIRLOCK_CONTRACT_OUT names a file, New
-//     writes the host's contract there (Host.Contract) and ends the
+//     (and Open) writes the host's contract there (Host.Contract) and ends the
 //     process with status 0, before any plugin is loaded: this is how
 //     "airlock contract" reads a host's contract without running it
 //     (docs/CONTRACT.md). The file must not exist yet.
 func New(opts Options) (*Host, error) {
+	return newHost(opts, policy{})
+}
+
+func newHost(opts Options, pol policy) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	h := &Host{
 		opts:    opts,
+		policy:  pol,
 		log:     opts.Logger,
 		funcs:   map[string]Function{},
 		hooks:   map[string]*hookDecl{},
@@ -194,18 +197,15 @@ func New(opts Options) (*Host, error) {
 	return h, nil
 }
 
-// Open returns a host with every plugin of cfg loaded. A plugin that fails
-// to load fails Open (and the plugins already started are stopped), unless
-// it is marked optional, in which case the failure is logged.
+// Open returns a host with cfg's policy (its limits, restart policy and
+// trust) and every plugin of cfg loaded. A plugin that fails to load fails
+// Open (and the plugins already started are stopped), unless it is marked
+// optional, in which case the failure is logged.
+//
+// The Config is the one place for the operator's policy: Options hold what
+// the host application provides (hooks, functions, builtins, logging).
 func Open(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
-	opts.Limits = opts.Limits.over(cfg.Limits)
-	if cfg.Restart != (RestartPolicy{}) {
-		opts.Restart = cfg.Restart
-	}
-	if len(cfg.Trust.Keys)+len(cfg.Trust.RevokedKeys)+len(cfg.Trust.RevokedDigests) > 0 || cfg.Trust.RequireSigned {
-		opts.Trust = cfg.Trust
-	}
-	h, err := New(opts)
+	h, err := newHost(opts, policy{limits: cfg.Limits, restart: cfg.Restart, trust: cfg.Trust})
 	if err != nil {
 		return nil, err
 	}

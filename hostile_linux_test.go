@@ -133,7 +133,7 @@ func runAttack(t *testing.T, a attack, mode sandboxMode, s hostileSetup) {
 		sandbox = "off"
 	}
 	healthyDir, pluginDir, secret, writable := s.healthyDir, s.pluginDir, s.secret, s.writable
-	h, rec := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	h, rec := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: healthyDir, Grants: []string{"log"}})
 	limits := a.limits
 	if limits.CallTimeout == 0 {
@@ -319,7 +319,7 @@ func TestSDKPluginIsNotDumpable(t *testing.T) {
 }
 
 func TestHostileOrphanIsKilled(t *testing.T) {
-	h, _ := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	h, _ := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Grants: []string{"spawn"}})
 	ctx := ctxT(t, 20*time.Second)
 	tag := uniqueTag(t)

@@ -21,7 +21,7 @@ type kvClient struct {
 
 func newKVClient(t *testing.T, hostLimits, pluginLimits airlock.Limits) kvClient {
 	t.Helper()
-	h, _ := newHost(t, airlock.Options{Limits: hostLimits, Builtins: map[string]airlock.Builtin{"kvuser": hostCaller("kvuser", "kv")}})
+	h, _ := newHostWith(t, airlock.Config{Limits: hostLimits}, airlock.Options{Builtins: map[string]airlock.Builtin{"kvuser": hostCaller("kvuser", "kv")}})
 	pluginLimits.HostCallsPerSecond = 1 << 20
 	load(t, h, airlock.PluginConfig{Builtin: "kvuser", Grants: []string{"kv"}, Limits: pluginLimits})
 	return kvClient{t, h}

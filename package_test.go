@@ -55,7 +55,7 @@ func packAndSign(t *testing.T, dir string, p publisher) string {
 
 func hostWithTrust(t *testing.T, trust airlock.Trust) *airlock.Host {
 	t.Helper()
-	h, _ := newHost(t, airlock.Options{Trust: trust, RunDir: filepath.Join(t.TempDir(), "run")})
+	h, _ := newHostWith(t, airlock.Config{Trust: trust}, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
 	return h
 }
 
@@ -139,8 +139,8 @@ func TestSwappedPackageDoesNotRun(t *testing.T) {
 	impostor := packAndSign(t, testutil.PluginDir(t, fmtManifest(), map[string]string{
 		exe("bin/testplugin"): testutil.GoBinary(t, "testdata/plugins/raw"),
 	}), acme)
-	h, _ := newHost(t, airlock.Options{Trust: airlock.Trust{Keys: []string{acme.pub}}, RunDir: filepath.Join(t.TempDir(), "run"),
-		Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	h, _ := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: []string{acme.pub}}, Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}},
+		airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
 	load(t, h, airlock.PluginConfig{Package: pkg})
 	ctx := ctxT(t, 20*time.Second)
 	// Swap the package and its signature on disk.
@@ -165,7 +165,7 @@ func TestPinnedDirectory(t *testing.T) {
 	dir := testPlugin(t)
 	entry, _ := os.ReadFile(filepath.Join(dir, exe("bin/testplugin")))
 	pin := signing.Digest(entry)
-	h, _ := newHost(t, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run"), Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	h, _ := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
 	ctx := ctxT(t, 20*time.Second)
 	if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, EntrySHA256: strings.Repeat("0", 64)}); !errors.Is(err, airlock.ErrNotTrusted) {
 		t.Fatalf("wrong pin: err = %v", err)

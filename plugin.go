@@ -171,12 +171,12 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		cleanup: src.cleanup,
 		source:  src.note,
 		devMode: pc.AllowUnsigned && (strings.HasPrefix(src.note, "UNSIGNED") || src.note == "directory, unsigned"),
-		policy:  h.opts.Restart.withDefaults(),
+		policy:  h.policy.restart.withDefaults(),
 		state:   stateRestarting,
 		ready:   make(chan struct{}),
 		stopCh:  make(chan struct{}),
 	}
-	limits := h.opts.Limits.over(pc.Limits).tier()
+	limits := h.policy.limits.over(pc.Limits).tier()
 	p.calls = rate.NewLimiter(rate.Limit(limits.HostCallsPerSec), limits.HostCallsPerSec)
 	p.spec = tier.Spec{
 		Manifest:     man,

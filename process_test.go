@@ -136,6 +136,13 @@ func (r *recorder) events() []airlock.AuditEvent {
 
 func newHost(t *testing.T, opts airlock.Options) (*airlock.Host, *recorder) {
 	t.Helper()
+	return newHostWith(t, airlock.Config{}, opts)
+}
+
+// newHostWith is newHost with the operator's policy (limits, restart,
+// trust) from cfg, which lists no plugins.
+func newHostWith(t *testing.T, cfg airlock.Config, opts airlock.Options) (*airlock.Host, *recorder) {
+	t.Helper()
 	rec := &recorder{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(rec, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -145,7 +152,7 @@ func newHost(t *testing.T, opts airlock.Options) (*airlock.Host, *recorder) {
 		rec.audits = append(rec.audits, ev)
 		rec.mu.Unlock()
 	}
-	h, err := airlock.New(opts)
+	h, err := airlock.Open(context.Background(), &cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +474,7 @@ func TestStrayPrintDoesNotCorruptProtocol(t *testing.T) {
 }
 
 func TestCrashRestartThenDisable(t *testing.T) {
-	h, rec := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{MaxCrashes: 3, Window: airlock.Duration(time.Minute), Backoff: airlock.Duration(10 * time.Millisecond)}})
+	h, rec := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{MaxCrashes: 3, Window: airlock.Duration(time.Minute), Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t)})
 	ctx := ctxT(t, 30*time.Second)
 	for i := 1; i <= 3; i++ {
@@ -503,7 +510,7 @@ func TestCrashRestartThenDisable(t *testing.T) {
 }
 
 func TestDeadlineKillsPluginThatIgnoresIt(t *testing.T) {
-	h, _ := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+	h, _ := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: testPlugin(t), Limits: airlock.Limits{
 		CallTimeout: airlock.Duration(200 * time.Millisecond),
 		CancelGrace: airlock.Duration(200 * time.Millisecond),

@@ -54,8 +54,8 @@ func TestRestartRunsVerifiedBytes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h, rec := newHost(t, airlock.Options{Trust: airlock.Trust{Keys: []string{acme.pub}}, RunDir: filepath.Join(t.TempDir(), "run"),
-				Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+			h, rec := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: []string{acme.pub}}, Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}},
+				airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
 			load(t, h, airlock.PluginConfig{Package: pkg})
 			ctx := ctxT(t, 30*time.Second)
 			first, _ := h.Plugin("testplugin")
@@ -93,8 +93,8 @@ func TestRestartRefusesUnsafeRunDirectory(t *testing.T) {
 	acme := newPublisher(t, "acme")
 	pkg := packAndSign(t, testPlugin(t), acme)
 	shared := filepath.Join(t.TempDir(), "shared")
-	h, rec := newHost(t, airlock.Options{Trust: airlock.Trust{Keys: []string{acme.pub}}, RunDir: filepath.Join(shared, "run"),
-		Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond), MaxCrashes: 2}})
+	h, rec := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: []string{acme.pub}},
+		Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond), MaxCrashes: 2}}, airlock.Options{RunDir: filepath.Join(shared, "run")})
 	load(t, h, airlock.PluginConfig{Package: pkg})
 	ctx := ctxT(t, 30*time.Second)
 	if err := os.Chmod(shared, 0o777); err != nil {

@@ -463,7 +463,7 @@ func TestSDKConformance(t *testing.T) {
 			})
 
 			t.Run("ignored cancellation kills", func(t *testing.T) {
-				h, _ := newHost(t, airlock.Options{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}})
+				h, _ := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
 				load(t, h, airlock.PluginConfig{Path: dir, Grants: []string{"log"}, Limits: airlock.Limits{
 					CallTimeout: airlock.Duration(200 * time.Millisecond),
 					CancelGrace: airlock.Duration(200 * time.Millisecond),

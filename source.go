@@ -98,7 +98,7 @@ func (h *Host) readSource(ctx context.Context, pc PluginConfig) (*source, error)
 	if pc.EntrySHA256 != "" {
 		return h.pinnedDir(ctx, pc)
 	}
-	if h.opts.Trust.RequireSigned && !pc.AllowUnsigned {
+	if h.policy.trust.RequireSigned && !pc.AllowUnsigned {
 		return nil, fmt.Errorf("%w: %s is a plain directory and the host requires signed plugins (pin its entry with entry_sha256, or set allow_unsigned for development)", ErrNotTrusted, pc.Path)
 	}
 	return &source{man: man, dir: man.Dir, cleanup: func() {}, note: "directory, unsigned"}, nil
@@ -120,7 +120,7 @@ func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (string, e
 	if sig == nil && pc.AllowUnsigned {
 		return "UNSIGNED package (allow_unsigned: development mode)", nil
 	}
-	policy, err := h.opts.Trust.policy()
+	policy, err := h.policy.trust.policy()
 	if err != nil {
 		return "", err
 	}
@@ -135,7 +135,7 @@ func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (string, e
 // timeout (threat: a small package crafted to take the host minutes to
 // read; the bundle's limits bound the work, the deadline bounds the time).
 func (h *Host) openBundle(ctx context.Context, pc PluginConfig, data []byte) (*bundle.Bundle, error) {
-	limits := h.opts.Limits.over(pc.Limits).tier()
+	limits := h.policy.limits.over(pc.Limits).tier()
 	ctx, cancel := context.WithTimeout(ctx, limits.StartTimeout)
 	defer cancel()
 	return bundle.OpenContext(ctx, data, bundle.Limits{})

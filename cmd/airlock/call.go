@@ -107,7 +107,8 @@ func (c *cli) call(ctx context.Context, o callOptions) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: o.level}))
-	h, err := airlock.New(airlock.Options{Logger: log, Trust: airlock.Trust{Keys: o.trust}})
+	policy := &airlock.Config{Trust: airlock.Trust{Keys: o.trust}}
+	h, err := airlock.Open(ctx, policy, airlock.Options{Logger: log})
 	if err != nil {
 		return err
 	}

@@ -100,9 +100,9 @@ func (d *demo) run(ctx context.Context) error {
 	d.say("running inside the host, and a builtin, all behind one contract.")
 
 	d.step(1, "Declare the host's contract")
-	// New, before anything slow: "airlock contract ./examples/host" runs
+	// Open, before anything slow: "airlock contract ./examples/host" runs
 	// this program only as far as here (docs/CONTRACT.md).
-	h, err := airlock.New(d.hostOptions())
+	h, err := airlock.Open(ctx, d.policy(), d.hostOptions())
 	if err != nil {
 		return err
 	}
@@ -286,6 +286,14 @@ func (d *demo) config() *airlock.Config {
 	return cfg
 }
 
+// policy is the operator's part: the limits every plugin runs under. A
+// host reading a host.toml gets it from ReadConfig instead.
+func (d *demo) policy() *airlock.Config {
+	return &airlock.Config{
+		Limits: airlock.Limits{CallTimeout: airlock.Duration(time.Second), CancelGrace: airlock.Duration(300 * time.Millisecond)},
+	}
+}
+
 // hostOptions declare the host's contract (its hooks, functions and
 // version) and what the host itself provides.
 func (d *demo) hostOptions() airlock.Options {
@@ -294,7 +302,6 @@ func (d *demo) hostOptions() airlock.Options {
 		Hooks:           []airlock.AnyHook{Greet},
 		Functions:       []airlock.Function{ledgerBalance},
 		Logger:          slog.New(slog.NewTextHandler(&indent{w: d.out}, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime})),
-		Limits:          airlock.Limits{CallTimeout: airlock.Duration(time.Second), CancelGrace: airlock.Duration(300 * time.Millisecond)},
 		Builtins:        map[string]airlock.Builtin{"greeting-audit": greetingAudit(), "greeter-typo": greeterTypo()},
 		OnAudit: func(ev airlock.AuditEvent) {
 			d.mu.Lock()
