@@ -81,7 +81,7 @@ type PluginConfig struct {
 	// platform offers and log what is not enforced), "required" (refuse to
 	// start it without full confinement) or "off" (trusted development
 	// only; logged at every start).
-	Sandbox string `toml:"sandbox"`
+	Sandbox SandboxMode `toml:"sandbox"`
 	// Namespaces, when false, turns off the sandbox's namespace layer on
 	// Linux (PID, mount, network, IPC, UTS and, for a host not running as
 	// root, user namespaces), leaving the system call filter to guard
@@ -332,7 +332,7 @@ func (p PluginConfig) check() error {
 		return fmt.Errorf("entry %q: must be an absolute path", p.Entry)
 	}
 	switch p.Sandbox {
-	case "", tier.SandboxOn, tier.SandboxRequired, tier.SandboxOff:
+	case "", SandboxOn, SandboxRequired, SandboxOff:
 	default:
 		return fmt.Errorf("sandbox = %q: use on, required or off", p.Sandbox)
 	}

@@ -74,8 +74,8 @@ var (
 // errors.As to get the details.
 type PluginError struct {
 	Plugin string // the plugin's name
-	Op     string // "load", "start", "hook", "call", or "host call" (a plugin calling a host function)
-	Name   string // the hook or function, when Op is "hook", "call" or "host call"
+	Op     Op     // what the host was doing: OpLoad, OpStart, OpHook, OpCall...
+	Name   string // the hook or function, when Op is OpHook, OpCall or OpHostCall
 	Err    error
 }
 

@@ -96,19 +96,19 @@ func (k *Hook[In, Out]) declaration() *hookDecl {
 func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 	var zero Out
 	if err := h.declares(&k.decl); err != nil {
-		return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: err}
+		return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: err}
 	}
 	input, err := encodeJSON(in)
 	if err != nil {
-		return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("encode input: %w", err)}
+		return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("encode input: %w", err)}
 	}
 	before, define, after, err := h.handlers(k.decl.name)
 	if err != nil {
-		return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: err}
+		return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: err}
 	}
 	if h.opts.ValidateHostValues && len(before)+len(define)+len(after) > 0 {
 		if err := k.decl.in.check(input); err != nil {
-			return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
+			return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
 		}
 	}
 	for _, p := range before {
@@ -116,7 +116,7 @@ func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 			if errors.Is(err, ErrPluginFailed) {
 				err = fmt.Errorf("%w: %w", ErrVetoed, err)
 			}
-			return zero, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: err}
+			return zero, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
 		}
 	}
 	out, output, err := k.define(ctx, define, in, input)
@@ -128,7 +128,7 @@ func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 			output, _ = encodeJSON(out)
 			if h.opts.ValidateHostValues {
 				if err := k.decl.out.check(output); err != nil {
-					return zero, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: the default's result: %v", ErrBadResult, err)}
+					return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: the default's result: %v", ErrBadResult, err)}
 				}
 			}
 		}
@@ -152,22 +152,22 @@ func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, 
 		}
 		res, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
 		if err != nil {
-			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: err}
+			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
 		}
 		// Threat: a plugin that lies about its result's shape must not
 		// hand the host a half-filled value as if it were valid: the
 		// schema refuses missing, unknown and mistyped fields, which
 		// json.Unmarshal would turn into zero values or skip.
 		if err := k.decl.out.check(res); err != nil {
-			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 		}
 		if err := json.Unmarshal(res, &out); err != nil {
-			return out, nil, &PluginError{Plugin: p.name, Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 		}
 		return out, res, nil
 	}
 	if k.def == nil {
-		return out, nil, &PluginError{Op: "hook", Name: k.decl.name, Err: fmt.Errorf("%w: no plugin defines it and it has no default", ErrNotImplemented)}
+		return out, nil, &PluginError{Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: no plugin defines it and it has no default", ErrNotImplemented)}
 	}
 	out, err := k.def(ctx, in)
 	if err != nil {
@@ -213,5 +213,5 @@ func (h *Host) handlers(hook string) (before, define, after []*managed, err erro
 func (p *managed) disabled() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.state == stateDisabled
+	return p.state == StateDisabled
 }

@@ -258,7 +258,7 @@ func (h *Host) Unload(ctx context.Context, name string) error {
 	delete(h.plugins, name)
 	h.mu.Unlock()
 	if !ok {
-		return &PluginError{Plugin: name, Op: "unload", Err: ErrUnknownPlugin}
+		return &PluginError{Plugin: name, Op: OpUnload, Err: ErrUnknownPlugin}
 	}
 	p.stop(ctx)
 	return nil
@@ -269,14 +269,14 @@ type PluginInfo struct {
 	Name        string
 	Version     string
 	Description string
-	Tier        string
+	Tier        Tier
 	Dir         string   // empty for a builtin
 	Hooks       []string // the hooks it implements
 	Functions   []string // the functions it offers for direct calls
 	Grants      []string // the capabilities it holds
 	Priority    int
-	State       string // "running", "restarting", "disabled" or "stopped"
-	Restarts    int    // restarts after crashes so far
+	State       State
+	Restarts    int // restarts after crashes so far
 	// PID is the running process of a process plugin, as the host sees
 	// it (the plugin itself, in its own PID namespace, sees another
 	// number); 0 for other tiers and while it is not running.
@@ -328,14 +328,14 @@ func (h *Host) lookup(name string) (*managed, error) {
 func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.RawMessage, error) {
 	p, err := h.lookup(plugin)
 	if err != nil {
-		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: err}
+		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: err}
 	}
 	if !slices.Contains(p.man.Functions, fn) && !p.man.Implements(fn) {
-		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: the manifest declares no function %q", ErrNotImplemented, fn)}
+		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("%w: the manifest declares no function %q", ErrNotImplemented, fn)}
 	}
 	raw, err := encodeJSON(input)
 	if err != nil {
-		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("encode input: %w", err)}
+		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("encode input: %w", err)}
 	}
 	params := rpc.CallParams{Name: fn, Input: raw}
 	if p.man.Implements(fn) {
@@ -343,13 +343,13 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	}
 	res, err := p.call(ctx, params)
 	if err != nil {
-		return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: err}
+		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: err}
 	}
 	// A define handler called directly still answers for a hook of the
 	// contract: its result must fit the hook's output type.
 	if d := h.hooks[fn]; d != nil && params.Phase == manifest.PhaseDefine {
 		if err := d.out.check(res); err != nil {
-			return nil, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 		}
 	}
 	return res, nil
@@ -363,7 +363,7 @@ func CallFunc[Out any](ctx context.Context, h *Host, plugin, fn string, input an
 		return out, err
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return out, &PluginError{Plugin: plugin, Op: "call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+		return out, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 	}
 	return out, nil
 }

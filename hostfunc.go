@@ -101,7 +101,7 @@ func (c Caller) Allowed(ctx context.Context, function, cap string) bool {
 	if err == nil && c.plugin.grants.Allows(parsed) {
 		return true
 	}
-	c.plugin.host.audit(ctx, AuditEvent{Plugin: c.plugin.name, Function: function, Capability: cap, Reason: "capability not granted"})
+	c.plugin.host.audit(ctx, AuditEvent{Plugin: c.plugin.name, Function: function, Capability: cap, Reason: AuditNotGranted})
 	return false
 }
 
@@ -113,7 +113,7 @@ type AuditEvent struct {
 	Plugin     string
 	Function   string
 	Capability string
-	Reason     string
+	Reason     AuditReason
 }
 
 // callHost runs host function fn for plugin p: the grant check, then the
@@ -126,13 +126,13 @@ func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.R
 	}
 	f, ok := h.funcs[fn]
 	if !ok {
-		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Reason: "no such host function"})
+		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Reason: AuditNoSuchFunction})
 		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no host function %q", fn)
 	}
 	// Threat: pluginop declared permissions and never checked them. Every
 	// call is checked here, at the moment of the call.
 	if !p.grants.Allows(f.capability) {
-		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Capability: f.capability.String(), Reason: "capability not granted"})
+		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Capability: f.capability.String(), Reason: AuditNotGranted})
 		return nil, rpc.Errorf(rpc.CodeDenied, "capability %q not granted to plugin %s (needed by host function %s)", f.capability, p.name, fn)
 	}
 	// Threat: a plugin's input with a field missing or misspelled would
@@ -140,7 +140,7 @@ func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.R
 	// After the grant check, so that a plugin without the capability
 	// learns nothing of the function's types.
 	if err := f.in.check(input); err != nil {
-		perr := &PluginError{Plugin: p.name, Op: "host call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
+		perr := &PluginError{Plugin: p.name, Op: OpHostCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
 		p.log.Warn("host function input refused", "function", fn, "error", perr)
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s", perr.Error())
 	}
@@ -158,7 +158,7 @@ func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.R
 	}
 	if h.opts.ValidateHostValues {
 		if err := f.out.check(raw); err != nil {
-			perr := &PluginError{Plugin: p.name, Op: "host call", Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			perr := &PluginError{Plugin: p.name, Op: OpHostCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 			h.log.Error("host function result does not match its output type", "function", fn, "plugin", p.name, "error", perr)
 			return nil, rpc.Errorf(rpc.CodeInternalError, "host function %s failed: its result does not match its output type", fn)
 		}
@@ -183,7 +183,7 @@ func (h *Host) audit(ctx context.Context, ev AuditEvent) {
 		slog.String("plugin", ev.Plugin),
 		slog.String("function", ev.Function),
 		slog.String("capability", ev.Capability),
-		slog.String("reason", ev.Reason))
+		slog.String("reason", string(ev.Reason)))
 	if h.opts.OnAudit != nil {
 		h.opts.OnAudit(ev)
 	}

@@ -128,9 +128,9 @@ type hostileSetup struct {
 
 func runAttack(t *testing.T, a attack, mode sandboxMode, s hostileSetup) {
 	namespaces := mode.namespaces
-	sandbox := ""
+	sandbox := airlock.SandboxOn
 	if mode.off {
-		sandbox = "off"
+		sandbox = airlock.SandboxOff
 	}
 	healthyDir, pluginDir, secret, writable := s.healthyDir, s.pluginDir, s.secret, s.writable
 	h, rec := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})

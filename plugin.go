@@ -19,14 +19,6 @@ import (
 	"github.com/airlock-go/airlock/internal/tier"
 )
 
-// Plugin states.
-const (
-	stateRunning    = "running"
-	stateRestarting = "restarting"
-	stateDisabled   = "disabled"
-	stateStopped    = "stopped"
-)
-
 // managed is one loaded plugin of any tier, with its supervision: it is
 // restarted with backoff after a crash and disabled after too many.
 type managed struct {
@@ -46,7 +38,7 @@ type managed struct {
 
 	mu       sync.Mutex
 	inst     tier.Instance
-	state    string
+	state    State
 	ready    chan struct{} // closed when the state leaves "restarting"
 	crashes  []time.Time
 	restarts int
@@ -60,28 +52,28 @@ type managed struct {
 // validates the settings, starts the plugin and runs the handshake.
 func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	if err := pc.check(); err != nil {
-		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
+		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
 	}
 	src, err := h.readSource(ctx, pc)
 	if err != nil {
-		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: "load", Err: err}
+		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: err}
 	}
 	man := src.man
 	p, err := h.admit(src, pc)
 	if err != nil {
 		src.cleanup()
-		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: err}
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: OpLoad, Err: err}
 	}
 	h.mu.Lock()
 	switch {
 	case h.closed:
 		h.mu.Unlock()
 		src.cleanup()
-		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: ErrClosed}
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: OpLoad, Err: ErrClosed}
 	case h.plugins[man.Name] != nil:
 		h.mu.Unlock()
 		src.cleanup()
-		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "load", Err: fmt.Errorf("%w: a plugin named %s is already loaded", ErrInvalidConfig, man.Name)}
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: OpLoad, Err: fmt.Errorf("%w: a plugin named %s is already loaded", ErrInvalidConfig, man.Name)}
 	}
 	h.plugins[man.Name] = p // reserve the name while starting
 	h.mu.Unlock()
@@ -92,10 +84,10 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 		delete(h.plugins, man.Name)
 		h.mu.Unlock()
 		src.cleanup()
-		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: "start", Err: err}
+		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: OpStart, Err: err}
 	}
 	p.mu.Lock()
-	p.inst, p.state = inst, stateRunning
+	p.inst, p.state = inst, StateRunning
 	close(p.ready)
 	p.mu.Unlock()
 	p.watch(inst)
@@ -172,7 +164,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		source:  src.note,
 		devMode: pc.AllowUnsigned && (strings.HasPrefix(src.note, "UNSIGNED") || src.note == "directory, unsigned"),
 		policy:  h.policy.restart.withDefaults(),
-		state:   stateRestarting,
+		state:   StateRestarting,
 		ready:   make(chan struct{}),
 		stopCh:  make(chan struct{}),
 	}
@@ -190,7 +182,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		Functions:    h.allowedFuncs(grants),
 		Limits:       limits,
 		Log:          log,
-		Sandbox:      pc.Sandbox,
+		Sandbox:      string(pc.Sandbox),
 		NoNamespaces: pc.Namespaces != nil && !*pc.Namespaces,
 		RunAs:        runAs,
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
@@ -234,11 +226,11 @@ func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMess
 		state, inst, ready, lastErr := p.state, p.inst, p.ready, p.lastErr
 		p.mu.Unlock()
 		switch state {
-		case stateDisabled:
+		case StateDisabled:
 			return nil, fmt.Errorf("%w (last: %v)", ErrPluginDisabled, lastErr)
-		case stateStopped:
+		case StateStopped:
 			return nil, ErrClosed
-		case stateRestarting:
+		case StateRestarting:
 			select {
 			case <-ready:
 				continue
@@ -272,8 +264,8 @@ func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMess
 func (p *managed) ended(inst tier.Instance) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.inst == inst && p.state == stateRunning {
-		p.state, p.ready = stateRestarting, make(chan struct{})
+	if p.inst == inst && p.state == StateRunning {
+		p.state, p.ready = StateRestarting, make(chan struct{})
 		p.lastErr = inst.Err()
 	}
 }
@@ -298,7 +290,7 @@ func (p *managed) watch(inst tier.Instance) {
 func (p *managed) crashed(why error) {
 	for {
 		p.mu.Lock()
-		if p.state == stateStopped {
+		if p.state == StateStopped {
 			p.mu.Unlock()
 			return
 		}
@@ -307,11 +299,11 @@ func (p *managed) crashed(why error) {
 		p.crashes = slices.DeleteFunc(p.crashes, func(t time.Time) bool { return now.Sub(t) > time.Duration(p.policy.Window) })
 		p.lastErr = why
 		n := len(p.crashes)
-		if p.state != stateRestarting {
-			p.state, p.ready = stateRestarting, make(chan struct{})
+		if p.state != StateRestarting {
+			p.state, p.ready = StateRestarting, make(chan struct{})
 		}
 		if n >= p.policy.MaxCrashes {
-			p.state = stateDisabled
+			p.state = StateDisabled
 			close(p.ready)
 			p.mu.Unlock()
 			p.log.Error("plugin disabled: crashed too often", "crashes", n, "window", time.Duration(p.policy.Window), "last_error", why)
@@ -333,12 +325,12 @@ func (p *managed) crashed(why error) {
 			continue
 		}
 		p.mu.Lock()
-		if p.state == stateStopped {
+		if p.state == StateStopped {
 			p.mu.Unlock()
 			_ = inst.Stop(context.Background())
 			return
 		}
-		p.inst, p.state = inst, stateRunning
+		p.inst, p.state = inst, StateRunning
 		p.restarts++
 		close(p.ready)
 		p.mu.Unlock()
@@ -360,14 +352,14 @@ func (p *managed) warnUnsigned() {
 // stop ends the plugin for good.
 func (p *managed) stop(ctx context.Context) {
 	p.mu.Lock()
-	if p.state == stateStopped {
+	if p.state == StateStopped {
 		p.mu.Unlock()
 		return
 	}
-	if p.state == stateRestarting {
+	if p.state == StateRestarting {
 		close(p.ready)
 	}
-	p.state = stateStopped
+	p.state = StateStopped
 	inst := p.inst
 	close(p.stopCh)
 	p.mu.Unlock()
@@ -383,14 +375,14 @@ func (p *managed) info() PluginInfo {
 	state, restarts, inst := p.state, p.restarts, p.inst
 	p.mu.Unlock()
 	pid := 0
-	if inst, ok := inst.(interface{ PID() int }); ok && state == stateRunning {
+	if inst, ok := inst.(interface{ PID() int }); ok && state == StateRunning {
 		pid = inst.PID()
 	}
 	return PluginInfo{
 		Name:        p.name,
 		Version:     p.man.Version,
 		Description: p.man.Description,
-		Tier:        p.man.Tier,
+		Tier:        Tier(p.man.Tier),
 		Dir:         p.dir(),
 		Hooks:       slices.Clone(p.man.Hooks),
 		Functions:   slices.Clone(p.man.Functions),

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/airlock-go/airlock"
-	"github.com/airlock-go/airlock/internal/tier"
 )
 
 const (
@@ -73,7 +72,7 @@ var runCommand = command{
 			}
 			switch *sandbox {
 			case "":
-			case tier.SandboxOff:
+			case string(airlock.SandboxOff):
 				o.sandboxOff = true
 			default:
 				return usagef("--sandbox %q: the only value is off (the host configuration says how each plugin is confined)", *sandbox)
@@ -134,7 +133,7 @@ func (c *cli) runHost(ctx context.Context, o runOptions) error {
 			continue
 		}
 		if o.sandboxOff {
-			pc.Sandbox = tier.SandboxOff
+			pc.Sandbox = airlock.SandboxOff
 		}
 		kept = append(kept, pc)
 	}
@@ -205,7 +204,7 @@ func printPlugins(w io.Writer, plugins []airlock.PluginInfo, asJSON bool) error 
 	list := make([]listedPlugin, 0, len(plugins))
 	for _, p := range plugins {
 		list = append(list, listedPlugin{
-			Name: p.Name, Version: p.Version, Tier: p.Tier, State: p.State, Dir: p.Dir, Priority: p.Priority,
+			Name: p.Name, Version: p.Version, Tier: string(p.Tier), State: string(p.State), Dir: p.Dir, Priority: p.Priority,
 			Hooks: orEmpty(p.Hooks), Functions: orEmpty(p.Functions), Grants: orEmpty(p.Grants),
 		})
 	}

@@ -148,7 +148,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.say("\n  Every plugin also answers when called directly, whatever its language:")
 	for _, p := range h.Plugins() {
-		if p.Name == "teller" || p.Name == "crashy" || p.Tier == "builtin" {
+		if p.Name == "teller" || p.Name == "crashy" || p.Tier == airlock.TierBuiltin {
 			continue
 		}
 		out, err := airlock.CallFunc[GreetOutput](ctx, h, p.Name, "greet", GreetInput{Name: "grace"})
@@ -197,7 +197,7 @@ func (d *demo) containCrash(ctx context.Context, h *airlock.Host) {
 		out, gerr := Greet.Run(ctx, h, GreetInput{Name: "ada"})
 		d.say("    meanwhile greet(\"ada\") → %q, err=%v", out.Message, gerr)
 		info := d.waitRestarted(ctx, h, "crashy", before)
-		if info.State != "running" || i == 5 {
+		if info.State != airlock.StateRunning || i == 5 {
 			break
 		}
 		d.say("    crashy was restarted (restarts so far: %d)", info.Restarts)
@@ -215,7 +215,7 @@ func (d *demo) waitRestarted(ctx context.Context, h *airlock.Host, name string, 
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		info, _ := h.Plugin(name)
-		done := info.State == "disabled" || (info.State == "running" && info.Restarts > prev)
+		done := info.State == airlock.StateDisabled || (info.State == airlock.StateRunning && info.Restarts > prev)
 		if done || time.Now().After(deadline) || ctx.Err() != nil {
 			return info
 		}
