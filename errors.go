@@ -93,7 +93,8 @@ func (e *PluginError) Error() string {
 func (e *PluginError) Unwrap() error { return e.Err }
 
 // RemoteError is an error the plugin itself returned, with the protocol's
-// code (docs/PROTOCOL.md lists them).
+// code: one of package protocol's Code constants (docs/PROTOCOL.md lists
+// them), such as protocol.CodeFailed for a handler's own error.
 type RemoteError struct {
 	Code    int
 	Message string

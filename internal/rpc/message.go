@@ -7,34 +7,35 @@ package rpc
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Version is the value of every message's "jsonrpc" member.
-const Version = "2.0"
+const Version = protocol.JSONRPC
 
-// Methods of Airlock's protocol.
+// Methods of Airlock's protocol (package protocol documents them).
 const (
-	MethodInitialize = "initialize" // host → plugin: handshake
-	MethodCall       = "call"       // host → plugin: run a hook or function
-	MethodShutdown   = "shutdown"   // host → plugin: stop cleanly
-	MethodCancel     = "$/cancel"   // either way (notification): give up on a request
+	MethodInitialize = protocol.MethodInitialize
+	MethodCall       = protocol.MethodCall
+	MethodShutdown   = protocol.MethodShutdown
+	MethodCancel     = protocol.MethodCancel
 )
 
-// Error codes. The -327xx and -326xx codes are JSON-RPC's own; the -320xx
-// codes are Airlock's.
+// Error codes (package protocol documents them).
 const (
-	CodeParseError     = -32700
-	CodeInvalidRequest = -32600
-	CodeMethodNotFound = -32601
-	CodeInvalidParams  = -32602
-	CodeInternalError  = -32603
+	CodeParseError     = protocol.CodeParseError
+	CodeInvalidRequest = protocol.CodeInvalidRequest
+	CodeMethodNotFound = protocol.CodeMethodNotFound
+	CodeInvalidParams  = protocol.CodeInvalidParams
+	CodeInternalError  = protocol.CodeInternalError
 
-	CodeFailed         = -32000 // the handler ran and returned an error
-	CodeDenied         = -32001 // a capability the call needs is not granted
-	CodeCancelled      = -32002 // cancelled, or its deadline passed
-	CodeBusy           = -32003 // too many requests in flight; try later
-	CodeNotImplemented = -32004 // the plugin does not implement that hook or function
-	CodeRateLimited    = -32005 // too many host calls in a short time
+	CodeFailed         = protocol.CodeFailed
+	CodeDenied         = protocol.CodeDenied
+	CodeCancelled      = protocol.CodeCancelled
+	CodeBusy           = protocol.CodeBusy
+	CodeNotImplemented = protocol.CodeNotImplemented
+	CodeRateLimited    = protocol.CodeRateLimited
 )
 
 // Message is any JSON-RPC 2.0 message: a request (ID and Method), a
