@@ -258,7 +258,7 @@ func (h *Host) pinnedDir(ctx context.Context, pc PluginConfig) (*source, error) 
 		return nil, fmt.Errorf("%w: %v", ErrNotTrusted, err)
 	}
 	if got := signing.Digest(b.Entry()); got != pc.EntrySHA256 {
-		return nil, fmt.Errorf("%w: entry of %s has sha256 %s, the configuration pins %s", ErrNotTrusted, pc.Path, got, pc.EntrySHA256)
+		return nil, fmt.Errorf("%w: the entry of plugin %s (%s) has sha256 %s, the configuration pins %s", ErrNotTrusted, b.Manifest.Name, pc.Path, got, pc.EntrySHA256)
 	}
 	return h.fromBundle(b, "directory, entry pinned by sha256")
 }
