@@ -3,10 +3,22 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"os"
 
 	"github.com/airlock-go/airlock/examples/host/demo"
+	"github.com/airlock-go/airlock/internal/build"
+	"github.com/airlock-go/airlock/internal/manifest"
 )
+
+// buildDir builds the plugin in dir as "airlock build DIR" does.
+func buildDir(ctx context.Context, dir string, log io.Writer) error {
+	man, err := manifest.Load(dir)
+	if err != nil {
+		return err
+	}
+	return build.Run(ctx, man, log)
+}
 
 var demoCommand = command{
 	summary: "Run the example host: load the example plugins, dispatch hooks, show a denial and a crash being contained.",
@@ -27,7 +39,7 @@ var demoCommand = command{
 					return err
 				}
 			}
-			return demo.Run(ctx, demo.Options{Root: dir, Out: c.stdout})
+			return demo.Run(ctx, demo.Options{Root: dir, Out: c.stdout, Build: buildDir})
 		}
 	},
 }

@@ -23,8 +23,6 @@ import (
 	"time"
 
 	"github.com/airlock-go/airlock"
-	"github.com/airlock-go/airlock/internal/build"
-	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
 
@@ -56,11 +54,17 @@ type Options struct {
 	Root string
 	// Out receives the narration and the logs.
 	Out io.Writer
+	// Build builds the plugin in dir from source, as "airlock build DIR"
+	// does, writing the tools' output to log.
+	Build func(ctx context.Context, dir string, log io.Writer) error
 }
 
 // Run runs the demo.
 func Run(ctx context.Context, o Options) error {
-	d := &demo{out: &syncWriter{w: o.Out}, root: o.Root}
+	if o.Build == nil {
+		return errors.New("demo: Options.Build is not set")
+	}
+	d := &demo{out: &syncWriter{w: o.Out}, root: o.Root, build: o.Build}
 	return d.run(ctx)
 }
 
@@ -80,6 +84,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 type demo struct {
 	out   io.Writer
 	root  string
+	build func(ctx context.Context, dir string, log io.Writer) error
 	built []string // plugins built by buildAll
 	// audit collects the host's audit events for display.
 	mu     sync.Mutex
@@ -232,6 +237,8 @@ func (d *demo) auditEvents() []airlock.AuditEvent {
 // buildAll builds the Go plugins (process and wasm) and, when clang is
 // here, the C wasm plugin.
 func (d *demo) buildAll(ctx context.Context) error {
+	tiers := map[string]airlock.Tier{"hello-go": airlock.TierProcess, "teller": airlock.TierProcess, "crashy": airlock.TierProcess,
+		"hello-wasm-go": airlock.TierWasm, "hello-wasm-c": airlock.TierWasm}
 	names := []string{"hello-go", "teller", "crashy", "hello-wasm-go"}
 	if have("clang") {
 		names = append(names, "hello-wasm-c")
@@ -239,15 +246,11 @@ func (d *demo) buildAll(ctx context.Context) error {
 		d.say("  (clang not found: skipping hello-wasm-c)")
 	}
 	for _, name := range names {
-		man, err := manifest.Load(d.plugin(name))
-		if err != nil {
-			return err
-		}
 		var log bytes.Buffer
-		if err := build.Run(ctx, man, &log); err != nil {
-			return fmt.Errorf("%w\n%s", err, log.String())
+		if err := d.build(ctx, d.plugin(name), &log); err != nil {
+			return fmt.Errorf("build %s: %w\n%s", name, err, log.String())
 		}
-		d.say("  built %-14s (%s tier)", name, man.Tier)
+		d.say("  built %-14s (%s tier)", name, tiers[name])
 		d.built = append(d.built, name)
 	}
 	return nil
@@ -259,7 +262,7 @@ func have(program string) bool {
 }
 
 // config is what an operator would write in host.toml (its [limits] are
-// in hostOptions: the host is made before the plugins are built).
+// in policy: the host is opened before the plugins are built).
 func (d *demo) config() *airlock.Config {
 	cfg := &airlock.Config{
 		Plugins: []airlock.PluginConfig{
