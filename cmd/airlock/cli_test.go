@@ -129,7 +129,7 @@ func TestInspect(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"teller 0.1.0 (process tier, protocol 1)", "greet (before), asks for priority 100 (the operator decides)",
+	for _, want := range []string{"teller 0.1.0 (process tier, protocol 1)", "built against contract 1.0.0", "greet (before), asks for priority 100 (the operator decides)",
 		"Functions: peek", "requires (it will not start without them):\n  log", "can use if granted:\n  ledger.read", "blocked", "list"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, stdout)
@@ -140,7 +140,7 @@ func TestInspect(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 {
 		t.Fatalf("inspect --json: %v (exit %d)\n%s", err, code, stdout)
 	}
-	if r.Name != "teller" || r.Hooks[0].Phase != "before" || r.Required[0] != "log" || r.Optional[0] != "ledger.read" || r.Settings[0].Name != "blocked" {
+	if r.Name != "teller" || r.Contract != "1.0.0" || r.Hooks[0].Phase != "before" || r.Required[0] != "log" || r.Optional[0] != "ledger.read" || r.Settings[0].Name != "blocked" {
 		t.Errorf("report = %+v", r)
 	}
 }

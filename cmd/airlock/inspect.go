@@ -61,6 +61,7 @@ type report struct {
 	Description string          `json:"description,omitempty"`
 	Tier        string          `json:"tier"`
 	Protocol    int             `json:"protocol"`
+	Contract    string          `json:"contract,omitempty"` // the host contract's version it was built against
 	Dir         string          `json:"dir"`
 	Entry       string          `json:"entry,omitempty"`
 	Interpreter []string        `json:"interpreter,omitempty"`
@@ -102,7 +103,7 @@ func reportOf(m *manifest.Manifest) report {
 	run := m.RunFor(runtime.GOOS, runtime.GOARCH)
 	r := report{
 		Name: m.Name, Version: m.Version, Description: m.Description, Tier: m.Tier,
-		Protocol: m.Protocol, Dir: m.Dir, Entry: run.Entry, Interpreter: run.Interpreter,
+		Protocol: m.Protocol, Contract: m.Contract, Dir: m.Dir, Entry: run.Entry, Interpreter: run.Interpreter,
 		Hooks: []reportHook{}, Functions: orEmpty(m.Functions),
 		Required: orEmpty(m.Capabilities.Required), Optional: orEmpty(m.Capabilities.Optional),
 		Settings: []reportSetting{},
@@ -134,6 +135,9 @@ func orEmpty(s []string) []string {
 
 func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "%s %s (%s tier, protocol %d)\n", r.Name, r.Version, r.Tier, r.Protocol)
+	if r.Contract != "" {
+		fmt.Fprintf(w, "  built against contract %s\n", r.Contract)
+	}
 	if r.Description != "" {
 		fmt.Fprintf(w, "  %s\n", r.Description)
 	}
