@@ -56,10 +56,19 @@ func (h *Host) declares(k *hookDecl) error {
 	switch {
 	case d == nil:
 		return fmt.Errorf("%w: hook %q is not in Options.Hooks%s", ErrContract, k.name, didYouMean(k.name, h.hookNames()))
-	case d.in.typ != k.in.typ || d.out.typ != k.out.typ:
-		return fmt.Errorf("%w: hook %q is declared in Options.Hooks as Hook[%v, %v], not Hook[%v, %v]", ErrContract, k.name, d.in.typ, d.out.typ, k.in.typ, k.out.typ)
+	case d.in.typ != k.in.typ || d.out.typ != k.out.typ || d.collect != k.collect:
+		return fmt.Errorf("%w: hook %q is declared in Options.Hooks as %s, not %s", ErrContract, k.name, d.goType(), k.goType())
 	}
 	return nil
+}
+
+// goType names the hook's Go type, for messages.
+func (d *hookDecl) goType() string {
+	kind := "Hook"
+	if d.collect {
+		kind = "CollectHook"
+	}
+	return fmt.Sprintf("%s[%v, %v]", kind, d.in.typ, d.out.typ)
 }
 
 func (h *Host) hookNames() []string {
@@ -251,6 +260,7 @@ type (
 		Name    string          `json:"name"`
 		Phases  []string        `json:"phases"`
 		Default bool            `json:"default"`
+		Collect bool            `json:"collect,omitempty"` // every definer answers (CollectHook)
 		Input   json.RawMessage `json:"input"`
 		Output  json.RawMessage `json:"output"`
 	}
@@ -305,6 +315,7 @@ func (h *Host) Contract() json.RawMessage {
 			Name:    name,
 			Phases:  []string{manifest.PhaseBefore, manifest.PhaseDefine, manifest.PhaseAfter},
 			Default: d.hasDefault,
+			Collect: d.collect,
 			Input:   d.in.document(),
 			Output:  d.out.document(),
 		})

@@ -45,10 +45,11 @@ type hookDecl struct {
 	name       string
 	in, out    *typeSchema
 	hasDefault bool
+	collect    bool // a CollectHook: every definer answers
 }
 
-// AnyHook is a *Hook of any input and output types, for Options.Hooks.
-// Only NewHook makes one.
+// AnyHook is a *Hook or a *CollectHook of any input and output types, for
+// Options.Hooks. Only NewHook and NewCollectHook make one.
 type AnyHook interface {
 	// Name returns the hook's name.
 	Name() string
@@ -95,35 +96,15 @@ func (k *Hook[In, Out]) declaration() *hookDecl {
 // Run fails with ErrContract.
 func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 	var zero Out
-	if err := h.declares(&k.decl); err != nil {
-		return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: err}
-	}
-	input, err := encodeJSON(in)
-	if err != nil {
-		return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("encode input: %w", err)}
-	}
-	before, define, after, err := h.handlers(k.decl.name)
-	if err != nil {
-		return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: err}
-	}
-	if h.opts.ValidateHostValues && len(before)+len(define)+len(after) > 0 {
-		if err := k.decl.in.check(input); err != nil {
-			return zero, &PluginError{Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
-		}
-	}
-	for _, p := range before {
-		if _, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
-			if errors.Is(err, ErrPluginFailed) {
-				err = fmt.Errorf("%w: %w", ErrVetoed, err)
-			}
-			return zero, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
-		}
-	}
-	out, output, err := k.define(ctx, define, in, input)
+	run, err := h.startHook(ctx, &k.decl, in)
 	if err != nil {
 		return zero, err
 	}
-	if len(after) > 0 {
+	out, output, err := k.define(ctx, run.define, in, run.input)
+	if err != nil {
+		return zero, err
+	}
+	if len(run.after) > 0 {
 		if output == nil {
 			output, _ = encodeJSON(out)
 			if h.opts.ValidateHostValues {
@@ -132,14 +113,59 @@ func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
 				}
 			}
 		}
-		afterIn, _ := rpc.Marshal(rpc.AfterInput{Input: input, Output: output})
-		for _, p := range after {
-			if _, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
-				p.log.Warn("after handler failed", "hook", k.decl.name, "error", err)
-			}
-		}
+		run.runAfter(ctx, output)
 	}
 	return out, nil
+}
+
+// hookRun is one run of a hook: its input as JSON and its handlers.
+type hookRun struct {
+	decl                  *hookDecl
+	input                 json.RawMessage
+	before, define, after []*managed
+}
+
+// startHook checks that h declares the hook, encodes (and with
+// ValidateHostValues, validates) the input, finds the handlers and runs
+// the before phase: any before handler may veto.
+func (h *Host) startHook(ctx context.Context, decl *hookDecl, in any) (*hookRun, error) {
+	fail := func(err error) (*hookRun, error) { return nil, &PluginError{Op: OpHook, Name: decl.name, Err: err} }
+	if err := h.declares(decl); err != nil {
+		return fail(err)
+	}
+	input, err := encodeJSON(in)
+	if err != nil {
+		return fail(fmt.Errorf("encode input: %w", err))
+	}
+	before, define, after, err := h.handlers(decl.name)
+	if err != nil {
+		return fail(err)
+	}
+	if h.opts.ValidateHostValues && len(before)+len(define)+len(after) > 0 {
+		if err := decl.in.check(input); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrBadInput, err))
+		}
+	}
+	for _, p := range before {
+		if _, err := p.call(ctx, rpc.CallParams{Name: decl.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
+			if errors.Is(err, ErrPluginFailed) {
+				err = fmt.Errorf("%w: %w", ErrVetoed, err)
+			}
+			return nil, &PluginError{Plugin: p.name, Op: OpHook, Name: decl.name, Err: err}
+		}
+	}
+	return &hookRun{decl: decl, input: input, before: before, define: define, after: after}, nil
+}
+
+// runAfter runs the after handlers with the input and output. Their errors
+// are logged; they cannot change the result.
+func (r *hookRun) runAfter(ctx context.Context, output json.RawMessage) {
+	afterIn, _ := rpc.Marshal(rpc.AfterInput{Input: r.input, Output: output})
+	for _, p := range r.after {
+		if _, err := p.call(ctx, rpc.CallParams{Name: r.decl.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
+			p.log.Warn("after handler failed", "hook", r.decl.name, "error", err)
+		}
+	}
 }
 
 // define runs the winning define handler, or the default. It returns the
