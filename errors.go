@@ -63,6 +63,9 @@ var (
 	// incompatible contract version (it is not started), or the host ran
 	// a hook it did not declare.
 	ErrContract = errors.New("does not fit the host's contract")
+	// ErrPlatform: a process plugin's executable was built for another
+	// operating system or architecture; it was not started.
+	ErrPlatform = errors.New("not built for this platform")
 	// ErrUnknownPlugin: no plugin of that name is loaded.
 	ErrUnknownPlugin = errors.New("no such plugin")
 	// ErrClosed: the host has been closed.

@@ -51,19 +51,11 @@ type managed struct {
 // grants (a plugin missing a required capability is never started),
 // validates the settings, starts the plugin and runs the handshake.
 func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
-	if err := pc.check(); err != nil {
-		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
-	}
-	src, err := h.readSource(ctx, pc)
+	src, p, err := h.prepare(ctx, pc)
 	if err != nil {
-		return PluginInfo{}, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: err}
+		return PluginInfo{}, err
 	}
 	man := src.man
-	p, err := h.admit(src, pc)
-	if err != nil {
-		src.cleanup()
-		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: OpLoad, Err: err}
-	}
 	h.mu.Lock()
 	switch {
 	case h.closed:
@@ -96,6 +88,26 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	return p.info(), nil
 }
 
+// prepare makes every check Load makes before it starts anything: the
+// configuration, the code's source and trust, the contract, the platform,
+// the grants and the settings. Discover reports its verdict; Load starts
+// what it admits. The caller cleans up the source.
+func (h *Host) prepare(ctx context.Context, pc PluginConfig) (*source, *managed, error) {
+	if err := pc.check(); err != nil {
+		return nil, nil, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
+	}
+	src, err := h.readSource(ctx, pc)
+	if err != nil {
+		return nil, nil, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: err}
+	}
+	p, err := h.admit(src, pc)
+	if err != nil {
+		src.cleanup()
+		return nil, nil, &PluginError{Plugin: src.man.Name, Op: OpLoad, Err: err}
+	}
+	return src, p, nil
+}
+
 func (pc PluginConfig) label() string {
 	switch {
 	case pc.Name != "":
@@ -123,6 +135,9 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		starter = src.starter // a verified package, unpacked afresh at every start
 	}
 	if err := h.checkContract(man); err != nil {
+		return nil, err
+	}
+	if err := src.checkPlatform(pc); err != nil {
 		return nil, err
 	}
 	granted, err := capability.NewSet(pc.Grants)
