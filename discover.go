@@ -65,13 +65,16 @@ func (h *Host) Discover(ctx context.Context, configFor func(name string) PluginC
 
 // judge runs Load's checks on the plugin at loc.
 func (h *Host) judge(ctx context.Context, loc PluginConfig, configFor func(string) PluginConfig) Candidate {
-	name := h.peekName(ctx, loc)
+	c := Candidate{}
+	if man := h.peek(ctx, loc); man != nil {
+		c.Name, c.Version, c.Tier = man.Name, man.Version, Tier(man.Tier)
+	}
 	pc := PluginConfig{}
-	if configFor != nil && name != "" {
-		pc = configFor(name)
+	if configFor != nil && c.Name != "" {
+		pc = configFor(c.Name)
 	}
 	pc.Path, pc.Package, pc.Builtin = loc.Path, loc.Package, ""
-	c := Candidate{Config: pc, Name: name}
+	c.Config = pc
 	src, _, err := h.prepare(ctx, pc)
 	if err != nil {
 		c.Err = err
@@ -82,25 +85,24 @@ func (h *Host) judge(ctx context.Context, loc PluginConfig, configFor func(strin
 	return c
 }
 
-// peekName reads a plugin's name before it is verified, only to find the
-// operator's configuration for it; the verification that follows checks
-// the name the package was signed with.
-func (h *Host) peekName(ctx context.Context, loc PluginConfig) string {
+// peek reads a plugin's manifest before it is verified, to find the
+// operator's configuration for it and to describe it; the verification
+// that follows checks the name the package was signed with. It returns nil
+// for a manifest that cannot be read.
+func (h *Host) peek(ctx context.Context, loc PluginConfig) *manifest.Manifest {
 	if loc.Path != "" {
-		if man, err := manifest.Load(loc.Path); err == nil {
-			return man.Name
-		}
-		return ""
+		man, _ := manifest.Load(loc.Path)
+		return man
 	}
 	data, err := readBounded(loc.Package, 512<<20)
 	if err != nil {
-		return ""
+		return nil
 	}
 	b, err := h.openBundle(ctx, loc, data)
 	if err != nil {
-		return ""
+		return nil
 	}
-	return b.Manifest.Name
+	return b.Manifest
 }
 
 // scanDir lists the plugins in dir: dir itself when it holds a manifest,

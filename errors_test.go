@@ -19,7 +19,7 @@ var sentinels = []error{
 	airlock.ErrPluginCrashed, airlock.ErrProtocol, airlock.ErrResourceLimit,
 	airlock.ErrPluginDisabled, airlock.ErrVetoed, airlock.ErrNotImplemented,
 	airlock.ErrPluginFailed, airlock.ErrBadResult, airlock.ErrBadInput, airlock.ErrContract,
-	airlock.ErrUnknownPlugin, airlock.ErrClosed, airlock.ErrNotTrusted,
+	airlock.ErrUnknownPlugin, airlock.ErrClosed, airlock.ErrNotTrusted, airlock.ErrPlatform,
 }
 
 // Every error a caller can get from the public API matches an exported

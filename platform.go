@@ -116,24 +116,30 @@ func checkPlatform(man *manifest.Manifest, head []byte) error {
 		ErrPlatform, run.Entry, built, runtime.GOOS, runtime.GOARCH, runtime.GOOS)
 }
 
-// entryHead reads the start of a directory plugin's executable.
+// entryHead reads the start of a directory plugin's executable. A missing
+// entry is refused here, as the start would refuse it, so that Discover
+// reports an unbuilt plugin.
 func entryHead(dir string, man *manifest.Manifest) ([]byte, error) {
 	run := man.RunHere()
-	if len(run.Interpreter) > 0 || run.Entry == "" {
-		return nil, nil
-	}
 	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(run.Entry)))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil // the start says so, with the path
+		hint := ""
+		if man.Build != nil {
+			hint = " (build it first: airlock build " + dir + ")"
+		}
+		return nil, fmt.Errorf("%w: entry %s not found%s", ErrStart, run.Entry, hint)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: entry %s: %v", ErrStart, run.Entry, err)
 	}
 	defer f.Close()
+	if len(run.Interpreter) > 0 {
+		return nil, nil // a script: the interpreter's platform is the host's
+	}
 	head := make([]byte, 4<<10)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, fmt.Errorf("%w: entry %s: %v", ErrStart, run.Entry, err)
 	}
 	return head[:n], nil
 }
@@ -149,7 +155,7 @@ func (s *source) checkPlatform(pc PluginConfig) error {
 	case s.dir != "":
 		var err error
 		if head, err = entryHead(s.dir, s.man); err != nil {
-			return fmt.Errorf("%w: read the entry: %v", ErrStart, err)
+			return err
 		}
 	case s.starter != nil:
 		if fs, ok := s.starter.(*freshStarter); ok {

@@ -202,9 +202,21 @@ func TestHelp(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "Commands:") || !strings.Contains(stderr, "inspect") {
 		t.Errorf("no args: exit %d\n%s", code, stderr)
 	}
-	code, _, stderr = run(t, "call", "--help")
-	if code != 0 || !strings.Contains(stderr, "-grant") || !strings.Contains(stderr, "Usage: airlock call DIR|PKG HOOK") {
-		t.Errorf("call --help: exit %d\n%s", code, stderr)
+	// Help that was asked for goes to standard output, so it can be paged
+	// or searched; help after a mistake goes to standard error.
+	for _, args := range [][]string{{"call", "--help"}, {"help", "call"}} {
+		code, stdout, stderr := run(t, args...)
+		if code != 0 || !strings.Contains(stdout, "-grant") || !strings.Contains(stdout, "Usage: airlock call DIR|PKG HOOK") || stderr != "" {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+		}
+	}
+	code, stdout, _ := run(t, "help")
+	if code != 0 || !strings.Contains(stdout, "Commands:") {
+		t.Errorf("help: exit %d\n%s", code, stdout)
+	}
+	code, _, stderr = run(t, "call", "--bogus")
+	if code != 2 || !strings.Contains(stderr, "Usage: airlock call") {
+		t.Errorf("call --bogus: exit %d\n%s", code, stderr)
 	}
 	code, _, stderr = run(t, "frobnicate")
 	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {

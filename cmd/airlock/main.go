@@ -1,5 +1,5 @@
-// Command airlock inspects, builds, calls, packs and signs Airlock plugins,
-// and runs the demo. Run "airlock help" for the list of commands;
+// Command airlock makes, inspects, builds, calls, packs and signs Airlock
+// plugins, and runs the demo. Run "airlock help" for the list of commands;
 // docs/CLI.md describes each.
 package main
 
@@ -56,6 +56,7 @@ func commands() map[string]command {
 		"doctor":  doctorCommand,
 		"check":   checkCommand,
 		"run":     runCommand,
+		"list":    listCommand,
 
 		"contract": contractCommand,
 	}
@@ -72,23 +73,24 @@ func main() {
 func (c *cli) main(ctx context.Context, args []string) int {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) == 0 {
+			c.printHelp(c.stderr, cmds) // not asked for: a usage error
+			return 2
+		}
 		if len(args) > 1 {
 			if cmd, ok := cmds[args[1]]; ok {
-				c.printUsage(args[1], cmd)
+				c.printUsage(c.stdout, args[1], cmd)
 				return 0
 			}
 		}
-		c.printHelp(cmds)
-		if len(args) == 0 {
-			return 2
-		}
+		c.printHelp(c.stdout, cmds)
 		return 0
 	}
 	name := args[0]
 	cmd, ok := cmds[name]
 	if !ok {
 		fmt.Fprintf(c.stderr, "airlock: unknown command %q\n\n", name)
-		c.printHelp(cmds)
+		c.printHelp(c.stderr, cmds)
 		return 2
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -105,11 +107,11 @@ func (c *cli) main(ctx context.Context, args []string) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
-		c.printUsage(name, cmd)
+		c.printUsage(c.stdout, name, cmd)
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(c.stderr, "airlock %s: %v\n", name, err)
-		c.printUsage(name, cmd)
+		c.printUsage(c.stderr, name, cmd)
 		return 2
 	default:
 		fmt.Fprintf(c.stderr, "airlock %s: %v\n", name, err)
@@ -117,29 +119,32 @@ func (c *cli) main(ctx context.Context, args []string) int {
 	}
 }
 
-func (c *cli) printHelp(cmds map[string]command) {
-	fmt.Fprintln(c.stderr, "airlock: load, inspect and call plugins at several levels of trust.")
-	fmt.Fprintln(c.stderr, "\nUsage: airlock COMMAND [ARGS]\n\nCommands:")
+// printHelp lists the commands on w: standard output when help was asked
+// for, standard error with a usage error.
+func (c *cli) printHelp(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "airlock: load, inspect and call plugins at several levels of trust.")
+	fmt.Fprintln(w, "\nUsage: airlock COMMAND [ARGS]\n\nCommands:")
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(c.stderr, "  %-9s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(c.stderr, "\nRun 'airlock COMMAND --help' for a command's options; docs/CLI.md has more.")
+	fmt.Fprintln(w, "\nRun 'airlock COMMAND --help' for a command's options; docs/CLI.md has more.")
 }
 
-func (c *cli) printUsage(name string, cmd command) {
-	fmt.Fprintf(c.stderr, "Usage: airlock %s %s\n\n%s\n", name, cmd.usage, cmd.summary)
+// printUsage prints one command's usage on w.
+func (c *cli) printUsage(w io.Writer, name string, cmd command) {
+	fmt.Fprintf(w, "Usage: airlock %s %s\n\n%s\n", name, cmd.usage, cmd.summary)
 	fs := cmd.flags()
 	if fs != nil {
 		var b strings.Builder
 		fs.SetOutput(&b)
 		fs.PrintDefaults()
 		if b.Len() > 0 {
-			fmt.Fprintf(c.stderr, "\nOptions:\n%s", b.String())
+			fmt.Fprintf(w, "\nOptions:\n%s", b.String())
 		}
 	}
 }
