@@ -59,11 +59,15 @@ func TestCollectHook(t *testing.T) {
 		return greeting{Message: "slow"}, nil
 	}
 	builtins := map[string]airlock.Builtin{
-		"first":    collector("first", "define", answer("one")),
-		"failing":  collector("failing", "define", func(context.Context, *plugin.Host, json.RawMessage) (any, error) { return nil, errors.New("no greeting today") }),
-		"misshape": collector("misshape", "define", func(context.Context, *plugin.Host, json.RawMessage) (any, error) { return map[string]any{"mesage": "typo"}, nil }),
-		"slow-a":   collector("slow-a", "define", slow),
-		"slow-b":   collector("slow-b", "define", slow),
+		"first": collector("first", "define", answer("one")),
+		"failing": collector("failing", "define", func(context.Context, *plugin.Host, json.RawMessage) (any, error) {
+			return nil, errors.New("no greeting today")
+		}),
+		"misshape": collector("misshape", "define", func(context.Context, *plugin.Host, json.RawMessage) (any, error) {
+			return map[string]any{"mesage": "typo"}, nil
+		}),
+		"slow-a": collector("slow-a", "define", slow),
+		"slow-b": collector("slow-b", "define", slow),
 		"auditor": collector("auditor", "after", func(_ context.Context, _ *plugin.Host, in json.RawMessage) (any, error) {
 			afterSaw = in
 			return nil, nil
@@ -112,7 +116,9 @@ func TestCollectHook(t *testing.T) {
 // A before handler vetoes a collect hook as it does any hook; with no
 // definer there are no answers and no error.
 func TestCollectHookVetoAndEmpty(t *testing.T) {
-	veto := func(context.Context, *plugin.Host, json.RawMessage) (any, error) { return nil, errors.New("closed today") }
+	veto := func(context.Context, *plugin.Host, json.RawMessage) (any, error) {
+		return nil, errors.New("closed today")
+	}
 	h, _ := newHost(t, airlock.Options{Hooks: []airlock.AnyHook{greeters}, Builtins: map[string]airlock.Builtin{
 		"guard": collector("guard", "before", veto), "first": collector("first", "define", answer("one")),
 	}})
