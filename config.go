@@ -93,6 +93,13 @@ type PluginConfig struct {
 	// readable by that user. A root host without it still drops every
 	// capability before the plugin runs.
 	RunAs string `toml:"run_as"`
+	// Explain turns on the sandbox's explain mode for a process plugin
+	// (Linux): the host logs every system call and path the sandbox
+	// refuses, with the rule and the grant that would allow it
+	// (docs/SECURITY.md, "Why was my plugin refused?"). It costs a round
+	// trip to the host for each refused call and each path the plugin
+	// opens: for finding out what a plugin needs, not for production.
+	Explain bool `toml:"explain"`
 	// Optional plugins that fail to load are logged and skipped; by
 	// default a plugin that fails to load fails Open.
 	Optional bool `toml:"optional"`

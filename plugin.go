@@ -200,6 +200,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		Sandbox:      string(pc.Sandbox),
 		NoNamespaces: pc.Namespaces != nil && !*pc.Namespaces,
 		RunAs:        runAs,
+		Explain:      pc.Explain,
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 			return h.callHost(ctx, p, fn, input)
 		},

@@ -282,6 +282,7 @@ func (k *checker) start(ctx context.Context, config map[string]any) (tier.Instan
 		Limits:    k.limits,
 		Log:       k.log,
 		Host:      k.host.call,
+		Explain:   true, // a plugin refused something: the report's log says what and why
 	})
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	runUsage   = "HOST.toml list [--json] | hook NAME [--input JSON|@FILE|-] [--default JSON|@FILE] | call PLUGIN FN [--input JSON|@FILE|-] [--stub FN[:CAP]=JSON|@FILE]... [--sandbox off] [--timeout D] [-v|-q]"
+	runUsage   = "HOST.toml list [--json] | hook NAME [--input JSON|@FILE|-] [--default JSON|@FILE] | call PLUGIN FN [--input JSON|@FILE|-] [--stub FN[:CAP]=JSON|@FILE]... [--sandbox off] [--explain] [--timeout D] [-v|-q]"
 	runSummary = "Load a host configuration (host.toml) as a host would; list its plugins, run a hook through them, or call one plugin."
 	runMore    = `Forms:
   airlock run HOST.toml list                     the plugins loaded, their state, hooks and functions
@@ -37,6 +37,7 @@ var runCommand = command{
 		def := fs.String("default", "", "for a hook: its output when no plugin defines it, as the host application's default would give (JSON or @FILE); without it, such a hook fails")
 		var stubs multiFlag
 		fs.Var(&stubs, "stub", "a stand-in for a host application's function, FN=VALUE or FN:CAP=VALUE: it answers VALUE ("+inputHelp+") to plugins granted CAP (by default FN) (repeatable)")
+		explain := fs.Bool("explain", false, "log why the sandbox refuses each call or path, and which grant would allow it (Linux; slower)")
 		sandbox := fs.String("sandbox", "", `"off" turns the sandbox off for every plugin (development only: plugins run with your user's full access)`)
 		timeout := fs.Duration("timeout", 0, "a deadline for the whole hook or call (default: none beyond each call's call_timeout)")
 		asJSON := fs.Bool("json", false, "for list: print the plugins as JSON")
@@ -48,7 +49,7 @@ var runCommand = command{
 				printHelp(c.stdout, "run", runUsage, runSummary, runMore, fs)
 				return nil
 			}
-			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo}
+			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo, explain: *explain}
 			if *verbose {
 				o.level = slog.LevelDebug
 			}
@@ -112,6 +113,7 @@ type runOptions struct {
 	input, def       json.RawMessage
 	stubs            []stub
 	sandboxOff       bool
+	explain          bool
 	asJSON           bool
 	timeout          time.Duration
 	level            slog.Level
@@ -134,6 +136,9 @@ func (c *cli) runHost(ctx context.Context, o runOptions) error {
 		}
 		if o.sandboxOff {
 			pc.Sandbox = airlock.SandboxOff
+		}
+		if o.explain {
+			pc.Explain = true
 		}
 		kept = append(kept, pc)
 	}

@@ -34,6 +34,7 @@ func policy(spec tier.Spec, interpreter string) sandbox.Policy {
 		CPU:          spec.Limits.MaxCPU,
 		Processes:    spec.Limits.MaxProcesses,
 		Require:      spec.Sandbox == tier.SandboxRequired,
+		Explain:      spec.Explain,
 	}
 	if interpreter != "" {
 		p.ReadOnly = append(p.ReadOnly, sandbox.InterpreterDirs(interpreter)...)
@@ -94,22 +95,30 @@ type confinement struct {
 	started func() error
 	// abort releases what the sandbox holds if start failed.
 	abort func()
+	// end releases what the sandbox holds once the plugin has ended
+	// (explain mode's loop).
+	end func()
 }
 
 // confine wraps cmd in the sandbox unless the operator turned it off.
 func confine(cmd *exec.Cmd, spec tier.Spec, interpreter string) (confinement, error) {
 	if spec.Sandbox == tier.SandboxOff {
 		spec.Log.Warn("sandbox is OFF for this plugin: it runs with the host user's full file system and network access")
+		if spec.Explain {
+			spec.Log.Warn("sandbox explain mode has nothing to explain: the sandbox is off")
+		}
 		return confinement{
 			start:   func(c *exec.Cmd) (*exec.Cmd, error) { return c, c.Start() },
 			started: func() error { return nil },
 			abort:   func() {},
+			end:     func() {},
 		}, nil
 	}
 	launch, err := sandbox.Wrap(cmd, policy(spec, interpreter))
 	if err != nil {
 		return confinement{}, fmt.Errorf("sandbox: %w", err)
 	}
+	launch.ExplainTo(spec.Log, spec.Name)
 	started := func() error {
 		rep, err := launch.Started(spec.Limits.StartTimeout)
 		if err != nil {
@@ -124,5 +133,5 @@ func confine(cmd *exec.Cmd, spec tier.Spec, interpreter string) (confinement, er
 		}
 		return nil
 	}
-	return confinement{start: launch.Start, started: started, abort: launch.Abort}, nil
+	return confinement{start: launch.Start, started: started, abort: launch.Abort, end: launch.Close}, nil
 }

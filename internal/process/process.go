@@ -133,6 +133,9 @@ type proc struct {
 	conn  *rpc.Conn
 	logs  *logPump
 	slots chan struct{} // calls in flight
+	// endBox releases what the sandbox holds once the plugin has ended
+	// (explain mode's loop).
+	endBox func()
 
 	info rpc.InitializeResult
 
@@ -181,6 +184,7 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 		group:    group,
 		logs:     newLogPump(errR, spec.Log, spec.Limits),
 		slots:    make(chan struct{}, spec.Limits.MaxInflight),
+		endBox:   box.end,
 		done:     make(chan struct{}),
 		stopping: make(chan struct{}),
 	}
@@ -268,6 +272,7 @@ func (p *proc) supervise(outR *os.File) {
 	// Threat: children the plugin started and left behind.
 	p.group.kill()
 	p.group.release()
+	p.endBox()
 	outR.Close()
 	p.logs.closeAfter(200 * time.Millisecond)
 	p.err = p.describeEnd(serveErr, waitErr)
@@ -319,7 +324,7 @@ func exitStatus(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Sprintf("killed by signal %v", ws.Signal())
+			return "killed by " + signalText(ws.Signal())
 		}
 		return fmt.Sprintf("exited with status %d", ee.ExitCode())
 	}

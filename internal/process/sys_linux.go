@@ -1,6 +1,7 @@
 package process
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 
@@ -23,4 +24,15 @@ func outputPipe() (r, w *os.File, err error) {
 		return nil, nil, os.NewSyscallError("pipe2", err)
 	}
 	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
+}
+
+// signalText names the signal that ended a plugin. SIGSYS is the
+// sandbox's ABI filter (internal/sandbox/seccomp_linux.go) killing it for
+// a system call through a foreign ABI; said as "bad system call" alone, it
+// sends the author looking for a bug of their own.
+func signalText(sig syscall.Signal) string {
+	if sig == syscall.SIGSYS {
+		return `the sandbox's system call filter (SIGSYS), "bad system call": a system call through a foreign ABI (i386 or x32 on amd64, 32-bit on arm64), which no grant allows`
+	}
+	return fmt.Sprintf("signal %v", sig)
 }

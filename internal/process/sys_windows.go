@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -103,3 +104,6 @@ func platformEnv() []string {
 // closeInheritedOnExec does nothing on Windows, where handles are not
 // inherited unless marked inheritable and listed.
 func closeInheritedOnExec() {}
+
+// signalText names the signal that ended a plugin.
+func signalText(sig syscall.Signal) string { return "signal " + sig.String() }

@@ -75,6 +75,7 @@ type Launch struct {
 	policyW  *os.File
 	statusR  *os.File
 	childEnd []*os.File
+	ex       explainLink // explain mode (explain_linux.go); zero otherwise
 }
 
 // Wrap rewrites cmd to start the launcher, which applies p and then runs
@@ -108,6 +109,15 @@ func Wrap(cmd *exec.Cmd, p Policy) (*Launch, error) {
 	cmd.Args = []string{launcherArg0}
 	cmd.Env = []string{launcherEnv + "=1"}
 	cmd.ExtraFiles = []*os.File{polR, stW}
+	if p.Explain { // explain mode: the launcher's third file carries the filter's listener back
+		child, err := l.ex.wrap()
+		if err != nil {
+			l.Abort()
+			return nil, fmt.Errorf("sandbox explain mode: %w", err)
+		}
+		l.childEnd = append(l.childEnd, child)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, child)
+	}
 	if !p.NoNamespaces {
 		l.req.Namespaces = isolate(cmd, p)
 	}
@@ -138,6 +148,7 @@ func (l *Launch) Abort() {
 	for _, f := range append(l.childEnd, l.policyW, l.statusR) {
 		f.Close()
 	}
+	l.ex.close()
 }
 
 // Started sends the policy to the launcher and waits, up to timeout, for
@@ -154,6 +165,11 @@ func (l *Launch) Started(timeout time.Duration) (Report, error) {
 	}
 	_, werr := l.policyW.Write(data)
 	l.policyW.Close()
+	if l.req.Policy.Explain { // explain mode: the loop must run before the launcher's exec, which it answers
+		if err := l.ex.start(l.req.Policy, timeout); err != nil {
+			return Report{}, err
+		}
+	}
 	_ = l.statusR.SetReadDeadline(time.Now().Add(timeout))
 	var rep *Report
 	sc := bufio.NewScanner(io.LimitReader(l.statusR, 64<<10))
@@ -197,6 +213,7 @@ func Probe(p Policy, timeout time.Duration) (Report, error) {
 		exe = real
 	}
 	p.ReadOnly = append(slices.Clone(p.ReadOnly), exe)
+	p.Explain = false // nobody reads a probe's explanations
 	cmd := &exec.Cmd{Path: exe, Args: []string{probeArg0}, Env: []string{probeEnv + "=1"}}
 	l, err := Wrap(cmd, p)
 	if err != nil {

@@ -66,6 +66,12 @@ type Policy struct {
 	Processes int `json:"processes"`
 	// Require makes a missing mechanism an error instead of a warning.
 	Require bool `json:"require"`
+	// Explain (Linux; explain mode, issue 14) has the host log every
+	// system call the filter refuses and every path Landlock will refuse,
+	// with the rule and the grant that would allow it (explain_linux.go).
+	// It costs a round trip to the host for each such call and each path
+	// the plugin opens; without it nothing changes.
+	Explain bool `json:"explain,omitempty"`
 }
 
 // ErrNamespaces says that the launcher started in new namespaces but

@@ -36,6 +36,15 @@ func applySeccomp(p Policy, fc filterContext, rep *Report) error {
 	if err := loadABIFilter(); err != nil {
 		return fmt.Errorf("seccomp ABI filter: %w", err)
 	}
+	// Explain mode (explain_linux.go): the same policy, its refusals
+	// sent to the host to be explained and answered with the same errno.
+	if p.Explain {
+		if err := loadExplainFilter(filterGroups(p, fc), landlockApplied(rep)); err != nil {
+			return fmt.Errorf("seccomp (explain mode): %w", err)
+		}
+		rep.Enforced = append(rep.Enforced, "seccomp("+describeFilter(p, fc)+"; explain mode)", "no_new_privs")
+		return nil
+	}
 	f := seccomp.Filter{
 		NoNewPrivs: true,
 		Flag:       seccomp.FilterFlagTSync,

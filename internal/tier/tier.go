@@ -70,6 +70,13 @@ type Spec struct {
 	// RunAs, for a host running as root, is the user and group a process
 	// plugin runs as.
 	RunAs *sandbox.Credential
+	// Explain turns on the sandbox's explain mode for a process plugin
+	// (Linux): every refusal is logged with the rule and the grant that
+	// would allow it (sandbox.Policy.Explain).
+	Explain bool
+	// Isolation is how a native plugin runs: "in-process" (the default)
+	// or "process" (a sandboxed child; internal/native).
+	Isolation string
 }
 
 // Sandbox modes.
