@@ -3,6 +3,7 @@ package airlock
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/tier"
 )
 
@@ -23,10 +25,32 @@ type Config struct {
 	Restart RestartPolicy `toml:"restart"`
 	// Trust is the policy for signed packages.
 	Trust Trust `toml:"trust"`
+	// Hooks sets, per hook name, how the hook treats a disabled plugin
+	// ([hook."payment.approve"] in host.toml).
+	Hooks map[string]HookPolicy `toml:"hook"`
 	// Plugins lists the plugins to load, in no particular order: order
 	// among plugins comes from Priority.
 	Plugins []PluginConfig `toml:"plugin"`
 }
+
+// HookPolicy is the operator's policy for one hook.
+type HookPolicy struct {
+	// WhenDisabled is what a plugin disabled after repeated crashes means
+	// for the hook: SkipDisabled (run without it: the hook fails open) or
+	// FailDisabled (the hook call fails with ErrPluginDisabled: it fails
+	// closed). The default fails closed for a before handler, a guard,
+	// and skips a define or after handler.
+	WhenDisabled WhenDisabled `toml:"when_disabled"`
+}
+
+// WhenDisabled says what a hook does about a disabled plugin.
+type WhenDisabled string
+
+// The choices of HookPolicy.WhenDisabled.
+const (
+	SkipDisabled WhenDisabled = "skip" // run the hook without it: fail open
+	FailDisabled WhenDisabled = "fail" // fail the hook call: fail closed
+)
 
 // PluginConfig is one plugin as the operator configures it.
 type PluginConfig struct {
@@ -316,6 +340,13 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			probs = append(probs, fmt.Sprintf("plugin[%d]: %v", i, err))
 		}
 	}
+	for name, hp := range cfg.Hooks {
+		switch hp.WhenDisabled {
+		case "", SkipDisabled, FailDisabled:
+		default:
+			probs = append(probs, fmt.Sprintf("hook %q: when_disabled = %q: use skip or fail", name, hp.WhenDisabled))
+		}
+	}
 	if len(probs) > 0 {
 		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, file, strings.Join(probs, "; "))
 	}
@@ -346,10 +377,28 @@ func (p PluginConfig) check() error {
 	return nil
 }
 
+// policyOf takes the host-wide policy from cfg.
+func policyOf(cfg *Config) policy {
+	return policy{limits: cfg.Limits, restart: cfg.Restart, trust: cfg.Trust, hooks: maps.Clone(cfg.Hooks)}
+}
+
 // policy is the operator's host-wide part of a Config: what applies to
 // every plugin. Open takes it from the Config; New uses the zero policy.
 type policy struct {
 	limits  Limits
 	restart RestartPolicy
 	trust   Trust
+	hooks   map[string]HookPolicy
+}
+
+// skipDisabled reports whether hook runs without a disabled plugin of
+// phase, by the operator's policy or the default.
+func (p policy) skipDisabled(hook, phase string) bool {
+	switch p.hooks[hook].WhenDisabled {
+	case SkipDisabled:
+		return true
+	case FailDisabled:
+		return false
+	}
+	return phase != manifest.PhaseBefore
 }

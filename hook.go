@@ -173,9 +173,6 @@ func (r *hookRun) runAfter(ctx context.Context, output json.RawMessage) {
 func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, input json.RawMessage) (Out, json.RawMessage, error) {
 	var out Out
 	for _, p := range definers {
-		if p.disabled() {
-			continue
-		}
 		res, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
 		if err != nil {
 			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
@@ -203,7 +200,9 @@ func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, 
 }
 
 // handlers returns the plugins taking part in hook, by phase, each in
-// priority order (highest first, ties by name).
+// priority order (highest first, ties by name). A disabled plugin is left
+// out where the operator's policy skips it (Config.Hooks); where it does
+// not, its call fails with ErrPluginDisabled and fails the hook.
 func (h *Host) handlers(hook string) (before, define, after []*managed, err error) {
 	h.mu.RLock()
 	if h.closed {
@@ -214,7 +213,11 @@ func (h *Host) handlers(hook string) (before, define, after []*managed, err erro
 		if !p.man.Implements(hook) {
 			continue
 		}
-		switch p.man.Phase(hook) {
+		phase := p.man.Phase(hook)
+		if p.disabled() && h.policy.skipDisabled(hook, phase) {
+			continue
+		}
+		switch phase {
 		case manifest.PhaseBefore:
 			before = append(before, p)
 		case manifest.PhaseAfter:

@@ -139,9 +139,10 @@ type Host struct {
 	version  *semver.Version // nil: no version declared
 	declared bool            // Hooks or ContractVersion set: checked at load
 
-	mu      sync.RWMutex
-	plugins map[string]*managed
-	closed  bool
+	reloadMu sync.Mutex // one Reload at a time (reload.go)
+	mu       sync.RWMutex
+	plugins  map[string]*managed
+	closed   bool
 }
 
 // New returns a host with no plugins loaded and the default policy (the
@@ -205,7 +206,7 @@ func newHost(opts Options, pol policy) (*Host, error) {
 // The Config is the one place for the operator's policy: Options hold what
 // the host application provides (hooks, functions, builtins, logging).
 func Open(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
-	h, err := newHost(opts, policy{limits: cfg.Limits, restart: cfg.Restart, trust: cfg.Trust})
+	h, err := newHost(opts, policyOf(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +278,7 @@ type PluginInfo struct {
 	Priority    int
 	State       State
 	Restarts    int // restarts after crashes so far
+	InFlight    int // calls to it (hooks and direct calls) not yet answered
 	// PID is the running process of a process plugin, as the host sees
 	// it (the plugin itself, in its own PID namespace, sees another
 	// number); 0 for other tiers and while it is not running.

@@ -45,6 +45,15 @@ type managed struct {
 	lastErr  error
 	stopCh   chan struct{}
 	wg       sync.WaitGroup
+
+	// Reload (reload.go): a retired plugin takes no new calls, passes
+	// them to its replacement, and is stopped once the calls it has in
+	// flight have finished.
+	retired  bool
+	inflight int
+	next     *managed      // the replacement; nil when removed
+	drained  chan struct{} // closed when retired with no call in flight
+	code     string        // the code's version (codeVersion), set at start
 }
 
 // Load loads one plugin: it reads and checks the manifest, checks the
@@ -70,22 +79,34 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	h.plugins[man.Name] = p // reserve the name while starting
 	h.mu.Unlock()
 
-	inst, err := p.starter.Start(ctx, p.spec)
-	if err != nil {
+	if err := p.begin(ctx, src); err != nil {
 		h.mu.Lock()
 		delete(h.plugins, man.Name)
 		h.mu.Unlock()
+		return PluginInfo{}, err
+	}
+	return p.info(), nil
+}
+
+// begin starts the plugin's first instance and watches it. On failure it
+// cleans up the source.
+func (p *managed) begin(ctx context.Context, src *source) error {
+	if p.code == "" {
+		p.code = codeVersion(src)
+	}
+	inst, err := p.starter.Start(ctx, p.spec)
+	if err != nil {
 		src.cleanup()
-		return PluginInfo{}, &PluginError{Plugin: man.Name, Op: OpStart, Err: err}
+		return &PluginError{Plugin: p.name, Op: OpStart, Err: err}
 	}
 	p.mu.Lock()
 	p.inst, p.state = inst, StateRunning
 	close(p.ready)
 	p.mu.Unlock()
 	p.watch(inst)
-	p.log.Info("plugin started", "version", man.Version, "tier", man.Tier, "grants", p.grants.Strings(), "source", src.note)
+	p.log.Info("plugin started", "version", p.man.Version, "tier", p.man.Tier, "grants", p.grants.Strings(), "source", src.note)
 	p.warnUnsigned()
-	return p.info(), nil
+	return nil
 }
 
 // prepare makes every check Load makes before it starts anything: the
@@ -182,6 +203,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		state:   StateRestarting,
 		ready:   make(chan struct{}),
 		stopCh:  make(chan struct{}),
+		drained: make(chan struct{}),
 	}
 	limits := h.policy.limits.over(pc.Limits).tier()
 	p.calls = rate.NewLimiter(rate.Limit(limits.HostCallsPerSec), limits.HostCallsPerSec)
@@ -237,6 +259,14 @@ func (h *Host) allowedFuncs(grants capability.Set) []string {
 // call runs a call on the current instance, waiting for a restart in
 // progress (within ctx).
 func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMessage, error) {
+	if !p.enter() {
+		// Replaced or removed by a reload since the caller found it.
+		if next := p.successor(); next != nil {
+			return next.call(ctx, params)
+		}
+		return nil, fmt.Errorf("%w: %s was removed by a reload", ErrUnknownPlugin, p.name)
+	}
+	defer p.leave()
 	for {
 		p.mu.Lock()
 		state, inst, ready, lastErr := p.state, p.inst, p.ready, p.lastErr
@@ -388,7 +418,7 @@ func (p *managed) stop(ctx context.Context) {
 
 func (p *managed) info() PluginInfo {
 	p.mu.Lock()
-	state, restarts, inst := p.state, p.restarts, p.inst
+	state, restarts, inst, inflight := p.state, p.restarts, p.inst, p.inflight
 	p.mu.Unlock()
 	pid := 0
 	if inst, ok := inst.(interface{ PID() int }); ok && state == StateRunning {
@@ -406,6 +436,7 @@ func (p *managed) info() PluginInfo {
 		Priority:    p.cfg.Priority,
 		State:       state,
 		Restarts:    restarts,
+		InFlight:    inflight,
 		PID:         pid,
 	}
 }
