@@ -16,10 +16,12 @@ import (
 )
 
 const (
-	runUsage   = "HOST.toml list [--json] | hook NAME [--input JSON|@FILE|-] [--default JSON|@FILE] | call PLUGIN FN [--input JSON|@FILE|-] [--stub FN[:CAP]=JSON|@FILE]... [--sandbox off] [--explain] [--timeout D] [-v|-q]"
+	runUsage   = "HOST.toml list [--json] | serve [--watch] | hook NAME [--input JSON|@FILE|-] [--default JSON|@FILE] | call PLUGIN FN [--input JSON|@FILE|-] [--stub FN[:CAP]=JSON|@FILE]... [--sandbox off] [--explain] [--timeout D] [-v|-q]"
 	runSummary = "Load a host configuration (host.toml) as a host would; list its plugins, run a hook through them, or call one plugin."
 	runMore    = `Forms:
   airlock run HOST.toml list                     the plugins loaded, their state, hooks and functions
+  airlock run HOST.toml serve [--watch]          keep the host running until interrupted; with --watch,
+                                                 reload it (Host.Reload) when host.toml or a plugin changes
   airlock run HOST.toml hook NAME [--input ...]  run hook NAME: before, define, after, in the operator's order
   airlock run HOST.toml call PLUGIN FN [...]     call hook or function FN of one plugin directly
 
@@ -41,6 +43,7 @@ var runCommand = command{
 		sandbox := fs.String("sandbox", "", `"off" turns the sandbox off for every plugin (development only: plugins run with your user's full access)`)
 		timeout := fs.Duration("timeout", 0, "a deadline for the whole hook or call (default: none beyond each call's call_timeout)")
 		asJSON := fs.Bool("json", false, "for list: print the plugins as JSON")
+		watch := fs.Bool("watch", false, "for serve: reload when host.toml or a plugin's files change, without dropping calls")
 		verbose := fs.Bool("v", false, "show the host's and the plugins' debug logs")
 		quiet := fs.Bool("q", false, "show only warnings and errors from the logs")
 		help := helpFlags(fs)
@@ -49,7 +52,7 @@ var runCommand = command{
 				printHelp(c.stdout, "run", runUsage, runSummary, runMore, fs)
 				return nil
 			}
-			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo, explain: *explain}
+			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo, explain: *explain, watch: *watch}
 			if *verbose {
 				o.level = slog.LevelDebug
 			}
@@ -62,14 +65,18 @@ var runCommand = command{
 			o.config, o.verb = args[0], args[1]
 			switch {
 			case o.verb == "list" && len(args) == 2:
+			case o.verb == "serve" && len(args) == 2:
 			case o.verb == "hook" && len(args) == 3:
 				o.hook = args[2]
 			case o.verb == "call" && len(args) == 4:
 				o.plugin, o.fn = args[2], args[3]
-			case o.verb == "list", o.verb == "hook", o.verb == "call":
-				return usagef("wrong arguments for %s: want list, hook NAME or call PLUGIN FN", o.verb)
+			case o.verb == "list", o.verb == "serve", o.verb == "hook", o.verb == "call":
+				return usagef("wrong arguments for %s: want list, serve, hook NAME or call PLUGIN FN", o.verb)
 			default:
-				return usagef("unknown action %q: want list, hook NAME or call PLUGIN FN", o.verb)
+				return usagef("unknown action %q: want list, serve, hook NAME or call PLUGIN FN", o.verb)
+			}
+			if *watch && o.verb != "serve" {
+				return usagef("--watch is for serve")
 			}
 			switch *sandbox {
 			case "":
@@ -81,11 +88,11 @@ var runCommand = command{
 			if o.verb != "hook" && *def != "" {
 				return usagef("--default is for hooks")
 			}
-			if o.verb == "list" && flagGiven(fs, "input") {
+			if (o.verb == "list" || o.verb == "serve") && flagGiven(fs, "input") {
 				return usagef("--input is for hook and call")
 			}
 			var err error
-			if o.verb != "list" {
+			if o.verb == "hook" || o.verb == "call" {
 				if o.input, err = readJSONArg("--input", *input); err != nil {
 					return err
 				}
@@ -114,6 +121,7 @@ type runOptions struct {
 	stubs            []stub
 	sandboxOff       bool
 	explain          bool
+	watch            bool
 	asJSON           bool
 	timeout          time.Duration
 	level            slog.Level
@@ -122,27 +130,10 @@ type runOptions struct {
 // runHost loads the configuration with the standard host functions and
 // the stubs, and does what o asks.
 func (c *cli) runHost(ctx context.Context, o runOptions) error {
-	cfg, err := airlock.ReadConfig(o.config)
+	cfg, err := c.readRunConfig(o)
 	if err != nil {
 		return err
 	}
-	var kept []airlock.PluginConfig
-	for _, pc := range cfg.Plugins {
-		if pc.Builtin != "" {
-			if !pc.Disabled {
-				fmt.Fprintf(c.stderr, "airlock run: skipping builtin plugin %s: builtins are Go code compiled into a host application\n", pc.Builtin)
-			}
-			continue
-		}
-		if o.sandboxOff {
-			pc.Sandbox = airlock.SandboxOff
-		}
-		if o.explain {
-			pc.Explain = true
-		}
-		kept = append(kept, pc)
-	}
-	cfg.Plugins = kept
 	if o.sandboxOff {
 		fmt.Fprintln(c.stderr, "airlock run: WARNING: --sandbox off: every plugin runs UNCONFINED, with your user's full file system and network access. Development only: never with plugins you do not trust.")
 	}
@@ -160,6 +151,9 @@ func (c *cli) runHost(ctx context.Context, o runOptions) error {
 		return err
 	}
 	defer h.Close(context.WithoutCancel(ctx))
+	if o.verb == "serve" {
+		return c.serve(ctx, h, o)
+	}
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -189,6 +183,33 @@ func (c *cli) runHost(ctx context.Context, o runOptions) error {
 	out.WriteByte('\n')
 	_, err = c.stdout.Write(out.Bytes())
 	return err
+}
+
+// readRunConfig reads the host configuration, without its builtins (Go
+// code of a host application), with the command line's overrides.
+func (c *cli) readRunConfig(o runOptions) (*airlock.Config, error) {
+	cfg, err := airlock.ReadConfig(o.config)
+	if err != nil {
+		return nil, err
+	}
+	var kept []airlock.PluginConfig
+	for _, pc := range cfg.Plugins {
+		if pc.Builtin != "" {
+			if !pc.Disabled {
+				fmt.Fprintf(c.stderr, "airlock run: skipping builtin plugin %s: builtins are Go code compiled into a host application\n", pc.Builtin)
+			}
+			continue
+		}
+		if o.sandboxOff {
+			pc.Sandbox = airlock.SandboxOff
+		}
+		if o.explain {
+			pc.Explain = true
+		}
+		kept = append(kept, pc)
+	}
+	cfg.Plugins = kept
+	return cfg, nil
 }
 
 // listedPlugin is one plugin in "run list --json"; its field names are
