@@ -34,7 +34,8 @@ var (
 	ErrPluginCrashed = tier.ErrCrashed
 	// ErrProtocol: the plugin broke the protocol and was stopped.
 	ErrProtocol = tier.ErrViolation
-	// ErrResourceLimit: the plugin hit a memory, size or output cap.
+	// ErrResourceLimit: the plugin hit a memory, size or output cap, or a
+	// message to or from it was over the size limit (it was not sent).
 	ErrResourceLimit = tier.ErrResourceCaps
 	// ErrPluginDisabled: the plugin crashed too often and is disabled
 	// until the host reloads it.

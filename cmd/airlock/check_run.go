@@ -328,7 +328,8 @@ func (k *checker) noteEnd(err error) {
 }
 
 func isViolation(err error) bool {
-	return err != nil && (errors.Is(err, tier.ErrViolation) || strings.Contains(err.Error(), "protocol violation"))
+	var v *rpc.ViolationError
+	return errors.Is(err, tier.ErrViolation) || errors.As(err, &v)
 }
 
 // violationText extracts the violation from a tier error, which may
@@ -455,7 +456,7 @@ func (k *checker) awaitCancel(inst tier.Instance, name string) error {
 	select {
 	case <-inst.Done():
 		err := inst.Err()
-		if err != nil && strings.Contains(err.Error(), rpc.ErrOverdue.Error()) {
+		if errors.Is(err, rpc.ErrOverdue) {
 			k.ignored = append(k.ignored, fmt.Sprintf("%s: no answer within %v of the $/cancel sent when its %v deadline passed; the host killed it", name, k.limits.CancelGrace, k.o.timeout))
 		}
 		return err
@@ -888,7 +889,7 @@ func (k *checker) checkCancel(ctx context.Context) {
 	select {
 	case <-inst.Done():
 		end := inst.Err()
-		if end != nil && strings.Contains(end.Error(), rpc.ErrOverdue.Error()) {
+		if errors.Is(end, rpc.ErrOverdue) {
 			k.fail(ckCancel, "%s, cancelled while it waited for a host call (held back %v), got no answer within the %v grace period; the host killed it", name, holdBack, k.limits.CancelGrace)
 			return
 		}

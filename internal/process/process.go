@@ -307,10 +307,10 @@ func (p *proc) kill() {
 func (p *proc) describeEnd(serveErr, waitErr error) error {
 	var v *rpc.ViolationError
 	if errors.As(serveErr, &v) {
-		return fmt.Errorf("%w: %v (plugin stopped)", tier.ErrViolation, v)
+		return fmt.Errorf("%w: %w (plugin stopped)", tier.ErrViolation, v)
 	}
 	if errors.Is(serveErr, rpc.ErrOverdue) {
-		return fmt.Errorf("%w: %v; killed", tier.ErrCrashed, serveErr)
+		return fmt.Errorf("%w: %w; killed", tier.ErrCrashed, serveErr)
 	}
 	select {
 	case <-p.stopping:
@@ -366,7 +366,7 @@ func (p *proc) handshakeError(ctx context.Context, err error) error {
 	}
 	select {
 	case <-p.done:
-		return fmt.Errorf("%w: %v", tier.ErrHandshake, p.err)
+		return fmt.Errorf("%w: %w", tier.ErrHandshake, p.err)
 	case <-time.After(p.spec.Limits.StopTimeout):
 		return fmt.Errorf("%w: %v", tier.ErrHandshake, err)
 	}
@@ -430,6 +430,10 @@ func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, 
 	switch {
 	case errors.As(err, &re):
 		return nil, re
+	case errors.Is(err, rpc.ErrTooLarge):
+		// The input is over the limit the plugin reads with: it was not
+		// sent, and the plugin runs on (docs/PROTOCOL.md, "The size limit").
+		return nil, fmt.Errorf("%w: %w", tier.ErrResourceCaps, err)
 	case errors.Is(err, rpc.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 		return nil, fmt.Errorf("%w: no answer within %v", tier.ErrDeadline, timeout.Round(time.Millisecond))
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):

@@ -27,7 +27,10 @@ type Handler func(ctx context.Context, method string, params json.RawMessage) (j
 
 // Options tune a Conn; the zero value is usable.
 type Options struct {
-	// MaxMessage bounds one incoming line, in bytes (default 4 MiB).
+	// MaxMessage bounds one message, in bytes, not counting the newline
+	// that ends it (default 4 MiB). It holds in both directions: a longer
+	// line read is a violation, and a longer message is not sent (the
+	// send fails with ErrTooLarge; an answer is replaced by an error).
 	MaxMessage int
 	// MaxHandlers bounds the peer's requests handled at once; more are
 	// answered with CodeBusy (default 64).
@@ -597,7 +600,12 @@ func (c *Conn) reply(id json.RawMessage, result json.RawMessage, err error, flus
 		}
 		m.Result = result
 	}
-	_ = c.send(context.Background(), &m, flush)
+	if err := c.send(context.Background(), &m, flush); errors.Is(err, ErrTooLarge) {
+		// An answer over the limit becomes an error the peer can read
+		// (sizelimit.go).
+		m.Result, m.Error = nil, tooLargeAnswer(err)
+		_ = c.send(context.Background(), &m, flush)
+	}
 }
 
 // appendMessage encodes m as one line of JSON. Params and Result are

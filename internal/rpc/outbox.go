@@ -78,10 +78,17 @@ func (c *Conn) send(ctx context.Context, m *Message, flush bool) error {
 		return c.err
 	default:
 	}
+	start := len(o.buf)
 	buf, err := appendMessage(o.buf, m)
 	if err != nil {
 		o.mu.Unlock()
 		return fmt.Errorf("encode %s: %w", describe(m), err)
+	}
+	// The limit holds for what we send too (sizelimit.go); o.buf keeps
+	// its length, so the message is dropped from the queue.
+	if err := c.checkSize(m, len(buf)-start); err != nil {
+		o.mu.Unlock()
+		return err
 	}
 	o.buf = append(buf, '\n')
 	if o.writing || (!flush && len(o.buf) < maxHeld) {

@@ -145,16 +145,36 @@ func pathRule(path string, write bool) landlock.Rule {
 // DefaultReadOnly lists the system paths a plugin may read: shared
 // libraries, the dynamic linker's configuration, time zones, certificates,
 // and the devices every program expects. Interpreters' own directories are
-// added by the caller.
+// added by the caller, and the system configuration some read outside them
+// (interpreterConfig).
 func DefaultReadOnly() []string {
-	return []string{
+	return append([]string{
 		"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
 		"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
 		"/etc/localtime", "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates",
 		"/etc/alternatives",
 		"/dev/urandom", "/dev/random", "/dev/zero",
 		"/sys/fs/cgroup", "/sys/devices/system/cpu",
-	}
+	}, interpreterConfig()...)
+}
+
+// interpreterConfig lists the system configuration that interpreters read
+// at start from outside their installation prefix (which the caller adds:
+// InterpreterDirs). Each entry is configuration the distribution installs
+// for every user to read, holding no secrets, and names the interpreter
+// that needs it (docs/PLATFORMS.md, "Interpreters"; tested by
+// interpreters_linux_test.go):
+//
+//   - Java: Debian and Ubuntu link the JDK's conf/ directory
+//     (security/java.security, logging.properties, the jvm.cfg) to
+//     /etc/java-N-openjdk, and Fedora and RHEL to /etc/java. Without it
+//     the JVM dies at start ("Error loading java.security file"). The
+//     trust store those files name is under /etc/ssl, read already.
+//
+// Python, Node, Ruby and Perl need nothing beyond the list above.
+func interpreterConfig() []string {
+	java, _ := filepath.Glob("/etc/java-*")
+	return append([]string{"/etc/java"}, java...)
 }
 
 // DefaultReadWrite lists the paths every plugin may write: /dev/null.

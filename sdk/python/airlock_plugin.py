@@ -27,13 +27,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["Plugin", "Context", "Error", "HostError", "Denied", "Cancelled", "PROTOCOL"]
+__all__ = ["Plugin", "Context", "Error", "HostError", "Denied", "Cancelled", "TooLarge", "PROTOCOL"]
 
 #: The contract version this SDK speaks.
 PROTOCOL = 1
 
 # Error codes (see docs/PROTOCOL.md).
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 METHOD_NOT_FOUND = -32601
 FAILED = -32000
 DENIED = -32001
@@ -41,7 +42,9 @@ CANCELLED = -32002
 BUSY = -32003
 NOT_IMPLEMENTED = -32004
 
-#: The largest message the SDK reads, in bytes.
+#: The largest message the SDK reads or sends, in bytes, not counting the
+#: newline that ends it: the host's default limit, which holds in both
+#: directions (docs/PROTOCOL.md, Framing).
 MAX_MESSAGE = 4 << 20
 
 
@@ -68,6 +71,28 @@ class Cancelled(Error):
 
     def __init__(self, message="cancelled"):
         super().__init__(CANCELLED, message)
+
+
+class TooLarge(Error):
+    """A message over MAX_MESSAGE, which the SDK did not send: raised by a
+    host call whose input is too large. A handler's result that is too large
+    is answered with this error (code -32603) instead."""
+
+    def __init__(self, message):
+        super().__init__(INTERNAL_ERROR, message)
+
+
+def _encode(msg):
+    """One message as bytes, newline included. Raises ValueError for what is
+    not JSON (NaN and infinities, cycles, lone surrogates) and TypeError for
+    what JSON has no type for."""
+    text = json.dumps(msg, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+def _printable(text):
+    """text with lone surrogates escaped, so that it can be sent."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Context:
@@ -103,8 +128,10 @@ class Context:
     def call(self, function, inp=None):
         """Call the host function named function with input inp and return
         its result. Raises Denied if a capability is missing, HostError for
-        any other refusal, Cancelled when the call's deadline passes."""
-        return self._session.call_host(function, inp, self.remaining())
+        any other refusal, Cancelled when the call's deadline passes or the
+        host cancels the call, TooLarge when inp encodes to more than
+        MAX_MESSAGE, and ValueError or TypeError when inp is not JSON."""
+        return self._session.call_host(function, inp, self.remaining(), self.cancelled)
 
     def log(self, level, msg, **attrs):
         """Write a line to the host's log through its "log" function (needs
@@ -203,18 +230,34 @@ class _Session:
     # -- transport -------------------------------------------------------
 
     def send(self, msg):
-        data = json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+        self.write(_encode(msg))
+
+    def write(self, data):
         with self.write_lock:
             self.writer.write(data)
 
     def reply(self, id_, result=None, error=None):
+        """Answer request id_. An answer that cannot be encoded becomes a
+        FAILED error saying why, and one over MAX_MESSAGE an INTERNAL_ERROR:
+        every request is answered, and never with what the host would refuse
+        to read (threat: a plugin stopped for a protocol violation, or left
+        unanswered until the host kills it, for one bad result)."""
         msg = {"jsonrpc": "2.0", "id": id_}
         if error is not None:
             msg["error"] = error
         else:
             msg["result"] = result
         try:
-            self.send(msg)
+            data = _encode(msg)
+        except (ValueError, TypeError, RecursionError) as e:
+            what = "error" if error is not None else "result"
+            reason = _printable(f"the {what} cannot be sent as JSON: {type(e).__name__}: {e}")
+            data = _encode({"jsonrpc": "2.0", "id": id_, "error": {"code": FAILED, "message": reason}})
+        if len(data) - 1 > MAX_MESSAGE:
+            reason = f"answer not sent: message of {len(data) - 1} bytes exceeds the limit of {MAX_MESSAGE}"
+            data = _encode({"jsonrpc": "2.0", "id": id_, "error": {"code": INTERNAL_ERROR, "message": reason}})
+        try:
+            self.write(data)
         except (BrokenPipeError, ValueError, OSError):
             pass  # the host has gone
 
@@ -256,6 +299,7 @@ class _Session:
                 ev = self.running.get(key)
             if ev is not None:
                 ev.set()
+                self.wake_host_calls(ev)
         elif method == "initialize":
             self.initialize(id_, params or {})
         elif method == "shutdown":
@@ -314,25 +358,38 @@ class _Session:
 
     # -- plugin to host --------------------------------------------------
 
-    def call_host(self, function, inp, timeout):
+    def call_host(self, function, inp, timeout, cancelled=None):
         with self.lock:
             self.next_id += 1
             id_ = self.next_id
-            slot = [threading.Event(), None]
+        data = _encode({"jsonrpc": "2.0", "id": id_, "method": function, "params": inp})
+        if len(data) - 1 > MAX_MESSAGE:
+            raise TooLarge(f"host function {function}: input not sent: message of {len(data) - 1} bytes exceeds the limit of {MAX_MESSAGE}")
+        # slot: [answered or cancelled, the answer, the call's cancel event]
+        slot = [threading.Event(), None, cancelled]
+        with self.lock:
             self.pending[id_] = slot
-        try:
-            self.send({"jsonrpc": "2.0", "id": id_, "method": function, "params": inp})
-        except (BrokenPipeError, ValueError, OSError) as e:
-            with self.lock:
-                self.pending.pop(id_, None)
-            raise HostError(FAILED, f"host connection lost: {e}")
-        if not slot[0].wait(timeout):
+        # Checked after the slot is registered: a $/cancel that came before
+        # woke nobody (wake_host_calls runs after it sets the event).
+        if cancelled is not None and cancelled.is_set():
+            slot[0].set()
+        else:
+            try:
+                self.write(data)
+            except (BrokenPipeError, ValueError, OSError) as e:
+                with self.lock:
+                    self.pending.pop(id_, None)
+                raise HostError(FAILED, f"host connection lost: {e}")
+        woken = slot[0].wait(timeout)
+        if not woken or slot[1] is None:
             with self.lock:
                 self.pending.pop(id_, None)
             try:
                 self.send({"jsonrpc": "2.0", "method": "$/cancel", "params": {"id": id_}})
             except (BrokenPipeError, ValueError, OSError):
                 pass
+            if woken:
+                raise Cancelled(f"host function {function}: the call was cancelled")
             raise Cancelled(f"host function {function}: deadline passed")
         resp = slot[1]
         err = resp.get("error")
@@ -342,6 +399,15 @@ class _Session:
                 raise Denied(code, message)
             raise HostError(code, message)
         return resp.get("result")
+
+    def wake_host_calls(self, cancelled):
+        """Wake the host calls waiting on behalf of a call the host
+        cancelled: they raise Cancelled (threat: a handler blocked in a
+        host call past the grace period gets the plugin killed)."""
+        with self.lock:
+            for slot in self.pending.values():
+                if slot[2] is cancelled:
+                    slot[0].set()
 
     def on_response(self, msg):
         with self.lock:

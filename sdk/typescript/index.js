@@ -243,6 +243,11 @@ class Host {
         const r = /** @type {any} */ (await this.call("kv.list", { prefix }, o));
         return stringList(r?.keys);
       },
+      /** @param {string} key @param {unknown} old @param {unknown} value @param {{signal?: AbortSignal}} [o] */
+      cas: async (key, old, value, o) => {
+        const r = /** @type {any} */ (await this.call("kv.cas", { key, old, new: value }, o));
+        return r?.swapped === true;
+      },
     };
     /** The host's key-value store (the "kv" capability). */
     this.kv = Object.freeze(kv);
@@ -641,7 +646,7 @@ class Session {
     const line = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${json}}`;
     const size = Buffer.byteLength(line, "utf8");
     if (size > this.plugin.maxMessageBytes) {
-      return this.#replyError(id, new PluginError(Code.Failed, `result of ${size} bytes exceeds the message limit of ${this.plugin.maxMessageBytes} bytes`));
+      return this.#replyError(id, new PluginError(Code.InternalError, `result of ${size} bytes exceeds the message limit of ${this.plugin.maxMessageBytes} bytes`));
     }
     this.#send(line);
   }

@@ -246,6 +246,17 @@ func (e *Error) Error() string { return e.Message }
 // capability is not granted.
 var ErrDenied = &Error{Code: CodeDenied, Message: "capability denied"}
 
+// MaxMessage is the largest protocol message the SDK sends or reads, in
+// bytes, not counting the newline that ends it: the host's default limit,
+// which holds in both directions (docs/PROTOCOL.md, Framing).
+const MaxMessage = 4 << 20
+
+// ErrTooLarge matches, with errors.Is, the error of a host call whose input
+// encodes to a message over MaxMessage: the call is not sent. A handler's
+// result (or error) over the limit is not sent either: the host gets error
+// -32603 saying the answer was too large, and the plugin runs on.
+var ErrTooLarge = rpc.ErrTooLarge
+
 // Is reports whether e has the same code as target.
 func (e *Error) Is(target error) bool {
 	var t *Error

@@ -49,7 +49,7 @@ func (p *Plugin) Run() error {
 // hosts that embed plugins in unusual ways use it; plugins call Run.
 func (p *Plugin) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	s := &session{plugin: p}
-	s.conn = rpc.NewConn(r, w, s.handle, rpc.Options{CancelGrace: -1}, nil)
+	s.conn = rpc.NewConn(r, w, s.handle, rpc.Options{MaxMessage: MaxMessage, CancelGrace: -1}, nil)
 	go func() {
 		select {
 		case <-ctx.Done():

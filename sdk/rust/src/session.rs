@@ -184,8 +184,10 @@ impl Shared {
                 v.write_json(&mut line);
                 line.push('}');
                 if line.len() > self.max_message {
-                    let e =
-                        Error::failed(format!("result of {} bytes exceeds the message limit of {} bytes", line.len(), self.max_message));
+                    let e = Error::new(
+                        code::INTERNAL_ERROR,
+                        format!("result of {} bytes exceeds the message limit of {} bytes", line.len(), self.max_message),
+                    );
                     line.truncate(head);
                     self.error_member(&mut line, &e);
                 }

@@ -543,7 +543,7 @@ fn t_result_over_limit() -> TestResult {
     check_eq!(p.answer(id)?["result"].as_str().map(str::len), Some(1000));
     let id = p.call("big", json!(5000));
     let ans = p.answer(id)?;
-    check_eq!(ans["error"]["code"], json!(-32000));
+    check_eq!(ans["error"]["code"], json!(-32603));
     check!(ans["error"]["message"].as_str().unwrap_or("").contains("exceeds the message limit of 4096 bytes"), "{ans}");
     Ok(())
 }

@@ -264,7 +264,7 @@ test("a result over the message limit is an error answer, not a violation", asyn
   const p = await ready(t, undefined, ["--max-message-bytes=4096"]);
   assert.equal((await p.answer(p.call("big", 1000))).result.length, 1000);
   const ans = await p.answer(p.call("big", 5000));
-  assert.equal(ans.error.code, -32000);
+  assert.equal(ans.error.code, -32603);
   assert.match(ans.error.message, /exceeds the message limit of 4096 bytes/);
 });
 
