@@ -55,6 +55,7 @@ func commands() map[string]command {
 		"verify":  verifyCommand,
 		"doctor":  doctorCommand,
 		"check":   checkCommand,
+		"new":     newCommand,
 		"run":     runCommand,
 		"list":    listCommand,
 
