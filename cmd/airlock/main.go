@@ -60,6 +60,7 @@ func commands() map[string]command {
 		"list":    listCommand,
 
 		"contract": contractCommand,
+		"gen":      genCommand,
 	}
 }
 

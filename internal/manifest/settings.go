@@ -21,9 +21,9 @@ const (
 	// TypeInteger is a whole number: 3 is one, 3.5 is refused, and SDKs
 	// decode it into an integer type.
 	TypeInteger = "integer"
-	TypeBool   = "bool"
-	TypeSecret = "secret" // a string never logged nor shown
-	TypeList   = "list"   // a list of strings
+	TypeBool    = "bool"
+	TypeSecret  = "secret" // a string never logged nor shown
+	TypeList    = "list"   // a list of strings
 )
 
 // Setting describes one configuration value a plugin takes.
