@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/oci"
 	"github.com/airlock-go/airlock/internal/tier"
 )
 
@@ -181,6 +182,12 @@ type Limits struct {
 	// values in the kv store (default 1 MiB). A kv.set over any of the
 	// three quotas fails with an error naming the plugin and the quota.
 	KVMaxTotalBytes int64 `toml:"kv_max_total_bytes"`
+	// TimerMax bounds the timers (the "timer" capability) a plugin holds
+	// at once (default 16).
+	TimerMax int `toml:"timer_max"`
+	// TimerMinPeriod is the shortest period of a plugin's periodic timer,
+	// and the shortest delay of a one-shot one (default 1s).
+	TimerMinPeriod Duration `toml:"timer_min_period"`
 }
 
 // RestartPolicy says how crashed plugins come back.
@@ -264,6 +271,8 @@ func (l Limits) over(o Limits) Limits {
 	if o.KVMaxTotalBytes > 0 {
 		l.KVMaxTotalBytes = o.KVMaxTotalBytes
 	}
+	setInt(&l.TimerMax, o.TimerMax)
+	set(&l.TimerMinPeriod, o.TimerMinPeriod)
 	return l
 }
 
@@ -309,7 +318,9 @@ func ReadConfig(path string) (*Config, error) {
 	for i := range cfg.Plugins {
 		p := &cfg.Plugins[i]
 		rel(&p.Path)
-		rel(&p.Package)
+		if !oci.IsReference(p.Package) { // oci: a registry reference, not a file (internal/oci)
+			rel(&p.Package)
+		}
 		rel(&p.Signature)
 	}
 	for i, k := range cfg.Trust.Keys {
@@ -365,6 +376,14 @@ func (p PluginConfig) check() error {
 		return errors.New("set path (a plugin directory), package or builtin")
 	case 2, 3:
 		return errors.New("set only one of path, package and builtin")
+	}
+	if oci.IsReference(p.Package) { // oci: pinned by digest; the artifact carries the signature
+		if _, err := oci.ParsePinned(p.Package); err != nil {
+			return fmt.Errorf("package: %w", err)
+		}
+		if p.Signature != "" {
+			return errors.New("signature: an oci:// package carries its own signature; remove the signature key")
+		}
 	}
 	if p.Entry != "" && !filepath.IsAbs(p.Entry) {
 		return fmt.Errorf("entry %q: must be an absolute path", p.Entry)

@@ -513,7 +513,7 @@ func TestContractDocument(t *testing.T) {
 	for _, f := range doc.Functions {
 		fns = append(fns, f.Name+":"+f.Capability)
 	}
-	if want := []string{"fetch:net", "kv.delete:kv", "kv.get:kv", "kv.list:kv", "kv.set:kv", "ledger.balance:ledger.read", "ledger.raw:ledger.write", "log:log"}; !slices.Equal(fns, want) {
+	if want := []string{"fetch:net", "kv.cas:kv", "kv.delete:kv", "kv.get:kv", "kv.list:kv", "kv.set:kv", "ledger.balance:ledger.read", "ledger.raw:ledger.write", "log:log", "timer.after:timer", "timer.cancel:timer", "timer.every:timer"}; !slices.Equal(fns, want) {
 		t.Errorf("functions = %q, want %q", fns, want)
 	}
 	for _, f := range doc.Functions {
@@ -525,7 +525,7 @@ func TestContractDocument(t *testing.T) {
 	for _, c := range doc.Capabilities {
 		caps = append(caps, fmt.Sprintf("%s=%s%v", c.Name, c.Form, c.Functions))
 	}
-	want := []string{"log=log[log]", "kv=kv[kv.delete kv.get kv.list kv.set]", "env=env:NAME[]", "fs.read=fs.read:PATH[]", "fs.write=fs.write:PATH[]",
+	want := []string{"log=log[log]", "kv=kv[kv.cas kv.delete kv.get kv.list kv.set]", "timer=timer[timer.after timer.cancel timer.every]", "env=env:NAME[]", "fs.read=fs.read:PATH[]", "fs.write=fs.write:PATH[]",
 		"net=net[fetch]", "unix=unix[]", "http=http:HOST[]", "spawn=spawn[]", "ledger.read=ledger.read[ledger.balance]", "ledger.write=ledger.write[ledger.raw]"}
 	if !slices.Equal(caps, want) {
 		t.Errorf("capabilities = %q\nwant %q", caps, want)

@@ -25,6 +25,7 @@ package airlock
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -88,7 +89,8 @@ type Options struct {
 	// well-formed grant; see docs/CONTRACT.md.
 	Hooks []AnyHook
 	// Functions are the host application's own host functions, besides
-	// the standard ones (log, kv.get, kv.set, kv.delete, kv.list).
+	// the standard ones (log, kv.get, kv.set, kv.delete, kv.list, kv.cas,
+	// timer.after, timer.every, timer.cancel).
 	Functions []Function
 	// ContractVersion is the version of the host's contract, a semantic
 	// version ("1.4.0") set by the host author: bump the minor version
@@ -123,6 +125,22 @@ type Options struct {
 	// os.UserCacheDir()/airlock/run). It must be the host user's and not
 	// writable by others.
 	RunDir string
+	// OCICacheDir holds packages fetched from OCI registries
+	// (package = "oci://..."), by digest (default
+	// os.UserCacheDir()/airlock/oci). It must be the host user's and not
+	// writable by others. docs/DISTRIBUTION.md.
+	OCICacheDir string
+	// KVStore, if set, holds the data of the "kv" capability in the host's
+	// own database instead of the built-in store (KVPath is then unused).
+	KVStore KVStore
+	// KVPath is the bbolt file of the built-in kv store, opened when the
+	// first plugin holding "kv" is loaded (default
+	// STATE/airlock/kv/PROGRAM.db: $XDG_STATE_HOME or ~/.local/state on
+	// Unix systems, os.UserConfigDir() on Windows and macOS, and the host
+	// executable's name). "-" keeps the data in memory, lost at Close.
+	// Only one host at a time may have the file open: another fails to
+	// load its kv plugins with ErrKVLocked. See docs/CONFIG.md.
+	KVPath string
 }
 
 // Host loads plugins and dispatches hooks and calls to them. Its methods
@@ -134,6 +152,8 @@ type Host struct {
 	funcs    map[string]Function
 	starters map[string]tier.Starter
 	wasm     *lazyWasm
+	kv       *kvStore    // kv.go
+	timers   *timerSched // timers.go
 	// The contract, immutable after New.
 	hooks    map[string]*hookDecl
 	version  *semver.Version // nil: no version declared
@@ -177,7 +197,8 @@ func newHost(opts Options, pol policy) (*Host, error) {
 	if err := h.declareContract(opts); err != nil {
 		return nil, err
 	}
-	for _, f := range append(standardFuncs(newKVStore()), opts.Functions...) {
+	h.kv, h.timers = newKVStoreFor(opts), newTimerSched()
+	for _, f := range slices.Concat(standardFuncs(h.kv), h.timers.funcs(), opts.Functions) {
 		if f.fn == nil {
 			return nil, fmt.Errorf("%w: host function with no implementation (make it with NewFunc)", ErrInvalidConfig)
 		}
@@ -249,7 +270,8 @@ func (h *Host) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return h.wasm.close(ctx)
+	h.timers.close()
+	return errors.Join(h.kv.close(), h.wasm.close(ctx))
 }
 
 // Unload stops one plugin and forgets it.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -162,7 +164,7 @@ func TestKVQuotaHammer(t *testing.T) {
 		maxKeys    = 40
 		maxTotal   = 3000
 		goroutines = 16
-		iterations = 150
+		iterations = 60
 	)
 	c := newKVClient(t, airlock.Limits{}, airlock.Limits{KVMaxKeys: maxKeys, KVMaxValueBytes: 400, KVMaxTotalBytes: maxTotal})
 	var wg sync.WaitGroup
@@ -243,5 +245,223 @@ func TestKVQuotaHammer(t *testing.T) {
 	}
 	if want := (maxTotal - kept) / 402; fit != want {
 		t.Errorf("with %d bytes held, %d values of 402 bytes fit; want %d", kept, fit, want)
+	}
+}
+
+// kvHost opens a host whose builtin plugins, one per name, may call the kv
+// host functions, with the built-in store at path.
+func kvHost(t *testing.T, path string, limits airlock.Limits, names ...string) *airlock.Host {
+	t.Helper()
+	builtins := map[string]airlock.Builtin{}
+	for _, n := range names {
+		builtins[n] = hostCaller(n, "kv")
+	}
+	h, err := airlock.Open(context.Background(), &airlock.Config{}, airlock.Options{Logger: quietLogger(), Builtins: builtins, KVPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		limits.HostCallsPerSecond = 1 << 20
+		if _, err := h.Load(context.Background(), airlock.PluginConfig{Builtin: n, Grants: []string{"kv"}, Limits: limits}); err != nil {
+			h.Close(context.Background())
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// kvCall calls host function fn as plugin.
+func kvCall(h *airlock.Host, plugin, fn string, in any) (map[string]any, error) {
+	return airlock.CallFunc[map[string]any](context.Background(), h, plugin, "call", map[string]any{"fn": fn, "input": in})
+}
+
+func mustKV(t *testing.T, h *airlock.Host, plugin, fn string, in any) map[string]any {
+	t.Helper()
+	out, err := kvCall(h, plugin, fn, in)
+	if err != nil {
+		t.Fatalf("%s %s(%v): %v", plugin, fn, in, err)
+	}
+	return out
+}
+
+func kvGet(t *testing.T, h *airlock.Host, plugin, key string) any {
+	t.Helper()
+	out := mustKV(t, h, plugin, "kv.get", map[string]any{"key": key})
+	if out["found"] != true {
+		return "<absent>"
+	}
+	return out["value"]
+}
+
+// What a plugin stores survives the host: closed and opened again on the
+// same file, it reads the value back, and the quotas count what is
+// already on disk.
+func TestKVSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "kv.db")
+	h := kvHost(t, path, airlock.Limits{}, "kvuser")
+	mustKV(t, h, "kvuser", "kv.set", map[string]any{"key": "cursor", "value": map[string]any{"offset": 42}})
+	mustKV(t, h, "kvuser", "kv.set", map[string]any{"key": "other", "value": 1})
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h = kvHost(t, path, airlock.Limits{KVMaxKeys: 2}, "kvuser")
+	defer h.Close(context.Background())
+	if got, _ := json.Marshal(kvGet(t, h, "kvuser", "cursor")); string(got) != `{"offset":42}` {
+		t.Errorf("after a restart: %s", got)
+	}
+	_, err := kvCall(h, "kvuser", "kv.set", map[string]any{"key": "third", "value": 1})
+	if err == nil || !strings.Contains(err.Error(), "kv_max_keys") {
+		t.Errorf("a third key over a quota of 2 held on disk: %v", err)
+	}
+}
+
+// A plugin can never see another's namespace: two plugins with the same
+// keys each read their own, list their own, delete and swap their own, and
+// keys built to escape (paths, NUL bytes, the other's name, the store's
+// bucket names) reach nothing else.
+func TestKVNamespaces(t *testing.T) {
+	for _, path := range []string{"-", "kv.db"} {
+		t.Run(path, func(t *testing.T) {
+			if path != "-" {
+				path = filepath.Join(t.TempDir(), path)
+			}
+			h := kvHost(t, path, airlock.Limits{}, "alpha", "beta")
+			defer h.Close(context.Background())
+			keys := []string{"k", "../beta/k", "..", "/", "\x00", "beta", "beta\x00k", "ns", "usage", "../../usage/beta"}
+			for _, k := range keys {
+				mustKV(t, h, "alpha", "kv.set", map[string]any{"key": k, "value": "alpha"})
+			}
+			mustKV(t, h, "beta", "kv.set", map[string]any{"key": "k", "value": "beta"})
+			for _, k := range keys {
+				if got := kvGet(t, h, "alpha", k); got != "alpha" {
+					t.Errorf("alpha's %q = %v", k, got)
+				}
+				want := map[bool]any{true: "beta", false: "<absent>"}[k == "k"]
+				if got := kvGet(t, h, "beta", k); got != want {
+					t.Errorf("beta's %q = %v, want %v", k, got, want)
+				}
+			}
+			if out := mustKV(t, h, "beta", "kv.list", map[string]any{}); fmt.Sprint(out["keys"]) != "[k]" {
+				t.Errorf("beta lists %v", out["keys"])
+			}
+			mustKV(t, h, "beta", "kv.delete", map[string]any{"key": "../alpha/k"})
+			mustKV(t, h, "beta", "kv.delete", map[string]any{"key": "k"})
+			if got := kvGet(t, h, "alpha", "k"); got != "alpha" {
+				t.Errorf("after beta deleted its k: alpha's k = %v", got)
+			}
+			if out := mustKV(t, h, "beta", "kv.cas", map[string]any{"key": "k", "old": "alpha", "new": "stolen"}); out["swapped"] != false {
+				t.Errorf("beta swapped alpha's value: %v", out)
+			}
+			if out := mustKV(t, h, "alpha", "kv.list", map[string]any{}); len(out["keys"].([]any)) != len(keys) {
+				t.Errorf("alpha lists %v", out["keys"])
+			}
+		})
+	}
+}
+
+// kv.cas: an absent old means the key must not exist, null is a value;
+// an absent new deletes; values compare as compact JSON.
+func TestKVCompareAndSet(t *testing.T) {
+	h := kvHost(t, filepath.Join(t.TempDir(), "kv.db"), airlock.Limits{KVMaxValueBytes: 20}, "kvuser")
+	defer h.Close(context.Background())
+	steps := []struct {
+		in    map[string]any
+		want  bool
+		after any
+	}{
+		{map[string]any{"key": "k", "old": 1, "new": 2}, false, "<absent>"},
+		{map[string]any{"key": "k", "new": map[string]any{"a": 1, "b": []int{1}}}, true, map[string]any{"a": 1.0, "b": []any{1.0}}},
+		{map[string]any{"key": "k", "new": 3}, false, map[string]any{"a": 1.0, "b": []any{1.0}}},
+		{map[string]any{"key": "k", "old": json.RawMessage(`{ "a" : 1, "b": [ 1 ] }`), "new": nil}, true, nil},
+		{map[string]any{"key": "k", "new": 4}, false, nil},
+		{map[string]any{"key": "k", "old": nil}, true, "<absent>"},
+		{map[string]any{"key": "k", "old": nil, "new": 5}, false, "<absent>"},
+	}
+	for i, st := range steps {
+		out := mustKV(t, h, "kvuser", "kv.cas", st.in)
+		if out["swapped"] != st.want {
+			t.Errorf("step %d %v: swapped = %v, want %v", i, st.in, out["swapped"], st.want)
+		}
+		if got := kvGet(t, h, "kvuser", "k"); fmt.Sprint(got) != fmt.Sprint(st.after) {
+			t.Errorf("step %d: value %v, want %v", i, got, st.after)
+		}
+	}
+	_, err := kvCall(h, "kvuser", "kv.cas", map[string]any{"key": "k", "new": strings.Repeat("v", 30)})
+	if err == nil || !strings.Contains(err.Error(), "plugin kvuser") || !strings.Contains(err.Error(), "kv_max_value_bytes") {
+		t.Errorf("kv.cas over the value quota: %v", err)
+	}
+}
+
+func TestKVListPrefix(t *testing.T) {
+	h := kvHost(t, filepath.Join(t.TempDir(), "kv.db"), airlock.Limits{}, "kvuser")
+	defer h.Close(context.Background())
+	for _, k := range []string{"user/2", "user/1", "job/1", "users"} {
+		mustKV(t, h, "kvuser", "kv.set", map[string]any{"key": k, "value": 1})
+	}
+	for prefix, want := range map[string]string{"": "[job/1 user/1 user/2 users]", "user/": "[user/1 user/2]", "x": "[]"} {
+		if out := mustKV(t, h, "kvuser", "kv.list", map[string]any{"prefix": prefix}); fmt.Sprint(out["keys"]) != want {
+			t.Errorf("kv.list %q = %v, want %s", prefix, out["keys"], want)
+		}
+	}
+}
+
+// Two hosts on one file: the second cannot load a plugin holding "kv" and
+// says why and which file; a plugin without "kv" does not need the file.
+func TestKVFileHeldByAnotherHost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	h := kvHost(t, path, airlock.Limits{}, "kvuser")
+	defer h.Close(context.Background())
+	h2, err := airlock.New(airlock.Options{Logger: quietLogger(), KVPath: path,
+		Builtins: map[string]airlock.Builtin{"kvuser": hostCaller("kvuser", "kv")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close(context.Background())
+	if _, err := h2.Load(context.Background(), airlock.PluginConfig{Builtin: "kvuser"}); err != nil {
+		t.Errorf("a plugin without the kv grant: %v", err)
+	}
+	h2.Unload(context.Background(), "kvuser")
+	_, err = h2.Load(context.Background(), airlock.PluginConfig{Builtin: "kvuser", Grants: []string{"kv"}})
+	if !errors.Is(err, airlock.ErrKVLocked) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "kvuser") {
+		t.Errorf("second host on one file: %v", err)
+	}
+}
+
+// recordingStore is a host's own KVStore: it records what Airlock asks.
+type recordingStore struct {
+	airlock.KVStore
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recordingStore) Set(ctx context.Context, ns, key string, value []byte, q airlock.KVQuota) error {
+	r.mu.Lock()
+	r.calls = append(r.calls, fmt.Sprintf("set %s %s %s %+v", ns, key, value, q))
+	r.mu.Unlock()
+	return r.KVStore.Set(ctx, ns, key, value, q)
+}
+
+// A host's own store gets each plugin's calls in the plugin's namespace,
+// with its quotas, and Airlock keeps no file.
+func TestKVHostStore(t *testing.T) {
+	own := &recordingStore{KVStore: airlock.NewMemoryKVStore()}
+	dir := t.TempDir()
+	h, err := airlock.New(airlock.Options{Logger: quietLogger(), KVStore: own, KVPath: filepath.Join(dir, "unused.db"),
+		Builtins: map[string]airlock.Builtin{"kvuser": hostCaller("kvuser", "kv")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	load(t, h, airlock.PluginConfig{Builtin: "kvuser", Grants: []string{"kv"}, Limits: airlock.Limits{KVMaxKeys: 7}})
+	mustKV(t, h, "kvuser", "kv.set", map[string]any{"key": "k", "value": map[string]any{"a": 1}})
+	if got := kvGet(t, h, "kvuser", "k"); fmt.Sprint(got) != "map[a:1]" {
+		t.Errorf("read back %v", got)
+	}
+	want := `set kvuser k {"a":1} {MaxKeys:7 MaxValueBytes:65536 MaxTotalBytes:1048576}`
+	if len(own.calls) != 1 || own.calls[0] != want {
+		t.Errorf("the host's store saw %q, want %q", own.calls, want)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Airlock made files beside the host's own store: %v", entries)
 	}
 }

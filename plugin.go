@@ -64,6 +64,10 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 	if err != nil {
 		return PluginInfo{}, err
 	}
+	if err := h.kv.openFor(p); err != nil { // kv.go
+		src.cleanup()
+		return PluginInfo{}, &PluginError{Plugin: p.name, Op: OpLoad, Err: err}
+	}
 	man := src.man
 	h.mu.Lock()
 	switch {
@@ -352,12 +356,14 @@ func (p *managed) crashed(why error) {
 			p.state = StateDisabled
 			close(p.ready)
 			p.mu.Unlock()
+			p.host.timers.cancelPlugin(p) // timers.go
 			p.log.Error("plugin disabled: crashed too often", "crashes", n, "window", time.Duration(p.policy.Window), "last_error", why)
 			return
 		}
 		backoff := time.Duration(p.policy.Backoff) << (n - 1)
 		backoff = min(backoff, time.Duration(p.policy.MaxBackoff))
 		p.mu.Unlock()
+		p.host.timers.cancelPlugin(p) // timers.go: a restarted plugin sets its own again
 		p.log.Warn("plugin crashed; restarting", "error", why, "backoff", backoff, "crashes_in_window", n)
 
 		select {
@@ -409,6 +415,7 @@ func (p *managed) stop(ctx context.Context) {
 	inst := p.inst
 	close(p.stopCh)
 	p.mu.Unlock()
+	p.host.timers.cancelPlugin(p) // timers.go
 	if inst != nil {
 		_ = inst.Stop(ctx)
 	}

@@ -147,6 +147,9 @@ func newHostWith(t *testing.T, cfg airlock.Config, opts airlock.Options) (*airlo
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(rec, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if opts.KVPath == "" && opts.KVStore == nil { // kv.go: never the user's own store
+		opts.KVPath = filepath.Join(t.TempDir(), "kv.db")
+	}
 	opts.OnAudit = func(ev airlock.AuditEvent) {
 		rec.mu.Lock()
 		rec.audits = append(rec.audits, ev)

@@ -91,6 +91,10 @@ func (h *Host) reloadOne(ctx context.Context, pc PluginConfig) (string, *managed
 		src.cleanup()
 		return p.name, nil, nil
 	}
+	if err := h.kv.openFor(p); err != nil { // kv.go
+		src.cleanup()
+		return p.name, nil, &PluginError{Plugin: p.name, Op: OpLoad, Err: err}
+	}
 	if err := p.begin(ctx, src); err != nil {
 		return p.name, nil, err // the old one, if any, goes on serving
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/bundle"
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/oci"
 	"github.com/airlock-go/airlock/internal/sandbox"
 	"github.com/airlock-go/airlock/internal/signing"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -74,6 +75,13 @@ func (h *Host) readSource(ctx context.Context, pc PluginConfig) (*source, error)
 		man, err := b.manifest(pc.Builtin)
 		return &source{man: man, cleanup: func() {}, note: "builtin"}, err
 	case pc.Package != "":
+		if oci.IsReference(pc.Package) { // oci: fetch the pinned artifact into the cache; verified below like a local file
+			f, err := (&oci.Cache{Dir: h.opts.OCICacheDir, Client: h.ociClient(), Log: h.log}).Get(ctx, pc.Package)
+			if err != nil {
+				return nil, ociError(err)
+			}
+			pc.Package, pc.Signature = f.Package, f.Signature
+		}
 		data, err := readBounded(pc.Package, 512<<20)
 		if err != nil {
 			return nil, fmt.Errorf("%w: package: %v", ErrInvalidConfig, err)
@@ -261,6 +269,28 @@ func (h *Host) pinnedDir(ctx context.Context, pc PluginConfig) (*source, error) 
 		return nil, fmt.Errorf("%w: the entry of plugin %s (%s) has sha256 %s, the configuration pins %s", ErrNotTrusted, b.Manifest.Name, pc.Path, got, pc.EntrySHA256)
 	}
 	return h.fromBundle(b, "directory, entry pinned by sha256")
+}
+
+// ociClient reaches registries with the credentials of docker login or
+// oras login, if any (oci: internal/oci).
+func (h *Host) ociClient() *oci.Client {
+	cred, err := oci.DockerCredentials()
+	if err != nil {
+		h.log.Warn("oci: no registry credentials, fetching anonymously", "err", err)
+	}
+	return &oci.Client{Credential: cred}
+}
+
+// ociError sorts a failed fetch (oci): bytes that are not the pinned ones
+// are not trusted; an unpinned reference is a configuration error.
+func ociError(err error) error {
+	switch {
+	case errors.Is(err, oci.ErrDigestMismatch), errors.Is(err, oci.ErrNotPackage):
+		return fmt.Errorf("%w: %w", ErrNotTrusted, err)
+	case errors.Is(err, oci.ErrUnpinned), errors.Is(err, oci.ErrBadReference):
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return fmt.Errorf("%w: %w", ErrStart, err)
 }
 
 func (h *Host) runDir() string {

@@ -15,11 +15,6 @@ import (
 	"github.com/airlock-go/airlock/internal/rpc"
 )
 
-// kvMaxKeyBytes bounds one key of the built-in key-value store; the other
-// bounds are per-plugin quotas in Limits (kv_max_keys, kv_max_value_bytes,
-// kv_max_total_bytes).
-const kvMaxKeyBytes = 256
-
 // Bounds of the attributes of one log host function call (threat: a
 // plugin making the host write huge records through attributes, which the
 // line cap on the message alone would not stop). All of a record's
@@ -32,20 +27,14 @@ const (
 )
 
 // standardFuncs are the host functions every host has: log (capability
-// "log") and a per-plugin key-value store (capability "kv").
+// "log") and a per-plugin key-value store (capability "kv", kv.go).
 func standardFuncs(store *kvStore) []Function {
 	logs := newLogGates()
 	// The host decodes logInput (attributes kept raw, so that only those
 	// kept are decoded); plugins are told, and checked against, LogInput.
 	logFn := NewFunc("log", "log", logs.log)
 	logFn.in = mustSchema(reflect.TypeFor[LogInput](), true, `host function "log" input`)
-	return []Function{
-		logFn,
-		NewFunc("kv.get", "kv", store.get),
-		NewFunc("kv.set", "kv", store.set),
-		NewFunc("kv.delete", "kv", store.delete),
-		NewFunc("kv.list", "kv", store.list),
-	}
+	return append([]Function{logFn}, store.funcs()...)
 }
 
 // LogInput is the input of the "log" host function: Level is debug, info
@@ -238,142 +227,4 @@ func cutUTF8(s string, max int) (string, bool) {
 		i--
 	}
 	return s[:i] + logTruncatedMark, true
-}
-
-// kvStore is an in-memory key-value store with one namespace per plugin,
-// each held to the plugin's quotas (Limits.KVMaxKeys, KVMaxValueBytes,
-// KVMaxTotalBytes).
-type kvStore struct {
-	mu     sync.Mutex
-	spaces map[string]*kvSpace // by plugin name
-}
-
-// kvSpace is one plugin's namespace and what it holds.
-type kvSpace struct {
-	data  map[string]json.RawMessage
-	bytes int64 // of all keys and values
-}
-
-func newKVStore() *kvStore { return &kvStore{spaces: map[string]*kvSpace{}} }
-
-type kvKey struct {
-	Key string `json:"key"`
-}
-
-type kvSetInput struct {
-	Key   string          `json:"key"`
-	Value json.RawMessage `json:"value"`
-}
-
-type kvGetOutput struct {
-	Value json.RawMessage `json:"value"`
-	Found bool            `json:"found"`
-}
-
-type kvListInput struct {
-	Prefix string `json:"prefix,omitempty"`
-}
-
-type kvListOutput struct {
-	Keys []string `json:"keys"`
-}
-
-func checkKey(k string) error {
-	if k == "" || len(k) > kvMaxKeyBytes {
-		return rpc.Errorf(rpc.CodeInvalidParams, "kv: key must be 1 to %d bytes", kvMaxKeyBytes)
-	}
-	return nil
-}
-
-func (s *kvStore) get(_ context.Context, c Caller, in kvKey) (kvGetOutput, error) {
-	if err := checkKey(in.Key); err != nil {
-		return kvGetOutput{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var v json.RawMessage
-	ok := false
-	if ns := s.spaces[c.Plugin()]; ns != nil {
-		v, ok = ns.data[in.Key]
-	}
-	if !ok {
-		return kvGetOutput{Value: json.RawMessage("null")}, nil
-	}
-	return kvGetOutput{Value: v, Found: true}, nil
-}
-
-// set stores a value. Threat: one plugin filling the host's heap through
-// kv.set (an attack run put ~600 MiB there). The quotas are checked and
-// the new total recorded under the store's lock, in one step, so that
-// concurrent calls cannot together pass a quota; overwriting a key counts
-// the old value as freed.
-func (s *kvStore) set(_ context.Context, c Caller, in kvSetInput) (any, error) {
-	if err := checkKey(in.Key); err != nil {
-		return nil, err
-	}
-	if len(in.Value) == 0 {
-		in.Value = json.RawMessage("null")
-	}
-	q := c.plugin.spec.Limits
-	if len(in.Value) > q.KVMaxValueBytes {
-		return nil, rpc.Errorf(rpc.CodeFailed, "kv.set: plugin %s: a value of %d bytes is over its kv_max_value_bytes quota (%d)", c.Plugin(), len(in.Value), q.KVMaxValueBytes)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ns := s.spaces[c.Plugin()]
-	if ns == nil {
-		ns = &kvSpace{data: map[string]json.RawMessage{}}
-		s.spaces[c.Plugin()] = ns
-	}
-	old, exists := ns.data[in.Key]
-	if !exists && len(ns.data) >= q.KVMaxKeys {
-		return nil, rpc.Errorf(rpc.CodeFailed, "kv.set: plugin %s: holds %d keys, its kv_max_keys quota: delete some first", c.Plugin(), len(ns.data))
-	}
-	total := ns.bytes + int64(len(in.Value))
-	if exists {
-		total -= int64(len(old))
-	} else {
-		total += int64(len(in.Key))
-	}
-	if total > q.KVMaxTotalBytes {
-		return nil, rpc.Errorf(rpc.CodeFailed, "kv.set: plugin %s: would hold %d bytes of keys and values, over its kv_max_total_bytes quota (%d)", c.Plugin(), total, q.KVMaxTotalBytes)
-	}
-	ns.data[in.Key] = in.Value // json.Unmarshal made it a copy of the input
-	ns.bytes = total
-	return nil, nil
-}
-
-func (s *kvStore) delete(_ context.Context, c Caller, in kvKey) (any, error) {
-	if err := checkKey(in.Key); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ns := s.spaces[c.Plugin()]
-	if ns == nil {
-		return nil, nil
-	}
-	if old, ok := ns.data[in.Key]; ok {
-		ns.bytes -= int64(len(in.Key) + len(old))
-		delete(ns.data, in.Key)
-	}
-	if len(ns.data) == 0 {
-		delete(s.spaces, c.Plugin())
-	}
-	return nil, nil
-}
-
-func (s *kvStore) list(_ context.Context, c Caller, in kvListInput) (kvListOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	keys := []string{}
-	if ns := s.spaces[c.Plugin()]; ns != nil {
-		for k := range ns.data {
-			if strings.HasPrefix(k, in.Prefix) {
-				keys = append(keys, k)
-			}
-		}
-	}
-	sort.Strings(keys)
-	return kvListOutput{Keys: keys}, nil
 }

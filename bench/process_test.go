@@ -394,7 +394,7 @@ type airlockEcho struct {
 
 func startAirlock(b *testing.B) echoer { return startAirlockWith(b, "") }
 
-func startAirlockWith(b *testing.B, sandbox string) echoer {
+func startAirlockWith(b *testing.B, sandbox airlock.SandboxMode) echoer {
 	h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

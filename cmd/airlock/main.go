@@ -58,6 +58,8 @@ func commands() map[string]command {
 		"new":     newCommand,
 		"run":     runCommand,
 		"list":    listCommand,
+		"push":    pushCommand, // oci: docs/DISTRIBUTION.md
+		"pull":    pullCommand,
 
 		"contract": contractCommand,
 		"gen":      genCommand,

@@ -211,7 +211,8 @@ type Spec struct {
 // understands.
 var standard = []Spec{
 	{Name: "log", Form: "log", Description: "the host function log"},
-	{Name: "kv", Form: "kv", Description: "the host functions kv.get, kv.set, kv.delete and kv.list: a small key-value store private to the plugin"},
+	{Name: "kv", Form: "kv", Description: "the host functions kv.get, kv.set, kv.delete, kv.list and kv.cas: a small key-value store private to the plugin, kept across restarts"},
+	{Name: "timer", Form: "timer", Description: "the host functions timer.after, timer.every and timer.cancel: the host calls one of the plugin's functions after a delay or every period"},
 	{Name: "env", Scoped: true, Form: "env:NAME", Description: "the environment variable NAME, with the host's value (process tier); env:* grants every variable"},
 	{Name: "fs.read", Scoped: true, Form: "fs.read:PATH", Description: "reading beneath the absolute PATH"},
 	{Name: "fs.write", Scoped: true, Form: "fs.write:PATH", Description: "reading and writing beneath the absolute PATH"},

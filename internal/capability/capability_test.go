@@ -384,7 +384,7 @@ func TestStandard(t *testing.T) {
 			t.Errorf("LookupStandard(%q) = %+v, %v", s.Name, got, ok)
 		}
 	}
-	want := []string{"log", "kv", "env", "fs.read", "fs.write", "net", "unix", "http", "spawn"}
+	want := []string{"log", "kv", "timer", "env", "fs.read", "fs.write", "net", "unix", "http", "spawn"}
 	if !slices.Equal(names, want) {
 		t.Errorf("Standard() = %v, want %v", names, want)
 	}

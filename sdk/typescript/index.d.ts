@@ -70,8 +70,9 @@ export interface KVEntry<T = unknown> {
 }
 
 /**
- * The host's key-value store: in memory, private to the plugin, bounded by
- * the host (needs the "kv" capability). Each method is one host call.
+ * The host's key-value store: private to the plugin, kept by the host across
+ * restarts, bounded by the host (needs the "kv" capability). Each method is
+ * one host call.
  */
 export interface KV {
   get<T = unknown>(key: string, options?: CallOptions): Promise<KVEntry<T>>;
@@ -79,6 +80,13 @@ export interface KV {
   delete(key: string, options?: CallOptions): Promise<void>;
   /** The keys that start with prefix (all keys when it is empty). */
   list(prefix?: string, options?: CallOptions): Promise<string[]>;
+  /**
+   * Atomically stores value under key if key holds old, and says whether it
+   * did. An `old` of undefined means the key must not exist; a `value` of
+   * undefined deletes the key (null is a value). Values compare as compact
+   * JSON.
+   */
+  cas(key: string, old: unknown, value: unknown, options?: CallOptions): Promise<boolean>;
 }
 
 /**

@@ -151,8 +151,9 @@ fn log(host: &Host, token: Option<&CancelToken>, level: Level, msg: &str, attrs:
     }
 }
 
-/// The host's key-value store: in memory, private to the plugin, bounded
-/// by the host (needs the `kv` capability). Each method is one host call.
+/// The host's key-value store: private to the plugin, kept by the host
+/// across restarts, bounded by the host (needs the `kv` capability). Each
+/// method is one host call.
 pub struct Kv<'a> {
     host: &'a Host,
     token: Option<&'a CancelToken>,
@@ -183,6 +184,21 @@ impl Kv<'_> {
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let r = self.call("kv.list", crate::json!({ "prefix": prefix }))?;
         r.field::<Vec<String>>("keys").map_err(|e| Error::failed(format!("kv.list: unexpected answer: {}", e.message())))
+    }
+
+    /// Atomically stores new under key if key holds old, and reports
+    /// whether it did. An `old` of `None` means the key must not exist; a
+    /// `new` of `None` deletes the key. Values compare as compact JSON.
+    pub fn cas(&self, key: &str, old: Option<Value>, new: Option<Value>) -> Result<bool, Error> {
+        let mut input = Map::from([("key".to_string(), Value::from(key))]);
+        if let Some(old) = old {
+            input.insert("old".to_string(), old);
+        }
+        if let Some(new) = new {
+            input.insert("new".to_string(), new);
+        }
+        let r = self.call("kv.cas", Value::Object(input))?;
+        r["swapped"].as_bool().ok_or_else(|| Error::failed("kv.cas: unexpected answer"))
     }
 }
 
