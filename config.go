@@ -107,6 +107,12 @@ type PluginConfig struct {
 	// start it without full confinement) or "off" (trusted development
 	// only; logged at every start).
 	Sandbox SandboxMode `toml:"sandbox"`
+	// Isolation is how a native plugin runs: "in-process" (the default:
+	// loaded into the host, with full trust; a crash in it is the host's
+	// crash) or "process" (loaded by a child confined like a process
+	// plugin, under Sandbox, and served over the protocol: a crash costs
+	// one call). Other tiers refuse it. See docs/NATIVE.md.
+	Isolation Isolation `toml:"isolation"`
 	// Namespaces, when false, turns off the sandbox's namespace layer on
 	// Linux (PID, mount, network, IPC, UTS and, for a host not running as
 	// root, user namespaces), leaving the system call filter to guard
@@ -392,6 +398,11 @@ func (p PluginConfig) check() error {
 	case "", SandboxOn, SandboxRequired, SandboxOff:
 	default:
 		return fmt.Errorf("sandbox = %q: use on, required or off", p.Sandbox)
+	}
+	switch p.Isolation { // native tier (internal/native)
+	case "", IsolationInProcess, IsolationProcess:
+	default:
+		return fmt.Errorf("isolation = %q: use in-process or process", p.Isolation)
 	}
 	return nil
 }

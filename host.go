@@ -36,6 +36,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/native"
 	"github.com/airlock-go/airlock/internal/process"
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -215,6 +216,7 @@ func newHost(opts Options, pol policy) (*Host, error) {
 		"process": process.Starter{},
 		"builtin": builtinStarter{builtins: opts.Builtins},
 		"wasm":    h.wasm,
+		"native":  native.Starter{Process: process.Starter{}}, // native tier (internal/native)
 	}
 	return h, nil
 }

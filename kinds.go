@@ -2,6 +2,7 @@ package airlock
 
 import (
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/native"
 	"github.com/airlock-go/airlock/internal/tier"
 )
 
@@ -18,6 +19,24 @@ const (
 	TierWasm Tier = manifest.TierWasm
 	// TierBuiltin: Go code compiled into the host, with full trust.
 	TierBuiltin Tier = manifest.TierBuiltin
+	// TierNative: a C-ABI shared library (.so, .dylib, .dll), in the host
+	// with full trust or in a sandboxed child (Isolation; docs/NATIVE.md).
+	TierNative Tier = manifest.TierNative
+)
+
+// Isolation is how a native plugin runs (PluginConfig.Isolation, the
+// isolation key of host.toml).
+type Isolation string
+
+// The isolation modes of a native plugin. The empty mode is
+// IsolationInProcess.
+const (
+	// IsolationInProcess loads the library into the host: full trust, the
+	// fastest calls; a crash in it is the host's crash.
+	IsolationInProcess Isolation = native.InProcess
+	// IsolationProcess loads it in a child confined like a process plugin,
+	// which serves it over the protocol: a crash costs one call.
+	IsolationProcess Isolation = native.Process
 )
 
 // State is where a loaded plugin is in its life (PluginInfo.State).

@@ -152,6 +152,9 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 	if pc.Name != "" && pc.Name != man.Name {
 		return nil, fmt.Errorf("%w: host config names plugin %q but %s says %q", ErrInvalidConfig, pc.Name, man.File, man.Name)
 	}
+	if pc.Isolation != "" && man.Tier != manifest.TierNative { // native tier (internal/native)
+		return nil, fmt.Errorf("%w: isolation = %q is for native plugins; %s is a %s plugin", ErrInvalidConfig, pc.Isolation, man.Name, man.Tier)
+	}
 	starter, ok := h.starters[man.Tier]
 	if !ok {
 		return nil, fmt.Errorf("%w: tier %q is not available in this host", ErrInvalidConfig, man.Tier)
@@ -227,6 +230,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		NoNamespaces: pc.Namespaces != nil && !*pc.Namespaces,
 		RunAs:        runAs,
 		Explain:      pc.Explain,
+		Isolation:    string(pc.Isolation),
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 			return h.callHost(ctx, p, fn, input)
 		},

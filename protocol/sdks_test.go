@@ -24,6 +24,7 @@ var codes = map[string]int{
 	"busy":           CodeBusy,
 	"notimplemented": CodeNotImplemented,
 	"ratelimited":    CodeRateLimited,
+	"nocall":         CodeInvalidRequest, // the native ABI's: a host call outside a call
 }
 
 // Every SDK's error codes agree with this package: a plugin in any language
@@ -38,6 +39,8 @@ func TestSDKCodesMatch(t *testing.T) {
 		{"sdk/typescript/index.d.ts", `(?m)^\s+([A-Za-z]+): (-32\d{3});`, []string{"failed", "denied", "cancelled", "notimplemented", "invalidparams", "ratelimited"}},
 		{"sdk/rust/src/error.rs", `pub const ([A-Z_]+): i64 = (-32\d{3});`, []string{"failed", "denied", "cancelled", "notimplemented", "invalidparams", "ratelimited"}},
 		{"sdk/c/airlock.h", `#define AIRLOCK_([A-Z_]+) (-32\d{3})\b`, []string{"failed", "denied", "cancelled", "notimplemented", "invalidinput"}},
+		{"sdk/c/airlock_native.h", `#define AIRLOCK_NATIVE_([A-Z_]+) (-32\d{3})\b`, []string{"failed", "denied", "cancelled", "notimplemented", "invalidinput"}},
+		{"sdk/rust-native/src/lib.rs", `pub const ([A-Z_]+): i32 = (-32\d{3});`, []string{"failed", "denied", "cancelled", "notimplemented", "invalidinput"}},
 		{"sdk/go/plugin/plugin.go", `(?m)^\s+Code([A-Za-z]+)\s+= (-32\d{3}|protocol\.Code[A-Za-z]+)\b`, []string{"failed", "denied", "cancelled", "notimplemented", "invalidinput"}},
 	}
 	for _, sdk := range sdks {

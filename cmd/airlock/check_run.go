@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-go/airlock/internal/bundle"
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/native"
 	"github.com/airlock-go/airlock/internal/process"
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -248,6 +249,12 @@ func (k *checker) prepare() error {
 			return err
 		}
 		k.wasm, k.starter = ws, ws
+	} else if k.man.Tier == manifest.TierNative {
+		// A library is checked as the protocol serves it: loaded in a
+		// confined child (isolation = "process"), which speaks the
+		// process tier's protocol; in-process it would share the checker's
+		// fate.
+		k.starter = native.Starter{Process: process.Starter{}}
 	} else {
 		k.starter = process.Starter{}
 	}
@@ -283,6 +290,7 @@ func (k *checker) start(ctx context.Context, config map[string]any) (tier.Instan
 		Log:       k.log,
 		Host:      k.host.call,
 		Explain:   true, // a plugin refused something: the report's log says what and why
+		Isolation: native.Process, // for a native library; other tiers ignore it
 	})
 }
 

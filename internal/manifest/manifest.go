@@ -37,6 +37,8 @@ const (
 	TierProcess = "process"
 	TierWasm    = "wasm"
 	TierBuiltin = "builtin"
+	// TierNative is a C-ABI shared library (internal/native, docs/NATIVE.md).
+	TierNative = "native"
 )
 
 // Phases a plugin's hook handler runs in.
@@ -230,12 +232,13 @@ func (m *Manifest) validate() []Problem {
 		m.contract = v
 	}
 	switch m.Tier {
-	case TierProcess, TierWasm, TierBuiltin:
+	case TierProcess, TierWasm, TierBuiltin, TierNative:
 	case "":
-		add("tier", "missing (process, wasm or builtin)")
+		add("tier", "missing (process, wasm, native or builtin)")
 	default:
-		add("tier", "%q: must be process, wasm or builtin", m.Tier)
+		add("tier", "%q: must be process, wasm, native or builtin", m.Tier)
 	}
+	probs = append(probs, m.validateNative()...) // native tier: marked hunk (internal/native)
 	switch {
 	case m.Protocol == 0:
 		add("protocol", "missing (this host speaks protocol %d)", ProtocolVersion)
@@ -323,6 +326,25 @@ func (m *Manifest) validateCapabilities() []Problem {
 		if slices.Contains(m.required, c) {
 			probs = append(probs, Problem{"capabilities.optional", fmt.Sprintf("%q is also required", c)})
 		}
+	}
+	return probs
+}
+
+// validateNative refuses what a native plugin cannot use: its entry is a
+// library loaded by the host, which runs no interpreter and passes no
+// arguments. (Native tier: marked hunk, internal/native.)
+func (m *Manifest) validateNative() []Problem {
+	if m.Tier != TierNative {
+		return nil
+	}
+	var probs []Problem
+	for key, p := range m.Platform {
+		if len(p.Interpreter) > 0 || len(p.Args) > 0 {
+			probs = append(probs, Problem{Key: "platform." + key, Message: "a native library takes no interpreter or args"})
+		}
+	}
+	if len(m.Interpreter) > 0 || len(m.Args) > 0 {
+		probs = append(probs, Problem{Key: "interpreter", Message: "a native library takes no interpreter or args"})
 	}
 	return probs
 }

@@ -127,9 +127,10 @@ func TestValidation(t *testing.T) {
 		{"bad semver: words", replace(`"1.0.0"`, `"latest"`), "version", "not a semantic version"},
 		{"bad semver: leading zero", replace(`"1.0.0"`, `"01.0.0"`), "version", "not a semantic version"},
 
-		{"tier missing", replace(`tier = "process"`, ""), "tier", "missing (process, wasm or builtin)"},
-		{"bad tier", replace(`"process"`, `"native"`), "tier", `"native": must be process, wasm or builtin`},
-		{"tier is case-sensitive", replace(`"process"`, `"Process"`), "tier", "must be process, wasm or builtin"},
+		{"tier missing", replace(`tier = "process"`, ""), "tier", "missing (process, wasm, native or builtin)"},
+		{"bad tier", replace(`"process"`, `"plugin"`), "tier", `"plugin": must be process, wasm, native or builtin`},
+		{"tier is case-sensitive", replace(`"process"`, `"Process"`), "tier", "must be process, wasm, native or builtin"},
+		{"native takes no interpreter", replace(`tier = "process"`, "tier = \"native\"\ninterpreter = [\"sh\"]"), "interpreter", "a native library takes no interpreter or args"},
 
 		{"protocol 0", replace("protocol = 1", "protocol = 0"), "protocol", "missing (this host speaks protocol 1)"},
 		{"protocol absent", replace("protocol = 1", ""), "protocol", "missing"},
@@ -234,7 +235,7 @@ func TestAllProblemsReported(t *testing.T) {
 	text := `
 name = "Bad Name"
 version = "one"
-tier = "native"
+tier = "nativ"
 protocol = 3
 entry = "/abs"
 hooks = ["greet"]
