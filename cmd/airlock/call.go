@@ -108,7 +108,8 @@ func (c *cli) call(ctx context.Context, o callOptions) error {
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: o.level}))
 	policy := &airlock.Config{Trust: airlock.Trust{Keys: o.trust}}
-	h, err := airlock.Open(ctx, policy, airlock.Options{Logger: log})
+	// One call: kv data lives in memory, and never collides with a host's file.
+	h, err := airlock.Open(ctx, policy, airlock.Options{Logger: log, KVPath: "-"})
 	if err != nil {
 		return err
 	}

@@ -289,7 +289,7 @@ func (k *checker) start(ctx context.Context, config map[string]any) (tier.Instan
 		Limits:    k.limits,
 		Log:       k.log,
 		Host:      k.host.call,
-		Explain:   true, // a plugin refused something: the report's log says what and why
+		Explain:   true,           // a plugin refused something: the report's log says what and why
 		Isolation: native.Process, // for a native library; other tiers ignore it
 	})
 }

@@ -39,6 +39,7 @@ var runCommand = command{
 		def := fs.String("default", "", "for a hook: its output when no plugin defines it, as the host application's default would give (JSON or @FILE); without it, such a hook fails")
 		var stubs multiFlag
 		fs.Var(&stubs, "stub", "a stand-in for a host application's function, FN=VALUE or FN:CAP=VALUE: it answers VALUE ("+inputHelp+") to plugins granted CAP (by default FN) (repeatable)")
+		kv := fs.String("kv", "-", `the kv store's file, kept across runs ("-": in memory, lost at exit)`)
 		explain := fs.Bool("explain", false, "log why the sandbox refuses each call or path, and which grant would allow it (Linux; slower)")
 		sandbox := fs.String("sandbox", "", `"off" turns the sandbox off for every plugin (development only: plugins run with your user's full access)`)
 		timeout := fs.Duration("timeout", 0, "a deadline for the whole hook or call (default: none beyond each call's call_timeout)")
@@ -52,7 +53,7 @@ var runCommand = command{
 				printHelp(c.stdout, "run", runUsage, runSummary, runMore, fs)
 				return nil
 			}
-			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo, explain: *explain, watch: *watch}
+			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo, explain: *explain, watch: *watch, kvPath: *kv}
 			if *verbose {
 				o.level = slog.LevelDebug
 			}
@@ -122,6 +123,7 @@ type runOptions struct {
 	sandboxOff       bool
 	explain          bool
 	watch            bool
+	kvPath           string
 	asJSON           bool
 	timeout          time.Duration
 	level            slog.Level
@@ -146,7 +148,7 @@ func (c *cli) runHost(ctx context.Context, o runOptions) error {
 		funcs = append(funcs, f)
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: o.level}))
-	h, err := airlock.Open(ctx, cfg, airlock.Options{Logger: log, Functions: funcs})
+	h, err := airlock.Open(ctx, cfg, airlock.Options{Logger: log, Functions: funcs, KVPath: o.kvPath})
 	if err != nil {
 		return err
 	}
