@@ -244,6 +244,9 @@ func TestDemo(t *testing.T) {
 		"crashy is now disabled",
 		`meanwhile greet("ada") → "hello, ada", err=<nil>`,
 		`hello-wasm-go   → "hallo, grace"`,
+		"hello-go           process  would load",
+		`greet("ada") → "welcome, ada", err=<nil>`,
+		"during the reload, 0 failed",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q", want)

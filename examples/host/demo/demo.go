@@ -122,7 +122,10 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
-	d.step(3, "Load the plugins with the operator's grants")
+	d.step(3, "Discover what is there, and what the policy says of it")
+	d.discover(ctx, h)
+
+	d.step(4, "Load the plugins with the operator's grants")
 	for _, pc := range d.config().Plugins {
 		if _, err := h.Load(ctx, pc); err != nil {
 			return err
@@ -141,7 +144,7 @@ func (d *demo) run(ctx context.Context) error {
 	_, err = h.Load(ctx, airlock.PluginConfig{Path: d.plugin("teller"), Grants: []string{"log", "ledger.raed"}})
 	d.say("  → %v", err)
 
-	d.step(4, "Run the greet hook: before (may veto), define (one wins), after")
+	d.step(5, "Run the greet hook: before (may veto), define (one wins), after")
 	for _, name := range []string{"ada", "mallory"} {
 		out, err := Greet.Run(ctx, h, GreetInput{Name: name})
 		if err != nil {
@@ -164,7 +167,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.say("  %-15s → %q", p.Name, out.Message)
 	}
 
-	d.step(5, "A plugin calls a host function it was not granted")
+	d.step(6, "A plugin calls a host function it was not granted")
 	res, err := h.Call(ctx, "teller", "peek", map[string]string{"account": "alice"})
 	if err != nil {
 		return err
@@ -174,7 +177,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.say("  audit: plugin=%s function=%s capability=%s (%s)", ev.Plugin, ev.Function, ev.Capability, ev.Reason)
 	}
 
-	d.step(6, "A plugin ignores its deadline")
+	d.step(7, "A plugin ignores its deadline")
 	start := time.Now()
 	before, _ := h.Plugin("crashy")
 	_, err = h.Call(ctx, "crashy", "hang", nil)
@@ -184,11 +187,88 @@ func (d *demo) run(ctx context.Context) error {
 	info := d.waitRestarted(ctx, h, "crashy", before.Restarts)
 	d.say("  crashy counts that as a crash and was restarted (restarts so far: %d)", info.Restarts)
 
-	d.step(7, "A plugin crashes in the middle of a call")
+	d.step(8, "A plugin crashes in the middle of a call")
 	d.containCrash(ctx, h)
 
-	d.step(8, "Shut down")
+	d.step(9, "Change the configuration while calls go on")
+	if err := d.reload(ctx, h); err != nil {
+		return err
+	}
+
+	d.step(10, "Shut down")
 	d.say("  Close asks each plugin to shut down, then terminates and kills what is left.")
+	return nil
+}
+
+// discover lists every plugin under examples/plugins with the host's
+// verdict on it, as "airlock list" does, before loading anything.
+func (d *demo) discover(ctx context.Context, h *airlock.Host) {
+	operator := map[string]airlock.PluginConfig{}
+	for _, pc := range d.config().Plugins {
+		if pc.Path != "" {
+			operator[filepath.Base(pc.Path)] = pc
+		}
+	}
+	cands, err := h.Discover(ctx, func(name string) airlock.PluginConfig { return operator[name] }, filepath.Join(d.root, "examples", "plugins"))
+	if err != nil {
+		d.say("  discover: %v", err)
+		return
+	}
+	for _, c := range cands {
+		if c.Err == nil {
+			d.say("  %-18s %-8s would load", c.Name, c.Tier)
+			continue
+		}
+		var pe *airlock.PluginError
+		why := c.Err
+		if errors.As(c.Err, &pe) {
+			why = pe.Err
+		}
+		d.say("  %-18s %-8s not loaded: %v", c.Name, c.Tier, why)
+	}
+}
+
+// reload changes hello-go's greeting with Host.Reload while a caller keeps
+// running the hook: the new instance starts before the old one stops
+// taking calls, and no call fails.
+func (d *demo) reload(ctx context.Context, h *airlock.Host) error {
+	before, _ := h.Plugin("hello-go")
+	var calls, failed int
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			calls++
+			if _, err := airlock.CallFunc[GreetOutput](ctx, h, "hello-go", "greet", GreetInput{Name: "ada"}); err != nil {
+				failed++
+			}
+		}
+	}()
+	cfg := d.config()
+	for i := range cfg.Plugins {
+		if cfg.Plugins[i].Path == d.plugin("hello-go") {
+			cfg.Plugins[i].Config = map[string]any{"greeting": "welcome"}
+		}
+	}
+	cfg.Limits, cfg.Restart = d.policy().Limits, d.policy().Restart
+	err := h.Reload(ctx, cfg)
+	close(stop)
+	<-done
+	if err != nil {
+		d.say("  reload → %v", err)
+	}
+	after, _ := h.Plugin("hello-go")
+	out, err := Greet.Run(ctx, h, GreetInput{Name: "ada"})
+	d.say("  Reload(host.toml with hello-go's greeting changed): hello-go pid %d → %d", before.PID, after.PID)
+	d.say("  greet(\"ada\") → %q, err=%v", out.Message, err)
+	d.say("  %d calls ran during the reload, %d failed: the new instance started and", calls, failed)
+	d.say("  answered its handshake before the old one stopped taking calls.")
 	return nil
 }
 
