@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -48,19 +49,24 @@ type checkHost struct {
 	hold    atomic.Int64  // a delay before every answer, in nanoseconds
 	arrived chan struct{} // receives (without blocking) at every call
 
-	mu sync.Mutex
-	kv map[string]json.RawMessage
+	mu     sync.Mutex
+	kv     map[string]json.RawMessage
+	timers int // timers "set" (they never fire during a check)
 }
 
 func newCheckHost(plugin string, grants capability.Set, log *slog.Logger, stubs []stub) (*checkHost, error) {
 	h := &checkHost{
 		plugin: plugin, grants: grants, log: log,
 		caps: map[string]capability.Cap{
-			"log":       capability.MustParse("log"),
-			"kv.get":    capability.MustParse("kv"),
-			"kv.set":    capability.MustParse("kv"),
-			"kv.delete": capability.MustParse("kv"),
-			"kv.list":   capability.MustParse("kv"),
+			"log":          capability.MustParse("log"),
+			"kv.get":       capability.MustParse("kv"),
+			"kv.set":       capability.MustParse("kv"),
+			"kv.delete":    capability.MustParse("kv"),
+			"kv.list":      capability.MustParse("kv"),
+			"kv.cas":       capability.MustParse("kv"),
+			"timer.after":  capability.MustParse("timer"),
+			"timer.every":  capability.MustParse("timer"),
+			"timer.cancel": capability.MustParse("timer"),
 		},
 		stubs:   map[string]json.RawMessage{},
 		arrived: make(chan struct{}, 1),
@@ -136,6 +142,8 @@ func (h *checkHost) standard(ctx context.Context, fn string, input json.RawMessa
 		Key    string          `json:"key"`
 		Value  json.RawMessage `json:"value"`
 		Prefix string          `json:"prefix"`
+		Old    json.RawMessage `json:"old"`
+		New    json.RawMessage `json:"new"`
 	}
 	if err := json.Unmarshal(input, &in); err != nil {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: invalid input: %v", fn, err)
@@ -180,6 +188,25 @@ func (h *checkHost) standard(ctx context.Context, fn string, input json.RawMessa
 		}
 		sort.Strings(keys)
 		return json.Marshal(map[string]any{"keys": keys})
+	case "kv.cas":
+		// Absent old: the key must not exist; absent new: delete it.
+		cur, found := h.kv[in.Key]
+		if (in.Old == nil) == found || (found && !bytes.Equal(compact(cur), compact(in.Old))) {
+			return json.Marshal(map[string]bool{"swapped": false})
+		}
+		if in.New == nil {
+			delete(h.kv, in.Key)
+		} else {
+			h.kv[in.Key] = in.New
+		}
+		return json.Marshal(map[string]bool{"swapped": true})
+	case "timer.after", "timer.every":
+		// The checks run calls, not time: a timer is accepted and never
+		// fires, as if the plugin were stopped first.
+		h.timers++
+		return json.Marshal(map[string]string{"id": fmt.Sprintf("check-%d", h.timers)})
+	case "timer.cancel":
+		return json.RawMessage("null"), nil
 	}
 	return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no host function %q", fn)
 }
@@ -365,4 +392,13 @@ func sameJSON(a, b any) bool {
 	_ = json.Unmarshal(ja, &va)
 	_ = json.Unmarshal(jb, &vb)
 	return reflect.DeepEqual(va, vb)
+}
+
+// compact is v without insignificant space, for comparing JSON values.
+func compact(v json.RawMessage) []byte {
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return v
+	}
+	return b.Bytes()
 }
