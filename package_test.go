@@ -166,7 +166,7 @@ func TestPinnedDirectory(t *testing.T) {
 	entry, _ := os.ReadFile(filepath.Join(dir, exe("bin/testplugin")))
 	pin := signing.Digest(entry)
 	h, _ := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
-	ctx := ctxT(t, 20*time.Second)
+	ctx := ctxT(t, time.Minute) // it includes building a second program
 	if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, EntrySHA256: strings.Repeat("0", 64)}); !errors.Is(err, airlock.ErrNotTrusted) {
 		t.Fatalf("wrong pin: err = %v", err)
 	}

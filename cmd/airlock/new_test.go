@@ -102,7 +102,9 @@ func TestNewPluginsWork(t *testing.T) {
 // to the wasm tier.
 func newCheckConforms(t *testing.T, target string, wasm bool) {
 	t.Helper()
-	code, r, stderr := checkJSON(t, target, "--sample", `greet={"name":"ada"}`)
+	// A generous call timeout: the message-size check moves 4 MiB through
+	// a guest compiled moments ago, on machines running -race under load.
+	code, r, stderr := checkJSON(t, target, "--sample", `greet={"name":"ada"}`, "--timeout", "60s")
 	if code != 0 || !r.Conforms {
 		t.Fatalf("check %s: exit %d, failed %v\n%+v\nstderr:\n%s", target, code, r.failed(), r, stderr)
 	}
