@@ -26,10 +26,10 @@ optional = ["kv"]
 func TestWasmHostCallsAreCheckedAndAudited(t *testing.T) {
 	module := testutil.GoWasm(t, "internal/wasm/testdata/goguest")
 	dir := testutil.PluginDir(t, goGuestManifest, map[string]string{"goguest.wasm": module})
-	ctx := ctxT(t, 60*time.Second)
 
 	h, rec := newHost(t, airlock.Options{})
-	load(t, h, airlock.PluginConfig{Path: dir, Grants: []string{"kv"}})
+	load(t, h, airlock.PluginConfig{Path: dir, Grants: []string{"kv"}}) // compiling the module takes a while under -race
+	ctx := ctxT(t, 60*time.Second)
 	out, err := h.Call(ctx, "goguest", "kv", map[string]any{"value": 7})
 	if err != nil || string(out) != `{"found":true,"value":7}` {
 		t.Fatalf("granted kv round trip: %s, %v", out, err)

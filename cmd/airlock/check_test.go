@@ -124,7 +124,7 @@ func TestCheckExamples(t *testing.T) {
 	for _, name := range []string{"hello-go", "hello-python", "hello-node", "hello-wasm-go", "hello-wasm-c"} {
 		t.Run(name, func(t *testing.T) {
 			dir := exampleDir(t, name)
-			code, r, stderr := checkJSON(t, dir, "--sample", `greet={"name":"ada"}`)
+			code, r, stderr := checkJSON(t, dir, "--sample", `greet={"name":"ada"}`, "--timeout", "60s") // room for -race under load
 			if code != 0 || !r.Conforms || r.Failed != 0 {
 				t.Fatalf("exit %d, report %+v\nstderr:\n%s", code, r, stderr)
 			}
