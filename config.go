@@ -13,7 +13,6 @@ import (
 
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/oci"
-	"github.com/airlock-go/airlock/internal/tier"
 )
 
 // Config is the host's configuration: the plugins to load, with what they
@@ -138,64 +137,6 @@ type PluginConfig struct {
 	Disabled bool `toml:"disabled"`
 }
 
-// Limits bound what a plugin may use. Zero fields keep the default (or the
-// host-wide value, for a plugin's own Limits).
-type Limits struct {
-	// CallTimeout bounds each call (default 10s).
-	CallTimeout Duration `toml:"call_timeout"`
-	// StartTimeout bounds spawning and the handshake (default 10s).
-	StartTimeout Duration `toml:"start_timeout"`
-	// StopTimeout is the time an orderly shutdown gets before the plugin
-	// is terminated, then killed (default 3s).
-	StopTimeout Duration `toml:"stop_timeout"`
-	// CancelGrace is the time a plugin has to answer a cancelled call
-	// before it is killed (default 1s).
-	CancelGrace Duration `toml:"cancel_grace"`
-	// MaxMessageBytes bounds one protocol message (default 4 MiB).
-	MaxMessageBytes int `toml:"max_message_bytes"`
-	// MaxInflight bounds the calls in flight to one plugin; more wait
-	// (default 64).
-	MaxInflight int `toml:"max_inflight"`
-	// MaxLogLineBytes cuts longer log lines (default 4 KiB).
-	MaxLogLineBytes int `toml:"max_log_line_bytes"`
-	// LogLinesPerSecond drops log lines beyond this rate (default 200).
-	LogLinesPerSecond int `toml:"log_lines_per_second"`
-	// MaxMemoryBytes caps the plugin's memory (default 1 GiB) where the
-	// tier can enforce it.
-	MaxMemoryBytes int64 `toml:"max_memory_bytes"`
-	// MaxOpenFiles caps a process plugin's open descriptors (default 256).
-	MaxOpenFiles int `toml:"max_open_files"`
-	// MaxFileBytes caps the size of a file a process plugin writes
-	// (default 64 MiB).
-	MaxFileBytes int64 `toml:"max_file_bytes"`
-	// MaxCPU caps a process plugin's total CPU time (default unlimited;
-	// every call has its own deadline regardless).
-	MaxCPU Duration `toml:"max_cpu"`
-	// MaxProcesses sets RLIMIT_NPROC for a process plugin (default unset:
-	// the kernel counts all of the user's processes and exempts root, so
-	// process creation is controlled by the "spawn" capability instead).
-	MaxProcesses int `toml:"max_processes"`
-	// HostCallsPerSecond caps the rate of a plugin's host function calls
-	// (default 1000, with as large a burst); calls beyond it get a
-	// rate-limited error.
-	HostCallsPerSecond int `toml:"host_calls_per_second"`
-	// KVMaxKeys bounds the keys a plugin holds in the host's kv store
-	// (default 1024).
-	KVMaxKeys int `toml:"kv_max_keys"`
-	// KVMaxValueBytes bounds one value in the kv store (default 64 KiB).
-	KVMaxValueBytes int `toml:"kv_max_value_bytes"`
-	// KVMaxTotalBytes bounds the bytes of all of a plugin's keys and
-	// values in the kv store (default 1 MiB). A kv.set over any of the
-	// three quotas fails with an error naming the plugin and the quota.
-	KVMaxTotalBytes int64 `toml:"kv_max_total_bytes"`
-	// TimerMax bounds the timers (the "timer" capability) a plugin holds
-	// at once (default 16).
-	TimerMax int `toml:"timer_max"`
-	// TimerMinPeriod is the shortest period of a plugin's periodic timer,
-	// and the shortest delay of a one-shot one (default 1s).
-	TimerMinPeriod Duration `toml:"timer_min_period"`
-}
-
 // RestartPolicy says how crashed plugins come back.
 type RestartPolicy struct {
 	// MaxCrashes within Window disable the plugin (default 3 in 1m).
@@ -241,68 +182,6 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // MarshalText writes the duration as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// over returns l with the non-zero fields of o applied.
-func (l Limits) over(o Limits) Limits {
-	set := func(dst *Duration, v Duration) {
-		if v > 0 {
-			*dst = v
-		}
-	}
-	setInt := func(dst *int, v int) {
-		if v > 0 {
-			*dst = v
-		}
-	}
-	set(&l.CallTimeout, o.CallTimeout)
-	set(&l.StartTimeout, o.StartTimeout)
-	set(&l.StopTimeout, o.StopTimeout)
-	set(&l.CancelGrace, o.CancelGrace)
-	setInt(&l.MaxMessageBytes, o.MaxMessageBytes)
-	setInt(&l.MaxInflight, o.MaxInflight)
-	setInt(&l.MaxLogLineBytes, o.MaxLogLineBytes)
-	setInt(&l.LogLinesPerSecond, o.LogLinesPerSecond)
-	if o.MaxMemoryBytes > 0 {
-		l.MaxMemoryBytes = o.MaxMemoryBytes
-	}
-	setInt(&l.MaxOpenFiles, o.MaxOpenFiles)
-	setInt(&l.MaxProcesses, o.MaxProcesses)
-	setInt(&l.HostCallsPerSecond, o.HostCallsPerSecond)
-	set(&l.MaxCPU, o.MaxCPU)
-	if o.MaxFileBytes > 0 {
-		l.MaxFileBytes = o.MaxFileBytes
-	}
-	setInt(&l.KVMaxKeys, o.KVMaxKeys)
-	setInt(&l.KVMaxValueBytes, o.KVMaxValueBytes)
-	if o.KVMaxTotalBytes > 0 {
-		l.KVMaxTotalBytes = o.KVMaxTotalBytes
-	}
-	setInt(&l.TimerMax, o.TimerMax)
-	set(&l.TimerMinPeriod, o.TimerMinPeriod)
-	return l
-}
-
-func (l Limits) tier() tier.Limits {
-	return tier.Limits{
-		CallTimeout:     time.Duration(l.CallTimeout),
-		StartTimeout:    time.Duration(l.StartTimeout),
-		StopTimeout:     time.Duration(l.StopTimeout),
-		CancelGrace:     time.Duration(l.CancelGrace),
-		MaxMessage:      l.MaxMessageBytes,
-		MaxInflight:     l.MaxInflight,
-		MaxLogLine:      l.MaxLogLineBytes,
-		LogLinesPerSec:  l.LogLinesPerSecond,
-		MaxMemory:       l.MaxMemoryBytes,
-		MaxOpenFiles:    l.MaxOpenFiles,
-		MaxFileBytes:    l.MaxFileBytes,
-		MaxCPU:          time.Duration(l.MaxCPU),
-		MaxProcesses:    l.MaxProcesses,
-		HostCallsPerSec: l.HostCallsPerSecond,
-		KVMaxKeys:       l.KVMaxKeys,
-		KVMaxValueBytes: l.KVMaxValueBytes,
-		KVMaxTotalBytes: l.KVMaxTotalBytes,
-	}.WithDefaults()
-}
 
 // ReadConfig reads a host configuration file. Relative plugin paths are
 // made relative to the file's directory. Unknown keys are an error.

@@ -282,8 +282,11 @@ func TestExplainFlood(t *testing.T) {
 func TestExplainLoopEnds(t *testing.T) {
 	dir := testPluginWith(t, nil, nil)
 	// Warm up: the first start opens descriptors the process keeps.
+	settled := goleak.IgnoreCurrent()
 	w := startExplained(t, dir, []string{"log"}, true, true)
 	w.inst.Stop(context.Background())
+	// Its goroutines, and the descriptors they close as they end, are gone.
+	goleak.VerifyNone(t, settled)
 	before := openFDs(t)
 	ignore := goleak.IgnoreCurrent()
 	for _, how := range []string{"stop", "crash"} {
@@ -301,9 +304,10 @@ func TestExplainLoopEnds(t *testing.T) {
 	}
 }
 
+// openFDs counts the process's open descriptors. Callers wait for the
+// goroutines that close them to end first (goleak.VerifyNone).
 func openFDs(t *testing.T) int {
 	t.Helper()
-	time.Sleep(200 * time.Millisecond) // descriptors closed by goroutines just ending
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)

@@ -184,8 +184,10 @@ func TestHookBadResult(t *testing.T) {
 
 func TestBuiltinDeadline(t *testing.T) {
 	tr := &trace{}
+	returned := make(chan struct{}, 1)
 	h, _ := newHost(t, airlock.Options{Builtins: map[string]airlock.Builtin{
 		"slow": builtin("slow", "define", tr, func(ctx context.Context, _ *plugin.Host, _ map[string]any) (any, error) {
+			defer func() { returned <- struct{}{} }()
 			<-ctx.Done()
 			time.Sleep(50 * time.Millisecond) // answers late
 			return verdict{}, nil
@@ -196,7 +198,11 @@ func TestBuiltinDeadline(t *testing.T) {
 	if !errors.Is(err, airlock.ErrDeadline) {
 		t.Errorf("err = %v, want ErrDeadline", err)
 	}
-	time.Sleep(150 * time.Millisecond) // let the late handler finish before goleak looks
+	select { // the late handler has finished before goleak looks
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the late handler did not return")
+	}
 }
 
 func TestBuiltinHostCallsAreChecked(t *testing.T) {

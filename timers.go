@@ -12,14 +12,9 @@ import (
 	"github.com/airlock-go/airlock/internal/rpc"
 )
 
-// Defaults of the timer limits (Limits.TimerMax, Limits.TimerMinPeriod).
-const (
-	defaultTimerMax       = 16
-	defaultTimerMinPeriod = time.Second
-	// timerMaxDelay bounds a delay or period, so that milliseconds never
-	// overflow a time.Duration.
-	timerMaxDelay = 366 * 24 * time.Hour
-)
+// timerMaxDelay bounds a delay or period, so that milliseconds never
+// overflow a time.Duration.
+const timerMaxDelay = 366 * 24 * time.Hour
 
 // timerSched runs the plugins' timers (the "timer" capability): each is a
 // goroutine that calls the plugin's function through Host.Call, so that a
@@ -90,17 +85,10 @@ func (s *timerSched) funcs() []Function {
 	}
 }
 
-// timerLimits returns the plugin's timer limits with their defaults.
+// timerLimits returns the plugin's timer limits (Limits.TimerMax,
+// Limits.TimerMinPeriod), with their defaults filled in at load.
 func timerLimits(p *managed) (maxTimers int, minPeriod time.Duration) {
-	l := p.host.policy.limits.over(p.cfg.Limits)
-	maxTimers, minPeriod = l.TimerMax, time.Duration(l.TimerMinPeriod)
-	if maxTimers <= 0 {
-		maxTimers = defaultTimerMax
-	}
-	if minPeriod <= 0 {
-		minPeriod = defaultTimerMinPeriod
-	}
-	return maxTimers, minPeriod
+	return p.spec.Limits.TimerMax, p.spec.Limits.TimerMinPeriod
 }
 
 // add checks a timer request against the manifest and the plugin's

@@ -124,12 +124,29 @@ func TestReuseAfterRelease(t *testing.T) {
 	defer w.Stop()
 	_, release := w.WithTimeout(context.Background(), 5*time.Millisecond)
 	release()
-	time.Sleep(20 * time.Millisecond) // let the timer fire with nothing due: not an assertion
+	waitFired(t, &w) // the timer fires with nothing due
 	start := time.Now()
 	ctx, release := w.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer release()
 	if ended := waitDone(t, ctx); ended.Sub(start) < 30*time.Millisecond {
 		t.Errorf("ended after %v", ended.Sub(start))
+	}
+}
+
+// waitFired waits until w's timer has fired and, with nothing left to
+// time, is no longer armed.
+func waitFired(t *testing.T, w *Watch) {
+	t.Helper()
+	for stop := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		w.mu.Lock()
+		fired := w.at.IsZero()
+		w.mu.Unlock()
+		if fired {
+			return
+		}
+		if time.Now().After(stop) {
+			t.Fatal("the watch's timer did not fire")
+		}
 	}
 }
 

@@ -96,11 +96,11 @@ func osPeer(t *testing.T, h Handler) (*Conn, *os.File, *peer) {
 func TestCallerReadsAnswersWhenIdle(t *testing.T) {
 	_, _, p := osPeer(t, echoHandler)
 	for i := range 3 {
+		eventually(t, "the background reader reading", p.Conn.bgReading.Load) // idle (again)
 		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo","params":"idle"}`+"\n", i))
 		if m := p.next(t); string(m.ID) != fmt.Sprint(i) || string(m.Result) != `"idle"` {
 			t.Fatalf("answer %d = %+v", i, m)
 		}
-		time.Sleep(3 * idleDelay) // idle again: not an assertion
 	}
 }
 

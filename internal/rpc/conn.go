@@ -25,7 +25,11 @@ import (
 // valid JSON: it is sent as it is.
 type Handler func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 
-// Options tune a Conn; the zero value is usable.
+// Options tune a Conn; the zero value is usable. The host's process tier
+// sets MaxMessage and CancelGrace from the plugin's limits (tier.Limits:
+// max_message_bytes and cancel_grace in a host.toml, where their defaults
+// are declared); the defaults here are for a Conn made without them, such
+// as the plugin SDK's.
 type Options struct {
 	// MaxMessage bounds one message, in bytes, not counting the newline
 	// that ends it (default 4 MiB). It holds in both directions: a longer

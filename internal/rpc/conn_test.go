@@ -1173,6 +1173,7 @@ func TestViolationErrorFormat(t *testing.T) {
 // collections).
 func TestClosedConnIsCollected(t *testing.T) {
 	collected := make(chan struct{})
+	before := runtime.NumGoroutine()
 	func() {
 		ar, bw := io.Pipe()
 		br, aw := io.Pipe()
@@ -1191,8 +1192,9 @@ func TestClosedConnIsCollected(t *testing.T) {
 		recv(t, served, "b's Serve to return")
 	}()
 	// The goroutines that ran Serve refer to the connections until they
-	// have exited, just after their send: give them that moment.
-	time.Sleep(50 * time.Millisecond)
+	// have exited, just after their send: wait until they, and the
+	// connections' own, are gone, then collect once.
+	eventually(t, "the connections' goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
 	runtime.GC()
 	select {
 	case <-collected:

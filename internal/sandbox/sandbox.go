@@ -85,7 +85,10 @@ type Credential struct {
 	GID uint32 `json:"gid"`
 }
 
-// Defaults for limits left at zero.
+// Defaults for limits left at zero. The host fills them in before the
+// sandbox sees them, from the table of limits in internal/tier
+// (max_open_files, max_file_bytes), whose tests check that the two agree;
+// these hold for a Policy built without it.
 const (
 	DefaultFiles    = 256
 	DefaultFileSize = 64 << 20

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
@@ -85,88 +84,6 @@ const (
 	SandboxRequired = "required"
 	SandboxOff      = "off"
 )
-
-// Limits bound what one plugin may use. Zero fields take the defaults of
-// DefaultLimits.
-type Limits struct {
-	CallTimeout     time.Duration // each call, unless the caller's context is shorter
-	StartTimeout    time.Duration // spawn and handshake
-	StopTimeout     time.Duration // orderly shutdown before the plugin is killed
-	CancelGrace     time.Duration // time to answer after a cancel before the plugin is killed
-	MaxMessage      int           // bytes in one protocol message
-	MaxInflight     int           // calls in flight to the plugin; more wait
-	MaxLogLine      int           // bytes in one log line; longer lines are cut
-	LogLinesPerSec  int           // log lines a second; more are dropped and counted
-	MaxMemory       int64         // bytes of memory (wasm: linear memory; process: data segment where enforced)
-	MaxOpenFiles    int           // process: open descriptors (default 256)
-	MaxFileBytes    int64         // process: size of a file it writes (default 64 MiB)
-	MaxCPU          time.Duration // process: total CPU time; 0 is unlimited
-	MaxProcesses    int           // process: RLIMIT_NPROC; 0 leaves it unset
-	HostCallsPerSec int           // host function calls a second, with as large a burst
-	KVMaxKeys       int           // kv store: keys one plugin holds
-	KVMaxValueBytes int           // kv store: bytes in one value
-	KVMaxTotalBytes int64         // kv store: bytes of all of one plugin's keys and values
-}
-
-// DefaultLimits are the limits a plugin gets when the host sets none.
-var DefaultLimits = Limits{
-	CallTimeout:     10 * time.Second,
-	StartTimeout:    10 * time.Second,
-	StopTimeout:     3 * time.Second,
-	CancelGrace:     time.Second,
-	MaxMessage:      4 << 20,
-	MaxInflight:     64,
-	MaxLogLine:      4 << 10,
-	LogLinesPerSec:  200,
-	MaxMemory:       1 << 30,
-	HostCallsPerSec: 1000,
-	// The kv store lives in the host's heap, so each plugin gets a quota
-	// (threat: one plugin putting hundreds of MiB there). It is for small
-	// state (counters, cursors, a few cached documents), not a database:
-	// 1024 keys and 1 MiB in all bound a plugin's share to about 1 MiB
-	// plus the map's overhead (about 100 bytes a key), so a hundred
-	// plugins cost the host at most some 110 MiB; 64 KiB a value fits a
-	// typical JSON document, and is far below the 4 MiB protocol message
-	// that carries it.
-	KVMaxKeys:       1024,
-	KVMaxValueBytes: 64 << 10,
-	KVMaxTotalBytes: 1 << 20,
-}
-
-// WithDefaults fills zero fields from DefaultLimits.
-func (l Limits) WithDefaults() Limits {
-	d := DefaultLimits
-	pick := func(v, def time.Duration) time.Duration {
-		if v > 0 {
-			return v
-		}
-		return def
-	}
-	pickInt := func(v, def int) int {
-		if v > 0 {
-			return v
-		}
-		return def
-	}
-	l.CallTimeout = pick(l.CallTimeout, d.CallTimeout)
-	l.StartTimeout = pick(l.StartTimeout, d.StartTimeout)
-	l.StopTimeout = pick(l.StopTimeout, d.StopTimeout)
-	l.CancelGrace = pick(l.CancelGrace, d.CancelGrace)
-	l.MaxMessage = pickInt(l.MaxMessage, d.MaxMessage)
-	l.MaxInflight = pickInt(l.MaxInflight, d.MaxInflight)
-	l.MaxLogLine = pickInt(l.MaxLogLine, d.MaxLogLine)
-	l.LogLinesPerSec = pickInt(l.LogLinesPerSec, d.LogLinesPerSec)
-	if l.MaxMemory <= 0 {
-		l.MaxMemory = d.MaxMemory
-	}
-	l.HostCallsPerSec = pickInt(l.HostCallsPerSec, d.HostCallsPerSec)
-	l.KVMaxKeys = pickInt(l.KVMaxKeys, d.KVMaxKeys)
-	l.KVMaxValueBytes = pickInt(l.KVMaxValueBytes, d.KVMaxValueBytes)
-	if l.KVMaxTotalBytes <= 0 {
-		l.KVMaxTotalBytes = d.KVMaxTotalBytes
-	}
-	return l
-}
 
 // Instance is one started plugin.
 type Instance interface {
