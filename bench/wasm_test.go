@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -22,14 +23,17 @@ import (
 
 // The wasm-tier benchmarks: the same echo in C through Airlock, through a
 // raw wazero call into the very same module doing the same copies (the
-// limit), and through extism's Go SDK running an equivalent extism plugin;
-// then start-up with a cold and a warm compilation cache.
+// limit), and through extism's Go SDK running an equivalent extism plugin,
+// with and without its timeout; compute-bound guest code through Airlock
+// and raw wazero; then start-up with a cold and a warm compilation cache.
 
 var wasmBins struct {
 	once                 sync.Once
 	err                  error
 	airlockDir           string // plugin directory holding wasmecho.wasm
 	airlockWasm, extWasm []byte
+	computeDir           string // plugin directory holding wasmcompute.wasm
+	computeWasm          []byte
 }
 
 func buildWasm(b *testing.B) {
@@ -57,6 +61,16 @@ func buildWasm(b *testing.B) {
 		}
 		manifest, _ := os.ReadFile("plugins/wasmecho/plugin.toml")
 		os.WriteFile(filepath.Join(dir, "plugin.toml"), manifest, 0o644)
+		cdir := filepath.Join(bins.dir, "wasmcompute")
+		os.MkdirAll(cdir, 0o755)
+		compute := filepath.Join(cdir, "wasmcompute.wasm")
+		if wasmBins.err = cc(compute, "-I", "../sdk/c", "plugins/wasmcompute/compute.c", "../sdk/c/airlock.c"); wasmBins.err != nil {
+			return
+		}
+		manifest, _ = os.ReadFile("plugins/wasmcompute/plugin.toml")
+		os.WriteFile(filepath.Join(cdir, "plugin.toml"), manifest, 0o644)
+		wasmBins.computeDir = cdir
+		wasmBins.computeWasm, _ = os.ReadFile(compute)
 		wasmBins.airlockDir = dir
 		wasmBins.airlockWasm, _ = os.ReadFile(wasm)
 		wasmBins.extWasm, _ = os.ReadFile(ext)
@@ -66,34 +80,77 @@ func buildWasm(b *testing.B) {
 	}
 }
 
+// wasmPayloads are the inputs of the wasm call benchmarks, as the Go
+// values an application holds, each about n bytes once encoded: a plain
+// string (the case Airlock's encoder handles fastest), a string that needs
+// escaping, and an object with many fields. Every contender is handed the
+// value and encodes it itself with each call, so that all do the same
+// encoding work.
+var wasmPayloads = []struct {
+	name string
+	make func(n int) any
+}{
+	{"string", func(n int) any { return payload(n) }},
+	{"escaped", escapedString},
+	{"object", manyFields},
+}
+
+// escapedString is a string whose JSON encoding, about n bytes, escapes a
+// third of its characters.
+func escapedString(n int) any {
+	const unit = "ab\"c\\d\ne" // 9 characters, 12 bytes encoded
+	return strings.Repeat(unit, max((n-2)/12, 1))
+}
+
+// manyFields is an object of about n bytes encoded, 15 bytes a field.
+func manyFields(n int) any {
+	m := make(map[string]int, n/15)
+	for i := range max(n/15, 1) {
+		m[fmt.Sprintf("f%04d", i)] = 100000 + i
+	}
+	return m
+}
+
 func BenchmarkWasm(b *testing.B) {
 	buildWasm(b)
-	for _, sz := range sizes {
-		input := `"` + payload(sz.n) + `"`
-		for _, impl := range []struct {
-			name  string
-			start func(b *testing.B) func(string) error
-		}{
-			{"raw-wazero", startRawWazero},
-			{"raw-wazero-closeonctx", startRawWazeroClose},
-			{"airlock", startAirlockWasm},
-			{"extism", startExtism},
-		} {
-			name := impl.name
-			if sz.name != "64B" {
-				name = sz.name + "/" + name
+	for _, pl := range wasmPayloads {
+		for _, sz := range sizes {
+			input := pl.make(sz.n)
+			encoded, err := json.Marshal(input)
+			if err != nil {
+				b.Fatal(err)
 			}
-			b.Run(name, func(b *testing.B) {
-				call := impl.start(b)
-				b.SetBytes(int64(sz.n))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					if err := call(input); err != nil {
-						b.Fatal(err)
-					}
+			for _, impl := range []struct {
+				name  string
+				start func(b *testing.B) func(input any, want int) error
+			}{
+				{"raw-wazero", startRawWazero},
+				{"raw-wazero-closeonctx", startRawWazeroClose},
+				{"airlock", startAirlockWasm},
+				{"extism", startExtism},
+				{"extism-timeout", startExtismTimeout},
+			} {
+				name := sz.name + "/" + impl.name
+				switch {
+				case pl.name != "string":
+					name = pl.name + "/" + name
+				case sz.name == "64B":
+					name = impl.name
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					call := impl.start(b)
+					b.SetBytes(int64(len(encoded)))
+					b.ReportAllocs()
+					b.ResetTimer()
+					u := startUsage()
+					for b.Loop() {
+						if err := call(input, len(encoded)); err != nil {
+							b.Fatal(err)
+						}
+					}
+					u.report(b)
+				})
+			}
 		}
 	}
 }
@@ -101,17 +158,35 @@ func BenchmarkWasm(b *testing.B) {
 // startRawWazero calls the Airlock C module's airlock_call directly: the
 // same copies in and out of guest memory and the same guest work, with
 // none of the host's framework.
-func startRawWazero(b *testing.B) func(string) error {
+func startRawWazero(b *testing.B) func(any, int) error {
 	return rawWazero(b, wazero.NewRuntimeConfig())
 }
 
 // startRawWazeroClose is the raw call with wazero's WithCloseOnContextDone,
 // which Airlock needs to stop a guest that never yields.
-func startRawWazeroClose(b *testing.B) func(string) error {
+func startRawWazeroClose(b *testing.B) func(any, int) error {
 	return rawWazero(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
 }
 
-func rawWazero(b *testing.B, cfg wazero.RuntimeConfig) func(string) error {
+func rawWazero(b *testing.B, cfg wazero.RuntimeConfig) func(any, int) error {
+	call := rawWazeroModule(b, cfg, wasmBins.airlockWasm)
+	return func(input any, want int) error {
+		data, err := json.Marshal(input)
+		if err != nil {
+			return err
+		}
+		out, err := call("echo", string(data))
+		if err == nil && len(out) != want+len(`{"result":}`) {
+			err = fmt.Errorf("raw echo returned %d bytes", len(out))
+		}
+		return err
+	}
+}
+
+// rawWazeroModule instantiates an Airlock C module under raw wazero and
+// returns a function calling its airlock_call with a function's name and
+// input, returning the envelope it answers.
+func rawWazeroModule(b *testing.B, cfg wazero.RuntimeConfig, wasm []byte) func(name, input string) ([]byte, error) {
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	b.Cleanup(func() { rt.Close(ctx) })
@@ -121,7 +196,7 @@ func rawWazero(b *testing.B, cfg wazero.RuntimeConfig) func(string) error {
 		NewFunctionBuilder().WithGoModuleFunction(noop, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).Export("host_call").
 		NewFunctionBuilder().WithGoModuleFunction(noop, []api.ValueType{api.ValueTypeI32}, nil).Export("host_result").
 		Instantiate(ctx)
-	mod, err := rt.InstantiateWithConfig(ctx, wasmBins.airlockWasm, wazero.NewModuleConfig().WithStartFunctions("_initialize"))
+	mod, err := rt.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithStartFunctions("_initialize"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,47 +221,121 @@ func rawWazero(b *testing.B, cfg wazero.RuntimeConfig) func(string) error {
 		b.Fatal(err)
 	}
 	var buf []byte
-	return func(input string) error {
-		buf = append(buf[:0], `{"name":"echo","input":`...)
+	return func(name, input string) ([]byte, error) {
+		buf = append(buf[:0], `{"name":"`...)
+		buf = append(buf, name...)
+		buf = append(buf, `","input":`...)
 		buf = append(buf, input...)
 		buf = append(buf, '}')
-		out, err := in(buf, call)
-		if err == nil && len(out) != len(input)+len(`{"result":}`) {
-			err = fmt.Errorf("raw echo returned %d bytes", len(out))
-		}
-		return err
+		return in(buf, call)
 	}
 }
 
-func startAirlockWasm(b *testing.B) func(string) error {
+func startAirlockWasm(b *testing.B) func(any, int) error {
 	ctx := context.Background()
-	h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: filepath.Join(bins.dir, "wasm-cache")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close(ctx) })
-	if _, err := h.Load(ctx, airlock.PluginConfig{Path: wasmBins.airlockDir}); err != nil {
-		b.Fatal(err)
-	}
-	return func(input string) error {
-		out, err := h.Call(ctx, "wasmecho", "echo", json.RawMessage(input))
-		if err == nil && len(out) != len(input) {
+	h := airlockHost(b, wasmBins.airlockDir)
+	return func(input any, want int) error {
+		out, err := h.Call(ctx, "wasmecho", "echo", input)
+		if err == nil && len(out) != want {
 			err = fmt.Errorf("airlock echo returned %d bytes", len(out))
 		}
 		return err
 	}
 }
 
-func startExtism(b *testing.B) func(string) error {
+// airlockHost returns a host with the wasm plugin in dir loaded.
+func airlockHost(b *testing.B, dir string) *airlock.Host {
 	ctx := context.Background()
-	p, err := extism.NewPlugin(ctx, extism.Manifest{Wasm: []extism.Wasm{extism.WasmData{Data: wasmBins.extWasm}}}, extism.PluginConfig{EnableWasi: true}, nil)
+	h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: filepath.Join(bins.dir, "wasm-cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(ctx) })
+	if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir}); err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// BenchmarkWasmCompute runs compute-bound guest code (a tight loop,
+// recursion without loops, memory-heavy sorting) through Airlock, whose
+// module is instrumented to be stoppable, and through raw wazero on the
+// original module, with no termination checks and with wazero's own
+// (WithCloseOnContextDone). Each call does milliseconds of work, so the
+// ratio is the cost of being stoppable, not of the call.
+func BenchmarkWasmCompute(b *testing.B) {
+	buildWasm(b)
+	for _, work := range []struct{ name, n, want string }{
+		{"loop", "20", ""}, {"recurse", "27", "196418"}, {"memory", "2500", ""},
+	} {
+		for _, impl := range []struct {
+			name  string
+			start func(b *testing.B) func(name, input string) ([]byte, error)
+		}{
+			{"raw-wazero", func(b *testing.B) func(name, input string) ([]byte, error) {
+				return rawWazeroModule(b, wazero.NewRuntimeConfig(), wasmBins.computeWasm)
+			}},
+			{"raw-wazero-closeonctx", func(b *testing.B) func(name, input string) ([]byte, error) {
+				return rawWazeroModule(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), wasmBins.computeWasm)
+			}},
+			{"airlock", func(b *testing.B) func(name, input string) ([]byte, error) {
+				h := airlockHost(b, wasmBins.computeDir)
+				return func(name, input string) ([]byte, error) {
+					out, err := h.Call(context.Background(), "wasmcompute", name, json.RawMessage(input))
+					return []byte(`{"result":` + string(out) + `}`), err
+				}
+			}},
+		} {
+			b.Run(work.name+"/"+impl.name, func(b *testing.B) {
+				call := impl.start(b)
+				want, err := call(work.name, work.n)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if work.want != "" && string(want) != `{"result":`+work.want+`}` {
+					b.Fatalf("%s(%s) = %s, want %s", work.name, work.n, want, work.want)
+				}
+				b.ResetTimer()
+				u := startUsage()
+				for b.Loop() {
+					out, err := call(work.name, work.n)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if string(out) != string(want) {
+						b.Fatalf("%s(%s) = %s, then %s", work.name, work.n, want, out)
+					}
+				}
+				u.report(b)
+			})
+		}
+	}
+}
+
+// startExtism runs extism as its SDK is configured by default: without a
+// timeout, so with no termination checks (a spinning guest cannot be
+// stopped).
+func startExtism(b *testing.B) func(any, int) error { return extismWith(b, 0) }
+
+// startExtismTimeout sets extism's Manifest.Timeout, which is what turns
+// its termination checks on (wazero's WithCloseOnContextDone): the peer
+// configured to stop a guest that never yields, as Airlock always does.
+func startExtismTimeout(b *testing.B) func(any, int) error { return extismWith(b, 30_000) }
+
+func extismWith(b *testing.B, timeoutMS uint64) func(any, int) error {
+	ctx := context.Background()
+	p, err := extism.NewPlugin(ctx, extism.Manifest{Wasm: []extism.Wasm{extism.WasmData{Data: wasmBins.extWasm}}, Timeout: timeoutMS}, extism.PluginConfig{EnableWasi: true}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { p.Close(ctx) })
-	return func(input string) error {
-		_, out, err := p.Call("echo", []byte(input))
-		if err == nil && len(out) != len(input) {
+	return func(input any, want int) error {
+		data, err := json.Marshal(input)
+		if err != nil {
+			return err
+		}
+		_, out, err := p.Call("echo", data)
+		if err == nil && len(out) != want {
 			err = fmt.Errorf("extism echo returned %d bytes", len(out))
 		}
 		return err
@@ -207,19 +356,25 @@ func BenchmarkWasmStart(b *testing.B) {
 		manifest, _ := os.ReadFile("../examples/plugins/hello-wasm-go/plugin.toml")
 		os.WriteFile(filepath.Join(dir, "plugin.toml"), manifest, 0o644)
 	}
+	// load times the load alone: the host is made before and closed
+	// after, with the timer stopped.
 	load := func(b *testing.B, cache string) {
 		ctx := context.Background()
+		b.StopTimer()
 		h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: cache})
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.StartTimer()
 		if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, Grants: []string{"log"}}); err != nil {
 			b.Fatal(err)
 		}
+		b.StopTimer()
 		h.Close(ctx)
+		b.StartTimer()
 	}
 	b.Run("cold", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
+		for i := 0; i < b.N; i++ {
 			load(b, filepath.Join(b.TempDir(), fmt.Sprint("cache", i)))
 		}
 	})
@@ -227,7 +382,7 @@ func BenchmarkWasmStart(b *testing.B) {
 		cache := filepath.Join(b.TempDir(), "cache")
 		load(b, cache)
 		b.ResetTimer()
-		for b.Loop() {
+		for range b.N {
 			load(b, cache)
 		}
 	})
@@ -242,7 +397,10 @@ func BenchmarkWasmMemory(b *testing.B) {
 		var hosts []*airlock.Host
 		before := heap()
 		for range n {
-			h, _ := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: filepath.Join(bins.dir, "wasm-cache")})
+			h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WasmCacheDir: filepath.Join(bins.dir, "wasm-cache")})
+			if err != nil {
+				b.Fatal(err)
+			}
 			if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: wasmBins.airlockDir}); err != nil {
 				b.Fatal(err)
 			}
@@ -250,7 +408,9 @@ func BenchmarkWasmMemory(b *testing.B) {
 		}
 		b.ReportMetric(float64(heap()-before)/n, "host-bytes/plugin")
 		for _, h := range hosts {
-			h.Close(context.Background())
+			if err := h.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/internal/wasm/instrument"
 )
 
 // The contract, as docs/ABI.md describes it.
@@ -63,6 +65,9 @@ func checkContract(m wazero.CompiledModule) error {
 		switch mod {
 		case wasiModule:
 			// Provided, restricted by the module's configuration.
+		case instrument.ImportModule:
+			// Added by the instrumentation, which refuses a module
+			// that imports from it itself.
 		case importModule:
 			want, ok := hostImports[name]
 			if !ok {
@@ -157,6 +162,9 @@ func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte,
 	if _, err := inst.free.Call(ctx, uint64(outPtr), uint64(outLen)); err != nil {
 		return nil, classify(err)
 	}
+	if result, ok := compactResult(out); ok {
+		return result, nil
+	}
 	var env struct {
 		Result json.RawMessage `json:"result"`
 		Error  *rpc.Error      `json:"error"`
@@ -173,12 +181,29 @@ func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte,
 	return env.Result, nil
 }
 
-// run calls fn under ctx, which carries the call's deadline. The runtime
-// closes the module when ctx ends (WithCloseOnContextDone): the compiled
-// code's termination checks then stop even a guest that never yields,
-// and poll_oneoff wakes a guest asleep in WASI. wazero closes it without
-// freeing its resources from another goroutine while the guest still
-// runs; the pool frees them when it discards the instance.
+// compactResult returns the result of an envelope in the form the SDKs
+// write, {"result":VALUE} with nothing around VALUE, if VALUE is valid
+// JSON (as strictly as rpc.Unmarshal checks it): the common answer, read
+// without decoding. Any other form is for invoke to decode.
+func compactResult(out []byte) (json.RawMessage, bool) {
+	const prefix = `{"result":`
+	n := len(out)
+	if n < len(prefix)+2 || string(out[:len(prefix)]) != prefix || out[n-1] != '}' {
+		return nil, false
+	}
+	v := jsontext.Value(out[len(prefix) : n-1])
+	if isSpace(v[0]) || isSpace(v[len(v)-1]) || !v.IsValid() {
+		return nil, false
+	}
+	return json.RawMessage(v), true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// run calls fn under ctx, which carries the call's deadline. The guest's
+// instrumented code calls check at regular intervals, which stops it once
+// ctx has ended, even if it never yields (interrupt.go); poll_oneoff
+// wakes a guest asleep in WASI.
 func (inst *instance) run(ctx context.Context, state *callState, fn api.Function, args ...uint64) ([]uint64, error) {
 	if ctx.Err() != nil {
 		return nil, errDeadline

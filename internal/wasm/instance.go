@@ -42,9 +42,9 @@ func (inst *instance) close() {
 // _initialize, airlock_protocol or airlock_init never returns, hanging
 // the host's Start or a call while a core spins. wazero runs the start
 // functions inside InstantiateModule with the context it is given, and
-// the runtime closes the module when that context ends
-// (WithCloseOnContextDone), which stops even a loop that never yields;
-// a guest asleep in WASI is woken by poll_oneoff (poll.go).
+// the instrumented code's checks end them once that context has ended
+// (interrupt.go), which stops even a loop that never yields; a guest
+// asleep in WASI is woken by poll_oneoff (poll.go).
 func (p *plugin) newInstance(ctx context.Context) (*instance, rpc.InitializeResult, error) {
 	var info rpc.InitializeResult
 	begin := time.Now()
@@ -127,8 +127,8 @@ func (p *plugin) entryError(ctx context.Context, begin time.Time, stage string, 
 
 const stageInstantiate = "instantiate (the module's start function)"
 
-// isDeadlineExit reports whether err is wazero closing a module because
-// its context ended.
+// isDeadlineExit reports whether err is the guest stopped because its
+// context ended (by check or poll_oneoff).
 func isDeadlineExit(err error) bool {
 	var exit *sys.ExitError
 	return errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled)

@@ -58,6 +58,9 @@ func newPlugin(ctx context.Context, s *Starter, rt wazero.Runtime, code []byte, 
 	if err := p.instantiateHostModule(ctx); err != nil {
 		return nil, fmt.Errorf("%w: host module: %v", tier.ErrStart, err)
 	}
+	if err := p.instantiateInterrupt(ctx); err != nil {
+		return nil, fmt.Errorf("%w: interrupt module: %v", tier.ErrStart, err)
+	}
 	compiled, err := s.compile(ctx, rt, code)
 	var invalid invalidModule
 	switch {

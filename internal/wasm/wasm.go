@@ -17,6 +17,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/privdir"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/internal/wasm/instrument"
 )
 
 // Options configure a Starter.
@@ -104,9 +105,20 @@ func (s *Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, err
 			return nil, err
 		}
 	}
+	// Threat: a guest that never returns. The module is instrumented to
+	// call into the host at regular intervals (interrupt.go), so wazero's
+	// costlier WithCloseOnContextDone is not needed. It is rewritten
+	// before wazero decodes it, which also refuses the modules whose
+	// declared counts would make wazero's decoder allocate gigabytes.
+	code, err := instrument.Module(code)
+	switch {
+	case errors.Is(err, instrument.ErrUnsupported):
+		return nil, fmt.Errorf("%w: %s uses WebAssembly the wasm tier does not run (docs/ABI.md): %w", tier.ErrStart, spec.Manifest.RunHere().Entry, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %s is not a valid WebAssembly module: %w", tier.ErrStart, spec.Manifest.RunHere().Entry, err)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(s.cache).
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(pages(spec.Limits.MaxMemory)))
 	p, err := newPlugin(ctx, s, rt, code, spec)
 	if err != nil {

@@ -1,0 +1,388 @@
+package instrument
+
+import "fmt"
+
+// op is one decoded instruction of a function body: its bytes, and what
+// the rewriting adds around it.
+type op struct {
+	start, end int
+	renumber   bool   // call, return_call, ref.func: index is renumbered
+	index      uint32 // the function it names
+	cost       uint32 // a loop: charged at its header
+	loop       bool
+	enter      bool // a loop entered from outside any loop: the fuel loaded into the local before it
+	store      bool // the fuel stored into the global before it
+	leave      bool // the end of an outermost loop: the fuel stored after it
+	reload     bool // a call from inside a loop: the fuel reloaded after it
+}
+
+// body is the state of rewriting one function body.
+type body struct {
+	m       *module
+	locals  uint32 // the function's parameters and locals: our local's index
+	ops     []op
+	outside uint32 // instructions outside any loop: the charge at entry
+}
+
+func (m *module) rewriteCode(b []byte) ([]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	if r.err == nil && n != uint32(len(m.funcTypes)) {
+		return nil, fmt.Errorf("%d function bodies for %d functions", n, len(m.funcTypes))
+	}
+	out := appendUleb(nil, uint64(n))
+	bd := &body{m: m}
+	var fn []byte
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		code := r.bytes(r.uleb(32))
+		if r.err != nil {
+			break
+		}
+		var err error
+		fn, err = bd.rewrite(fn[:0], code, m.paramCounts[m.funcTypes[i]])
+		if err != nil {
+			return nil, fmt.Errorf("function %d: %w", m.funcImports+i, err)
+		}
+		out = appendUleb(out, uint64(len(fn)))
+		out = append(out, fn...)
+	}
+	return out, r.end()
+}
+
+// maxLocals bounds a function's locals (wazero's own bound is lower).
+const maxLocals = 1 << 20
+
+// rewrite appends the rewritten body code to out.
+func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
+	r := &reader{b: code}
+	entries := r.u32()
+	first := r.pos
+	bd.locals = params
+	for i := uint32(0); i < entries && r.err == nil; i++ {
+		c := r.u32()
+		r.valType()
+		if uint64(bd.locals)+uint64(c) > maxLocals {
+			return nil, fmt.Errorf("more than %d locals", maxLocals)
+		}
+		bd.locals += c
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	header := code[first:r.pos]
+	if err := bd.decode(r); err != nil {
+		return nil, err
+	}
+	// The locals: the function's own, then ours.
+	out = appendUleb(out, uint64(entries)+1)
+	out = append(out, header...)
+	out = append(out, 1, 0x7f)
+	out = bd.charge(out, true, bd.outside)
+	for _, o := range bd.ops {
+		if o.enter {
+			out = bd.reload(out)
+		}
+		if o.store {
+			out = bd.store(out)
+		}
+		if o.renumber {
+			out = append(out, code[o.start])
+			out = appendUleb(out, uint64(bd.m.renumber(o.index)))
+		} else {
+			out = append(out, code[o.start:o.end]...)
+		}
+		if o.loop {
+			out = bd.charge(out, false, o.cost)
+		}
+		if o.reload {
+			out = bd.reload(out)
+		}
+		if o.leave {
+			out = bd.store(out)
+		}
+	}
+	return out, nil
+}
+
+// Opcodes the rewriting emits.
+const (
+	opcodeIf        = 0x04
+	opcodeEnd       = 0x0b
+	opcodeCall      = 0x10
+	opcodeLocalGet  = 0x20
+	opcodeLocalSet  = 0x21
+	opcodeLocalTee  = 0x22
+	opcodeGlobalGet = 0x23
+	opcodeGlobalSet = 0x24
+	opcodeI32Const  = 0x41
+	opcodeI32LtS    = 0x48
+	opcodeI32Sub    = 0x6b
+	blockEmpty      = 0x40
+)
+
+// charge appends: fuel -= cost; and if it is now below zero, fuel =
+// check(). Outside loops the global holds the fuel (a function's entry:
+// a load and a store); inside them the local does, in a register, and is
+// loaded from the global when a loop is entered from outside any loop,
+// and stored back before a call and wherever control leaves every loop,
+// so that a loop iteration spends no memory access on it.
+func (bd *body) charge(out []byte, entry bool, cost uint32) []byte {
+	local, global := uint64(bd.locals), uint64(bd.m.globals)
+	if entry {
+		out = appendUleb(append(out, opcodeGlobalGet), global)
+	} else {
+		out = appendUleb(append(out, opcodeLocalGet), local)
+	}
+	out = appendSleb(append(out, opcodeI32Const), int64(min(cost, maxCharge)))
+	out = append(out, opcodeI32Sub)
+	out = appendUleb(append(out, opcodeLocalTee), local)
+	if entry {
+		out = appendUleb(append(out, opcodeGlobalSet), global)
+		out = appendUleb(append(out, opcodeLocalGet), local)
+	}
+	out = append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty)
+	out = appendUleb(append(out, opcodeCall), uint64(bd.m.funcImports))
+	out = appendUleb(append(out, opcodeLocalTee), local)
+	if entry {
+		out = appendUleb(append(out, opcodeGlobalSet), global)
+	} else {
+		out = append(out, 0x1a) // drop
+	}
+	return append(out, opcodeEnd)
+}
+
+// store appends: global = local, before a call or an exit.
+func (bd *body) store(out []byte) []byte {
+	out = appendUleb(append(out, opcodeLocalGet), uint64(bd.locals))
+	return appendUleb(append(out, opcodeGlobalSet), uint64(bd.m.globals))
+}
+
+// reload appends: local = global, after a call that may have spent fuel.
+func (bd *body) reload(out []byte) []byte {
+	out = appendUleb(append(out, opcodeGlobalGet), uint64(bd.m.globals))
+	return appendUleb(append(out, opcodeLocalSet), uint64(bd.locals))
+}
+
+// block is an open block, loop or if while decoding.
+type block struct {
+	loop  bool
+	op    int    // the loop's index in ops
+	count uint32 // instructions decoded before it
+}
+
+// decoder is the state of decoding one body.
+type decoder struct {
+	stack     []block
+	loops     int // loops open
+	firstLoop int // the outermost open loop's index in stack
+}
+
+// leaves reports whether a branch to label l leaves every loop (and the
+// fuel must be stored before it).
+func (d *decoder) leaves(l uint32) bool {
+	target := len(d.stack) - 1 - int(min(l, uint32(len(d.stack))))
+	return d.loops > 0 && target < d.firstLoop
+}
+
+// decode reads the instructions of a body into bd.ops, with each loop's
+// cost, the cost outside loops, and where the fuel moves between the
+// global and the local.
+func (bd *body) decode(r *reader) error {
+	bd.ops = bd.ops[:0]
+	bd.outside = 0
+	d := decoder{stack: make([]block, 0, 16)}
+	var count uint32
+	for r.err == nil {
+		if r.pos >= len(r.b) {
+			return fmt.Errorf("the body does not end with end")
+		}
+		o := op{start: r.pos}
+		code := r.byte()
+		count++
+		if d.loops == 0 {
+			bd.outside++
+		}
+		inLoop := d.loops > 0
+		switch code {
+		case 0x02, 0x03, 0x04: // block, loop, if
+			bd.blockType(r)
+			if code == 0x03 {
+				o.loop = true
+				if d.loops == 0 {
+					o.enter = true
+					d.firstLoop = len(d.stack)
+				}
+				d.loops++
+			}
+			d.stack = append(d.stack, block{loop: code == 0x03, op: len(bd.ops), count: count})
+		case opcodeEnd:
+			if len(d.stack) == 0 {
+				o.end = r.pos
+				bd.ops = append(bd.ops, o)
+				if r.pos != len(r.b) {
+					return fmt.Errorf("bytes after the body's end")
+				}
+				return nil
+			}
+			b := d.stack[len(d.stack)-1]
+			d.stack = d.stack[:len(d.stack)-1]
+			if b.loop {
+				bd.ops[b.op].cost = count - b.count + 1
+				d.loops--
+				o.leave = d.loops == 0
+			}
+		case opcodeCall:
+			o.renumber = true
+			o.index = bd.funcIndex(r)
+			o.store = inLoop && o.index >= bd.m.funcImports
+			o.reload = o.store
+		case 0x11: // call_indirect
+			bd.typeIndex(r)
+			r.u32()
+			o.store, o.reload = inLoop, inLoop
+		case 0x12: // return_call
+			o.renumber = true
+			o.index = bd.funcIndex(r)
+			o.store = inLoop
+		case 0x13: // return_call_indirect
+			bd.typeIndex(r)
+			r.u32()
+			o.store = inLoop
+		case 0xd2: // ref.func
+			o.renumber = true
+			o.index = bd.funcIndex(r)
+		case 0x0f: // return
+			o.store = inLoop
+		case 0x0c, 0x0d: // br, br_if
+			o.store = d.leaves(r.u32())
+		case 0x0e: // br_table
+			n := r.u32()
+			for i := uint32(0); i <= n && r.err == nil; i++ {
+				o.store = d.leaves(r.u32()) || o.store
+			}
+		default:
+			bd.immediates(r, code)
+		}
+		o.end = r.pos
+		bd.ops = append(bd.ops, o)
+	}
+	return r.err
+}
+
+func (bd *body) funcIndex(r *reader) uint32 {
+	f := r.u32()
+	if r.err == nil && f >= bd.m.funcs() {
+		r.fail("unknown function %d", f)
+	}
+	return f
+}
+
+func (bd *body) typeIndex(r *reader) {
+	if t := r.u32(); r.err == nil && t >= bd.m.checkType {
+		r.fail("unknown type %d", t)
+	}
+}
+
+// blockType reads a block type: empty, a value type, or a type index.
+func (bd *body) blockType(r *reader) {
+	if r.pos < len(r.b) {
+		switch r.b[r.pos] {
+		case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+			r.pos++
+			return
+		}
+	}
+	if t := r.sleb(33); r.err == nil && (t < 0 || t >= int64(bd.m.checkType)) {
+		r.fail("block of unknown type %d", t)
+	}
+}
+
+// immediates reads the immediates of every other instruction, checking
+// the indices of locals and globals (ours come after the module's, and
+// must not be reachable by an index the module got wrong).
+func (bd *body) immediates(r *reader, code byte) {
+	switch {
+	case code <= 0x01, code == 0x05, code == 0x1a, code == 0x1b,
+		code >= 0x45 && code <= 0xc4, code == 0xd1:
+		// No immediates.
+	case code == 0x25, code == 0x26: // table.get, table.set
+		r.u32()
+	case code == 0x1c: // select t*
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.valType()
+		}
+	case code >= 0x20 && code <= 0x22:
+		if l := r.u32(); r.err == nil && l >= bd.locals {
+			r.fail("unknown local %d", l)
+		}
+	case code == 0x23, code == 0x24:
+		if g := r.u32(); r.err == nil && g >= bd.m.globals {
+			r.fail("unknown global %d", g)
+		}
+	case code >= 0x28 && code <= 0x3e:
+		memarg(r)
+	case code == 0x3f, code == 0x40: // memory.size, memory.grow
+		r.u32()
+	case code == 0x41:
+		r.sleb(32)
+	case code == 0x42:
+		r.sleb(64)
+	case code == 0x43:
+		r.bytes(4)
+	case code == 0x44:
+		r.bytes(8)
+	case code == 0xd0: // ref.null
+		r.valType()
+	case code == 0xfc:
+		miscImmediates(r)
+	case code == 0xfd:
+		simdImmediates(r)
+	default:
+		r.fail("instruction 0x%x: %v", code, ErrUnsupported)
+	}
+}
+
+func memarg(r *reader) {
+	if align := r.u32(); align&0x40 != 0 {
+		r.fail("memory index in memarg: %v", ErrUnsupported)
+	}
+	r.uleb(64)
+}
+
+// miscImmediates reads the 0xfc instructions: saturating conversions,
+// bulk memory and tables.
+func miscImmediates(r *reader) {
+	switch sub := r.u32(); {
+	case sub <= 7:
+	case sub == 8, sub == 12, sub == 14: // memory.init, table.init, table.copy
+		r.u32()
+		r.u32()
+	case sub == 9, sub == 11, sub == 13, sub >= 15 && sub <= 17: // data.drop, memory.fill, elem.drop, table.grow/size/fill
+		r.u32()
+	case sub == 10: // memory.copy
+		r.u32()
+		r.u32()
+	default:
+		r.fail("instruction 0xfc %d: %v", sub, ErrUnsupported)
+	}
+}
+
+// simdImmediates reads the 0xfd instructions (fixed-width SIMD).
+func simdImmediates(r *reader) {
+	switch sub := r.u32(); {
+	case sub <= 11, sub == 92, sub == 93: // loads, stores
+		memarg(r)
+	case sub == 12, sub == 13: // v128.const, i8x16.shuffle
+		r.bytes(16)
+	case sub >= 21 && sub <= 34: // extract and replace lane
+		r.byte()
+	case sub >= 84 && sub <= 91: // load and store lane
+		memarg(r)
+		r.byte()
+	case sub <= 255:
+		// No immediates.
+	default:
+		r.fail("instruction 0xfd %d: %v", sub, ErrUnsupported)
+	}
+}

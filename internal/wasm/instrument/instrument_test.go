@@ -1,0 +1,422 @@
+package instrument
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/airlock-go/airlock/internal/testutil"
+)
+
+// host runs modules under raw wazero, with the check import provided.
+type host struct {
+	rt     wazero.Runtime
+	refill int32
+	checks atomic.Int64
+	stop   atomic.Bool // the check ends the call when set
+
+	// lastCPU and maxGap are the calling thread's CPU time at the last
+	// check and the longest stretch between two checks (meaningful when
+	// the caller locked its goroutine to its thread).
+	lastCPU, maxGap atomic.Int64
+}
+
+func newHost(t testing.TB, refill int32) *host {
+	t.Helper()
+	ctx := context.Background()
+	h := &host{rt: wazero.NewRuntime(ctx), refill: refill}
+	t.Cleanup(func() { h.rt.Close(ctx) })
+	_, err := h.rt.NewHostModuleBuilder(ImportModule).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+			h.checks.Add(1)
+			now := threadCPU()
+			if last := h.lastCPU.Swap(now); last != 0 && now-last > h.maxGap.Load() {
+				h.maxGap.Store(now - last)
+			}
+			if h.stop.Load() {
+				panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
+			}
+			stack[0] = api.EncodeI32(h.refill)
+		}), nil, []api.ValueType{api.ValueTypeI32}).
+		Export(ImportName).Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *host) instantiate(t testing.TB, wasm []byte) api.Module {
+	t.Helper()
+	ctx := context.Background()
+	mod, err := h.rt.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mod.Close(ctx) })
+	return mod
+}
+
+func workModule(t testing.TB) []byte {
+	t.Helper()
+	path := testutil.CWasm(t, "instrument-work", nil, "internal/wasm/instrument/testdata/work.c")
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wasm
+}
+
+func mustInstrument(t testing.TB, wasm []byte) []byte {
+	t.Helper()
+	out, err := Module(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The rewritten module computes what the original does, through loops,
+// recursion, indirect calls and memory, and calls the check as it goes.
+func TestBehaviourUnchanged(t *testing.T) {
+	wasm := workModule(t)
+	orig := newHost(t, 0).instantiate(t, wasm)
+	h := newHost(t, 1000)
+	inst := h.instantiate(t, mustInstrument(t, wasm))
+	ctx := context.Background()
+	for _, c := range []struct {
+		fn  string
+		arg uint64
+	}{
+		{"fnv", 3}, {"fib", 25}, {"indirect", 100000}, {"sort", 3000}, {"fill", 7},
+	} {
+		t.Run(c.fn, func(t *testing.T) {
+			before := h.checks.Load()
+			want, err := orig.ExportedFunction(c.fn).Call(ctx, c.arg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := inst.ExportedFunction(c.fn).Call(ctx, c.arg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0] != want[0] {
+				t.Errorf("%s(%d) = %d instrumented, %d originally", c.fn, c.arg, got[0], want[0])
+			}
+			if c.fn != "fill" && h.checks.Load() == before {
+				t.Errorf("%s(%d) never called the check", c.fn, c.arg)
+			}
+		})
+	}
+}
+
+// A guest that spins, recurses without loops or loops in its start
+// function calls the check at least every 10 ms of its CPU time, and is
+// stopped by the first check after the host says so. (CPU time, because
+// on a loaded machine the wall time also counts the moments the thread
+// waits for a CPU.)
+func TestStopsRunaways(t *testing.T) {
+	cases := []struct {
+		name  string
+		wasm  []byte
+		fn    string
+		start bool
+	}{
+		{"spin", workModule(t), "spin", false},
+		{"recursion without loops", treeModule(), "tree", false},
+		{"start section loop", loopStartModule(), "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHost(t, 1<<16)
+			ctx := context.Background()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var set atomic.Int64
+			time.AfterFunc(50*time.Millisecond, func() {
+				set.Store(time.Now().UnixNano())
+				h.stop.Store(true)
+			})
+			var err error
+			if c.start {
+				_, err = h.rt.Instantiate(ctx, mustInstrument(t, c.wasm))
+			} else {
+				_, err = h.instantiate(t, mustInstrument(t, c.wasm)).ExportedFunction(c.fn).Call(ctx, 60)
+			}
+			late := time.Since(time.Unix(0, set.Load()))
+			gap := time.Duration(h.maxGap.Load())
+			t.Logf("stopped %v after the flag was set; at most %v of CPU time between checks", late, gap)
+			var exit *sys.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != sys.ExitCodeDeadlineExceeded {
+				t.Fatalf("err = %v, want the check's exit", err)
+			}
+			if gap > 10*time.Millisecond || h.checks.Load() == 0 {
+				t.Errorf("%d checks, at most %v of CPU time apart: want them within 10ms", h.checks.Load(), gap)
+			}
+			if late > time.Second {
+				t.Errorf("stopped %v after the flag was set", late)
+			}
+		})
+	}
+}
+
+// Indices the original module got wrong must not come to name what the
+// rewriting adds: such modules are refused (they were invalid anyway).
+func TestRefusesIndicesThatWouldNameOurs(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		wasm []byte
+		say  string
+	}{
+		{"global past the module's", simpleModule(nil, []byte{0x23, 0x00, 0x1a}), "unknown global 0"},
+		{"global.set past the module's", simpleModule(nil, []byte{0x41, 0x00, 0x24, 0x00}), "unknown global 0"},
+		{"local past the function's", simpleModule(nil, []byte{0x20, 0x00, 0x1a}), "unknown local 0"},
+		{"type past the module's", simpleModule(nil, []byte{0x02, 0x01, 0x0b}), "block of unknown type 1"},
+		{"function past the module's", simpleModule(nil, []byte{0x10, 0x01}), "unknown function 1"},
+		{"the reserved import", simpleModule(importSection(ImportModule, ImportName), nil), "reserves"},
+		{"threads", simpleModule(nil, []byte{0xfe, 0x03, 0x00}), "not supported"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Module(c.wasm)
+			if err == nil || !strings.Contains(err.Error(), c.say) {
+				t.Fatalf("err = %v, want it to say %q", err, c.say)
+			}
+		})
+	}
+}
+
+// Renumbering: a module with an import, a table of functions, an export,
+// a start function and a ref.func global still calls what it called.
+func TestRenumbersEveryFunctionIndex(t *testing.T) {
+	wasm := renumberModule()
+	ctx := context.Background()
+	var seen []string
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	_, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().
+		WithFunc(func(v int32) { seen = append(seen, "imported") }).Export("f").
+		Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rt.NewHostModuleBuilder(ImportModule).NewFunctionBuilder().
+		WithFunc(func() int32 { return 1 << 16 }).Export(ImportName).Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range [][]byte{wasm, mustInstrument(t, wasm)} {
+		seen = nil
+		mod, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithName(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := mod.ExportedFunction("run").Call(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// start stored 5 in the global; run calls table[0] (+10), table[1]
+		// (+20) and the import.
+		if res[0] != 35 || len(seen) != 1 {
+			t.Errorf("run = %d with %v, want 35 and one imported call", res[0], seen)
+		}
+		mod.Close(ctx)
+	}
+}
+
+// The version section changes the module's bytes, and so the cache key,
+// with the version.
+func TestVersionInOutput(t *testing.T) {
+	out := mustInstrument(t, simpleModule(nil, nil))
+	if !bytes.Contains(out, []byte(versionSection+"v1")) {
+		t.Fatalf("no version section in %x", out)
+	}
+}
+
+// FuzzModule: for any module the rewriting accepts, wazero accepts the
+// result if and only if it accepts the original (the rewriting never
+// makes an invalid module valid, which is what could give a module a
+// name for the fuel, and never breaks a valid one). That valid modules
+// are accepted at all, and compute the same, the other tests check on
+// real guests.
+func FuzzModule(f *testing.F) {
+	f.Add(simpleModule(nil, []byte{0x03, 0x40, 0x0c, 0x00, 0x0b}))
+	f.Add(treeModule())
+	f.Add(loopStartModule())
+	f.Add(renumberModule())
+	if path, err := filepath.Abs("testdata/work.c"); err == nil {
+		if _, err := os.Stat(path); err == nil {
+			f.Add(workModule(f))
+		}
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		out, err := Module(wasm)
+		if err != nil {
+			// The original is not handed to wazero here: its decoder
+			// allocates by the counts a module declares, and the
+			// fuzzer soon finds a module that claims billions of
+			// entries (the rewriting refuses it, which is why the tier
+			// rewrites before wazero decodes).
+			return
+		}
+		origMod, origErr := rt.CompileModule(ctx, wasm)
+		if origErr == nil {
+			origMod.Close(ctx)
+		}
+		mod, err := rt.CompileModule(ctx, out)
+		switch {
+		case origErr == nil && err != nil:
+			t.Fatalf("the rewritten module does not compile: %v", err)
+		case origErr != nil && err == nil:
+			mod.Close(ctx)
+			t.Fatalf("the original does not compile (%v), the rewritten one does", origErr)
+		case err == nil:
+			mod.Close(ctx)
+		}
+	})
+}
+
+// Hand-assembled modules.
+
+func uleb(n int) []byte { return appendUleb(nil, uint64(n)) }
+
+func vec(items ...[]byte) []byte {
+	out := uleb(len(items))
+	for _, it := range items {
+		out = append(out, it...)
+	}
+	return out
+}
+
+func sec(id byte, data []byte) []byte {
+	return append(append([]byte{id}, uleb(len(data))...), data...)
+}
+
+func wasmOf(sections ...[]byte) []byte {
+	return append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Join(sections, nil)...)
+}
+
+func fbody(locals []byte, instrs ...byte) []byte {
+	b := append(append([]byte(nil), locals...), instrs...)
+	return append(uleb(len(b)), b...)
+}
+
+func importSection(mod, name string) []byte {
+	return sec(secImport, vec(append(append(appendName(appendName(nil, mod), name), 0x00), 0x00)))
+}
+
+// simpleModule has one type, () -> (), the import section imports, and
+// one function running code.
+func simpleModule(imports, code []byte) []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 0, 0})),
+		imports,
+		sec(secFunction, vec([]byte{0})),
+		sec(secCode, vec(fbody([]byte{0}, append(code, 0x0b)...))),
+	)
+}
+
+// treeModule exports tree(n), which calls itself twice until n is 0: 2^n
+// calls and no loop.
+func treeModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 1, 0x7f})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(appendName(nil, "tree"), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{0},
+			0x20, 0x00, 0x45, // local.get 0, i32.eqz
+			0x04, 0x7f, 0x41, 0x01, // if (result i32) i32.const 1
+			0x05,                                     // else
+			0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, 0x00, // tree(n-1)
+			0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, 0x00, // tree(n-1)
+			0x6a, // i32.add
+			0x0b, 0x0b))),
+	)
+}
+
+// loopStartModule loops for ever in its start function.
+func loopStartModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 0, 0})),
+		sec(secFunction, vec([]byte{0})),
+		sec(8, []byte{0x00}),
+		sec(secCode, vec(fbody([]byte{0}, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b))),
+	)
+}
+
+// renumberModule names functions every way the format allows:
+//
+//	(import "env" "f" (func $imp (param i32)))
+//	(global $g (mut i32) (i32.const 0))
+//	(global $r funcref (ref.func $twenty))
+//	(table 2 funcref)
+//	(elem (i32.const 0) $ten $twenty)
+//	(func $ten (result i32) i32.const 10)
+//	(func $twenty (result i32) i32.const 20)
+//	(func $start i32.const 5 global.set $g)
+//	(func (export "run") (result i32)
+//	  i32.const 0 call $imp
+//	  global.get $g  (call_indirect (result i32) (i32.const 0)) i32.add
+//	  (call_indirect (result i32) (i32.const 1)) i32.add)
+//	(start $start)
+func renumberModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 0}, []byte{0x60, 0, 1, 0x7f}, []byte{0x60, 0, 0})),
+		importSection("env", "f"),
+		sec(secFunction, vec([]byte{1}, []byte{1}, []byte{2}, []byte{1})),
+		sec(secTable, vec([]byte{0x70, 0x00, 2})),
+		sec(secGlobal, vec([]byte{0x7f, 1, 0x41, 0, 0x0b}, []byte{0x70, 0, 0xd2, 2, 0x0b})),
+		sec(secExport, vec(append(appendName(nil, "run"), 0x00, 4))),
+		sec(8, []byte{3}),
+		sec(secElement, vec([]byte{0x00, 0x41, 0x00, 0x0b, 2, 1, 2})),
+		sec(secCode, vec(
+			fbody([]byte{0}, 0x41, 10, 0x0b),
+			fbody([]byte{0}, 0x41, 20, 0x0b),
+			fbody([]byte{0}, 0x41, 5, 0x24, 0, 0x0b),
+			fbody([]byte{0},
+				0x41, 0, 0x10, 0,
+				0x23, 0,
+				0x41, 0, 0x11, 1, 0, 0x6a,
+				0x41, 1, 0x11, 1, 0, 0x6a,
+				0x0b),
+		)),
+	)
+}
+
+// A module whose sections claim more entries than they have bytes for is
+// refused before wazero sees it. Threat: wazero v1.12.0's decoder
+// allocates by the declared count before reading the entries, so this
+// module of a few bytes, claiming 2^32-1 imports, made the host run out of
+// memory and die (found by FuzzModule).
+func TestRefusesCountsBeyondTheBytes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		sec  []byte
+	}{
+		{"imports", sec(secImport, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})},
+		{"functions", sec(secFunction, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})},
+		{"tables", sec(secTable, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})},
+		{"globals", sec(secGlobal, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})},
+		{"exports", sec(secExport, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})},
+		{"elements", sec(secElement, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})},
+		{"data", sec(secData, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := Module(wasmOf(sec(secType, vec([]byte{0x60, 0, 0})), c.sec)); err == nil || !strings.Contains(err.Error(), "unexpected end") {
+				t.Fatalf("err = %v, want the module refused for its count", err)
+			}
+		})
+	}
+}
