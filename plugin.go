@@ -219,6 +219,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		Dir:          src.dir,
 		Entry:        pc.Entry,
 		Code:         src.code,
+		Assets:       src.assets,
 		Name:         man.Name,
 		Args:         pc.Args,
 		Config:       settings,

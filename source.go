@@ -59,6 +59,9 @@ type source struct {
 	starter tier.Starter
 	// cleanup removes what loading created (an unpacked package).
 	cleanup func()
+	// assets are a wasm package's files, which its guest reads under
+	// /plugin.
+	assets fs.FS
 	// note says how the plugin was verified, for the log.
 	note string
 }
@@ -155,7 +158,7 @@ func (h *Host) openBundle(ctx context.Context, pc PluginConfig, data []byte) (*b
 func (h *Host) fromBundle(b *bundle.Bundle, note string) (*source, error) {
 	src := &source{man: b.Manifest, cleanup: func() {}, note: note}
 	if b.Manifest.Tier == manifest.TierWasm {
-		src.code = b.Entry()
+		src.code, src.assets = b.Entry(), b.FS()
 		return src, nil
 	}
 	inner, ok := h.starters[b.Manifest.Tier]

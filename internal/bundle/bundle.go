@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"testing/fstest"
 	"time"
 	"unicode/utf8"
 
@@ -416,6 +417,16 @@ func (b *Bundle) checkManifest() error {
 // Entry returns the bytes of the plugin's entry for this platform.
 func (b *Bundle) Entry() []byte {
 	return b.Files[b.Manifest.RunFor(runtime.GOOS, runtime.GOARCH).Entry]
+}
+
+// FS is the package's files as a read-only file system: the verified
+// bytes held in memory, for a wasm guest to read its own assets.
+func (b *Bundle) FS() fs.FS {
+	m := make(fstest.MapFS, len(b.Files))
+	for name, data := range b.Files {
+		m[name] = &fstest.MapFile{Data: data, Mode: 0o444}
+	}
+	return m
 }
 
 // capReader reads at most left bytes, records whether it was cut, and

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 
 	"github.com/airlock-go/airlock/internal/capability"
@@ -41,6 +42,10 @@ type Spec struct {
 	// Dir holds the plugin's files; usually Manifest.Dir, or the private
 	// directory a verified package was unpacked into.
 	Dir string
+	// Assets are a wasm package's own files, which its guest reads under
+	// /plugin (read-only); nil for a directory plugin, whose guest reads
+	// Dir there.
+	Assets fs.FS
 	// Entry, if set, is an absolute path the operator chose for the
 	// process entry, overriding the manifest's (which must stay inside Dir).
 	Entry string

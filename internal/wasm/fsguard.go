@@ -12,9 +12,16 @@ import (
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
+// AssetsPath is where a guest reads its own plugin's files, read-only
+// and without a grant: the package's files, or the plugin's directory.
+const AssetsPath = "/plugin"
+
 // mountGrants mounts each fs.read grant read-only and each fs.write grant
-// read-write, at its own path, through grantFS.
-func mountGrants(read, write []string) wazero.FSConfig {
+// read-write, at its own path, through grantFS, and the plugin's own
+// files read-only at AssetsPath: assets (a package's files) when set, else
+// dir (the plugin's directory), through grantFS too. A plugin's own files
+// are no secret from it; a write grant is still needed to change anything.
+func mountGrants(read, write []string, assets fs.FS, dir string) wazero.FSConfig {
 	cfg := wazero.NewFSConfig()
 	mount := func(f sys.FS, dir string) {
 		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(f, dir)
@@ -24,6 +31,14 @@ func mountGrants(read, write []string) wazero.FSConfig {
 	}
 	for _, dir := range write {
 		mount(newGrantFS(dir), dir)
+	}
+	// Last, so that the grants' preopened descriptors keep their numbers
+	// (3, 4, ... in grant order).
+	switch {
+	case assets != nil:
+		cfg = cfg.WithFSMount(assets, AssetsPath)
+	case dir != "":
+		mount(&sysfs.ReadFS{FS: newGrantFS(dir)}, AssetsPath)
 	}
 	return cfg
 }

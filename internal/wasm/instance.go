@@ -136,8 +136,9 @@ func isDeadlineExit(err error) bool {
 
 // moduleConfig grants the instance nothing by default (threat: ambient
 // authority): no arguments, no environment but granted env: variables, no
-// files but the fs.read (read-only) and fs.write grants, and only regular
-// files and directories there (fsguard.go), standard output
+// files but its own (read-only, at /plugin), the fs.read (read-only) and
+// fs.write grants, and only regular files and directories there
+// (fsguard.go), standard output
 // and error into the plugin's log, no standard input. Clocks and
 // randomness are real; the monotonic clock counts from monoEpoch, so
 // that poll_oneoff can turn an absolute monotonic time into a wait.
@@ -157,5 +158,5 @@ func (p *plugin) moduleConfig() wazero.ModuleConfig {
 			cfg = cfg.WithEnv(name, v)
 		}
 	}
-	return cfg.WithFSConfig(mountGrants(p.spec.Grants.Scopes("fs.read"), p.spec.Grants.Scopes("fs.write")))
+	return cfg.WithFSConfig(mountGrants(p.spec.Grants.Scopes("fs.read"), p.spec.Grants.Scopes("fs.write"), p.spec.Assets, p.spec.Dir))
 }

@@ -232,7 +232,7 @@ version = "1.0.0"
 tier = "wasm"
 protocol = 1
 entry = "goguest.wasm"
-functions = ["echo", "membomb", "panic", "kv", "print"]
+functions = ["echo", "membomb", "panic", "kv", "print", "asset", "plant"]
 `
 
 const evilManifest = `

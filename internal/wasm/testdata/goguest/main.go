@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 
 	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
@@ -27,6 +28,13 @@ func newPlugin() *plugin.Plugin {
 	})
 	plugin.Handle(p, "panic", func(context.Context, *plugin.Host, any) (any, error) {
 		panic("the guest panics")
+	})
+	plugin.Handle(p, "asset", func(_ context.Context, _ *plugin.Host, path string) (string, error) {
+		data, err := os.ReadFile(path)
+		return string(data), err
+	})
+	plugin.Handle(p, "plant", func(_ context.Context, _ *plugin.Host, path string) (any, error) {
+		return nil, os.WriteFile(path, []byte("planted"), 0o644)
 	})
 	plugin.Handle(p, "kv", func(ctx context.Context, h *plugin.Host, in map[string]any) (any, error) {
 		if err := h.Call(ctx, "kv.set", map[string]any{"key": "k", "value": in["value"]}, nil); err != nil {
