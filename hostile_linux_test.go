@@ -186,7 +186,7 @@ func attacks() []attack {
 					e.t.Errorf("wrote %d MiB (%s), err %v; want EFBIG after 1 MiB", r.Count, r.Error, err)
 				}
 			}},
-		{name: "stderr flood", fn: "stderrflood", input: func(e *attackEnv) any { e.started = time.Now(); return 200000 }, limits: airlock.Limits{LogLinesPerSecond: 50},
+		{name: "stderr flood", fn: "stderrflood", input: func(e *attackEnv) any { e.started = time.Now(); return 200000 }, limits: airlock.Limits{LogLinesPerSecond: 50, CallTimeout: airlock.Duration(30 * time.Second)}, // 200k lines read, on a loaded machine
 			check: func(e *attackEnv, r attackResult, err error) {
 				if err != nil {
 					e.t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,12 @@ func greetingOf(t *testing.T, h *airlock.Host) string {
 // 32 callers call the plugin without pause while it is replaced 100 times:
 // no call fails, and each reload's new settings are in force after it.
 func TestReloadUnderLoad(t *testing.T) {
+	if runtime.GOOS == "windows" && os.Getenv("AIRLOCK_TEST_PREBUILT") != "" {
+		// Seen on 2026-12-03: wine's CreateProcess fails with "Internal
+		// error" on the third reload while 32 callers run. The other
+		// reload tests run under wine; this one runs on Linux in CI.
+		t.Skip("wine cannot spawn plugins reliably under this load")
+	}
 	dir := testPlugin(t)
 	ctx := ctxT(t, 5*time.Minute)
 	h, err := airlock.Open(ctx, withGreeting(dir, "g0"), airlock.Options{Logger: quietLogger()})

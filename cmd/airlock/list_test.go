@@ -56,7 +56,8 @@ func TestList(t *testing.T) {
 	for _, want := range []string{
 		"PLUGIN", "hello-python  0.1.0    process  no",
 		"hello-python: required capabilities not granted: log",
-		"hello-go: plugin could not start: entry bin/hello-go not found (build it first: airlock build",
+		"hello-go: plugin could not start: entry bin/hello-go", // .exe on Windows
+		"not found (build it first: airlock build",
 		"broken: invalid manifest",
 	} {
 		if !strings.Contains(stdout, want) {
