@@ -75,6 +75,13 @@ func (k *CollectHook[In, Out]) declaration() *hookDecl {
 // host; one plugin's failure is in its Answer. With no plugin defining
 // the hook, Run returns no answers and no error.
 func (k *CollectHook[In, Out]) Run(ctx context.Context, h *Host, in In) ([]Answer[Out], error) {
+	ctx, rec := h.tel.startHook(ctx, &k.decl) // telemetry.go
+	answers, err := k.run(ctx, h, in)
+	rec.end(ctx, err)
+	return answers, err
+}
+
+func (k *CollectHook[In, Out]) run(ctx context.Context, h *Host, in In) ([]Answer[Out], error) {
 	run, err := h.startHook(ctx, &k.decl, in)
 	if err != nil {
 		return nil, err
@@ -117,10 +124,14 @@ func (k *CollectHook[In, Out]) ask(ctx context.Context, p *managed, input json.R
 	// Threat: as for a Hook's definer, an answer of the wrong shape must
 	// never reach the host as a half-filled value.
 	if err := k.decl.out.check(res); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrBadResult, err))
+		err = fmt.Errorf("%w: %v", ErrBadResult, err)
+		p.host.tel.resultRefused(ctx, p, k.decl.name, manifest.PhaseDefine, err) // telemetry.go
+		return fail(err)
 	}
 	if err := json.Unmarshal(res, &a.Value); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrBadResult, err))
+		err = fmt.Errorf("%w: %v", ErrBadResult, err)
+		p.host.tel.resultRefused(ctx, p, k.decl.name, manifest.PhaseDefine, err) // telemetry.go
+		return fail(err)
 	}
 	return a, res
 }

@@ -95,6 +95,13 @@ func (k *Hook[In, Out]) declaration() *hookDecl {
 // the hook must be one of Options.Hooks, with the same types; otherwise
 // Run fails with ErrContract.
 func (k *Hook[In, Out]) Run(ctx context.Context, h *Host, in In) (Out, error) {
+	ctx, rec := h.tel.startHook(ctx, &k.decl) // telemetry.go
+	out, err := k.run(ctx, h, in)
+	rec.end(ctx, err)
+	return out, err
+}
+
+func (k *Hook[In, Out]) run(ctx context.Context, h *Host, in In) (Out, error) {
 	var zero Out
 	run, err := h.startHook(ctx, &k.decl, in)
 	if err != nil {
@@ -182,10 +189,14 @@ func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, 
 		// schema refuses missing, unknown and mistyped fields, which
 		// json.Unmarshal would turn into zero values or skip.
 		if err := k.decl.out.check(res); err != nil {
-			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			err = fmt.Errorf("%w: %v", ErrBadResult, err)
+			p.host.tel.resultRefused(ctx, p, k.decl.name, manifest.PhaseDefine, err) // telemetry.go
+			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
 		}
 		if err := json.Unmarshal(res, &out); err != nil {
-			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			err = fmt.Errorf("%w: %v", ErrBadResult, err)
+			p.host.tel.resultRefused(ctx, p, k.decl.name, manifest.PhaseDefine, err) // telemetry.go
+			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
 		}
 		return out, res, nil
 	}

@@ -34,6 +34,8 @@ import (
 	"sync"
 
 	"github.com/Masterminds/semver/v3"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/native"
@@ -142,6 +144,18 @@ type Options struct {
 	// Only one host at a time may have the file open: another fails to
 	// load its kv plugins with ErrKVLocked. See docs/CONFIG.md.
 	KVPath string
+
+	// Telemetry (telemetry.go, docs/OBSERVABILITY.md).
+
+	// MeterProvider receives the host's metrics: calls, errors by kind,
+	// latencies, restarts, refused host calls, calls in flight (default
+	// otel.GetMeterProvider(), a no-op unless the application set it).
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives a span for every hook run, plugin call and
+	// host function call; a plugin call's trace context is passed to the
+	// plugin (default otel.GetTracerProvider(), a no-op unless the
+	// application set it).
+	TracerProvider trace.TracerProvider
 }
 
 // Host loads plugins and dispatches hooks and calls to them. Its methods
@@ -155,6 +169,7 @@ type Host struct {
 	wasm     *lazyWasm
 	kv       *kvStore    // kv.go
 	timers   *timerSched // timers.go
+	tel      *telemetry  // telemetry.go
 	// The contract, immutable after New.
 	hooks    map[string]*hookDecl
 	version  *semver.Version // nil: no version declared
@@ -199,6 +214,7 @@ func newHost(opts Options, pol policy) (*Host, error) {
 		return nil, err
 	}
 	h.kv, h.timers = newKVStoreFor(opts), newTimerSched()
+	h.tel = newTelemetry(opts, h) // telemetry.go
 	for _, f := range slices.Concat(standardFuncs(h.kv), h.timers.funcs(), opts.Functions) {
 		if f.fn == nil {
 			return nil, fmt.Errorf("%w: host function with no implementation (make it with NewFunc)", ErrInvalidConfig)
@@ -273,6 +289,7 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	wg.Wait()
 	h.timers.close()
+	h.tel.close() // telemetry.go
 	return errors.Join(h.kv.close(), h.wasm.close(ctx))
 }
 
@@ -375,7 +392,9 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	// contract: its result must fit the hook's output type.
 	if d := h.hooks[fn]; d != nil && params.Phase == manifest.PhaseDefine {
 		if err := d.out.check(res); err != nil {
-			return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
+			err = fmt.Errorf("%w: %v", ErrBadResult, err)
+			h.tel.resultRefused(ctx, p, fn, params.Phase, err) // telemetry.go
+			return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: err}
 		}
 	}
 	return res, nil

@@ -119,9 +119,18 @@ type AuditEvent struct {
 // callHost runs host function fn for plugin p: the grant check, then the
 // function. It is the only way a plugin reaches the host.
 func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.RawMessage) (json.RawMessage, error) {
+	ctx, span := h.tel.startHostCall(ctx, p, fn) // telemetry.go
+	res, err := h.runHostCall(ctx, p, fn, input)
+	endHostCall(span, err)
+	return res, err
+}
+
+// runHostCall is callHost without its telemetry.
+func (h *Host) runHostCall(ctx context.Context, p *managed, fn string, input json.RawMessage) (json.RawMessage, error) {
 	// Threat: a plugin flooding the host with calls to starve it or the
 	// other plugins.
 	if !p.calls.Allow() {
+		h.tel.refusedHostCall(ctx, p.name, fn, "rate_limited") // telemetry.go
 		return nil, rpc.Errorf(rpc.CodeRateLimited, "plugin %s: too many host function calls (limit %v a second)", p.name, p.calls.Limit())
 	}
 	f, ok := h.funcs[fn]
@@ -184,6 +193,7 @@ func (h *Host) audit(ctx context.Context, ev AuditEvent) {
 		slog.String("function", ev.Function),
 		slog.String("capability", ev.Capability),
 		slog.String("reason", string(ev.Reason)))
+	h.tel.refusedHostCall(ctx, ev.Plugin, ev.Function, auditReasonLabel(ev.Reason)) // telemetry.go
 	if h.opts.OnAudit != nil {
 		h.opts.OnAudit(ev)
 	}

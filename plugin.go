@@ -276,6 +276,15 @@ func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMess
 		return nil, fmt.Errorf("%w: %s was removed by a reload", ErrUnknownPlugin, p.name)
 	}
 	defer p.leave()
+	ctx, params, rec := p.host.tel.startCall(ctx, p, params) // telemetry.go
+	res, err := p.callCurrent(ctx, params)
+	rec.end(ctx, err)
+	return res, err
+}
+
+// callCurrent runs a call on the current instance, waiting for a restart
+// in progress (within ctx).
+func (p *managed) callCurrent(ctx context.Context, params rpc.CallParams) (json.RawMessage, error) {
 	for {
 		p.mu.Lock()
 		state, inst, ready, lastErr := p.state, p.inst, p.ready, p.lastErr
@@ -362,6 +371,7 @@ func (p *managed) crashed(why error) {
 			close(p.ready)
 			p.mu.Unlock()
 			p.host.timers.cancelPlugin(p) // timers.go
+			p.host.tel.disabled(p)        // telemetry.go
 			p.log.Error("plugin disabled: crashed too often", "crashes", n, "window", time.Duration(p.policy.Window), "last_error", why)
 			return
 		}
@@ -391,6 +401,7 @@ func (p *managed) crashed(why error) {
 		p.restarts++
 		close(p.ready)
 		p.mu.Unlock()
+		p.host.tel.restarted(p) // telemetry.go
 		p.log.Info("plugin restarted", "restarts", p.restarts, "source", p.source)
 		p.warnUnsigned()
 		p.watch(inst)

@@ -16,12 +16,14 @@ import (
 )
 
 const (
-	runUsage   = "HOST.toml list [--json] | serve [--watch] | hook NAME [--input JSON|@FILE|-] [--default JSON|@FILE] | call PLUGIN FN [--input JSON|@FILE|-] [--stub FN[:CAP]=JSON|@FILE]... [--sandbox off] [--explain] [--timeout D] [-v|-q]"
+	runUsage   = "HOST.toml list [--json] | serve [--watch] [--metrics ADDR] | hook NAME [--input JSON|@FILE|-] [--default JSON|@FILE] | call PLUGIN FN [--input JSON|@FILE|-] [--stub FN[:CAP]=JSON|@FILE]... [--sandbox off] [--explain] [--timeout D] [-v|-q]"
 	runSummary = "Load a host configuration (host.toml) as a host would; list its plugins, run a hook through them, or call one plugin."
 	runMore    = `Forms:
   airlock run HOST.toml list                     the plugins loaded, their state, hooks and functions
   airlock run HOST.toml serve [--watch]          keep the host running until interrupted; with --watch,
-                                                 reload it (Host.Reload) when host.toml or a plugin changes
+                                                 reload it (Host.Reload) when host.toml or a plugin changes;
+                                                 with --metrics :9464, serve its metrics for Prometheus
+                                                 at http://ADDR/metrics (docs/OBSERVABILITY.md)
   airlock run HOST.toml hook NAME [--input ...]  run hook NAME: before, define, after, in the operator's order
   airlock run HOST.toml call PLUGIN FN [...]     call hook or function FN of one plugin directly
 
@@ -45,6 +47,7 @@ var runCommand = command{
 		timeout := fs.Duration("timeout", 0, "a deadline for the whole hook or call (default: none beyond each call's call_timeout)")
 		asJSON := fs.Bool("json", false, "for list: print the plugins as JSON")
 		watch := fs.Bool("watch", false, "for serve: reload when host.toml or a plugin's files change, without dropping calls")
+		metrics := fs.String("metrics", "", "for serve: serve the host's metrics for Prometheus at http://ADDR/metrics (e.g. :9464, or localhost:9464 to keep them on this machine)")
 		verbose := fs.Bool("v", false, "show the host's and the plugins' debug logs")
 		quiet := fs.Bool("q", false, "show only warnings and errors from the logs")
 		help := helpFlags(fs)
@@ -53,7 +56,7 @@ var runCommand = command{
 				printHelp(c.stdout, "run", runUsage, runSummary, runMore, fs)
 				return nil
 			}
-			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo, explain: *explain, watch: *watch, kvPath: *kv}
+			o := runOptions{asJSON: *asJSON, timeout: *timeout, level: slog.LevelInfo, explain: *explain, watch: *watch, kvPath: *kv, metrics: *metrics}
 			if *verbose {
 				o.level = slog.LevelDebug
 			}
@@ -78,6 +81,9 @@ var runCommand = command{
 			}
 			if *watch && o.verb != "serve" {
 				return usagef("--watch is for serve")
+			}
+			if *metrics != "" && o.verb != "serve" {
+				return usagef("--metrics is for serve")
 			}
 			switch *sandbox {
 			case "":
@@ -123,6 +129,7 @@ type runOptions struct {
 	sandboxOff       bool
 	explain          bool
 	watch            bool
+	metrics          string // serve --metrics ADDR (metrics.go)
 	kvPath           string
 	asJSON           bool
 	timeout          time.Duration
@@ -148,7 +155,17 @@ func (c *cli) runHost(ctx context.Context, o runOptions) error {
 		funcs = append(funcs, f)
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: o.level}))
-	h, err := airlock.Open(ctx, cfg, airlock.Options{Logger: log, Functions: funcs, KVPath: o.kvPath})
+	opts := airlock.Options{Logger: log, Functions: funcs, KVPath: o.kvPath}
+	if o.metrics != "" { // metrics.go
+		m, err := startMetrics(o.metrics)
+		if err != nil {
+			return err
+		}
+		defer m.close(context.WithoutCancel(ctx))
+		opts.MeterProvider = m.provider
+		fmt.Fprintf(c.stdout, "metrics at http://%s/metrics\n", m.addr)
+	}
+	h, err := airlock.Open(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}

@@ -205,6 +205,10 @@ func memberName(name jsontext.Value) string {
 			return "input"
 		case "timeout_ms":
 			return "timeout_ms"
+		case "traceparent":
+			return "traceparent"
+		case "tracestate":
+			return "tracestate"
 		}
 		return ""
 	}
@@ -328,7 +332,7 @@ func hasLineBreak(b []byte) bool {
 // input ends without scanning it.
 func (p CallParams) AppendJSON(buf []byte) ([]byte, error) {
 	if buf == nil {
-		buf = make([]byte, 0, 64+len(p.Name)+len(p.Phase)+len(p.Input))
+		buf = make([]byte, 0, 64+len(p.Name)+len(p.Phase)+len(p.Traceparent)+len(p.Tracestate)+len(p.Input))
 	}
 	var err error
 	buf = append(buf, `{"name":`...)
@@ -344,6 +348,19 @@ func (p CallParams) AppendJSON(buf []byte) ([]byte, error) {
 	if p.TimeoutMS != 0 {
 		buf = append(buf, `,"timeout_ms":`...)
 		buf = strconv.AppendInt(buf, p.TimeoutMS, 10)
+	}
+	// Trace context (telemetry): before input, which stays last.
+	if p.Traceparent != "" {
+		buf = append(buf, `,"traceparent":`...)
+		if buf, err = jsontext.AppendQuote(buf, p.Traceparent); err != nil {
+			return nil, fmt.Errorf("call traceparent: %w", err)
+		}
+	}
+	if p.Tracestate != "" {
+		buf = append(buf, `,"tracestate":`...)
+		if buf, err = jsontext.AppendQuote(buf, p.Tracestate); err != nil {
+			return nil, fmt.Errorf("call tracestate: %w", err)
+		}
 	}
 	buf = append(buf, `,"input":`...)
 	if p.Input == nil {
@@ -395,6 +412,10 @@ func (p *CallParams) member(key string, v jsontext.Value) (err error) {
 		p.Name, err = stringValue(v, "name")
 	case "phase":
 		p.Phase, err = stringValue(v, "phase")
+	case "traceparent":
+		p.Traceparent, err = stringValue(v, "traceparent")
+	case "tracestate":
+		p.Tracestate, err = stringValue(v, "tracestate")
 	case "input":
 		p.Input = json.RawMessage(v)
 	case "timeout_ms":

@@ -99,6 +99,11 @@ type CallParams struct {
 	Input json.RawMessage `json:"input"`
 	// TimeoutMS is how long the host will wait, in milliseconds.
 	TimeoutMS int64 `json:"timeout_ms,omitzero"`
+	// Traceparent and Tracestate carry the host's trace context to the
+	// plugin, as W3C Trace Context headers (telemetry.go; docs/PROTOCOL.md):
+	// empty when the host's call is not traced.
+	Traceparent string `json:"traceparent,omitempty"`
+	Tracestate  string `json:"tracestate,omitempty"`
 }
 
 // AfterInput is the input of an after-phase handler: the hook's input and

@@ -130,8 +130,8 @@ func (d *decoder) decodeShaped(line []byte, m *Message) bool {
 }
 
 // decodeShapedCall decodes the params of a call request as
-// CallParams.AppendJSON writes them: name, then phase and timeout_ms if
-// set, then input, last.
+// CallParams.AppendJSON writes them: name, then phase, timeout_ms,
+// traceparent and tracestate if set, then input, last.
 func (d *decoder) decodeShapedCall(s *shape, id []byte, m *Message) bool {
 	start := s.pos
 	var p CallParams
@@ -155,6 +155,20 @@ func (d *decoder) decodeShapedCall(s *shape, id []byte, m *Message) bool {
 			return false
 		}
 		p.TimeoutMS, _ = strconv.ParseInt(string(digits), 10, 64) // at most 18 digits: fits
+	}
+	if s.lit(`,"traceparent":`) { // trace context (telemetry)
+		tp, ok := s.plainString()
+		if !ok {
+			return false
+		}
+		p.Traceparent = string(tp)
+	}
+	if s.lit(`,"tracestate":`) {
+		ts, ok := s.plainString()
+		if !ok {
+			return false
+		}
+		p.Tracestate = string(ts)
 	}
 	if !s.lit(`,"input":`) {
 		return false

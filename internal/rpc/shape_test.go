@@ -29,6 +29,7 @@ func shapedSeeds(t testing.TB) [][]byte {
 		{Name: "odd \"name\"", Input: json.RawMessage(`1`)},
 		{Name: "ünïcode", Phase: "after", Input: nil},
 		{Name: "x", Input: json.RawMessage(`{}`)},
+		{Name: "traced", Phase: "define", TimeoutMS: 9, Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Tracestate: "a=b", Input: json.RawMessage(`"q"`)},
 	}
 	var lines [][]byte
 	for i := range msgs {
@@ -88,8 +89,8 @@ func describeMessage(m Message) string {
 	if m.Error != nil {
 		e = fmt.Sprintf("%+v", *m.Error)
 	}
-	return fmt.Sprintf("jsonrpc=%q id=%q method=%q params=%q result=%q error=%s call=%v name=%q phase=%q timeout=%d input=%q",
-		m.JSONRPC, m.ID, m.Method, m.Params, m.Result, e, m.hasCall, m.call.Name, m.call.Phase, m.call.TimeoutMS, m.call.Input)
+	return fmt.Sprintf("jsonrpc=%q id=%q method=%q params=%q result=%q error=%s call=%v name=%q phase=%q timeout=%d traceparent=%q tracestate=%q input=%q",
+		m.JSONRPC, m.ID, m.Method, m.Params, m.Result, e, m.hasCall, m.call.Name, m.call.Phase, m.call.TimeoutMS, m.call.Traceparent, m.call.Tracestate, m.call.Input)
 }
 
 // decodeShaped accepts only what decode accepts, and decodes it the same:
@@ -112,8 +113,8 @@ func TestShapedMatchesDecode(t *testing.T) {
 	}
 	// The shapes Airlock writes are the ones it recognises: without this
 	// the test would pass with a decodeShaped that accepts nothing.
-	if accepted < 12 {
-		t.Errorf("decodeShaped accepted %d of the seeds, want the 12 Airlock writes with params or a result", accepted)
+	if accepted < 13 {
+		t.Errorf("decodeShaped accepted %d of the seeds, want the 13 Airlock writes with params or a result", accepted)
 	}
 }
 

@@ -95,11 +95,17 @@ def _printable(text):
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _str(value):
+    """value if it is a string, else "" (a trace header is only a hint)."""
+    return value if isinstance(value, str) else ""
+
+
 class Context:
     """What a handler gets besides its input: the plugin's settings and
-    grants, the call's phase and deadline, and the host's functions."""
+    grants, the call's phase, deadline and trace context, and the host's
+    functions."""
 
-    def __init__(self, session, phase, deadline, cancelled):
+    def __init__(self, session, phase, deadline, cancelled, traceparent="", tracestate=""):
         self._session = session
         #: The validated settings, defaults filled in.
         self.config = session.config
@@ -113,6 +119,13 @@ class Context:
         self.deadline = deadline
         #: Set when the host cancels the call; check it in long loops.
         self.cancelled = cancelled
+        #: The host's trace context for this call, as W3C Trace Context
+        #: headers ("00-TRACEID-SPANID-FLAGS"), or "" when the host does
+        #: not trace it. Pass {"traceparent": ctx.traceparent,
+        #: "tracestate": ctx.tracestate} to an OpenTelemetry propagator's
+        #: extract() to make the plugin's spans children of the host's.
+        self.traceparent = traceparent
+        self.tracestate = tracestate
 
     def setting(self, name, default=None):
         """Return the setting called name, or default if it is unset."""
@@ -334,7 +347,8 @@ class _Session:
             self.running[key] = cancelled
         timeout_ms = params.get("timeout_ms") or 0
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
-        ctx = Context(self, params.get("phase", ""), deadline, cancelled)
+        ctx = Context(self, params.get("phase", ""), deadline, cancelled,
+                      _str(params.get("traceparent")), _str(params.get("tracestate")))
         self.pool.submit(self.run_call, id_, key, params, ctx)
 
     def run_call(self, id_, key, params, ctx):

@@ -106,6 +106,22 @@ class EdgesTest(unittest.TestCase):
         self.assertEqual(msg["id"], 99)
         self.assertIn("the error cannot be sent as JSON", msg["error"]["message"])
 
+    def test_trace_context_reaches_the_handler(self):
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        self.plugin.handle("tp", lambda ctx, inp: [ctx.traceparent, ctx.tracestate])
+        peer = self.start()
+        cases = [
+            (20, {"traceparent": tp, "tracestate": "k=v"}, [tp, "k=v"]),
+            (21, {}, ["", ""]),  # an untraced call
+            (22, {"traceparent": 7}, ["", ""]),  # not a string: ignored
+        ]
+        for id_, extra, want in cases:
+            with self.subTest(id_):
+                params = {"name": "tp", "input": None, **extra}
+                peer.send({"jsonrpc": "2.0", "id": id_, "method": "call", "params": params})
+                msg = peer.next()
+                self.assertEqual(msg.get("result"), want, msg)
+
     def test_result_over_the_limit_becomes_an_error(self):
         old = airlock.MAX_MESSAGE
         airlock.MAX_MESSAGE = 1000

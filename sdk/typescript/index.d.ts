@@ -152,6 +152,15 @@ export interface Context<S extends object = Record<string, unknown>> extends Hos
   readonly signal: AbortSignal;
   /** When the host stops waiting, in milliseconds since the epoch (like Date.now()), or undefined. */
   readonly deadline: number | undefined;
+  /**
+   * The host's trace context for this call, as a W3C traceparent
+   * ("00-TRACEID-SPANID-FLAGS"), or "" when the host does not trace it.
+   * Give `{ traceparent, tracestate }` to an OpenTelemetry propagator's
+   * extract() to make the plugin's spans children of the host's call.
+   */
+  readonly traceparent: string;
+  /** The W3C tracestate that goes with traceparent, or "". */
+  readonly tracestate: string;
   /** Milliseconds left before the deadline: Infinity without one, 0 once it has passed. */
   remaining(): number;
   /** Whether the call was cancelled or its deadline passed. */

@@ -357,8 +357,10 @@ class Context extends Host {
    * @param {string} name
    * @param {string} phase
    * @param {number} timeoutMs
+   * @param {string} [traceparent]
+   * @param {string} [tracestate]
    */
-  constructor(session, name, phase, timeoutMs) {
+  constructor(session, name, phase, timeoutMs, traceparent = "", tracestate = "") {
     super(session);
     this.#abort = new AbortController();
     /** The hook or function called. */
@@ -370,6 +372,10 @@ class Context extends Host {
     /** When the host stops waiting, in milliseconds since the epoch (like Date.now()), or undefined. */
     this.deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
     this.#deadlineMono = timeoutMs > 0 ? performance.now() + timeoutMs : undefined;
+    /** The host's W3C trace context for this call ("00-TRACEID-SPANID-FLAGS"), or "" when it is not traced. */
+    this.traceparent = traceparent;
+    /** The W3C tracestate that goes with traceparent, or "". */
+    this.tracestate = tracestate;
   }
 
   /** Milliseconds left before the deadline (Infinity without one, 0 once passed). */
@@ -841,7 +847,10 @@ class Session {
     if (!entry) {
       return this.#replyError(id, { code: Code.NotImplemented, message: `plugin ${this.plugin.name} does not implement ${JSON.stringify(params.name)}` });
     }
-    const ctx = new Context(this, params.name, phase, timeoutMs);
+    // Trace context: a hint only, ignored unless it is a string.
+    const traceparent = typeof params.traceparent === "string" ? params.traceparent : "";
+    const tracestate = typeof params.tracestate === "string" ? params.tracestate : "";
+    const ctx = new Context(this, params.name, phase, timeoutMs, traceparent, tracestate);
     this.#running.set(key, ctx);
     this.#inFlight++;
     // setTimeout holds at most 2^31-1 ms; a longer deadline is no deadline.

@@ -13,6 +13,12 @@
 //
 // The same plugin runs in the process tier (built as an executable) and, by
 // changing only its build, in the builtin tier (compiled into the host).
+//
+// A handler's context carries the host's trace context when the host
+// traces its calls: trace.SpanContextFromContext(ctx) (package
+// go.opentelemetry.io/otel/trace) returns the host's call span, as a remote
+// span context, and spans the plugin starts from ctx with its own
+// OpenTelemetry tracer join the host's trace (docs/OBSERVABILITY.md).
 package plugin
 
 import (

@@ -127,6 +127,7 @@ func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMes
 		ctx, cancel = s.conn.RequestTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
 		defer cancel()
 	}
+	ctx = withTraceContext(ctx, in.Traceparent, in.Tracestate) // trace.go
 	out, err := s.plugin.Invoke(ctx, h, Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
 	if err != nil {
 		var pe *Error

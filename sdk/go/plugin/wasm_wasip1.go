@@ -147,6 +147,7 @@ func airlockCall(ptr, size uint32) uint64 {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
 		defer cancel()
 	}
+	ctx = withTraceContext(ctx, in.Traceparent, in.Tracestate) // trace.go
 	out, err := reactor.p.Invoke(ctx, reactor.host, Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
 	return output(out, err)
 }

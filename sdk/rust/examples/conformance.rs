@@ -121,6 +121,8 @@ pub fn plugin() -> Plugin {
                 "phase": ctx.phase(),
                 "has_deadline": ctx.deadline().is_some(),
                 "remaining_ok": ctx.remaining().map_or(true, |r| r > Duration::ZERO),
+                "traceparent": ctx.traceparent(),
+                "tracestate": ctx.tracestate(),
             }))
         })
         .function("callhost", callhost)

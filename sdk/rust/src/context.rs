@@ -203,12 +203,14 @@ impl Kv<'_> {
 }
 
 /// What a handler gets besides its input: the [`Host`], plus the call's
-/// name, phase, deadline and cancellation.
+/// name, phase, deadline, cancellation and trace context.
 pub struct Context {
     pub(crate) host: Host,
     pub(crate) name: String,
     pub(crate) phase: String,
     pub(crate) token: CancelToken,
+    pub(crate) traceparent: String,
+    pub(crate) tracestate: String,
 }
 
 impl Context {
@@ -221,6 +223,20 @@ impl Context {
     /// called directly.
     pub fn phase(&self) -> &str {
         &self.phase
+    }
+
+    /// The host's trace context for this call, as a W3C `traceparent`
+    /// (`"00-TRACEID-SPANID-FLAGS"`), or `""` when the host does not trace
+    /// it. Give it (with [`Context::tracestate`]) to an OpenTelemetry
+    /// propagator's extract to make the plugin's spans children of the
+    /// host's call span.
+    pub fn traceparent(&self) -> &str {
+        &self.traceparent
+    }
+
+    /// The W3C `tracestate` that goes with [`Context::traceparent`], or `""`.
+    pub fn tracestate(&self) -> &str {
+        &self.tracestate
     }
 
     /// The session's view of the host, to keep beyond this call.

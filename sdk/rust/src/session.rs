@@ -357,6 +357,12 @@ impl Shared {
             );
         }
         let input = p.remove("input").unwrap_or(Value::Null);
+        // Trace context: a hint only, ignored unless it is a string.
+        let mut header = |key: &str| match p.remove(key) {
+            Some(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        let (traceparent, tracestate) = (header("traceparent"), header("tracestate"));
         let token = CancelToken::with_timeout(timeout_ms);
         {
             let mut st = self.state();
@@ -371,7 +377,7 @@ impl Shared {
             self.finish(&key);
             return self.reply(&id, Err(Error::new(code::NOT_IMPLEMENTED, format!("plugin {} does not implement {name:?}", self.name))));
         };
-        let ctx = Context { host: Host { shared: Arc::clone(self), init }, name, phase, token };
+        let ctx = Context { host: Host { shared: Arc::clone(self), init }, name, phase, token, traceparent, tracestate };
         let shared = Arc::clone(self);
         let slot = key.clone();
         let spawned = self.pool.spawn(Box::new(move || {

@@ -323,9 +323,21 @@ fn t_settings_and_grants() -> TestResult {
 fn t_context() -> TestResult {
     let mut p = Peer::ready(&[], none())?;
     let id = p.call_with("context", Value::Null, json!({ "timeout_ms": 5000 }));
-    check_eq!(p.answer(id)?["result"], json!({ "name": "context", "phase": "", "has_deadline": true, "remaining_ok": true }));
+    check_eq!(
+        p.answer(id)?["result"],
+        json!({ "name": "context", "phase": "", "has_deadline": true, "remaining_ok": true, "traceparent": "", "tracestate": "" })
+    );
     let id = p.call("context", Value::Null);
-    check_eq!(p.answer(id)?["result"], json!({ "name": "context", "phase": "", "has_deadline": false, "remaining_ok": true }));
+    check_eq!(
+        p.answer(id)?["result"],
+        json!({ "name": "context", "phase": "", "has_deadline": false, "remaining_ok": true, "traceparent": "", "tracestate": "" })
+    );
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let id = p.call_with("context", Value::Null, json!({ "traceparent": tp, "tracestate": "k=v" }));
+    let ans = p.answer(id)?;
+    check_eq!((ans["result"]["traceparent"].clone(), ans["result"]["tracestate"].clone()), (json!(tp), json!("k=v")));
+    let id = p.call_with("context", Value::Null, json!({ "traceparent": 7 }));
+    check_eq!(p.answer(id)?["result"]["traceparent"], json!(""));
     let after = json!({ "input": { "name": "ada" }, "output": { "message": "hello, ada" } });
     let id = p.call_with("observe", after.clone(), json!({ "phase": "after" }));
     check_eq!(p.answer(id)?["result"], json!({ "phase": "after", "input": after }));

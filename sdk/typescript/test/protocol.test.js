@@ -80,15 +80,22 @@ test("settings and grants reach the handler as the host sent them", async (t) =>
   });
 });
 
-test("the context carries the name, phase and deadline", async (t) => {
+test("the context carries the name, phase, deadline and trace context", async (t) => {
   const p = await ready(t);
+  const untraced = { traceparent: "", tracestate: "" };
   assert.deepEqual((await p.answer(p.call("context", null, { timeout_ms: 5000 }))).result, {
     name: "context",
     phase: "",
     has_deadline: true,
     remaining_ok: true,
+    ...untraced,
   });
-  assert.deepEqual((await p.answer(p.call("context", null))).result, { name: "context", phase: "", has_deadline: false, remaining_ok: true });
+  assert.deepEqual((await p.answer(p.call("context", null))).result, { name: "context", phase: "", has_deadline: false, remaining_ok: true, ...untraced });
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const traced = (await p.answer(p.call("context", null, { traceparent, tracestate: "k=v" }))).result;
+  assert.deepEqual([traced.traceparent, traced.tracestate], [traceparent, "k=v"]);
+  const odd = (await p.answer(p.call("context", null, { traceparent: 7 }))).result;
+  assert.equal(odd.traceparent, "", "a traceparent that is not a string is ignored");
   const after = { input: { name: "ada" }, output: { message: "hello, ada" } };
   assert.deepEqual((await p.answer(p.call("observe", after, { phase: "after" }))).result, { phase: "after", input: after });
 });

@@ -44,6 +44,8 @@ plugin.function("context", (ctx) => ({
   phase: ctx.phase,
   has_deadline: ctx.deadline !== undefined,
   remaining_ok: ctx.deadline === undefined ? ctx.remaining() === Infinity : ctx.remaining() > 0,
+  traceparent: ctx.traceparent,
+  tracestate: ctx.tracestate,
 }));
 
 // Calls a host function and reports what happened, as data.

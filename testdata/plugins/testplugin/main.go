@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
 
@@ -46,6 +48,12 @@ func main() {
 	})
 	plugin.Handle(p, "grants", func(_ context.Context, h *plugin.Host, _ any) ([]string, error) {
 		return h.Grants(), nil
+	})
+	// traceparent returns the trace context the SDK put in the handler's
+	// context (telemetry_test.go).
+	plugin.Handle(p, "traceparent", func(ctx context.Context, _ *plugin.Host, _ any) (map[string]string, error) {
+		sc := trace.SpanContextFromContext(ctx)
+		return map[string]string{"trace_id": sc.TraceID().String(), "span_id": sc.SpanID().String(), "remote": fmt.Sprint(sc.IsRemote())}, nil
 	})
 	plugin.Handle(p, "fail", func(context.Context, *plugin.Host, any) (any, error) {
 		return nil, errors.New("this plugin always fails")

@@ -1,0 +1,420 @@
+package airlock
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/airlock-go/airlock/internal/rpc"
+)
+
+// instrumentationName names Airlock's tracer and meter.
+const instrumentationName = "github.com/airlock-go/airlock"
+
+// The attribute keys of Airlock's metrics and spans (docs/OBSERVABILITY.md).
+const (
+	attrPlugin   = attribute.Key("plugin")
+	attrFunction = attribute.Key("function")
+	attrPhase    = attribute.Key("phase")
+	attrHook     = attribute.Key("hook")
+	attrErrType  = attribute.Key("error.type")
+	attrReason   = attribute.Key("reason")
+	attrTier     = attribute.Key("tier")
+)
+
+// durationBuckets are the latency histograms' bucket bounds, in seconds:
+// from a builtin's tens of microseconds to a slow plugin's seconds.
+var durationBuckets = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// telemetry is a host's OpenTelemetry instrumentation: its tracer and its
+// instruments, made once from the providers of Options. With the otel
+// globals left unset they are no-ops, and a call pays a map look-up and a
+// few calls that do nothing.
+type telemetry struct {
+	tracer trace.Tracer
+	// unset is the otel global tracer provider while the application has
+	// set none (nil otherwise): Airlock then starts no spans at all, which
+	// would cost two allocations per call for spans that record nothing.
+	unset     trace.TracerProvider
+	calls     metric.Int64Counter
+	errs      metric.Int64Counter
+	duration  metric.Float64Histogram
+	hookRuns  metric.Int64Counter
+	hookErrs  metric.Int64Counter
+	hookDur   metric.Float64Histogram
+	hostCalls metric.Int64Counter
+	refused   metric.Int64Counter
+	restarts  metric.Int64Counter
+	disables  metric.Int64Counter
+	reg       metric.Registration // the in-flight gauge's callback
+
+	mu    sync.RWMutex
+	attrs map[callKey]*callAttrs // made once per plugin, function and phase
+}
+
+// callKey names one kind of call.
+type callKey struct{ plugin, function, phase string }
+
+// callAttrs are a kind of call's attributes, built once: a call records
+// with them without allocating.
+type callAttrs struct {
+	add      []metric.AddOption    // plugin, function, phase
+	record   []metric.RecordOption // the same
+	span     string                // the span's name
+	spanOpts []trace.SpanStartOption
+	plugin   string
+	function string
+	phase    string
+}
+
+// newTelemetry makes h's instruments from opts' providers (nil: the otel
+// globals). An instrument the provider refuses is logged and replaced by
+// a no-op: telemetry never stops the host.
+func newTelemetry(opts Options, h *Host) *telemetry {
+	mp, tp := opts.MeterProvider, opts.TracerProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	var unset trace.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+		if isGlobalDefault(tp) {
+			unset = tp
+		}
+	}
+	m := mp.Meter(instrumentationName)
+	t := &telemetry{tracer: tp.Tracer(instrumentationName), unset: unset, attrs: map[callKey]*callAttrs{}}
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	histogram := func(name, desc string) metric.Float64Histogram {
+		c, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(durationBuckets...))
+		errs = append(errs, err)
+		return c
+	}
+	t.calls = counter("airlock.plugin.calls", "{call}", "Calls to plugins (hook handlers and direct calls), by plugin, function and phase.")
+	t.errs = counter("airlock.plugin.errors", "{call}", "Failed plugin calls, by plugin, function, phase and error.type (deadline, crashed, denied, bad_result, plugin_failed...).")
+	t.duration = histogram("airlock.plugin.call.duration", "How long plugin calls took, by plugin, function and phase.")
+	t.hookRuns = counter("airlock.hook.runs", "{run}", "Hook runs, by hook.")
+	t.hookErrs = counter("airlock.hook.errors", "{run}", "Hook runs that failed, by hook and error.type.")
+	t.hookDur = histogram("airlock.hook.duration", "How long hook runs took, by hook.")
+	t.hostCalls = counter("airlock.host_calls", "{call}", "Host function calls made by plugins, by plugin and function.")
+	t.refused = counter("airlock.host_calls.refused", "{call}", "Host function calls refused, by plugin, function and reason (not_granted, no_such_function, rate_limited).")
+	t.restarts = counter("airlock.plugin.restarts", "{restart}", "Plugin restarts after a crash, by plugin.")
+	t.disables = counter("airlock.plugin.disables", "{disable}", "Plugins disabled after crashing too often, by plugin.")
+	inflight, err := m.Int64ObservableUpDownCounter("airlock.plugin.inflight", metric.WithUnit("{call}"), metric.WithDescription("Calls to a plugin not yet answered, by plugin."))
+	errs = append(errs, err)
+	if err == nil {
+		t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			for _, p := range h.Plugins() {
+				o.ObserveInt64(inflight, int64(p.InFlight), metric.WithAttributes(attrPlugin.String(p.Name)))
+			}
+			return nil
+		}, inflight)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		h.log.Error("airlock telemetry: instruments not created", "error", err)
+	}
+	return t
+}
+
+// isGlobalDefault reports whether tp is the otel global's own provider,
+// which does nothing until the application sets one (otel.SetTracerProvider
+// then makes otel.GetTracerProvider return the application's). If a later
+// otel renames it, this says false and spans are started as usual.
+func isGlobalDefault(tp trace.TracerProvider) bool {
+	ty := reflect.TypeOf(tp)
+	return ty.Kind() == reflect.Pointer && ty.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" && ty.Elem().Name() == "tracerProvider"
+}
+
+// tracing reports whether spans are to be started: not while the
+// provider is the otel global's and the application has set none.
+func (t *telemetry) tracing() bool {
+	return t.unset == nil || otel.GetTracerProvider() != t.unset
+}
+
+// start starts a span, or none (nil) when tracing is off.
+func (t *telemetry) start(ctx context.Context, name func() string, opts []trace.SpanStartOption) (context.Context, trace.Span) {
+	if !t.tracing() {
+		return ctx, nil
+	}
+	return t.tracer.Start(ctx, name(), opts...)
+}
+
+// close unregisters the in-flight gauge's callback.
+func (t *telemetry) close() {
+	if t.reg != nil {
+		_ = t.reg.Unregister()
+	}
+}
+
+// attrsFor returns the attributes of a call to p's function in phase.
+func (t *telemetry) attrsFor(p *managed, function, phase string) *callAttrs {
+	key := callKey{p.name, function, phase}
+	t.mu.RLock()
+	a := t.attrs[key]
+	t.mu.RUnlock()
+	if a != nil {
+		return a
+	}
+	kv := []attribute.KeyValue{attrPlugin.String(p.name), attrFunction.String(function), attrPhase.String(phase)}
+	set := metric.WithAttributeSet(attribute.NewSet(kv...))
+	a = &callAttrs{
+		add:      []metric.AddOption{set},
+		record:   []metric.RecordOption{set},
+		span:     "airlock.call " + p.name + "/" + function,
+		spanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(append(kv, attrTier.String(p.man.Tier))...)},
+		plugin:   p.name,
+		function: function,
+		phase:    phase,
+	}
+	t.mu.Lock()
+	if old := t.attrs[key]; old != nil {
+		a = old
+	} else {
+		t.attrs[key] = a
+	}
+	t.mu.Unlock()
+	return a
+}
+
+// callRecord is one plugin call being measured.
+type callRecord struct {
+	t     *telemetry
+	a     *callAttrs
+	span  trace.Span
+	start time.Time
+}
+
+// startCall starts the span of a call to p and returns the context that
+// carries it, and the params with the span's trace context (W3C
+// traceparent and tracestate) for the plugin, so that the plugin's own
+// spans join the host's trace.
+func (t *telemetry) startCall(ctx context.Context, p *managed, params rpc.CallParams) (context.Context, rpc.CallParams, callRecord) {
+	a := t.attrsFor(p, params.Name, params.Phase)
+	ctx, span := t.start(ctx, func() string { return a.span }, a.spanOpts)
+	// Without a span of its own, the caller's trace context, if any.
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		params = withTraceContext(ctx, params)
+	}
+	return ctx, params, callRecord{t: t, a: a, span: span, start: time.Now()}
+}
+
+// end records the call's outcome: its duration, and its error's kind.
+func (r callRecord) end(ctx context.Context, err error) {
+	r.t.calls.Add(ctx, 1, r.a.add...)
+	r.t.duration.Record(ctx, time.Since(r.start).Seconds(), r.a.record...)
+	if err != nil {
+		kind := errorKind(err)
+		r.t.errs.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(r.a.plugin), attrFunction.String(r.a.function), attrPhase.String(r.a.phase), attrErrType.String(kind)))
+		failSpan(r.span, kind, err)
+	}
+	endSpan(r.span)
+}
+
+// resultRefused counts a result the host refused after the call returned
+// (ErrBadResult: the call's span has ended; the hook's span says it).
+func (t *telemetry) resultRefused(ctx context.Context, p *managed, function, phase string, err error) {
+	t.errs.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(p.name), attrFunction.String(function), attrPhase.String(phase), attrErrType.String(errorKind(err))))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("result refused", trace.WithAttributes(attrPlugin.String(p.name), attrErrType.String(errorKind(err))))
+	}
+}
+
+// withTraceContext puts ctx's span context into params (kept out of
+// startCall so that params is copied to the heap only when traced).
+func withTraceContext(ctx context.Context, params rpc.CallParams) rpc.CallParams {
+	propagation.TraceContext{}.Inject(ctx, paramsCarrier{&params})
+	return params
+}
+
+// paramsCarrier carries the W3C trace context headers in call params.
+type paramsCarrier struct{ p *rpc.CallParams }
+
+func (c paramsCarrier) Get(key string) string {
+	switch key {
+	case "traceparent":
+		return c.p.Traceparent
+	case "tracestate":
+		return c.p.Tracestate
+	}
+	return ""
+}
+
+func (c paramsCarrier) Set(key, value string) {
+	switch key {
+	case "traceparent":
+		c.p.Traceparent = value
+	case "tracestate":
+		c.p.Tracestate = value
+	}
+}
+
+func (c paramsCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }
+
+// hookRecord is one hook run being measured.
+type hookRecord struct {
+	t     *telemetry
+	hook  string
+	span  trace.Span
+	start time.Time
+}
+
+// startHook starts the span of a run of hook.
+func (t *telemetry) startHook(ctx context.Context, decl *hookDecl) (context.Context, hookRecord) {
+	ctx, span := t.start(ctx, func() string { return "airlock.hook " + decl.name }, hookSpan)
+	if span != nil && span.IsRecording() {
+		span.SetAttributes(attrHook.String(decl.name), attribute.Bool("collect", decl.collect))
+	}
+	return ctx, hookRecord{t: t, hook: decl.name, span: span, start: time.Now()}
+}
+
+// end records the run's outcome.
+func (r hookRecord) end(ctx context.Context, err error) {
+	hook := metric.WithAttributes(attrHook.String(r.hook))
+	r.t.hookRuns.Add(ctx, 1, hook)
+	r.t.hookDur.Record(ctx, time.Since(r.start).Seconds(), hook)
+	if err != nil {
+		kind := errorKind(err)
+		r.t.hookErrs.Add(ctx, 1, metric.WithAttributes(attrHook.String(r.hook), attrErrType.String(kind)))
+		failSpan(r.span, kind, err)
+	}
+	endSpan(r.span)
+}
+
+// The spans' kinds.
+var (
+	hookSpan     = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	hostCallSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+)
+
+// startHostCall starts the span of a host function call by p.
+func (t *telemetry) startHostCall(ctx context.Context, p *managed, fn string) (context.Context, trace.Span) {
+	ctx, span := t.start(ctx, func() string { return "airlock.host_call " + fn }, hostCallSpan)
+	if span != nil && span.IsRecording() {
+		span.SetAttributes(attrPlugin.String(p.name), attrFunction.String(fn))
+	}
+	t.hostCalls.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(p.name), attrFunction.String(fn)))
+	return ctx, span
+}
+
+// endHostCall ends a host call's span.
+func endHostCall(span trace.Span, err error) {
+	if err != nil {
+		failSpan(span, hostCallErrorKind(err), err)
+	}
+	endSpan(span)
+}
+
+// endSpan ends span, if there is one.
+func endSpan(span trace.Span) {
+	if span != nil {
+		span.End()
+	}
+}
+
+// refusedHostCall counts a refused host call.
+func (t *telemetry) refusedHostCall(ctx context.Context, plugin, fn, reason string) {
+	t.refused.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(plugin), attrFunction.String(fn), attrReason.String(reason)))
+}
+
+// restarted counts a restart of p after a crash.
+func (t *telemetry) restarted(p *managed) {
+	t.restarts.Add(context.Background(), 1, metric.WithAttributes(attrPlugin.String(p.name)))
+}
+
+// disabled counts p's being disabled after crashing too often.
+func (t *telemetry) disabled(p *managed) {
+	t.disables.Add(context.Background(), 1, metric.WithAttributes(attrPlugin.String(p.name)))
+}
+
+// failSpan marks span as failed with err, of kind.
+func failSpan(span trace.Span, kind string, err error) {
+	if span == nil || !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attrErrType.String(kind))
+	span.SetStatus(codes.Error, err.Error())
+}
+
+// errorKinds map the sentinels to the error.type of metrics and spans, in
+// the order they are tested: a veto wraps the before handler's error, and
+// a plugin's own deadline or refusal is also a plugin_failed.
+var errorKinds = []struct {
+	err  error
+	kind string
+}{
+	{ErrVetoed, "vetoed"},
+	{ErrDeadline, "deadline"},
+	{ErrPluginCrashed, "crashed"},
+	{ErrPluginDisabled, "disabled"},
+	{ErrCapabilityDenied, "denied"},
+	{ErrNotImplemented, "not_implemented"},
+	{ErrBadResult, "bad_result"},
+	{ErrBadInput, "bad_input"},
+	{ErrResourceLimit, "resource_limit"},
+	{ErrProtocol, "protocol"},
+	{ErrContract, "contract"},
+	{ErrUnknownPlugin, "unknown_plugin"},
+	{ErrClosed, "closed"},
+	{ErrPluginFailed, "plugin_failed"},
+	{context.DeadlineExceeded, "deadline"},
+	{context.Canceled, "cancelled"},
+}
+
+// errorKind returns the error.type of err: the kind of its sentinel, or
+// "other".
+func errorKind(err error) string {
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			return k.kind
+		}
+	}
+	return "other"
+}
+
+// hostCallErrorKind returns the error.type of a host function's error: its
+// protocol code's kind, or "failed".
+func hostCallErrorKind(err error) string {
+	var re *rpc.Error
+	if errors.As(err, &re) {
+		switch re.Code {
+		case rpc.CodeDenied:
+			return "denied"
+		case rpc.CodeMethodNotFound:
+			return "no_such_function"
+		case rpc.CodeRateLimited:
+			return "rate_limited"
+		case rpc.CodeInvalidParams:
+			return "bad_input"
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "deadline"
+	}
+	return "failed"
+}
+
+// auditReasonLabel is the reason label of a refused host call.
+func auditReasonLabel(r AuditReason) string {
+	switch r {
+	case AuditNotGranted:
+		return "not_granted"
+	case AuditNoSuchFunction:
+		return "no_such_function"
+	}
+	return string(r)
+}
