@@ -203,3 +203,34 @@ func readExampleManifest(t *testing.T, name string) string {
 func fmtManifest() string {
 	return strings.Replace(strings.Replace(testManifest, "%s", "", 1), "%s", "", 1)
 }
+
+// TestDevelopmentModeWarning: only a plugin whose code nobody checked (an
+// unsigned package or directory, on allow_unsigned) is logged as running
+// in development mode; allow_unsigned on a signed package or a pinned
+// directory does not make it so.
+func TestDevelopmentModeWarning(t *testing.T) {
+	acme := newPublisher(t, "acme")
+	dir := buildExample(t, "hello-go")
+	pkg := packAndSign(t, dir, acme)
+	entry, _ := os.ReadFile(filepath.Join(dir, exe("bin/hello-go")))
+	cases := []struct {
+		name string
+		pc   airlock.PluginConfig
+		warn bool
+	}{
+		{"unsigned directory", airlock.PluginConfig{Path: dir, AllowUnsigned: true}, true},
+		{"unsigned package", airlock.PluginConfig{Package: pkg, Signature: filepath.Join(t.TempDir(), "none"), AllowUnsigned: true}, true},
+		{"signed package", airlock.PluginConfig{Package: pkg, AllowUnsigned: true}, false},
+		{"pinned directory", airlock.PluginConfig{Path: dir, EntrySHA256: signing.Digest(entry), AllowUnsigned: true}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h, rec := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: []string{acme.pub}}}, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
+			c.pc.Grants = []string{"log"}
+			load(t, h, c.pc)
+			if got := strings.Contains(rec.String(), "NOT SIGNED"); got != c.warn {
+				t.Errorf("development-mode warning logged = %v, want %v; logs:\n%s", got, c.warn, rec.String())
+			}
+		})
+	}
+}

@@ -205,7 +205,7 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		starter: starter,
 		cleanup: src.cleanup,
 		source:  src.note,
-		devMode: pc.AllowUnsigned && (strings.HasPrefix(src.note, "UNSIGNED") || src.note == "directory, unsigned"),
+		devMode: pc.AllowUnsigned && src.unsigned,
 		policy:  h.policy.restart.withDefaults(),
 		state:   StateRestarting,
 		ready:   make(chan struct{}),

@@ -62,8 +62,12 @@ type source struct {
 	// assets are a wasm package's files, which its guest reads under
 	// /plugin.
 	assets fs.FS
-	// note says how the plugin was verified, for the log.
+	// note says how the plugin was verified, for the log only.
 	note string
+	// unsigned is set when the plugin runs without any check of its
+	// code (an unsigned package or directory under allow_unsigned);
+	// such a plugin runs in development mode.
+	unsigned bool
 }
 
 // readSource finds and checks the plugin's code: a builtin, a signed
@@ -93,11 +97,15 @@ func (h *Host) readSource(ctx context.Context, pc PluginConfig) (*source, error)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotTrusted, pc.Package, err)
 		}
-		note, err := h.verify(pc, data, b)
+		v, err := h.verify(pc, data, b)
 		if err != nil {
 			return nil, err
 		}
-		return h.fromBundle(b, note)
+		src, err := h.fromBundle(b, v.note)
+		if src != nil {
+			src.unsigned = v.unsigned
+		}
+		return src, err
 	}
 	man, err := manifest.Load(pc.Path)
 	if err != nil {
@@ -112,11 +120,17 @@ func (h *Host) readSource(ctx context.Context, pc PluginConfig) (*source, error)
 	if h.policy.trust.RequireSigned && !pc.AllowUnsigned {
 		return nil, fmt.Errorf("%w: %s is a plain directory and the host requires signed plugins (pin its entry with entry_sha256, or set allow_unsigned for development)", ErrNotTrusted, pc.Path)
 	}
-	return &source{man: man, dir: man.Dir, cleanup: func() {}, note: "directory, unsigned"}, nil
+	return &source{man: man, dir: man.Dir, cleanup: func() {}, note: "directory, unsigned", unsigned: true}, nil
+}
+
+// verification is how a package was verified.
+type verification struct {
+	note     string // for the log
+	unsigned bool   // no signature, allowed by allow_unsigned
 }
 
 // verify checks a package's signature against the trust policy.
-func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (string, error) {
+func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (verification, error) {
 	sigPath := pc.Signature
 	if sigPath == "" {
 		sigPath = pc.Package + ".minisig"
@@ -126,20 +140,20 @@ func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (string, e
 		sig, err = nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: signature: %v", ErrNotTrusted, err)
+		return verification{}, fmt.Errorf("%w: signature: %v", ErrNotTrusted, err)
 	}
 	if sig == nil && pc.AllowUnsigned {
-		return "UNSIGNED package (allow_unsigned: development mode)", nil
+		return verification{note: "UNSIGNED package (allow_unsigned: development mode)", unsigned: true}, nil
 	}
 	policy, err := h.policy.trust.policy()
 	if err != nil {
-		return "", err
+		return verification{}, err
 	}
 	v, err := policy.Verify(data, sig, b.Manifest.Name, b.Manifest.Version, pc.Publishers)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrNotTrusted, pc.Package, err)
+		return verification{}, fmt.Errorf("%w: %s: %v", ErrNotTrusted, pc.Package, err)
 	}
-	return fmt.Sprintf("signed by key %s, package sha256:%s", v.KeyID, v.Digest), nil
+	return verification{note: fmt.Sprintf("signed by key %s, package sha256:%s", v.KeyID, v.Digest)}, nil
 }
 
 // openBundle reads and checks a package within the plugin's start
