@@ -138,7 +138,9 @@ func (h *Host) runHostCall(ctx context.Context, p *managed, fn string, input jso
 		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Reason: AuditNoSuchFunction})
 		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no host function %q", fn)
 	}
-	// Threat: pluginop declared permissions and never checked them. Every
+	// Threat: a plugin calling a function its manifest never asked for, or
+	// that the operator never granted (PluginOp, the QUIC plugin system in
+	// ../shared/seeds, declared permissions and never checked them). Every
 	// call is checked here, at the moment of the call.
 	if !p.grants.Allows(f.capability) {
 		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Capability: f.capability.String(), Reason: AuditNotGranted})

@@ -19,10 +19,9 @@ import (
 // writes. Go's own poller does more for each message: a read that fails
 // with EAGAIN, the goroutine parked, epoll_wait on some thread, the
 // goroutine made runnable, then scheduled, often on another thread. On a
-// small call that cost about 6 µs of host CPU and as much latency, a third
-// of a raw round trip (bench: raw-pipe against raw-pipe-blocking, and
-// poll(2) measured the same as a blocking read); through Airlock it saved
-// about 10% of the host's CPU and 7% of the call (docs/BENCHMARKS.md).
+// small call that cost a third of a raw round trip when it was measured
+// (bench: raw-pipe against raw-pipe-blocking; poll(2) measured the same as
+// a blocking read); docs/BENCHMARKS.md has today's figures.
 //
 // An input also in Go's poller (an *os.File pipe made by os.Pipe) gains
 // less: every message the peer writes also wakes the thread sleeping in
