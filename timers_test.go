@@ -96,6 +96,18 @@ func mustArm(t *testing.T, h *airlock.Host, plugin, fn string, args any) map[str
 	return out
 }
 
+// settle waits until the host's timers have moved on by delay for plugin:
+// it arms a one-shot timer and waits for its run. Runs that should not
+// happen (of a cancelled or orphaned timer) are counted across a settle
+// rather than a sleep, so that on a loaded machine the wait is measured by
+// the scheduler under test and not by the test's own clock.
+func settle(t *testing.T, h *airlock.Host, rec *recorder, plugin string, delay time.Duration) {
+	t.Helper()
+	label := fmt.Sprintf("settle-%d", time.Now().UnixNano())
+	mustArm(t, h, plugin, "timer.after", map[string]any{"delay_ms": delay.Milliseconds(), "function": "tick", "input": label})
+	waitFor(t, func() bool { return ticks(rec, label) == 1 }, "a one-shot timer of "+delay.String())
+}
+
 // ticks counts the runs of tick with input in the host's log.
 func ticks(rec *recorder, input string) int {
 	return strings.Count(rec.String(), `msg="tick `+input+`"`)
@@ -120,9 +132,9 @@ func TestTimers(t *testing.T) {
 			if out := mustArm(t, h, "timerguest", "timer.cancel", map[string]any{"id": id}); out["cancelled"] != true {
 				t.Errorf("cancel %v: %v", id, out)
 			}
-			time.Sleep(100 * time.Millisecond) // a run in progress ends
+			settle(t, h, rec, "timerguest", 100*time.Millisecond) // a run in progress ends
 			n := ticks(rec, "every")
-			time.Sleep(200 * time.Millisecond)
+			settle(t, h, rec, "timerguest", 200*time.Millisecond) // eight periods
 			if got := ticks(rec, "every"); got != n {
 				t.Errorf("%d runs after the cancel", got-n)
 			}
@@ -140,7 +152,7 @@ func TestTimers(t *testing.T) {
 			}
 			load(t, h, pc)
 			n = ticks(rec, "unload")
-			time.Sleep(200 * time.Millisecond)
+			settle(t, h, rec, "timerguest", 200*time.Millisecond)
 			if got := ticks(rec, "unload"); got != n {
 				t.Errorf("the unloaded plugin's timer ran %d times in its successor", got-n)
 			}
@@ -269,8 +281,13 @@ func TestTimersEndWithACrash(t *testing.T) {
 				info, _ := h.Plugin("timerguest")
 				return info.State == c.state && (c.state != airlock.StateRunning || info.Restarts == 1)
 			}, "the plugin "+c.name)
+			if c.state == airlock.StateDisabled { // its successor must not inherit the timer either
+				if err := h.Enable(context.Background(), "timerguest"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			n := ticks(rec, "crash")
-			time.Sleep(250 * time.Millisecond)
+			settle(t, h, rec, "timerguest", 250*time.Millisecond) // ten periods
 			if got := ticks(rec, "crash"); got != n {
 				t.Errorf("%d runs after the crash", got-n)
 			}
