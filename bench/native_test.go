@@ -2,7 +2,7 @@ package bench
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/airlock-go/airlock"
+	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
 
 // echoLibrary is a native plugin that answers a call with its input: the
@@ -73,23 +74,36 @@ func nativeEchoDir(b *testing.B) string {
 // BenchmarkNative is the cost of one call into a native library through
 // the host, in-process (a C call through purego, both ways' copies and
 // the host's checks) and contained (the process tier's protocol to a
-// sandboxed child that calls the library).
+// sandboxed child that calls the library), beside a builtin echo in Go:
+// the same host path in-process with no C call, so in-process ÷ builtin is
+// the C call's share.
 func BenchmarkNative(b *testing.B) {
 	dir := nativeEchoDir(b)
-	for _, iso := range []airlock.Isolation{airlock.IsolationInProcess, airlock.IsolationProcess} {
-		for _, size := range []int{64, 4096} {
-			b.Run(fmt.Sprintf("%s/%dB", iso, size), func(b *testing.B) {
-				h, err := airlock.New(airlock.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	contenders := []struct {
+		name string
+		pc   airlock.PluginConfig
+	}{
+		{"builtin", airlock.PluginConfig{Builtin: "nativeecho"}},
+		{"in-process", airlock.PluginConfig{Path: dir, Isolation: airlock.IsolationInProcess}},
+		{"process", airlock.PluginConfig{Path: dir, Isolation: airlock.IsolationProcess}},
+	}
+	for _, sz := range sizes[:2] {
+		for _, c := range contenders {
+			b.Run(sz.name+"/"+c.name, func(b *testing.B) {
+				h, err := airlock.New(airlock.Options{
+					Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+					Builtins: map[string]airlock.Builtin{"nativeecho": builtinEcho()},
+				})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer h.Close(context.Background())
-				if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: dir, Isolation: iso}); err != nil {
+				if _, err := h.Load(context.Background(), c.pc); err != nil {
 					b.Fatal(err)
 				}
-				m := newMsg(size)
+				m := newMsg(sz.n)
 				ctx := context.Background()
-				b.SetBytes(int64(size))
+				b.SetBytes(int64(sz.n))
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
@@ -101,4 +115,20 @@ func BenchmarkNative(b *testing.B) {
 			})
 		}
 	}
+}
+
+// builtinEcho is the echo library's counterpart in Go, compiled into the
+// host.
+func builtinEcho() airlock.Builtin {
+	p := plugin.New("nativeecho", "1.0.0")
+	plugin.Handle(p, "echo", func(_ context.Context, _ *plugin.Host, in json.RawMessage) (json.RawMessage, error) {
+		return in, nil
+	})
+	return airlock.Builtin{Plugin: p, Manifest: `
+name = "nativeecho"
+version = "1.0.0"
+tier = "builtin"
+protocol = 1
+functions = ["echo"]
+`}
 }

@@ -224,6 +224,31 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// demoNativeWants is what the demo's native step prints here: the library
+// in the host's process reading the host's file, then contained in a child
+// that the sandbox keeps from it (Linux), or why the step was skipped.
+func demoNativeWants() []string {
+	if runtime.GOOS == "windows" {
+		return []string{"(skipped: its build command is for Unix"}
+	}
+	if _, err := exec.LookPath("cc"); err != nil {
+		return []string{"(no C compiler (cc) found: skipping hello-native-c)", "(skipped: no C compiler (cc) found)"}
+	}
+	wants := []string{
+		"built hello-native-c (native tier)",
+		"hello-native-c     native   would load",
+		`isolation = "in-process":`,
+		"the library runs in the host's own process",
+		`peek(secret) → read "ledger signing key 7f3a-c0ffee"`,
+		`isolation = "process":`,
+		"the same file runs in a sandboxed child",
+	}
+	if runtime.GOOS == "linux" {
+		wants = append(wants, "peek(secret) → refused: Permission denied")
+	}
+	return wants
+}
+
 func TestDemo(t *testing.T) {
 	noToolchainUnderWine(t)
 	if testing.Short() {
@@ -247,7 +272,21 @@ func TestDemo(t *testing.T) {
 		"hello-go           process  would load",
 		`greet("ada") → "welcome, ada", err=<nil>`,
 		"during the reload, 0 failed",
+		// timers
+		"10 ms is under its timer_min_period (100ms)",
+		`reminder.start asks for timer.every 100ms → {"id":"t1"}`,
+		"the host calls reminder.tick #3 at",
+		"Unload(reminder), then load it again: 0 ticks",
+		// the kv store across a restart, and namespaces
+		`host #1: notebook.write("alice", "owes 12.50") → err=<nil>`,
+		`host #2: notebook.read("alice") → found=true value="owes 12.50"   (notebook's keys: ["alice"])`,
+		`host #2: snoop.read("alice") → found=false value=null   (snoop's keys: [])`,
 	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	for _, want := range demoNativeWants() {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +16,14 @@ import (
 
 // newTools are the programs each language's build and test need.
 var newTools = map[string][]string{
-	"go":         {"go"},
-	"go-wasm":    {"go"},
-	"python":     {"python3"},
-	"typescript": {"node", "npm"},
-	"rust":       {"cargo"},
-	"c-wasm":     {"clang", "make", "cc"},
+	"go":          {"go"},
+	"go-wasm":     {"go"},
+	"python":      {"python3"},
+	"typescript":  {"node", "npm"},
+	"rust":        {"cargo"},
+	"c-wasm":      {"clang", "make", "cc"},
+	"native-c":    {"make", "cc"},
+	"native-rust": {"cargo"},
 }
 
 // newNeedTools fails the test in CI (.ci/run installs every one) and skips
@@ -126,10 +129,17 @@ func newPackAsREADME(t *testing.T, lang, dir string) string {
 	switch lang {
 	case "typescript":
 		newRunIn(t, dir, "npm", "prune", "--omit=dev")
-	case "rust":
+	case "rust", "native-rust":
+		lib := name // the executable; a cdylib is libNAME.so, NAME with underscores
+		if lang == "native-rust" {
+			lib = "lib" + strings.ReplaceAll(name, "-", "_") + ".so"
+			if runtime.GOOS == "darwin" {
+				lib = strings.TrimSuffix(lib, ".so") + ".dylib"
+			}
+		}
 		from = filepath.Join(filepath.Dir(dir), name+"-pkg")
 		newCopyFile(t, filepath.Join(dir, "plugin.toml"), filepath.Join(from, "plugin.toml"))
-		newCopyFile(t, filepath.Join(dir, "target", "release", name), filepath.Join(from, "target", "release", name))
+		newCopyFile(t, filepath.Join(dir, "target", "release", lib), filepath.Join(from, "target", "release", lib))
 	}
 	code, stdout, stderr := run(t, "pack", from, "-o", pkg)
 	if code != 0 {

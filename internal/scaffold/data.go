@@ -35,10 +35,15 @@ type data struct {
 
 	TypeScriptSDK struct{ Version, Node string }
 	RustSDK       struct{ Version, Edition, RustVersion string }
+	RustNativeSDK struct{ Version, Edition, RustVersion string }
+	// LibName is Name as a Rust library's name (dashes become
+	// underscores): a cdylib's file is libLIBNAME.so.
+	LibName string
 }
 
 func newData(o Options) (data, error) {
-	d := data{Name: o.Name, Version: Version, GoVersion: goVersion, AirlockModule: Module, AirlockVersion: o.AirlockVersion}
+	d := data{Name: o.Name, Version: Version, GoVersion: goVersion, AirlockModule: Module, AirlockVersion: o.AirlockVersion,
+		LibName: strings.ReplaceAll(o.Name, "-", "_")}
 	if d.AirlockVersion == "" {
 		d.AirlockVersion = ModuleVersion()
 	}
@@ -61,6 +66,11 @@ func newData(o Options) (data, error) {
 		return d, err
 	}
 	d.RustSDK.Version, d.RustSDK.Edition, d.RustSDK.RustVersion = crate.Package.Version, crate.Package.Edition, crate.Package.RustVersion
+	crate.Package.Version, crate.Package.Edition, crate.Package.RustVersion = "", "", ""
+	if err := readSDK("rust-native/Cargo.toml", toml.Unmarshal, &crate); err != nil {
+		return d, err
+	}
+	d.RustNativeSDK.Version, d.RustNativeSDK.Edition, d.RustNativeSDK.RustVersion = crate.Package.Version, crate.Package.Edition, crate.Package.RustVersion
 	return d, nil
 }
 

@@ -38,7 +38,14 @@ var languages = []Language{
 		vendor: map[string]string{"rust/src": "vendor/airlock-plugin/src", "rust/README.md": "vendor/airlock-plugin/README.md"}},
 	{Name: "c-wasm", Summary: "a wasm plugin in C (clang, wasi-libc), the SDK in vendor/",
 		Test:   []string{"make", "test"},
-		vendor: map[string]string{"c": "vendor/airlock"}},
+		vendor: map[string]string{"c/airlock.c": "vendor/airlock/airlock.c", "c/airlock.h": "vendor/airlock/airlock.h"}},
+	{Name: "native-c", Summary: "a native plugin in C: a shared library, in the host or contained (docs/NATIVE.md)",
+		Test: []string{"make", "test"},
+		vendor: map[string]string{"c/airlock_native.h": "vendor/airlock/airlock_native.h",
+			"c/airlock_json.c": "vendor/airlock/airlock_json.c", "c/airlock_json.h": "vendor/airlock/airlock_json.h"}},
+	{Name: "native-rust", Summary: "a native plugin in Rust: a cdylib, in the host or contained (docs/NATIVE.md), the SDK crate in vendor/",
+		Test:   []string{"cargo", "test", "--offline", "--locked"},
+		vendor: map[string]string{"rust-native/src": "vendor/airlock-native/src", "rust-native/README.md": "vendor/airlock-native/README.md"}},
 }
 
 // Languages returns the languages New knows, in a stable order.
@@ -75,6 +82,8 @@ var aliases = map[string]string{
 	"ts": "typescript", "node": "typescript", "nodejs": "typescript", "js": "typescript", "javascript": "typescript",
 	"rs": "rust", "cargo": "rust",
 	"c": "c-wasm", "wasm-c": "c-wasm", "cwasm": "c-wasm", "wasm": "c-wasm",
+	"c-native": "native-c", "native": "native-c", "so": "native-c", "dll": "native-c",
+	"rust-native": "native-rust", "rs-native": "native-rust", "cdylib": "native-rust",
 }
 
 // nearestLanguage suggests a language for a name New does not know: an

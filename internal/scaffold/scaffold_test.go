@@ -19,12 +19,14 @@ import (
 // the plugin, the files each language needs, and no template left over.
 func TestRender(t *testing.T) {
 	want := map[string][]string{
-		"go":         {"plugin.toml", "README.md", ".gitignore", "go.mod", "main.go", "main_test.go"},
-		"go-wasm":    {"plugin.toml", "README.md", ".gitignore", "go.mod", "main.go", "main_test.go"},
-		"python":     {"plugin.toml", "README.md", ".gitignore", "main.py", "test_main.py", "airlock_plugin.py"},
-		"typescript": {"plugin.toml", "README.md", ".gitignore", ".npmrc", "package.json", "package-lock.json", "tsconfig.json", "src/main.ts", "src/greet.ts", "src/greet.test.ts", "vendor/airlock-plugin/index.js", "vendor/airlock-plugin/index.d.ts", "vendor/airlock-plugin/package.json"},
-		"rust":       {"plugin.toml", "README.md", ".gitignore", "Cargo.toml", "Cargo.lock", "src/main.rs", "vendor/airlock-plugin/Cargo.toml", "vendor/airlock-plugin/src/lib.rs"},
-		"c-wasm":     {"plugin.toml", "README.md", ".gitignore", "Makefile", "plugin.c", "plugin_test.c", "vendor/airlock/airlock.c", "vendor/airlock/airlock.h"},
+		"go":          {"plugin.toml", "README.md", ".gitignore", "go.mod", "main.go", "main_test.go"},
+		"go-wasm":     {"plugin.toml", "README.md", ".gitignore", "go.mod", "main.go", "main_test.go"},
+		"python":      {"plugin.toml", "README.md", ".gitignore", "main.py", "test_main.py", "airlock_plugin.py"},
+		"typescript":  {"plugin.toml", "README.md", ".gitignore", ".npmrc", "package.json", "package-lock.json", "tsconfig.json", "src/main.ts", "src/greet.ts", "src/greet.test.ts", "vendor/airlock-plugin/index.js", "vendor/airlock-plugin/index.d.ts", "vendor/airlock-plugin/package.json"},
+		"rust":        {"plugin.toml", "README.md", ".gitignore", "Cargo.toml", "Cargo.lock", "src/main.rs", "vendor/airlock-plugin/Cargo.toml", "vendor/airlock-plugin/src/lib.rs"},
+		"c-wasm":      {"plugin.toml", "README.md", ".gitignore", "Makefile", "plugin.c", "plugin_test.c", "vendor/airlock/airlock.c", "vendor/airlock/airlock.h"},
+		"native-c":    {"plugin.toml", "README.md", ".gitignore", "Makefile", "plugin.c", "plugin_test.c", "vendor/airlock/airlock_native.h", "vendor/airlock/airlock_json.c", "vendor/airlock/airlock_json.h"},
+		"native-rust": {"plugin.toml", "README.md", ".gitignore", "Cargo.toml", "Cargo.lock", "src/lib.rs", "vendor/airlock-native/Cargo.toml", "vendor/airlock-native/src/lib.rs", "vendor/airlock-native/src/json.rs"},
 	}
 	if len(want) != len(languages) {
 		t.Fatalf("test covers %d languages, there are %d", len(want), len(languages))
@@ -107,10 +109,12 @@ func TestGoVersionIsTheModules(t *testing.T) {
 // versions the lock files name are theirs.
 func TestVendoredSDKs(t *testing.T) {
 	copies := map[string]map[string]string{
-		"python":     {"airlock_plugin.py": "python/airlock_plugin.py"},
-		"typescript": {"vendor/airlock-plugin/index.js": "typescript/index.js", "vendor/airlock-plugin/index.d.ts": "typescript/index.d.ts"},
-		"rust":       {"vendor/airlock-plugin/src/session.rs": "rust/src/session.rs"},
-		"c-wasm":     {"vendor/airlock/airlock.c": "c/airlock.c", "vendor/airlock/airlock.h": "c/airlock.h"},
+		"python":      {"airlock_plugin.py": "python/airlock_plugin.py"},
+		"typescript":  {"vendor/airlock-plugin/index.js": "typescript/index.js", "vendor/airlock-plugin/index.d.ts": "typescript/index.d.ts"},
+		"rust":        {"vendor/airlock-plugin/src/session.rs": "rust/src/session.rs"},
+		"c-wasm":      {"vendor/airlock/airlock.c": "c/airlock.c", "vendor/airlock/airlock.h": "c/airlock.h"},
+		"native-c":    {"vendor/airlock/airlock_native.h": "c/airlock_native.h", "vendor/airlock/airlock_json.c": "c/airlock_json.c", "vendor/airlock/airlock_json.h": "c/airlock_json.h"},
+		"native-rust": {"vendor/airlock-native/src/lib.rs": "rust-native/src/lib.rs", "vendor/airlock-native/src/json.rs": "rust-native/src/json.rs"},
 	}
 	for lang, files := range copies {
 		got, err := Render(Options{Lang: lang, Name: "p"})

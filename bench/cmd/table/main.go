@@ -105,6 +105,15 @@ func comparisons() []comparison {
 		comparison{what: "process start: Airlock ÷ bare spawn and first byte", num: "Start/airlock", den: "Start/bare-spawn-first-byte", unit: "ns/op"},
 		comparison{what: "process start: Airlock without sandbox ÷ bare spawn", num: "Start/airlock-no-sandbox", den: "Start/bare-spawn-first-byte", unit: "ns/op"},
 		comparison{what: "process start: go-plugin gRPC ÷ Airlock", num: "Start/goplugin-grpc", den: "Start/airlock", unit: "ns/op"},
+	)
+	for _, sz := range []string{"64B", "4KiB"} {
+		n := "Native/" + sz + "/"
+		cs = append(cs,
+			comparison{what: "native call " + sz + ": in-process ÷ builtin (the C call's share)", num: n + "in-process", den: n + "builtin", unit: "ns/op"},
+			comparison{what: "native call " + sz + ": contained ÷ in-process (the sandboxed child's cost)", num: n + "process", den: n + "in-process", unit: "ns/op"},
+			comparison{what: "native call " + sz + ": contained ÷ Go process plugin", num: n + "process", den: "Call/" + sz + "/airlock", unit: "ns/op"})
+	}
+	cs = append(cs,
 		comparison{what: "wasm call 64B: Airlock ÷ raw wazero (same copies, no termination checks)", num: "Wasm/airlock", den: "Wasm/raw-wazero", unit: "ns/op", target: "≤ 2", ok: atMost(2)},
 		comparison{what: "wasm call 64B, host CPU: Airlock ÷ raw wazero", num: "Wasm/airlock", den: "Wasm/raw-wazero", unit: "host-cpu-ns/op", target: "≤ 2", ok: atMost(2)},
 		comparison{what: "wasm call 64B: Airlock ÷ raw wazero with WithCloseOnContextDone", num: "Wasm/airlock", den: "Wasm/raw-wazero-closeonctx", unit: "ns/op"},

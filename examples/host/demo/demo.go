@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Build == nil {
 		return errors.New("demo: Options.Build is not set")
 	}
-	d := &demo{out: &syncWriter{w: o.Out}, root: o.Root, build: o.Build}
+	d := &demo{out: &syncWriter{w: o.Out}, root: o.Root, build: o.Build, ticks: make(chan time.Time, 16)}
 	return d.run(ctx)
 }
 
@@ -86,6 +87,10 @@ type demo struct {
 	root  string
 	build func(ctx context.Context, dir string, log io.Writer) error
 	built []string // plugins built by buildAll
+	// nativeSkipped says why hello-native-c was not built.
+	nativeSkipped string
+	// ticks receives the time of each run of the reminder's timer.
+	ticks chan time.Time
 	// audit collects the host's audit events for display.
 	mu     sync.Mutex
 	audits []airlock.AuditEvent
@@ -102,7 +107,7 @@ func (d *demo) plugin(name string) string { return filepath.Join(d.root, "exampl
 func (d *demo) run(ctx context.Context) error {
 	d.say("Airlock demo: a host that manages money loads plugins it does not trust:")
 	d.say("process plugins in Go, Python and JavaScript, WebAssembly plugins in Go and C")
-	d.say("running inside the host, and a builtin, all behind one contract.")
+	d.say("running inside the host, a C shared library, and builtins, all behind one contract.")
 
 	d.step(1, "Declare the host's contract")
 	// Open, before anything slow: "airlock contract ./examples/host" runs
@@ -195,7 +200,22 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
-	d.step(10, "Shut down")
+	d.step(10, "The native tier: one C library, in the host and then contained")
+	if err := d.native(ctx, h); err != nil {
+		return err
+	}
+
+	d.step(11, fmt.Sprintf("A plugin asks the host to call it back every %v", tickPeriod))
+	if err := d.timers(ctx, h); err != nil {
+		return err
+	}
+
+	d.step(12, "The kv store outlives the host; each plugin sees only its own")
+	if err := d.kv(ctx); err != nil {
+		return err
+	}
+
+	d.step(13, "Shut down")
 	d.say("  Close asks each plugin to shut down, then terminates and kills what is left.")
 	return nil
 }
@@ -208,6 +228,9 @@ func (d *demo) discover(ctx context.Context, h *airlock.Host) {
 		if pc.Path != "" {
 			operator[filepath.Base(pc.Path)] = pc
 		}
+	}
+	if slices.Contains(d.built, "hello-native-c") {
+		operator["hello-native-c"] = d.nativeConfig()
 	}
 	cands, err := h.Discover(ctx, func(name string) airlock.PluginConfig { return operator[name] }, filepath.Join(d.root, "examples", "plugins"))
 	if err != nil {
@@ -315,15 +338,21 @@ func (d *demo) auditEvents() []airlock.AuditEvent {
 }
 
 // buildAll builds the Go plugins (process and wasm) and, when clang is
-// here, the C wasm plugin.
+// here, the C wasm plugin, and when cc is, the C native library.
 func (d *demo) buildAll(ctx context.Context) error {
 	tiers := map[string]airlock.Tier{"hello-go": airlock.TierProcess, "teller": airlock.TierProcess, "crashy": airlock.TierProcess,
-		"hello-wasm-go": airlock.TierWasm, "hello-wasm-c": airlock.TierWasm}
+		"hello-wasm-go": airlock.TierWasm, "hello-wasm-c": airlock.TierWasm, "hello-native-c": airlock.TierNative}
 	names := []string{"hello-go", "teller", "crashy", "hello-wasm-go"}
 	if have("clang") {
 		names = append(names, "hello-wasm-c")
 	} else {
 		d.say("  (clang not found: skipping hello-wasm-c)")
+	}
+	// hello-native-c's [build] runs "sh -c ... cc".
+	if d.nativeSkipped = nativeSkip(); d.nativeSkipped == "" {
+		names = append(names, "hello-native-c")
+	} else {
+		d.say("  (%s: skipping hello-native-c)", d.nativeSkipped)
 	}
 	for _, name := range names {
 		var log bytes.Buffer
@@ -334,6 +363,19 @@ func (d *demo) buildAll(ctx context.Context) error {
 		d.built = append(d.built, name)
 	}
 	return nil
+}
+
+// nativeSkip says why hello-native-c cannot be built here, or "".
+func nativeSkip() string {
+	switch {
+	case runtime.GOOS == "windows":
+		return "its build command is for Unix (docs/NATIVE.md says how to build the DLL)"
+	case !have("cc"):
+		return "no C compiler (cc) found"
+	case !have("sh"):
+		return "sh not found"
+	}
+	return ""
 }
 
 func have(program string) bool {
@@ -385,7 +427,7 @@ func (d *demo) hostOptions() airlock.Options {
 		Hooks:           []airlock.AnyHook{Greet},
 		Functions:       []airlock.Function{ledgerBalance},
 		Logger:          slog.New(slog.NewTextHandler(&indent{w: d.out}, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime})),
-		Builtins:        map[string]airlock.Builtin{"greeting-audit": greetingAudit(), "greeter-typo": greeterTypo()},
+		Builtins:        map[string]airlock.Builtin{"greeting-audit": greetingAudit(), "greeter-typo": greeterTypo(), "reminder": reminder(d.ticks)},
 		OnAudit: func(ev airlock.AuditEvent) {
 			d.mu.Lock()
 			d.audits = append(d.audits, ev)

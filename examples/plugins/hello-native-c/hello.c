@@ -1,12 +1,21 @@
 /* hello-native-c: an example Airlock plugin in C for the native tier, a
  * shared library loaded by the host (docs/NATIVE.md). The hook "greet"
  * takes {"name": "ada"} and returns {"message": "hello, ada"} using the
- * "greeting" setting, and logs through the host.
+ * "greeting" setting, and logs through the host. The function "peek"
+ * reports the process it runs in and tries to read a file: "airlock demo"
+ * uses it to show what running contained changes.
  *
  * It is thread-safe as the ABI requires: it keeps no state between calls. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <process.h>
+#define getpid _getpid
+#else
+#include <unistd.h>
+#endif
 
 #include "airlock_json.h"
 #include "airlock_native.h"
@@ -79,8 +88,43 @@ static int32_t greet(const airlock_call_v1 *call, uint8_t **out, size_t *out_len
     return AIRLOCK_NATIVE_OK;
 }
 
+/* peek: input {} or {"path": "..."}. Answers {"pid": N}, the process the
+ * library runs in as it sees it, and with a path the file's first line
+ * ("read") or why it could not be opened ("error"). In the host's process
+ * the library can open whatever the host can; contained, the sandbox
+ * decides. */
+static int32_t peek(const airlock_call_v1 *call, uint8_t **out, size_t *out_len) {
+    airlock_json *in = parse(call->input, call->input_len);
+    const airlock_json *path = airlock_json_get(in, "path");
+    char head[64];
+    snprintf(head, sizeof head, "{\"pid\":%ld", (long)getpid());
+    airlock_json_buf b = {0};
+    airlock_json_raw(&b, head);
+    if (path != NULL && path->kind == AIRLOCK_JSON_STRING) {
+        FILE *f = fopen(path->string, "r");
+        if (f == NULL) {
+            airlock_json_raw(&b, ",\"error\":");
+            airlock_json_string_value(&b, strerror(errno));
+        } else {
+            char line[256] = "";
+            if (fgets(line, sizeof line, f) == NULL) line[0] = 0;
+            fclose(f);
+            line[strcspn(line, "\n")] = 0;
+            airlock_json_raw(&b, ",\"read\":");
+            airlock_json_string_value(&b, line);
+        }
+    }
+    airlock_json_raw(&b, "}");
+    airlock_json_free(in);
+    if (b.failed) return answer(AIRLOCK_NATIVE_FAILED, "peek: out of memory", out, out_len);
+    *out = (uint8_t *)b.data;
+    *out_len = strlen(b.data);
+    return AIRLOCK_NATIVE_OK;
+}
+
 static int32_t plugin_call(const airlock_call_v1 *call, uint8_t **out, size_t *out_len) {
     if (strcmp(call->name, "greet") == 0) return greet(call, out, out_len);
+    if (strcmp(call->name, "peek") == 0) return peek(call, out, out_len);
     return answer(AIRLOCK_NATIVE_NOT_IMPLEMENTED, "no such hook", out, out_len);
 }
 
@@ -97,7 +141,7 @@ AIRLOCK_NATIVE_EXPORT int32_t airlock_native_init(const airlock_host_v1 *h, airl
     out->api_version = AIRLOCK_NATIVE_API_VERSION;
     out->name = "hello-native-c";
     out->version = "0.1.0";
-    out->hooks = "greet";
+    out->hooks = "greet peek"; /* the hooks and functions it handles */
     out->call = plugin_call;
     out->free = plugin_free;
     return AIRLOCK_NATIVE_OK;
