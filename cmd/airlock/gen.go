@@ -11,15 +11,17 @@ import (
 	"time"
 
 	"github.com/airlock-go/airlock/internal/gen"
+	"github.com/airlock-go/airlock/internal/manifest"
 )
 
 var genCommand = command{
 	summary: "Write typed bindings of a host's contract for plugins in Go, Python, TypeScript, C or Rust.",
-	usage:   "--lang " + strings.Join(gen.Languages(), "|") + " [--package NAME] [-o DIR|FILE] CONTRACT.json|PACKAGE [-- HOST-ARGS...]",
+	usage:   "--lang " + strings.Join(gen.Languages(), "|") + " [--manifest PLUGIN.toml|DIR] [--package NAME] [-o DIR|FILE] CONTRACT.json|PACKAGE [-- HOST-ARGS...]",
 	setup: func(fs *flag.FlagSet) runFunc {
 		lang := fs.String("lang", "", "the language of the bindings: "+strings.Join(gen.Languages(), ", "))
 		pkg := fs.String("package", "contract", "the Go package, the Python, TypeScript or Rust module, or the C prefix of the bindings")
 		out := fs.String("o", "", "where to write: a directory (the files are named after --package), or a file; standard output when unset")
+		manifestPath := fs.String("manifest", "", "a plugin's manifest (plugin.toml, or its directory): also write the type of its settings, with a strict decoder")
 		timeout := fs.Duration("timeout", time.Minute, "for a PACKAGE: how long the host program may take to reach airlock.New, once built")
 		return func(ctx context.Context, c *cli, args []string) error {
 			if *lang == "" {
@@ -28,27 +30,65 @@ var genCommand = command{
 			if len(args) == 0 {
 				return usagef("want a contract document (airlock contract's output, a .json file) or the host program's Go package")
 			}
-			return c.gen(ctx, *lang, *pkg, *out, args[0], args[1:], *timeout)
+			return c.gen(ctx, genRequest{lang: *lang, pkg: *pkg, out: *out, manifest: *manifestPath, src: args[0], hostArgs: args[1:], timeout: *timeout})
 		}
 	},
 }
 
-// gen writes the bindings of the contract at src: a JSON file, or a host
-// program's package whose contract "airlock contract" gets.
-func (c *cli) gen(ctx context.Context, lang, pkg, out, src string, hostArgs []string, timeout time.Duration) error {
-	doc, err := c.contractDocument(ctx, src, hostArgs, timeout)
+// genRequest is what "airlock gen" is asked to write.
+type genRequest struct {
+	lang, pkg, out string
+	manifest       string // a plugin.toml or its directory, or ""
+	src            string // a contract file or a host program's package
+	hostArgs       []string
+	timeout        time.Duration
+}
+
+// gen writes the bindings of the contract at r.src (a JSON file, or a host
+// program's package whose contract "airlock contract" gets), with the
+// settings of the manifest r.manifest if set.
+func (c *cli) gen(ctx context.Context, r genRequest) error {
+	var settings map[string]manifest.Setting
+	if r.manifest != "" {
+		m, err := readManifest(r.manifest)
+		if err != nil {
+			return err
+		}
+		settings = m.Config
+		if settings == nil {
+			settings = map[string]manifest.Setting{}
+		}
+	}
+	doc, err := c.contractDocument(ctx, r.src, r.hostArgs, r.timeout)
 	if err != nil {
 		return err
 	}
 	contract, err := gen.Parse(doc)
 	if err != nil {
-		return fmt.Errorf("%s: %w", src, err)
+		return fmt.Errorf("%s: %w", r.src, err)
 	}
-	files, err := gen.Generate(contract, lang, pkg)
+	if settings != nil {
+		if err := gen.AddSettings(contract, settings); err != nil {
+			return fmt.Errorf("%s: %w", r.manifest, err)
+		}
+	}
+	files, err := gen.Generate(contract, r.lang, r.pkg)
 	if err != nil {
-		return fmt.Errorf("%s: %w", src, err)
+		return fmt.Errorf("%s: %w", r.src, err)
 	}
-	return c.writeGenerated(files, out)
+	return c.writeGenerated(files, r.out)
+}
+
+// readManifest reads a plugin.toml, or the one in the directory path.
+func readManifest(path string) (*manifest.Manifest, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return manifest.Load(path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Parse(path, data)
 }
 
 // contractDocument reads the contract document src, or gets it from the

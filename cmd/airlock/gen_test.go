@@ -39,6 +39,42 @@ func genContract(t *testing.T) []byte {
 
 func genDir() string { return filepath.Join(testutil.Root(), "testdata", "gen") }
 
+// genManifestFile is the manifest whose settings the test bindings type.
+func genManifestFile() string { return filepath.Join(genDir(), "plugin.toml") }
+
+// genWithSettings parses a contract document and adds the settings of
+// testdata/gen/plugin.toml, as gen --manifest does.
+func genWithSettings(t *testing.T, doc []byte) *gen.Contract {
+	t.Helper()
+	c, err := gen.Parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := readManifest(genManifestFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.AddSettings(c, m.Config); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// genConfigTable is the [config] table of testdata/gen/plugin.toml, which
+// every test plugin's manifest ends with.
+func genConfigTable(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(genManifestFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), "\n[config]\n")
+	if i < 0 {
+		t.Fatal("testdata/gen/plugin.toml has no [config] table")
+	}
+	return string(b[i:])
+}
+
 // golden compares got with the file at path, or rewrites it with -update-gen.
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
@@ -72,7 +108,8 @@ func firstDiff(a, b string) string {
 
 // The bindings of the test contract (testdata/gen/contract.json), in every
 // language, are what testdata/gen/bindings holds (reviewed there), and the
-// same when generated twice: generation is deterministic. The file is
+// same when generated twice: generation is deterministic. The bindings
+// include the settings of testdata/gen/plugin.toml (gen --manifest). The file is
 // testdata/gen/hostdef's contract: its hook and host function are checked
 // against the host's contract now (its standard functions may change
 // without making the bindings' tests fail: -update-gen brings them in).
@@ -89,10 +126,7 @@ func TestGenGolden(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			var first []gen.File
 			for range 2 {
-				c, err := gen.Parse(doc)
-				if err != nil {
-					t.Fatal(err)
-				}
+				c := genWithSettings(t, doc)
 				files, err := gen.Generate(c, lang, "contract")
 				if err != nil {
 					t.Fatal(err)
@@ -172,13 +206,18 @@ func TestGenCommand(t *testing.T) {
 		return string(b)
 	}
 
-	code, stdout, stderr := run(t, "gen", "--lang", "python", file)
+	code, stdout, stderr := run(t, "gen", "--lang", "python", "--manifest", genManifestFile(), file)
 	if code != 0 || stdout != want("python", "contract.py") {
-		t.Errorf("gen --lang python FILE: exit %d, stderr %s; stdout is the golden file: %v", code, stderr, stdout == want("python", "contract.py"))
+		t.Errorf("gen --lang python --manifest FILE FILE: exit %d, stderr %s; stdout is the golden file: %v", code, stderr, stdout == want("python", "contract.py"))
+	}
+	code, stdout, stderr = run(t, "gen", "--lang", "python", file)
+	if code != 0 || strings.Contains(stdout, "Settings") || !strings.Contains(stdout, "def decode_invoice(") {
+		t.Errorf("gen --lang python FILE (no manifest): exit %d, stderr %s; want the bindings without Settings", code, stderr)
 	}
 
 	out := filepath.Join(t.TempDir(), "out") + string(filepath.Separator)
-	if code, _, stderr := run(t, "gen", "--lang", "c", "-o", out, file); code != 0 {
+	// --manifest DIR: the plugin.toml in it.
+	if code, _, stderr := run(t, "gen", "--lang", "c", "--manifest", genDir(), "-o", out, file); code != 0 {
 		t.Fatalf("gen --lang c -o DIR: exit %d: %s", code, stderr)
 	}
 	for _, name := range []string{"contract.h", "contract.c"} {
@@ -187,6 +226,10 @@ func TestGenCommand(t *testing.T) {
 		}
 	}
 
+	badSettings := filepath.Join(t.TempDir(), "plugin.toml")
+	if err := os.WriteFile(badSettings, []byte("name = \"x\"\nversion = \"1.0.0\"\ntier = \"process\"\nprotocol = 1\nentry = \"x\"\n[config]\nworkers = { type = \"int\" }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		code int
@@ -197,6 +240,8 @@ func TestGenCommand(t *testing.T) {
 		{[]string{"gen", "--lang", "go"}, 2, "want a contract document"},
 		{[]string{"gen", "--lang", "c", file}, 2, "give -o a directory"},
 		{[]string{"gen", "--lang", "go", "--package", "My-Pkg", file}, 1, `package name "My-Pkg"`},
+		{[]string{"gen", "--lang", "go", "--manifest", t.TempDir(), file}, 1, "no plugin.toml here"},
+		{[]string{"gen", "--lang", "go", "--manifest", badSettings, file}, 1, `key "config.workers.type": "int": must be string, number, integer`},
 	}
 	for _, c := range cases {
 		code, _, stderr := run(t, c.args...)
@@ -272,11 +317,7 @@ type genPlugin struct {
 // and a misspelled result refused by the host.
 func TestGenPlugins(t *testing.T) {
 	noToolchainUnderWine(t)
-	doc := genContract(t)
-	c, err := gen.Parse(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := genWithSettings(t, genContract(t))
 	plugins := []genPlugin{
 		{lang: "go", dir: goGenPlugin},
 		{lang: "typescript", dir: tsGenPlugin, misspells: true},
@@ -293,14 +334,21 @@ func TestGenPlugins(t *testing.T) {
 			}
 			dir := p.dir(t, files)
 			runGenPlugin(t, p, dir)
+			runGenSettings(t, p, dir)
 		})
 	}
 }
 
 func genHost(t *testing.T, rates ...airlock.Function) *airlock.Host {
 	t.Helper()
+	return genHostLogging(t, io.Discard, rates...)
+}
+
+// genHostLogging is genHost, logging to w.
+func genHostLogging(t *testing.T, w io.Writer, rates ...airlock.Function) *airlock.Host {
+	t.Helper()
 	opts := hostdef.Options()
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Logger = slog.New(slog.NewTextHandler(w, nil))
 	if len(rates) > 0 {
 		opts.Functions = append(rates, hostdef.Echo)
 	}
@@ -316,8 +364,9 @@ func runGenPlugin(t *testing.T, p genPlugin, dir string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	name := "gen-" + p.lang
-	h := genHost(t)
-	if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, Grants: []string{"rates.read"}}); err != nil {
+	var log lockedBuffer
+	h := genHostLogging(t, &log)
+	if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, Grants: genGrants, Config: genConfig}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -325,9 +374,9 @@ func runGenPlugin(t *testing.T, p genPlugin, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Approved || got.Total != 45 || got.Reason != "ada/EUR/p3" || got.Score != nil ||
-		!slices.Equal(got.Flags, []string{"rush", "vip", "no-note", "meta", "h2"}) {
-		t.Errorf("verdict = %+v (score %v), want approved, total 45, reason ada/EUR/p3, flags [rush vip no-note meta h2], no score", got, got.Score)
+	if !got.Approved || got.Total != 45 || got.Reason != "hey:ada/EUR/p3" || got.Score != nil ||
+		!slices.Equal(got.Flags, []string{"rush", "vip", "no-note", "meta", "h2", "w3", "r2"}) {
+		t.Errorf("verdict = %+v (score %v), want approved, total 45, reason hey:ada/EUR/p3, flags [rush vip no-note meta h2 w3 r2], no score", got, got.Score)
 	}
 
 	in := genInvoice("bob")
@@ -339,8 +388,30 @@ func runGenPlugin(t *testing.T, p genPlugin, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Approved || got.Total != 0 || got.Reason != "bob/USD/p3" || got.Score == nil || *got.Score != 30 || !slices.Equal(got.Flags, []string{"h2"}) {
-		t.Errorf("verdict without the optional fields = %+v (score %v), want total 0, reason bob/USD/p3, flags [h2], score 30", got, got.Score)
+	if !got.Approved || got.Total != 0 || got.Reason != "hey:bob/USD/p3" || got.Score == nil || *got.Score != 30 || !slices.Equal(got.Flags, []string{"h2", "w3", "r2"}) {
+		t.Errorf("verdict without the optional fields = %+v (score %v), want total 0, reason hey:bob/USD/p3, flags [h2 w3 r2], score 30", got, got.Score)
+	}
+	// The typed after handler of note.add gets the hook's input and the
+	// host's default answer, decoded; what does not fit is refused.
+	if _, err := hostdef.Note.Run(ctx, h, "paid"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "after note.add: paid -> false"; !strings.Contains(log.String(), want) {
+		t.Errorf("the after handler logged no %q; the host's log:\n%s", want, log.String())
+	}
+	afterBad := []struct {
+		input any
+		want  string
+	}{
+		{map[string]any{"input": 1, "output": true}, "note.add: invalid input: /input: "},
+		{map[string]any{"input": "x"}, "note.add: invalid input: /output: missing"},
+	}
+	for _, b := range afterBad {
+		_, err := h.Call(ctx, name, "note.add", b.input)
+		var re *airlock.RemoteError
+		if !errors.As(err, &re) || re.Code != -32602 || !strings.Contains(re.Message, b.want) {
+			t.Errorf("after handler given %v: err = %v, want the plugin's -32602 %q", b.input, err, b.want)
+		}
 	}
 
 	// What the host sends, missing a required field: refused by the
@@ -386,7 +457,7 @@ func runGenPlugin(t *testing.T, p genPlugin, dir string) {
 		}{Rat: 2, Source: "old"}, nil
 	})
 	h2 := genHost(t, renamed)
-	if _, err := h2.Load(ctx, airlock.PluginConfig{Path: dir, Grants: []string{"rates.read"}}); err != nil {
+	if _, err := h2.Load(ctx, airlock.PluginConfig{Path: dir, Grants: genGrants, Config: genConfig}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hostdef.Check.Run(ctx, h2, decodeInvoice(t, genInvoice("ada"))); err == nil || !strings.Contains(err.Error(), "host call rates.lookup: result: /rate: missing") {
@@ -399,6 +470,123 @@ func runGenPlugin(t *testing.T, p genPlugin, dir string) {
 			t.Errorf("misspelled result: err = %v, want ErrBadResult naming /aproved and /approved", err)
 		}
 	}
+}
+
+// genGrants are the test plugins' grants: rates.lookup, and log for the
+// after handler.
+var genGrants = []string{"rates.read", "log"}
+
+// genConfig is the operator's settings of the test plugins (host.toml's
+// [plugin.config]): ratio unset, strict left at its default.
+var genConfig = map[string]any{"greeting": "hey", "workers": int64(3), "regions": []any{"eu", "us"}}
+
+// runGenSettings checks the plugin's typed settings: other values reach
+// it typed (a default filled in, a number, a bool); an operator's value of
+// the wrong type or an unknown setting is refused at load naming the
+// plugin and the setting; and a manifest that changed since the bindings
+// were generated is refused by the plugin's decoder naming the setting,
+// never read as a zero value.
+func runGenSettings(t *testing.T, p genPlugin, dir string) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	name := "gen-" + p.lang
+	cfg := map[string]any{"greeting": "yo", "ratio": 0.5, "strict": true}
+	h := genHost(t)
+	if _, err := h.Load(ctx, airlock.PluginConfig{Path: dir, Grants: genGrants, Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := hostdef.Check.Run(ctx, h, decodeInvoice(t, genInvoice("ada")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Total != 22.5 || got.Reason != "yo:ada/EUR/p3" || !slices.Equal(got.Flags, []string{"rush", "vip", "no-note", "meta", "h2", "w2", "strict"}) {
+		t.Errorf("with ratio 0.5, strict, workers by default: verdict = %+v, want total 22.5, reason yo:ada/EUR/p3, flags [... h2 w2 strict]", got)
+	}
+
+	operator := []struct {
+		config map[string]any
+		want   string
+	}{
+		{map[string]any{"greeting": "x", "workers": "3"}, `setting "workers": `},
+		{map[string]any{"greeting": "x", "workers": 1.5}, `setting "workers": `},
+		{map[string]any{"greeting": "x", "wrokers": 3}, `setting "wrokers": unknown setting`},
+		{map[string]any{"workers": 3}, "greeting"},
+	}
+	for _, o := range operator {
+		_, err := genHost(t).Load(ctx, airlock.PluginConfig{Path: dir, Grants: genGrants, Config: o.config})
+		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), o.want) {
+			t.Errorf("config %v: err = %v, want one naming %s and %s", o.config, err, name, o.want)
+		}
+	}
+
+	// The manifest changed (workers became a number, a setting was added)
+	// and the bindings were not regenerated: the host accepts the values,
+	// the plugin's decoder does not. (One host: a wasm load costs seconds
+	// under -race. Go reports every problem, the others the first: the
+	// unknown setting. A fractional integer is refused by the same decoder
+	// function as the contract's, which runGenPlugin checks.)
+	stale := map[string]any{"greeting": "x", "workers": 1.5, "extra": "y"}
+	want := []string{"settings: /extra: unknown setting (these bindings know: greeting, ratio, regions, strict, workers;"}
+	if p.lang == "go" {
+		want = append(want, "/workers: got number 1.5, want int64")
+	}
+	h = genHost(t)
+	if _, err := h.Load(ctx, airlock.PluginConfig{Path: genDrifted(t, dir), Grants: genGrants, Config: stale}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = hostdef.Check.Run(ctx, h, decodeInvoice(t, genInvoice("ada")))
+	for _, w := range append(want, name) {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("stale bindings, config %v: err = %v, want one naming %q", stale, err, w)
+		}
+	}
+}
+
+// genDrifted copies the plugin directory dir, with a manifest whose
+// settings are no longer those the bindings were generated from.
+func genDrifted(t *testing.T, dir string) string {
+	t.Helper()
+	out := t.TempDir()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		copyTo(t, path, filepath.Join(out, rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(out, "plugin.toml")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := strings.Replace(string(b), `workers = { type = "integer"`, `workers = { type = "number"`, 1)
+	m += "extra = { type = \"string\" }\n"
+	if m == string(b)+"extra = { type = \"string\" }\n" {
+		t.Fatal("the test manifest has no integer workers")
+	}
+	if err := os.WriteFile(file, []byte(m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" {
+		// Keep the executables executable.
+		_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if st, err := os.Stat(path); err == nil && st.Mode()&0o111 != 0 {
+					rel, _ := filepath.Rel(dir, path)
+					_ = os.Chmod(filepath.Join(out, rel), st.Mode())
+				}
+			}
+			return nil
+		})
+	}
+	return out
 }
 
 // decodeInvoice makes the host's Invoice of a map, through JSON.
@@ -422,11 +610,20 @@ protocol = 1
 entry = %q
 %s
 contract = "1.2.0"
-hooks = ["invoice.check"]
+hooks = ["invoice.check", "note.add"]
+
+[hook."note.add"]
+phase = "after"
 
 [capabilities]
-required = ["rates.read"]
+required = ["rates.read", "log"]
 `
+
+// genManifestText is a test plugin's manifest, with the settings of
+// testdata/gen/plugin.toml.
+func genManifestText(t *testing.T, lang, tier, entry, extra string) string {
+	return fmt.Sprintf(genManifest, lang, tier, entry, extra) + genConfigTable(t)
+}
 
 // writeFiles writes the generated files into dir.
 func writeFiles(t *testing.T, dir string, files []gen.File) {
@@ -462,7 +659,7 @@ func goGenPlugin(t *testing.T, files []gen.File) string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build of the Go plugin: %v\n%s", err, out)
 	}
-	m := fmt.Sprintf(genManifest, "go", "process", exeName("gen-go"), "")
+	m := genManifestText(t, "go", "process", exeName("gen-go"), "")
 	return testutil.PluginDir(t, m, map[string]string{exeName("gen-go"): bin})
 }
 
@@ -514,7 +711,7 @@ func fileExists(p string) bool {
 func pythonGenPlugin(t *testing.T, files []gen.File) string {
 	needTool(t, "python3", "the Python plugin runs on it")
 	root := testutil.Root()
-	m := fmt.Sprintf(genManifest, "python", "process", "main.py", `interpreter = ["python3"]`)
+	m := genManifestText(t, "python", "process", "main.py", `interpreter = ["python3"]`)
 	dir := testutil.PluginDir(t, m, map[string]string{
 		"main.py":           genSource("python/main.py"),
 		"airlock_plugin.py": filepath.Join(root, "sdk", "python", "airlock_plugin.py"),
@@ -537,7 +734,7 @@ func tsGenPlugin(t *testing.T, files []gen.File) string {
 		}
 		t.Skip("no tsc: run npm ci in sdk/typescript")
 	}
-	m := fmt.Sprintf(genManifest, "typescript", "process", "main.js", `interpreter = ["node"]`)
+	m := genManifestText(t, "typescript", "process", "main.js", `interpreter = ["node"]`)
 	dir := testutil.PluginDir(t, m, map[string]string{
 		"main.ts":       genSource("typescript/main.ts"),
 		"misspelled.ts": genSource("typescript/misspelled.ts"),
@@ -593,7 +790,7 @@ func rustGenPlugin(t *testing.T, files []gen.File) string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cargo build of the Rust plugin: %v\n%s", err, out)
 	}
-	m := fmt.Sprintf(genManifest, "rust", "process", exeName("gen-rust"), "")
+	m := genManifestText(t, "rust", "process", exeName("gen-rust"), "")
 	return testutil.PluginDir(t, m, map[string]string{exeName("gen-rust"): filepath.Join(crate, "target", "debug", exeName("gen-rust"))})
 }
 
@@ -606,6 +803,6 @@ func cGenPlugin(t *testing.T, files []gen.File) string {
 	// Warnings are errors: the bindings must compile cleanly.
 	wasm := testutil.CWasm(t, "gen-c", []string{"-Wall", "-Wextra", "-Werror", "-I", filepath.Join(root, "sdk", "c"), "-I", src},
 		genSource("c/main.c"), filepath.Join(src, "contract.c"), filepath.Join(root, "sdk", "c", "airlock.c"), filepath.Join(root, "sdk", "c", "airlock_json.c"))
-	m := fmt.Sprintf(genManifest, "c", "wasm", "plugin.wasm", "")
+	m := genManifestText(t, "c", "wasm", "plugin.wasm", "")
 	return testutil.PluginDir(t, m, map[string]string{"plugin.wasm": wasm})
 }

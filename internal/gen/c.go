@@ -77,6 +77,7 @@ func emitC(c *Contract, pkg string) ([]File, error) {
 		g.structFree(src, s)
 	}
 	g.hooks(h, src)
+	g.settings(h, src)
 	g.functions(h, src)
 	h.p("#endif")
 	return []File{{Name: pkg + ".h", Data: h.Bytes()}, {Name: pkg + ".c", Data: src.Bytes()}}, nil
@@ -324,6 +325,9 @@ func (g *cEmitter) structParse(w *writer, s *Struct) {
 	w.p("    (void)sub, (void)m;")
 	w.p("    memset(out, 0, sizeof *out);")
 	w.p("    if (!v || v->kind != AIRLOCK_JSON_OBJECT) return gen_want(v, path, \"object\", err, size);")
+	if s.Closed {
+		g.closedCheck(w, s)
+	}
 	for i, f := range s.Fields {
 		n := names(g.fields[s], i)
 		key := cString(f.JSON)
@@ -399,6 +403,55 @@ func (g *cEmitter) structParse(w *writer, s *Struct) {
 	}
 	w.p("}")
 	w.p("")
+}
+
+// closedCheck refuses a member of v that s has no field for: a setting
+// the bindings do not know (they were generated from another manifest).
+func (g *cEmitter) closedCheck(w *writer, s *Struct) {
+	var known []string
+	for _, f := range s.Fields {
+		known = append(known, cString(f.JSON))
+	}
+	w.p("    static const char *const known[] = {%s};", strings.Join(append(known, "NULL"), ", "))
+	w.p("    for (size_t i = 0; i < v->count; i++) {")
+	w.p("        size_t k = 0;")
+	w.p("        while (known[k] && strcmp(known[k], v->keys[i]) != 0) k++;")
+	w.p("        if (!known[k]) {")
+	w.p("            gen_sub(sub, path, v->keys[i]);")
+	w.p("            return gen_fail(sub, %s, err, size);", cString("unknown setting (these bindings know: "+strings.Join(fieldJSONNames(s), ", ")+"; regenerate them from the plugin's manifest)"))
+	w.p("        }")
+	w.p("    }")
+}
+
+// settings declares and defines PREFIX_load_settings.
+func (g *cEmitter) settings(h, src *writer) {
+	if g.c.Settings == nil {
+		return
+	}
+	sn := g.sname(g.c.Settings)
+	name := g.pkg + "_load_settings"
+	h.p("/* %s decodes the plugin's settings (the host has filled in their", name)
+	h.p(" * defaults) into out; free it with %s_free. It returns 0, or", sn)
+	h.p(" * AIRLOCK_FAILED for a missing required setting, a value of the wrong type")
+	h.p(" * (3.5 or \"3\" for an integer) or a setting these bindings do not know,")
+	h.p(" * with a message naming the setting in *message (malloc'ed; free it)")
+	h.p(" * unless message is NULL. */")
+	h.p("int %s(%s *out, char **message);", name, sn)
+	h.p("")
+	src.p("int %s(%s *out, char **message) {", name, sn)
+	src.p("    char err[GEN_ERR_MAX];")
+	src.p("    airlock_json *v = airlock_json_parse(airlock_config(), err, sizeof err);")
+	src.p("    int rc = v ? %s_parse(v, \"\", out, err, sizeof err) : -1;", sn)
+	src.p("    airlock_json_free(v);")
+	src.p("    if (rc != 0) {")
+	src.p("        char msg[GEN_ERR_MAX + 16];")
+	src.p("        snprintf(msg, sizeof msg, \"settings: %%s\", err);")
+	src.p("        memset(out, 0, sizeof *out);")
+	src.p("        return gen_message(message, AIRLOCK_FAILED, msg);")
+	src.p("    }")
+	src.p("    return 0;")
+	src.p("}")
+	src.p("")
 }
 
 func names(n []string, i int) string { return n[i] }
@@ -545,11 +598,23 @@ func (g *cEmitter) hooks(h, src *writer) {
 		h.p(" * non-zero. */")
 		h.p("typedef int (*%s)(const char *phase, %s, %s);", fn, g.inParam(hk.In), g.outParam(hk.Out))
 		h.p("")
+		if hk.Collect {
+			h.p("/* An after handler of the hook %q: its input, and the answers that", hk.Name)
+			h.p(" * succeeded as JSON text (an array). It returns 0, or fails the call with")
+		} else {
+			h.p("/* An after handler of the hook %q: its input and output. It returns 0,", hk.Name)
+			h.p(" * or fails the call with")
+		}
+		h.p(" * airlock_error and returns non-zero (the host logs it; it cannot change")
+		h.p(" * the result). */")
+		h.p("typedef int (*%s_after_fn)(%s, %s);", p+"_"+Snake(hk.Name), g.inParam(hk.In), g.afterParam(afterOut(hk)))
+		h.p("")
 	}
 	h.p("/* The plugin's handlers of the host's hooks; NULL for one it does not implement. */")
 	h.p("typedef struct %s_hooks {", p)
 	for _, hk := range g.c.Hooks {
 		h.p("    %s_%s_fn %s;", p, Snake(hk.Name), Snake(hk.Name))
+		h.p("    %s_%s_after_fn %s_after; /* for the manifest's [hook.%q] phase = \"after\" */", p, Snake(hk.Name), Snake(hk.Name), hk.Name)
 	}
 	if len(g.c.Hooks) == 0 {
 		h.p("    char unused_;")
@@ -560,8 +625,9 @@ func (g *cEmitter) hooks(h, src *writer) {
 	h.p(" * it decodes input (a missing required field or a value of the wrong type")
 	h.p(" * is answered AIRLOCK_INVALID_INPUT without calling the handler), calls it")
 	h.p(" * and sends its output. It returns 1, or 0 when hooks has no handler of")
-	h.p(" * name. Call it from airlock_handle. (An after handler gets {\"input\": ...,")
-	h.p(" * \"output\": ...}: handle it in airlock_handle before.) */")
+	h.p(" * name. An _after handler runs in the after phase, and in any phase when")
+	h.p(" * the hook has no other handler (a plugin takes part in a hook in one")
+	h.p(" * phase: its manifest's). Call it from airlock_handle. */")
 	h.p("int %s_handle(const %s_hooks *hooks, const char *name, const char *phase, const char *input);", p, p)
 	h.p("")
 
@@ -570,6 +636,7 @@ func (g *cEmitter) hooks(h, src *writer) {
 	src.p("    size_t size = sizeof err;")
 	src.p("    (void)hooks, (void)name, (void)phase, (void)input, (void)err, (void)msg, (void)size;")
 	for _, hk := range g.c.Hooks {
+		g.afterDispatch(src, hk)
 		field := Snake(hk.Name)
 		src.p("    if (strcmp(name, %s) == 0 && hooks->%s) {", cString(hk.Name), field)
 		src.p("        airlock_json *v = airlock_json_parse(input, err, sizeof err);")
@@ -614,19 +681,74 @@ func (g *cEmitter) topDecl(t *Type, name string) string {
 
 // parseTop decodes the airlock_json v into the local name, setting rc.
 func (g *cEmitter) parseTop(w *writer, t *Type, name, ind string) {
+	g.parseTopAt(w, t, name, "v", `""`, ind)
+}
+
+// parseTopAt decodes the airlock_json v, at the JSON pointer path (a C
+// string literal), into the local name, setting rc.
+func (g *cEmitter) parseTopAt(w *writer, t *Type, name, v, path, ind string) {
 	if t.Kind == Object && t.Nullable {
-		w.p("%sif (rc == 0 && v->kind != AIRLOCK_JSON_NULL) {", ind)
-		w.p("%s    rc = %s;", ind, g.parse(t, "v", `""`, "&"+name))
+		w.p("%sif (rc == 0 && %s->kind != AIRLOCK_JSON_NULL) {", ind, v)
+		w.p("%s    rc = %s;", ind, g.parse(t, v, path, "&"+name))
 		w.p("%s    %s_ptr = &%s;", ind, name, name)
 		w.p("%s}", ind)
 		return
 	}
 	if t.Kind == Raw {
-		w.p("%sif (rc == 0) rc = %s;", ind, g.parse(t, "v", `""`, "&"+name))
+		w.p("%sif (rc == 0) rc = %s;", ind, g.parse(t, v, path, "&"+name))
 		return
 	}
-	w.p("%sif (rc == 0 && v->kind == AIRLOCK_JSON_NULL) rc = gen_fail(\"\", \"got null, want a value\", err, sizeof err);", ind)
-	w.p("%sif (rc == 0) rc = %s;", ind, g.parse(t, "v", `""`, "&"+name))
+	w.p("%sif (rc == 0 && %s->kind == AIRLOCK_JSON_NULL) rc = gen_fail(%s, \"got null, want a value\", err, sizeof err);", ind, v, path)
+	w.p("%sif (rc == 0) rc = %s;", ind, g.parse(t, v, path, "&"+name))
+}
+
+// afterOut is the type of the output a C after handler gets: a collect
+// hook's answers as JSON text (C holds no array at the top).
+func afterOut(h Op) *Type {
+	if h.Collect {
+		return &Type{Kind: Raw}
+	}
+	return h.Out
+}
+
+// afterParam is the C parameter of an after handler's output.
+func (g *cEmitter) afterParam(t *Type) string {
+	switch t.Kind {
+	case Object:
+		return "const " + g.sname(t.Struct) + " *out"
+	case String, Raw:
+		return "const char *out"
+	}
+	return g.elemType(t) + " out"
+}
+
+// afterDispatch writes the part of PREFIX_handle that runs hk's after
+// handler: it decodes {"input": ..., "output": ...} and calls it.
+func (g *cEmitter) afterDispatch(src *writer, hk Op) {
+	field := Snake(hk.Name) + "_after"
+	out := afterOut(hk)
+	src.p("    if (strcmp(name, %s) == 0 && hooks->%s && (!hooks->%s || (phase && strcmp(phase, \"after\") == 0))) {", cString(hk.Name), field, Snake(hk.Name))
+	src.p("        airlock_json *all = airlock_json_parse(input, err, sizeof err);")
+	src.p("        const airlock_json *v = NULL;")
+	src.p("        %s;", g.topDecl(hk.In, "in"))
+	src.p("        %s;", g.topDecl(out, "out"))
+	src.p("        int rc = all ? 0 : -1;")
+	src.p("        if (rc == 0 && all->kind != AIRLOCK_JSON_OBJECT) rc = gen_want(all, \"\", \"object\", err, size);")
+	src.p("        if (rc == 0 && !(v = airlock_json_get(all, \"input\"))) rc = gen_fail(\"/input\", \"missing\", err, size);")
+	g.parseTopAt(src, hk.In, "in", "v", `"/input"`, "        ")
+	src.p("        if (rc == 0 && !(v = airlock_json_get(all, \"output\"))) rc = gen_fail(\"/output\", \"missing\", err, size);")
+	g.parseTopAt(src, out, "out", "v", `"/output"`, "        ")
+	src.p("        airlock_json_free(all);")
+	src.p("        if (rc != 0) {")
+	src.p("            snprintf(msg, sizeof msg, \"%%s: invalid input: %%s\", name, err);")
+	src.p("            airlock_error(AIRLOCK_INVALID_INPUT, msg);")
+	src.p("        } else if (hooks->%s(%s, %s) == 0) {", field, g.topArg(hk.In, "in"), g.topArg(out, "out"))
+	src.p("            airlock_result(\"null\");")
+	src.p("        }")
+	g.freeTop(src, hk.In, "in", "        ")
+	g.freeTop(src, out, "out", "        ")
+	src.p("        return 1;")
+	src.p("    }")
 }
 
 // topArg passes the top-level input local name to a handler.
@@ -647,7 +769,7 @@ func (g *cEmitter) freeTop(w *writer, t *Type, name, ind string) {
 }
 
 func (g *cEmitter) functions(h, src *writer) {
-	taken := map[string]bool{}
+	taken := map[string]bool{g.pkg + "_load_settings": true}
 	for _, f := range g.c.Functions {
 		name := g.pkg + "_" + Snake(f.Name)
 		for k := 2; taken[name] || strings.HasSuffix(name, "_handle"); k++ {
@@ -698,22 +820,24 @@ func (g *cEmitter) functions(h, src *writer) {
 }
 
 const cHelpers = `
+/* A contract without host functions (or hooks) leaves some helpers unused. */
+#define GEN_UNUSED __attribute__((unused))
 #define GEN_PATH_MAX 256
 #define GEN_ERR_MAX 384
 
-static int gen_fail(const char *path, const char *msg, char *err, size_t size) {
+static GEN_UNUSED int gen_fail(const char *path, const char *msg, char *err, size_t size) {
     if (size > 0) snprintf(err, size, "%s: %s", *path ? path : "(root)", msg);
     return -1;
 }
 
-static int gen_want(const airlock_json *v, const char *path, const char *want, char *err, size_t size) {
+static GEN_UNUSED int gen_want(const airlock_json *v, const char *path, const char *want, char *err, size_t size) {
     char msg[64];
     snprintf(msg, sizeof msg, "got %s, want %s", v ? airlock_json_kind_name(v->kind) : "nothing", want);
     return gen_fail(path, msg, err, size);
 }
 
 /* gen_sub writes path/key (a JSON pointer) to out, cut to GEN_PATH_MAX. */
-static void gen_sub(char *out, const char *path, const char *key) {
+static GEN_UNUSED void gen_sub(char *out, const char *path, const char *key) {
     size_t n = (size_t)snprintf(out, GEN_PATH_MAX, "%s/", path);
     for (; *key && n + 3 < GEN_PATH_MAX; key++) {
         if (*key == '~') out[n++] = '~', out[n++] = '0';
@@ -723,54 +847,54 @@ static void gen_sub(char *out, const char *path, const char *key) {
     out[n < GEN_PATH_MAX ? n : GEN_PATH_MAX - 1] = 0;
 }
 
-static void gen_index(char *out, const char *path, size_t i) {
+static GEN_UNUSED void gen_index(char *out, const char *path, size_t i) {
     snprintf(out, GEN_PATH_MAX, "%s/%zu", path, i);
 }
 
-static char *gen_strdup(const char *s) {
+static GEN_UNUSED char *gen_strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
     if (d) memcpy(d, s, n);
     return d;
 }
 
-static int gen_message(char **message, int code, const char *msg) {
+static GEN_UNUSED int gen_message(char **message, int code, const char *msg) {
     if (message) *message = gen_strdup(msg);
     return code;
 }
 
-static void gen_key(airlock_json_buf *b, int *first, const char *key) {
+static GEN_UNUSED void gen_key(airlock_json_buf *b, int *first, const char *key) {
     if (!*first) airlock_json_raw(b, ",");
     *first = 0;
     airlock_json_string_value(b, key);
     airlock_json_raw(b, ":");
 }
 
-static int gen_bool(const airlock_json *v, const char *path, int *out, char *err, size_t size) {
+static GEN_UNUSED int gen_bool(const airlock_json *v, const char *path, int *out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_BOOL) return gen_want(v, path, "boolean", err, size);
     *out = v->boolean;
     return 0;
 }
 
-static int gen_integer(const airlock_json *v, const char *path, long long *out, char *err, size_t size) {
+static GEN_UNUSED int gen_integer(const airlock_json *v, const char *path, long long *out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_NUMBER || !v->is_integer) return gen_want(v, path, "integer", err, size);
     *out = v->integer;
     return 0;
 }
 
-static int gen_number(const airlock_json *v, const char *path, double *out, char *err, size_t size) {
+static GEN_UNUSED int gen_number(const airlock_json *v, const char *path, double *out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_NUMBER) return gen_want(v, path, "number", err, size);
     *out = v->number;
     return 0;
 }
 
-static int gen_string(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
+static GEN_UNUSED int gen_string(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_STRING) return gen_want(v, path, "string", err, size);
     *out = gen_strdup(v->string);
     return *out ? 0 : gen_fail(path, "out of memory", err, size);
 }
 
-static int gen_enum(const airlock_json *v, const char *path, char **out, const char *const *allowed, char *err, size_t size) {
+static GEN_UNUSED int gen_enum(const airlock_json *v, const char *path, char **out, const char *const *allowed, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_STRING) return gen_want(v, path, "string", err, size);
     for (; *allowed; allowed++) {
         if (strcmp(*allowed, v->string) == 0) return gen_string(v, path, out, err, size);
@@ -779,7 +903,7 @@ static int gen_enum(const airlock_json *v, const char *path, char **out, const c
 }
 
 /* gen_raw keeps any value as JSON text. */
-static int gen_raw(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
+static GEN_UNUSED int gen_raw(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
     airlock_json_buf b = {0};
     airlock_json_write(&b, v);
     if (b.failed) {

@@ -49,6 +49,15 @@ func emitGo(c *Contract, pkg string) ([]File, error) {
 	for _, f := range c.Functions {
 		g.function(w, f)
 	}
+	if c.Settings != nil {
+		w.p("// LoadSettings decodes the plugin's settings (the host has filled in")
+		w.p("// their defaults) into Settings, strictly: see Settings.UnmarshalJSON.")
+		w.p("// It is plugin.Settings[Settings](h).")
+		w.p("func LoadSettings(h *plugin.Host) (Settings, error) {")
+		w.p("return plugin.Settings[Settings](h)")
+		w.p("}")
+		w.p("")
+	}
 	if len(c.Hooks)+len(c.Functions) == 0 {
 		w.p("var _ = context.Background // no hook or function uses them")
 		w.p("var _ *plugin.Plugin")
@@ -68,7 +77,7 @@ type goEmitter struct {
 }
 
 // goReserved are the generated file's own identifiers.
-var goReserved = map[string]bool{"ContractVersion": true, "DecodeError": true, "Problem": true}
+var goReserved = map[string]bool{"ContractVersion": true, "DecodeError": true, "Problem": true, "LoadSettings": true}
 
 func (g *goEmitter) names() error {
 	taken := map[string]bool{}
@@ -92,6 +101,7 @@ func (g *goEmitter) names() error {
 	}
 	for _, h := range g.c.Hooks {
 		taken["Register"+Camel(h.Name)] = true
+		taken["Register"+Camel(h.Name)+"After"] = true
 	}
 	g.funcs = map[string]string{}
 	for _, f := range g.c.Functions {
@@ -150,22 +160,31 @@ func (g *goEmitter) typ(t *Type) string {
 	return base
 }
 
+// goScalar reports whether t is a bool, string or number.
+func goScalar(t *Type) bool {
+	return t.Kind == Bool || t.Kind == String || t.Kind == Number || t.Kind == Integer
+}
+
 // nullable reports whether the Go value of t can hold null.
 func goHoldsNull(t *Type) bool {
 	return t.Kind == Raw || t.Nullable
 }
 
 func (g *goEmitter) structType(w *writer, s *Struct) error {
-	w.p("// %s is an object of the contract.", s.Name)
-	if s.Doc != "" {
+	if s.Closed {
+		w.p("// %s is the plugin's settings, as its manifest declares them.", s.Name)
+	} else {
+		w.p("// %s is an object of the contract.", s.Name)
+	}
+	if s.Doc != "" && !s.Closed {
 		w.p("//\n// %s", oneLine(s.Doc))
 	}
 	w.p("type %s struct {", s.Name)
 	names := g.fields[s]
 	for i, f := range s.Fields {
 		typ := g.typ(f.Type)
-		if !f.Required && f.Type.Kind == Object && !f.Type.Nullable {
-			typ = "*" + typ // absent: nil
+		if !f.Required && !f.Type.Nullable && (f.Type.Kind == Object || s.Closed && goScalar(f.Type)) {
+			typ = "*" + typ // absent: nil (an unset setting is not its zero value)
 		}
 		opt := ""
 		if !f.Required {
@@ -183,13 +202,24 @@ func (g *goEmitter) structType(w *writer, s *Struct) error {
 	w.p("}")
 	w.p("")
 	w.p("// UnmarshalJSON decodes an object, refusing a missing required field")
-	w.p("// and null where the contract allows none. Unknown fields are ignored:")
-	w.p("// a host may add fields in a minor version of its contract.")
+	if s.Closed {
+		w.p("// and null where none is allowed, and a member it does not know: the")
+		w.p("// bindings were generated from another manifest.")
+	} else {
+		w.p("// and null where the contract allows none. Unknown fields are ignored:")
+		w.p("// a host may add fields in a minor version of its contract.")
+	}
 	w.p("func (v *%s) UnmarshalJSON(data []byte) error {", s.Name)
 	w.p("m, err := decodeObject(data)")
 	w.p("if err != nil {\nreturn err\n}")
 	w.p("var errs []error")
-	if len(s.Fields) == 0 {
+	if s.Closed {
+		var known []string
+		for _, f := range s.Fields {
+			known = append(known, strconv.Quote(f.JSON))
+		}
+		w.p("errs = append(errs, refuseUnknown(m, %s))", strings.Join(known, ", "))
+	} else if len(s.Fields) == 0 {
 		w.p("_ = m")
 	}
 	for i, f := range s.Fields {
@@ -197,12 +227,13 @@ func (g *goEmitter) structType(w *writer, s *Struct) error {
 		w.p("errs = append(errs, decodeField(m, %q, %v, %v, &v.%s))", f.JSON, f.Required, nullable, names[i])
 		if hasEnum(f.Type) && f.Type.Kind != Bool {
 			val := "v." + names[i]
-			if f.Type.Nullable {
+			ptr := f.Type.Nullable || s.Closed && !f.Required && goScalar(f.Type)
+			if ptr {
 				w.p("if v.%s != nil {", names[i])
 				val = "*" + val
 			}
 			w.p("errs = append(errs, checkEnum(%q, %s, %s))", "/"+f.JSON, val, g.enumValues(f.Type))
-			if f.Type.Nullable {
+			if ptr {
 				w.p("}")
 			}
 		}
@@ -241,8 +272,8 @@ func (g *goEmitter) hook(w *writer, h Op) {
 	w.p("// %s registers fn as the plugin's handler of the hook %q, in its", name, h.Name)
 	w.p("// before and define phases: its input is decoded into %s, and a", in)
 	w.p("// missing required field or a value of the wrong type is answered")
-	w.p("// plugin.CodeInvalidInput without calling fn. (An after handler gets")
-	w.p("// {\"input\": ..., \"output\": ...}: register it with plugin.Handle.)")
+	w.p("// plugin.CodeInvalidInput without calling fn. (An after handler:")
+	w.p("// %sAfter.)", name)
 	w.p("func %s(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in %s) (%s, error)) {", name, in, out)
 	w.p("p.HandleRaw(%q, func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {", h.Name)
 	w.p("var in %s", in)
@@ -250,6 +281,34 @@ func (g *goEmitter) hook(w *writer, h Op) {
 	w.p("return nil, &plugin.Error{Code: plugin.CodeInvalidInput, Message: %q + err.Error()}", h.Name+": invalid input: ")
 	w.p("}")
 	w.p("return fn(ctx, h, in)")
+	w.p("})")
+	w.p("}")
+	w.p("")
+	g.afterHook(w, h)
+}
+
+// afterHook writes RegisterHOOKAfter: the typed after handler of h.
+func (g *goEmitter) afterHook(w *writer, h Op) {
+	name := "Register" + Camel(h.Name) + "After"
+	in, out := g.typ(h.In), g.typ(h.AfterOutput())
+	w.p("// %s registers fn as the plugin's after handler of the hook", name)
+	w.p("// %q (its manifest's [hook.%q] phase = \"after\"), instead of", h.Name, h.Name)
+	what := "output"
+	if h.Collect {
+		what = "answers that succeeded"
+	}
+	w.p("// %s: fn gets the hook's input and %s, decoded; a value", "Register"+Camel(h.Name), what)
+	w.p("// that does not fit is answered plugin.CodeInvalidInput. The host logs")
+	w.p("// fn's error; it cannot change the result.")
+	w.p("func %s(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in %s, out %s) error) {", name, in, out)
+	w.p("p.HandleRaw(%q, func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {", h.Name)
+	w.p("var in %s", in)
+	w.p("var out %s", out)
+	w.p("err := decodeAfter(input, %v, &in, %v, &out)", goHoldsNull(h.In), goHoldsNull(h.AfterOutput()))
+	w.p("if err != nil {")
+	w.p("return nil, &plugin.Error{Code: plugin.CodeInvalidInput, Message: %q + err.Error()}", h.Name+": invalid input: ")
+	w.p("}")
+	w.p("return nil, fn(ctx, h, in, out)")
 	w.p("})")
 	w.p("}")
 	w.p("")
@@ -307,6 +366,18 @@ func decodeValue(data []byte, nullable bool, dst any) error {
 		return &DecodeError{Problems: []Problem{{Message: "got null, want a value"}}}
 	}
 	return decodeAt("", data, reflect.ValueOf(dst).Elem())
+}
+
+// decodeAfter decodes an after handler's {"input": ..., "output": ...}.
+func decodeAfter(data []byte, inNullable bool, in any, outNullable bool, out any) error {
+	m, err := decodeObject(data)
+	if err != nil {
+		return err
+	}
+	return joinProblems([]error{
+		decodeField(m, "input", true, inNullable, in),
+		decodeField(m, "output", true, outNullable, out),
+	})
 }
 
 // decodeObject decodes the members of a JSON object.
@@ -411,6 +482,25 @@ func joinProblems(errs []error) error {
 			return err
 		}
 		out.Problems = append(out.Problems, de.Problems...)
+	}
+	if len(out.Problems) == 0 {
+		return nil
+	}
+	return out
+}
+
+// refuseUnknown refuses the members of m not named in known.
+func refuseUnknown(m map[string]json.RawMessage, known ...string) error {
+	var unknown []string
+	for k := range m {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	out := &DecodeError{}
+	for _, k := range unknown {
+		out.Problems = append(out.Problems, Problem{Path: "/" + escapePointer(k), Message: "unknown setting (these bindings know: " + strings.Join(known, ", ") + "; regenerate them from the plugin's manifest)"})
 	}
 	if len(out.Problems) == 0 {
 		return nil

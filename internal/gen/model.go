@@ -51,6 +51,10 @@ type Struct struct {
 	Name   string  // the type's name in generated code, in CamelCase
 	Doc    string  // the schema's description
 	Fields []Field // sorted by JSON name
+	// Closed refuses members that are not fields (the plugin's settings:
+	// a setting the bindings do not know is a manifest they were not
+	// generated from). Contract types are open: a host may add fields.
+	Closed bool
 }
 
 // Field is one property of a Struct.
@@ -66,7 +70,18 @@ type Op struct {
 	Name       string // as in the contract: payment.approve
 	Capability string // a function's; empty for a hook
 	Default    bool   // a hook's: whether the host has a default
+	Collect    bool   // a hook's: every definer answers (airlock.CollectHook)
 	In, Out    *Type
+}
+
+// AfterOutput is the type of the output an after handler of hook h gets:
+// the hook's output, or for a collect hook the array of the answers that
+// succeeded.
+func (h Op) AfterOutput() *Type {
+	if h.Collect {
+		return &Type{Kind: Array, Elem: h.Out}
+	}
+	return h.Out
 }
 
 // Contract is a contract document read for generation.
@@ -75,6 +90,9 @@ type Contract struct {
 	Hooks     []Op      // sorted by name
 	Functions []Op      // sorted by name
 	Structs   []*Struct // every struct, sorted by name
+	// Settings is the plugin's settings (AddSettings), or nil. It is also
+	// in Structs.
+	Settings *Struct
 }
 
 // document is the contract document, as far as generation needs it.
@@ -83,6 +101,7 @@ type document struct {
 	Hooks   []struct {
 		Name    string          `json:"name"`
 		Default bool            `json:"default"`
+		Collect bool            `json:"collect"`
 		Input   json.RawMessage `json:"input"`
 		Output  json.RawMessage `json:"output"`
 	} `json:"hooks"`
@@ -110,7 +129,7 @@ func Parse(data []byte) (*Contract, error) {
 		if err != nil {
 			return nil, err
 		}
-		op.Default = h.Default
+		op.Default, op.Collect = h.Default, h.Collect
 		c.Hooks = append(c.Hooks, op)
 	}
 	for _, f := range doc.Functions {

@@ -14,7 +14,7 @@ var pythonKeywords = map[string]bool{
 	"break": true, "class": true, "continue": true, "def": true, "del": true, "elif": true, "else": true, "except": true,
 	"finally": true, "for": true, "from": true, "global": true, "if": true, "import": true, "in": true, "is": true,
 	"lambda": true, "nonlocal": true, "not": true, "or": true, "pass": true, "raise": true, "return": true, "try": true,
-	"while": true, "with": true, "yield": true, "register_hooks": true, "airlock": true,
+	"while": true, "with": true, "yield": true, "register_hooks": true, "register_after_hooks": true, "airlock": true, "settings": true,
 }
 
 // emitPython writes Python bindings on the Python SDK (airlock_plugin.py):
@@ -23,7 +23,7 @@ var pythonKeywords = map[string]bool{
 // function. It needs Python 3.11 (typing.NotRequired).
 func emitPython(c *Contract, pkg string) ([]File, error) {
 	if err := checkReserved(c, "Python", "Any", "Callable", "Dict", "List", "Literal", "NotRequired", "Optional", "TypedDict",
-		"Hooks", "ContractError", "JSONValue", "CONTRACT_VERSION"); err != nil {
+		"Hooks", "AfterHooks", "ContractError", "JSONValue", "CONTRACT_VERSION"); err != nil {
 		return nil, err
 	}
 	w := &writer{}
@@ -69,12 +69,25 @@ func emitPython(c *Contract, pkg string) ([]File, error) {
 	w.p("")
 	w.p("def register_hooks(plugin: airlock.Plugin, hooks: Hooks) -> None:")
 	w.p(`    """Register the handlers of hooks (before and define phases), each`)
-	w.p("    behind a decoder of its input. An after handler gets")
-	w.p(`    {"input": ..., "output": ...}: register it with plugin.handle."""`)
+	w.p("    behind a decoder of its input. After handlers: register_after_hooks.\"\"\"")
 	w.p("    for name, fn in hooks.items():")
 	w.p("        if name not in _DECODERS:")
 	w.p("            raise KeyError(f\"the host's contract has no hook {name!r}\")")
 	w.p("        plugin.handle(name, _typed(name, _DECODERS[name], fn))")
+	if c.Settings != nil {
+		w.p("")
+		w.p("")
+		w.p("def settings(ctx: airlock.Context) -> Settings:")
+		w.p(`    """Decode the plugin's settings (the host has filled in their defaults):`)
+		w.p("    a missing required setting, a value of the wrong type (3.5 or \"3\" for")
+		w.p("    an integer) or a setting these bindings do not know raises")
+		w.p(`    ContractError naming the setting."""`)
+		w.p("    try:")
+		w.p("        return decode_settings(ctx.config)")
+		w.p("    except ContractError as e:")
+		w.p(`        raise ContractError("settings: " + str(e)) from None`)
+	}
+	pyAfter(w, c)
 	taken := map[string]bool{}
 	for _, f := range c.Functions {
 		name := Snake(f.Name)
@@ -96,6 +109,38 @@ func emitPython(c *Contract, pkg string) ([]File, error) {
 		w.p("        raise ContractError(%s + str(e)) from None", strconv.Quote("host call "+f.Name+": result: "))
 	}
 	return []File{{Name: pkg + ".py", Data: w.Bytes()}}, nil
+}
+
+// pyAfter writes AfterHooks and register_after_hooks.
+func pyAfter(w *writer, c *Contract) {
+	var entries []string
+	for _, h := range c.Hooks {
+		entries = append(entries, fmt.Sprintf("        %q: Callable[[airlock.Context, %s, %s], None],", h.Name, pyType(h.In), pyType(h.AfterOutput())))
+	}
+	w.p("")
+	w.p("")
+	w.p("#: The plugin's after handlers of the host's hooks (the manifest's")
+	w.p("#: [hook.NAME] phase = \"after\"), by hook name: each gets the hook's input")
+	w.p("#: and output (a collect hook's: the list of answers); each is optional.")
+	w.p("AfterHooks = TypedDict(\n    \"AfterHooks\",\n    {\n%s\n    },\n    total=False,\n)", strings.Join(entries, "\n"))
+	w.p("")
+	w.p("_AFTER_DECODERS: Dict[str, Callable[[Any, str], Any]] = {")
+	for _, h := range c.Hooks {
+		in := pyDecode(h.In, `_req(_object(v, p), "input", p)`, `p + "/input"`)
+		out := pyDecode(h.AfterOutput(), `_req(_object(v, p), "output", p)`, `p + "/output"`)
+		w.p("    %q: lambda v, p: (%s, %s),", h.Name, in, out)
+	}
+	w.p("}")
+	w.p("")
+	w.p("")
+	w.p("def register_after_hooks(plugin: airlock.Plugin, hooks: AfterHooks) -> None:")
+	w.p(`    """Register after handlers, each behind a decoder of the hook's input and`)
+	w.p("    output (a value that does not fit is answered INVALID_PARAMS). The host")
+	w.p(`    logs what one raises; it cannot change the result."""`)
+	w.p("    for name, fn in hooks.items():")
+	w.p("        if name not in _AFTER_DECODERS:")
+	w.p("            raise KeyError(f\"the host's contract has no hook {name!r}\")")
+	w.p("        plugin.handle(name, _typed_after(name, _AFTER_DECODERS[name], fn))")
 }
 
 func pyType(t *Type) string {
@@ -186,8 +231,20 @@ func pyStruct(w *writer, s *Struct) {
 	w.p("")
 	w.p("def decode_%s(v: Any, path: str = \"\") -> %s:", Snake(s.Name), s.Name)
 	w.p(`    """Decode a value of type %s: a missing required field or a value of the wrong`, s.Name)
-	w.p(`    type raises ContractError; unknown fields are left out."""`)
+	if s.Closed {
+		w.p(`    type, or a member it does not know, raises ContractError."""`)
+	} else {
+		w.p(`    type raises ContractError; unknown fields are left out."""`)
+	}
 	w.p("    o = _object(v, path)")
+	if s.Closed {
+		var known []string
+		for _, f := range s.Fields {
+			b, _ := json.Marshal(f.JSON)
+			known = append(known, string(b)+",")
+		}
+		w.p("    _closed(o, path, (%s))", strings.Join(known, " "))
+	}
 	w.p("    r: Dict[str, Any] = {}")
 	for _, f := range s.Fields {
 		key, _ := json.Marshal(f.JSON)
@@ -269,6 +326,12 @@ def _integer(v, path):
     return v
 
 
+def _closed(o, path, known):
+    for k in sorted(o):
+        if k not in known:
+            _fail(f"{path}/{_escape(k)}", f"unknown setting (these bindings know: {', '.join(known)}; regenerate them from the plugin's manifest)")
+
+
 def _enum(v, path, allowed):
     if v not in allowed:
         _fail(path, f"{v!r} is not one of {list(allowed)!r}")
@@ -297,6 +360,17 @@ def _typed(name, decode, fn):
         except ContractError as e:
             raise airlock.Error(airlock.INVALID_PARAMS, f"{name}: invalid input: {e}") from None
         return fn(ctx, value)
+
+    return handler
+
+
+def _typed_after(name, decode, fn):
+    def handler(ctx, inp):
+        try:
+            value, output = decode(inp, "")
+        except ContractError as e:
+            raise airlock.Error(airlock.INVALID_PARAMS, f"{name}: invalid input: {e}") from None
+        fn(ctx, value, output)
 
     return handler
 

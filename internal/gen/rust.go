@@ -67,11 +67,23 @@ func emitRust(c *Contract, pkg string) ([]File, error) {
 		w.p("    })")
 		w.p("}")
 		w.p("")
+		rustAfter(w, h)
 	}
-	taken := map[string]bool{}
+	if c.Settings != nil {
+		w.p("/// Decodes the plugin's settings (the host has filled in their defaults):")
+		w.p("/// a missing required setting, a value of the wrong type (3.5 or \"3\" for")
+		w.p("/// an integer) or a setting these bindings do not know is an error")
+		w.p("/// naming the setting.")
+		w.p("pub fn settings(ctx: &Context) -> Result<Settings, Error> {")
+		w.p("    <Settings as Decode>::decode(Value::Object(ctx.config().clone()), \"\")")
+		w.p("        .map_err(|e| Error::new(e.code(), format!(\"settings: {}\", e.message())))")
+		w.p("}")
+		w.p("")
+	}
+	taken := map[string]bool{"settings": true}
 	for _, f := range c.Functions {
 		name := Snake(f.Name)
-		if rustKeywords[name] || strings.HasPrefix(name, "register_") {
+		if rustKeywords[name] || strings.HasPrefix(name, "register_") || name == "settings" {
 			name += "_"
 		}
 		for k := 2; taken[name]; k++ {
@@ -88,6 +100,34 @@ func emitRust(c *Contract, pkg string) ([]File, error) {
 	}
 	w.WriteString(rustHelpers)
 	return []File{{Name: pkg + ".rs", Data: w.Bytes()}}, nil
+}
+
+// rustAfter writes register_HOOK_after: the typed after handler of h.
+func rustAfter(w *writer, h Op) {
+	name := "register_" + Snake(h.Name) + "_after"
+	in, out := rustType(h.In), rustType(h.AfterOutput())
+	what := "output"
+	if h.Collect {
+		what = "answers"
+	}
+	w.p("/// Registers f as the plugin's after handler of the hook %q (the manifest's", h.Name)
+	w.p("/// `[hook.%q] phase = \"after\"`), instead of `register_%s`: it gets the", h.Name, Snake(h.Name))
+	w.p("/// hook's input and %s, decoded (a value that does not fit is answered", what)
+	w.p("/// `INVALID_PARAMS`). The host logs its error; it cannot change the result.")
+	w.p("pub fn %s<F>(p: Plugin, f: F) -> Plugin", name)
+	w.p("where")
+	w.p("    F: Fn(&Context, %s, %s) -> Result<(), Error> + Send + Sync + 'static,", in, out)
+	w.p("{")
+	w.p("    p.hook(%q, move |ctx: &Context, v: Value| -> Result<Value, Error> {", h.Name)
+	w.p("        let invalid = |e: Error| Error::new(code::INVALID_PARAMS, format!(\"%s: invalid input: {}\", e.message()));", h.Name)
+	w.p("        let mut o = object(v, \"\").map_err(invalid)?;")
+	w.p("        let input: %s = required(&mut o, \"input\", \"\").map_err(invalid)?;", in)
+	w.p("        let output: %s = required(&mut o, \"output\", \"\").map_err(invalid)?;", out)
+	w.p("        f(ctx, input, output)?;")
+	w.p("        Ok(Value::Null)")
+	w.p("    })")
+	w.p("}")
+	w.p("")
 }
 
 func rustType(t *Type) string {
@@ -126,7 +166,11 @@ func rustField(json string) string {
 
 func rustStruct(w *writer, s *Struct, boxed map[*Struct]map[string]bool) error {
 	names := uniqueNames(fieldJSONNames(s), rustField, nil)
-	w.p("/// An object of the contract.%s", docSuffix(s.Doc))
+	if s.Closed {
+		w.p("/// The plugin's settings, as its manifest declares them.")
+	} else {
+		w.p("/// An object of the contract.%s", docSuffix(s.Doc))
+	}
 	w.p("#[derive(Clone, Debug, PartialEq)]")
 	w.p("pub struct %s {", s.Name)
 	for i, f := range s.Fields {
@@ -144,10 +188,17 @@ func rustStruct(w *writer, s *Struct, boxed map[*Struct]map[string]bool) error {
 	w.p("")
 	w.p("impl Decode for %s {", s.Name)
 	w.p("    fn decode(v: Value, path: &str) -> Result<Self, Error> {")
-	if len(s.Fields) == 0 {
+	if len(s.Fields) == 0 && !s.Closed {
 		w.p("        object(v, path)?;")
 	} else {
 		w.p("        let mut o = object(v, path)?;")
+	}
+	if s.Closed {
+		var known []string
+		for _, f := range s.Fields {
+			known = append(known, strconv.Quote(f.JSON))
+		}
+		w.p("        closed(&o, path, &[%s])?;", strings.Join(known, ", "))
 	}
 	for i, f := range s.Fields {
 		fn := "required"
@@ -346,6 +397,16 @@ fn optional<T: Decode>(o: &mut Map, k: &str, path: &str) -> Result<Option<T>, Er
     match o.remove(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => T::decode(v, &format!("{path}/{}", escape(k))).map(Some),
+    }
+}
+
+fn closed(o: &Map, path: &str, known: &[&str]) -> Result<(), Error> {
+    match o.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(fail(
+            &format!("{path}/{}", escape(k)),
+            format!("unknown setting (these bindings know: {}; regenerate them from the plugin's manifest)", known.join(", ")),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -14,7 +14,7 @@ import (
 // (the decoders are the handlers' parse), and a typed caller per host
 // function.
 func emitTypeScript(c *Contract, pkg string) ([]File, error) {
-	if err := checkReserved(c, "TypeScript", "CallOptions", "Handler", "Host", "JSONValue", "Plugin", "Hooks", "ContractError",
+	if err := checkReserved(c, "TypeScript", "CallOptions", "Handler", "Host", "JSONValue", "Plugin", "Hooks", "AfterHooks", "AfterHandler", "ContractError",
 		"Array", "Record", "Object", "Number", "String", "Boolean", "Error", "Promise"); err != nil {
 		return nil, err
 	}
@@ -23,7 +23,7 @@ func emitTypeScript(c *Contract, pkg string) ([]File, error) {
 	w.p("//")
 	w.p("// Typed bindings of a host's contract for a plugin written with @airlock-go/plugin.")
 	w.p("")
-	w.p(`import type { CallOptions, Handler, Host, JSONValue, Plugin } from "@airlock-go/plugin";`)
+	w.p("%s", tsImportLine)
 	w.p("")
 	if c.Version != "" {
 		w.p("/** The version of the contract these bindings were generated from: the manifest's `contract`. */")
@@ -44,8 +44,7 @@ func emitTypeScript(c *Contract, pkg string) ([]File, error) {
 	w.p("/**")
 	w.p(" * Registers the handlers of hooks on p, each with a parse that refuses")
 	w.p(" * an input missing a required field or with a value of the wrong type")
-	w.p(" * (answered Code.InvalidParams). An after handler gets {input, output}:")
-	w.p(" * register it with p.hook directly.")
+	w.p(" * (answered Code.InvalidParams). After handlers: registerAfterHooks.")
 	w.p(" */")
 	w.p("export function registerHooks<S extends object>(p: Plugin<S>, hooks: Hooks<S>): Plugin<S> {")
 	for i, h := range c.Hooks {
@@ -57,7 +56,24 @@ func emitTypeScript(c *Contract, pkg string) ([]File, error) {
 	w.p("  return p;")
 	w.p("}")
 	w.p("")
-	taken := map[string]bool{"registerHooks": true}
+	if c.Settings != nil {
+		w.p("/**")
+		w.p(" * Decodes the plugin's settings (the host has filled in their defaults),")
+		w.p(" * throwing a ContractError naming the setting for a missing required one,")
+		w.p(" * a value of the wrong type (3.5 or \"3\" for an integer) or a setting")
+		w.p(" * these bindings do not know.")
+		w.p(" */")
+		w.p("export function settings<S extends object>(host: Host<S>): Settings {")
+		w.p("  try {")
+		w.p("    return decodeSettings(host.config);")
+		w.p("  } catch (e) {")
+		w.p(`    throw new ContractError("settings: " + (e as Error).message);`)
+		w.p("  }")
+		w.p("}")
+		w.p("")
+	}
+	tsAfter(w, c)
+	taken := map[string]bool{"registerHooks": true, "registerAfterHooks": true, "settings": true}
 	for _, f := range c.Functions {
 		name := tsIdent(f.Name)
 		for k := 2; taken[name]; k++ {
@@ -76,7 +92,70 @@ func emitTypeScript(c *Contract, pkg string) ([]File, error) {
 		w.p("")
 	}
 	w.WriteString(tsUsedHelpers(w.String()))
-	return []File{{Name: pkg + ".ts", Data: w.Bytes()}}, nil
+	return []File{{Name: pkg + ".ts", Data: tsUsedImports(w.Bytes())}}, nil
+}
+
+// tsImportLine is the SDK import the emitter writes first, with every name.
+const tsImportLine = `import type { CallOptions, Handler, Host, JSONValue, Plugin } from "@airlock-go/plugin";`
+
+// tsUsedImports keeps, in the SDK import, the names the file uses: an
+// unused one fails a build with noUnusedLocals (a contract without host
+// functions uses no CallOptions).
+func tsUsedImports(src []byte) []byte {
+	text := string(src)
+	i := strings.Index(text, tsImportLine)
+	rest := text[i+len(tsImportLine):]
+	var used []string
+	for _, n := range []string{"CallOptions", "Handler", "Host", "JSONValue", "Plugin"} {
+		if regexp.MustCompile(`\b` + n + `\b`).MatchString(rest) {
+			used = append(used, n)
+		}
+	}
+	line := ""
+	if len(used) > 0 {
+		line = "import type { " + strings.Join(used, ", ") + ` } from "@airlock-go/plugin";`
+	}
+	return []byte(text[:i] + line + rest)
+}
+
+// tsAfter writes AfterHandler, AfterHooks and registerAfterHooks.
+func tsAfter(w *writer, c *Contract) {
+	w.p("/** An after handler: the hook's input and output (a collect hook's: its answers). */")
+	w.p("export type AfterHandler<In, Out, S extends object = Record<string, unknown>> = (")
+	w.p("  ctx: Parameters<Handler<In, Out, S>>[0],")
+	w.p("  input: In,")
+	w.p("  output: Out,")
+	w.p(") => void | Promise<void>;")
+	w.p("")
+	w.p("/** The plugin's after handlers of the host's hooks (the manifest's [hook.NAME] phase = \"after\"), by hook name; each is optional. */")
+	w.p("export interface AfterHooks<S extends object = Record<string, unknown>> {")
+	for _, h := range c.Hooks {
+		w.p("  %s?: AfterHandler<%s, %s, S>;", strconv.Quote(h.Name), tsType(h.In), tsType(h.AfterOutput()))
+	}
+	w.p("}")
+	w.p("")
+	w.p("/**")
+	w.p(" * Registers after handlers on p, each with a parse that refuses an input or")
+	w.p(" * output that does not fit (answered Code.InvalidParams). The host logs what")
+	w.p(" * one throws; it cannot change the result.")
+	w.p(" */")
+	w.p("export function registerAfterHooks<S extends object>(p: Plugin<S>, hooks: AfterHooks<S>): Plugin<S> {")
+	for i, h := range c.Hooks {
+		in, out := tsType(h.In), tsType(h.AfterOutput())
+		w.p("  const a%d = hooks[%s];", i, strconv.Quote(h.Name))
+		w.p("  if (a%d !== undefined) {", i)
+		w.p("    const f = a%d;", i)
+		w.p("    p.hook(%s, (ctx, v: { input: %s; output: %s }) => f(ctx, v.input, v.output), {", strconv.Quote(h.Name), in, out)
+		w.p("      parse: (v: unknown) => {")
+		w.p("        const o = dObject(v, \"\");")
+		w.p("        return { input: %s, output: %s };", tsDecode(h.In, `req(o, "input", "")`, `"/input"`), tsDecode(h.AfterOutput(), `req(o, "output", "")`, `"/output"`))
+		w.p("      },")
+		w.p("    });")
+		w.p("  }")
+	}
+	w.p("  return p;")
+	w.p("}")
+	w.p("")
 }
 
 var tsIdentRE = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
@@ -164,11 +243,15 @@ func tsElem(t *Type) string {
 }
 
 func tsStruct(w *writer, s *Struct) {
-	w.p("/** An object of the contract.%s */", tsDoc(s.Doc))
+	if s.Closed {
+		w.p("/** The plugin's settings, as its manifest declares them. */")
+	} else {
+		w.p("/** An object of the contract.%s */", tsDoc(s.Doc))
+	}
 	w.p("export interface %s {", s.Name)
 	for _, f := range s.Fields {
 		if f.Doc != "" {
-			w.p("  /** %s */", tsDoc(f.Doc))
+			w.p("  /**%s */", tsDoc(f.Doc))
 		}
 		opt := ""
 		if !f.Required {
@@ -178,8 +261,19 @@ func tsStruct(w *writer, s *Struct) {
 	}
 	w.p("}")
 	w.p("")
-	w.p("/** Decodes a value of type %s, refusing a missing required field and a value of the wrong type; unknown fields are left out. */", s.Name)
+	if s.Closed {
+		w.p("/** Decodes a value of type %s, refusing a missing required field, a value of the wrong type and a member it does not know. */", s.Name)
+	} else {
+		w.p("/** Decodes a value of type %s, refusing a missing required field and a value of the wrong type; unknown fields are left out. */", s.Name)
+	}
 	w.p("export function decode%s(v: unknown, path: string = \"\"): %s {", s.Name, s.Name)
+	if len(s.Fields) == 0 && s.Closed {
+		w.p("  closed(dObject(v, path), path, []);")
+		w.p("  return {};")
+		w.p("}")
+		w.p("")
+		return
+	}
 	if len(s.Fields) == 0 {
 		w.p("  dObject(v, path);")
 		w.p("  return {};")
@@ -188,6 +282,13 @@ func tsStruct(w *writer, s *Struct) {
 		return
 	}
 	w.p("  const o = dObject(v, path);")
+	if s.Closed {
+		var known []string
+		for _, f := range s.Fields {
+			known = append(known, strconv.Quote(f.JSON))
+		}
+		w.p("  closed(o, path, [%s]);", strings.Join(known, ", "))
+	}
 	w.p("  const r: %s = {", s.Name)
 	for _, f := range s.Fields {
 		if f.Required {
@@ -274,6 +375,12 @@ function has(o: Record<string, unknown>, k: string): boolean {
 function req(o: Record<string, unknown>, k: string, path: string): unknown {
   if (!has(o, k)) fail(path + "/" + k.replace(/~/g, "~0").replace(/\//g, "~1"), "missing");
   return o[k];
+}
+
+function closed(o: Record<string, unknown>, path: string, known: readonly string[]): void {
+  for (const k of Object.keys(o).sort()) {
+    if (!known.includes(k)) fail(path + "/" + k.replace(/~/g, "~0").replace(/\//g, "~1"), "unknown setting (these bindings know: " + known.join(", ") + "; regenerate them from the plugin's manifest)");
+  }
 }
 
 function dObject(v: unknown, path: string): Record<string, unknown> {

@@ -329,6 +329,10 @@ int airlock_log(const char *level, const char *msg) {
     return rc;
 }
 
+const char *airlock_config(void) {
+    return config_json ? config_json : "{}";
+}
+
 int airlock_setting(const char *name, char *buf, size_t size) {
     return config_json ? airlock_json_string(config_json, name, buf, size) : -1;
 }

@@ -73,6 +73,12 @@ int airlock_log(const char *level, const char *msg);
  * buf (NUL-terminated, cut to size) and returns its length, or -1. */
 int airlock_setting(const char *name, char *buf, size_t size);
 
+/* airlock_config returns the plugin's settings as the host sent them: a
+ * JSON object, defaults filled in ("{}" before initialize). The text is
+ * the SDK's; do not free it. airlock gen --manifest writes a typed,
+ * strict decoder of it (PREFIX_load_settings). */
+const char *airlock_config(void);
+
 /* airlock_json_string finds the string member key of the JSON object json
  * (at its top level), unescapes it into buf (NUL-terminated, cut to size)
  * and returns its length, or -1 if there is none. */

@@ -5,22 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A contract without host functions (or hooks) leaves some helpers unused. */
+#define GEN_UNUSED __attribute__((unused))
 #define GEN_PATH_MAX 256
 #define GEN_ERR_MAX 384
 
-static int gen_fail(const char *path, const char *msg, char *err, size_t size) {
+static GEN_UNUSED int gen_fail(const char *path, const char *msg, char *err, size_t size) {
     if (size > 0) snprintf(err, size, "%s: %s", *path ? path : "(root)", msg);
     return -1;
 }
 
-static int gen_want(const airlock_json *v, const char *path, const char *want, char *err, size_t size) {
+static GEN_UNUSED int gen_want(const airlock_json *v, const char *path, const char *want, char *err, size_t size) {
     char msg[64];
     snprintf(msg, sizeof msg, "got %s, want %s", v ? airlock_json_kind_name(v->kind) : "nothing", want);
     return gen_fail(path, msg, err, size);
 }
 
 /* gen_sub writes path/key (a JSON pointer) to out, cut to GEN_PATH_MAX. */
-static void gen_sub(char *out, const char *path, const char *key) {
+static GEN_UNUSED void gen_sub(char *out, const char *path, const char *key) {
     size_t n = (size_t)snprintf(out, GEN_PATH_MAX, "%s/", path);
     for (; *key && n + 3 < GEN_PATH_MAX; key++) {
         if (*key == '~') out[n++] = '~', out[n++] = '0';
@@ -30,54 +32,54 @@ static void gen_sub(char *out, const char *path, const char *key) {
     out[n < GEN_PATH_MAX ? n : GEN_PATH_MAX - 1] = 0;
 }
 
-static void gen_index(char *out, const char *path, size_t i) {
+static GEN_UNUSED void gen_index(char *out, const char *path, size_t i) {
     snprintf(out, GEN_PATH_MAX, "%s/%zu", path, i);
 }
 
-static char *gen_strdup(const char *s) {
+static GEN_UNUSED char *gen_strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
     if (d) memcpy(d, s, n);
     return d;
 }
 
-static int gen_message(char **message, int code, const char *msg) {
+static GEN_UNUSED int gen_message(char **message, int code, const char *msg) {
     if (message) *message = gen_strdup(msg);
     return code;
 }
 
-static void gen_key(airlock_json_buf *b, int *first, const char *key) {
+static GEN_UNUSED void gen_key(airlock_json_buf *b, int *first, const char *key) {
     if (!*first) airlock_json_raw(b, ",");
     *first = 0;
     airlock_json_string_value(b, key);
     airlock_json_raw(b, ":");
 }
 
-static int gen_bool(const airlock_json *v, const char *path, int *out, char *err, size_t size) {
+static GEN_UNUSED int gen_bool(const airlock_json *v, const char *path, int *out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_BOOL) return gen_want(v, path, "boolean", err, size);
     *out = v->boolean;
     return 0;
 }
 
-static int gen_integer(const airlock_json *v, const char *path, long long *out, char *err, size_t size) {
+static GEN_UNUSED int gen_integer(const airlock_json *v, const char *path, long long *out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_NUMBER || !v->is_integer) return gen_want(v, path, "integer", err, size);
     *out = v->integer;
     return 0;
 }
 
-static int gen_number(const airlock_json *v, const char *path, double *out, char *err, size_t size) {
+static GEN_UNUSED int gen_number(const airlock_json *v, const char *path, double *out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_NUMBER) return gen_want(v, path, "number", err, size);
     *out = v->number;
     return 0;
 }
 
-static int gen_string(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
+static GEN_UNUSED int gen_string(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_STRING) return gen_want(v, path, "string", err, size);
     *out = gen_strdup(v->string);
     return *out ? 0 : gen_fail(path, "out of memory", err, size);
 }
 
-static int gen_enum(const airlock_json *v, const char *path, char **out, const char *const *allowed, char *err, size_t size) {
+static GEN_UNUSED int gen_enum(const airlock_json *v, const char *path, char **out, const char *const *allowed, char *err, size_t size) {
     if (v->kind != AIRLOCK_JSON_STRING) return gen_want(v, path, "string", err, size);
     for (; *allowed; allowed++) {
         if (strcmp(*allowed, v->string) == 0) return gen_string(v, path, out, err, size);
@@ -86,7 +88,7 @@ static int gen_enum(const airlock_json *v, const char *path, char **out, const c
 }
 
 /* gen_raw keeps any value as JSON text. */
-static int gen_raw(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
+static GEN_UNUSED int gen_raw(const airlock_json *v, const char *path, char **out, char *err, size_t size) {
     airlock_json_buf b = {0};
     airlock_json_write(&b, v);
     if (b.failed) {
@@ -882,6 +884,98 @@ void contract_rate_query_free(contract_rate_query *v) {
     memset(v, 0, sizeof *v);
 }
 
+int contract_settings_parse(const airlock_json *v, const char *path, contract_settings *out, char *err, size_t size) {
+    char sub[GEN_PATH_MAX];
+    const airlock_json *m;
+    (void)sub, (void)m;
+    memset(out, 0, sizeof *out);
+    if (!v || v->kind != AIRLOCK_JSON_OBJECT) return gen_want(v, path, "object", err, size);
+    static const char *const known[] = {"greeting", "ratio", "regions", "strict", "workers", NULL};
+    for (size_t i = 0; i < v->count; i++) {
+        size_t k = 0;
+        while (known[k] && strcmp(known[k], v->keys[i]) != 0) k++;
+        if (!known[k]) {
+            gen_sub(sub, path, v->keys[i]);
+            return gen_fail(sub, "unknown setting (these bindings know: greeting, ratio, regions, strict, workers; regenerate them from the plugin's manifest)", err, size);
+        }
+    }
+    m = airlock_json_get(v, "greeting");
+    gen_sub(sub, path, "greeting");
+    if (!m) { gen_fail(sub, "missing", err, size); goto fail; }
+    if (gen_string(m, sub, &out->greeting, err, size)) goto fail;
+    m = airlock_json_get(v, "ratio");
+    gen_sub(sub, path, "ratio");
+    if (m) {
+        if (gen_number(m, sub, &out->ratio, err, size)) goto fail;
+        out->has_ratio = 1;
+    }
+    m = airlock_json_get(v, "regions");
+    gen_sub(sub, path, "regions");
+    if (m) {
+        if (m->kind != AIRLOCK_JSON_ARRAY) { gen_want(m, sub, "array", err, size); goto fail; }
+        out->regions = calloc(m->count ? m->count : 1, sizeof *out->regions);
+        if (!out->regions) { gen_fail(sub, "out of memory", err, size); goto fail; }
+        out->regions_len = m->count;
+        out->has_regions = 1;
+        for (size_t i = 0; i < m->count; i++) {
+            char item[GEN_PATH_MAX];
+            gen_index(item, sub, i);
+            if (gen_string(&m->items[i], item, &out->regions[i], err, size)) goto fail;
+        }
+    }
+    m = airlock_json_get(v, "strict");
+    gen_sub(sub, path, "strict");
+    if (!m) { gen_fail(sub, "missing", err, size); goto fail; }
+    if (gen_bool(m, sub, &out->strict, err, size)) goto fail;
+    m = airlock_json_get(v, "workers");
+    gen_sub(sub, path, "workers");
+    if (!m) { gen_fail(sub, "missing", err, size); goto fail; }
+    if (gen_integer(m, sub, &out->workers, err, size)) goto fail;
+    return 0;
+fail:
+    contract_settings_free(out);
+    return -1;
+}
+
+void contract_settings_emit(airlock_json_buf *b, const contract_settings *v) {
+    int first = 1;
+    (void)v, (void)first;
+    airlock_json_raw(b, "{");
+    if (v->greeting) {
+        gen_key(b, &first, "greeting");
+        airlock_json_string_value(b, v->greeting);
+    } else {
+        gen_key(b, &first, "greeting");
+        airlock_json_raw(b, "null");
+    }
+    if (v->has_ratio) {
+        gen_key(b, &first, "ratio");
+        airlock_json_number(b, v->ratio);
+    }
+    if (v->has_regions) {
+        gen_key(b, &first, "regions");
+        airlock_json_raw(b, "[");
+        for (size_t i = 0; i < v->regions_len; i++) {
+            if (i) airlock_json_raw(b, ",");
+            airlock_json_string_value(b, v->regions[i]);
+        }
+        airlock_json_raw(b, "]");
+    }
+    gen_key(b, &first, "strict");
+    airlock_json_raw(b, v->strict ? "true" : "false");
+    gen_key(b, &first, "workers");
+    airlock_json_integer(b, v->workers);
+    airlock_json_raw(b, "}");
+}
+
+void contract_settings_free(contract_settings *v) {
+    if (!v) return;
+    free(v->greeting);
+    for (size_t i = 0; v->regions && i < v->regions_len; i++) free(v->regions[i]);
+    free(v->regions);
+    memset(v, 0, sizeof *v);
+}
+
 int contract_shapes_parse(const airlock_json *v, const char *path, contract_shapes *out, char *err, size_t size) {
     char sub[GEN_PATH_MAX];
     const airlock_json *m;
@@ -1424,6 +1518,30 @@ int contract_handle(const contract_hooks *hooks, const char *name, const char *p
     char err[GEN_ERR_MAX], msg[GEN_ERR_MAX + 128];
     size_t size = sizeof err;
     (void)hooks, (void)name, (void)phase, (void)input, (void)err, (void)msg, (void)size;
+    if (strcmp(name, "invoice.check") == 0 && hooks->invoice_check_after && (!hooks->invoice_check || (phase && strcmp(phase, "after") == 0))) {
+        airlock_json *all = airlock_json_parse(input, err, sizeof err);
+        const airlock_json *v = NULL;
+        contract_invoice in = {0}, *in_ptr = NULL; (void)in_ptr;
+        contract_verdict out = {0}, *out_ptr = NULL; (void)out_ptr;
+        int rc = all ? 0 : -1;
+        if (rc == 0 && all->kind != AIRLOCK_JSON_OBJECT) rc = gen_want(all, "", "object", err, size);
+        if (rc == 0 && !(v = airlock_json_get(all, "input"))) rc = gen_fail("/input", "missing", err, size);
+        if (rc == 0 && v->kind == AIRLOCK_JSON_NULL) rc = gen_fail("/input", "got null, want a value", err, sizeof err);
+        if (rc == 0) rc = contract_invoice_parse(v, "/input", &in, err, size);
+        if (rc == 0 && !(v = airlock_json_get(all, "output"))) rc = gen_fail("/output", "missing", err, size);
+        if (rc == 0 && v->kind == AIRLOCK_JSON_NULL) rc = gen_fail("/output", "got null, want a value", err, sizeof err);
+        if (rc == 0) rc = contract_verdict_parse(v, "/output", &out, err, size);
+        airlock_json_free(all);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "%s: invalid input: %s", name, err);
+            airlock_error(AIRLOCK_INVALID_INPUT, msg);
+        } else if (hooks->invoice_check_after(&in, &out) == 0) {
+            airlock_result("null");
+        }
+        contract_invoice_free(&in);
+        contract_verdict_free(&out);
+        return 1;
+    }
     if (strcmp(name, "invoice.check") == 0 && hooks->invoice_check) {
         airlock_json *v = airlock_json_parse(input, err, sizeof err);
         contract_invoice in = {0}, *in_ptr = NULL; (void)in_ptr; 
@@ -1449,6 +1567,29 @@ int contract_handle(const contract_hooks *hooks, const char *name, const char *p
         contract_verdict_free(&out);
         return 1;
     }
+    if (strcmp(name, "note.add") == 0 && hooks->note_add_after && (!hooks->note_add || (phase && strcmp(phase, "after") == 0))) {
+        airlock_json *all = airlock_json_parse(input, err, sizeof err);
+        const airlock_json *v = NULL;
+        char *in = NULL;
+        int out = 0;
+        int rc = all ? 0 : -1;
+        if (rc == 0 && all->kind != AIRLOCK_JSON_OBJECT) rc = gen_want(all, "", "object", err, size);
+        if (rc == 0 && !(v = airlock_json_get(all, "input"))) rc = gen_fail("/input", "missing", err, size);
+        if (rc == 0 && v->kind == AIRLOCK_JSON_NULL) rc = gen_fail("/input", "got null, want a value", err, sizeof err);
+        if (rc == 0) rc = gen_string(v, "/input", &in, err, size);
+        if (rc == 0 && !(v = airlock_json_get(all, "output"))) rc = gen_fail("/output", "missing", err, size);
+        if (rc == 0 && v->kind == AIRLOCK_JSON_NULL) rc = gen_fail("/output", "got null, want a value", err, sizeof err);
+        if (rc == 0) rc = gen_bool(v, "/output", &out, err, size);
+        airlock_json_free(all);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "%s: invalid input: %s", name, err);
+            airlock_error(AIRLOCK_INVALID_INPUT, msg);
+        } else if (hooks->note_add_after(in, out) == 0) {
+            airlock_result("null");
+        }
+        free(in);
+        return 1;
+    }
     if (strcmp(name, "note.add") == 0 && hooks->note_add) {
         airlock_json *v = airlock_json_parse(input, err, sizeof err);
         char *in = NULL; 
@@ -1471,6 +1612,31 @@ int contract_handle(const contract_hooks *hooks, const char *name, const char *p
             free(buf.data);
         }
         free(in);
+        return 1;
+    }
+    if (strcmp(name, "party.touch") == 0 && hooks->party_touch_after && (!hooks->party_touch || (phase && strcmp(phase, "after") == 0))) {
+        airlock_json *all = airlock_json_parse(input, err, sizeof err);
+        const airlock_json *v = NULL;
+        contract_party in = {0}, *in_ptr = NULL; (void)in_ptr;
+        char *out = NULL;
+        int rc = all ? 0 : -1;
+        if (rc == 0 && all->kind != AIRLOCK_JSON_OBJECT) rc = gen_want(all, "", "object", err, size);
+        if (rc == 0 && !(v = airlock_json_get(all, "input"))) rc = gen_fail("/input", "missing", err, size);
+        if (rc == 0 && v->kind != AIRLOCK_JSON_NULL) {
+            rc = contract_party_parse(v, "/input", &in, err, size);
+            in_ptr = &in;
+        }
+        if (rc == 0 && !(v = airlock_json_get(all, "output"))) rc = gen_fail("/output", "missing", err, size);
+        if (rc == 0) rc = gen_raw(v, "/output", &out, err, size);
+        airlock_json_free(all);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "%s: invalid input: %s", name, err);
+            airlock_error(AIRLOCK_INVALID_INPUT, msg);
+        } else if (hooks->party_touch_after(in_ptr, out) == 0) {
+            airlock_result("null");
+        }
+        contract_party_free(&in);
+        free(out);
         return 1;
     }
     if (strcmp(name, "party.touch") == 0 && hooks->party_touch) {
@@ -1499,6 +1665,20 @@ int contract_handle(const contract_hooks *hooks, const char *name, const char *p
         contract_party_free(&in);
         free(out);
         return 1;
+    }
+    return 0;
+}
+
+int contract_load_settings(contract_settings *out, char **message) {
+    char err[GEN_ERR_MAX];
+    airlock_json *v = airlock_json_parse(airlock_config(), err, sizeof err);
+    int rc = v ? contract_settings_parse(v, "", out, err, sizeof err) : -1;
+    airlock_json_free(v);
+    if (rc != 0) {
+        char msg[GEN_ERR_MAX + 16];
+        snprintf(msg, sizeof msg, "settings: %s", err);
+        memset(out, 0, sizeof *out);
+        return gen_message(message, AIRLOCK_FAILED, msg);
     }
     return 0;
 }

@@ -35,6 +35,7 @@ typedef struct contract_log_input contract_log_input;
 typedef struct contract_party contract_party;
 typedef struct contract_rate_answer contract_rate_answer;
 typedef struct contract_rate_query contract_rate_query;
+typedef struct contract_settings contract_settings;
 typedef struct contract_shapes contract_shapes;
 typedef struct contract_shapes_empty contract_shapes_empty;
 typedef struct contract_timer_after_input contract_timer_after_input;
@@ -287,6 +288,28 @@ void contract_rate_query_emit(airlock_json_buf *b, const contract_rate_query *v)
 /* contract_rate_query_free frees what v holds (not v itself). */
 void contract_rate_query_free(contract_rate_query *v);
 
+/* An object of the contract. The plugin's settings, as its manifest declares them. */
+struct contract_settings {
+    char *greeting; /* "greeting" */
+    double ratio; /* "ratio", optional */
+    int has_ratio;
+    char **regions; /* "regions", optional */
+    size_t regions_len;
+    int has_regions;
+    int strict; /* "strict" */
+    long long workers; /* "workers" */
+};
+
+/* contract_settings_parse decodes v (at JSON pointer path, "" at the top) into out,
+ * refusing a missing required field, null where the contract allows none
+ * and a value of the wrong type: it returns 0, or -1 with the problem in err
+ * (cut to size) and out freed. Unknown fields are ignored. */
+int contract_settings_parse(const airlock_json *v, const char *path, contract_settings *out, char *err, size_t size);
+/* contract_settings_emit appends v as JSON to b. */
+void contract_settings_emit(airlock_json_buf *b, const contract_settings *v);
+/* contract_settings_free frees what v holds (not v itself). */
+void contract_settings_free(contract_settings *v);
+
 /* An object of the contract. */
 struct contract_shapes_empty {
     char unused_;
@@ -431,30 +454,60 @@ void contract_verdict_free(contract_verdict *v);
  * non-zero. */
 typedef int (*contract_invoice_check_fn)(const char *phase, const contract_invoice *in, contract_verdict *out);
 
+/* An after handler of the hook "invoice.check": its input and output. It returns 0,
+ * or fails the call with
+ * airlock_error and returns non-zero (the host logs it; it cannot change
+ * the result). */
+typedef int (*contract_invoice_check_after_fn)(const contract_invoice *in, const contract_verdict *out);
+
 /* A handler of the hook "note.add": phase is "before" or "define". It fills
  * out and returns 0, or fails the call with airlock_error and returns
  * non-zero. */
 typedef int (*contract_note_add_fn)(const char *phase, const char *in, int *out);
+
+/* An after handler of the hook "note.add": its input and output. It returns 0,
+ * or fails the call with
+ * airlock_error and returns non-zero (the host logs it; it cannot change
+ * the result). */
+typedef int (*contract_note_add_after_fn)(const char *in, int out);
 
 /* A handler of the hook "party.touch": phase is "before" or "define". It fills
  * out and returns 0, or fails the call with airlock_error and returns
  * non-zero. */
 typedef int (*contract_party_touch_fn)(const char *phase, const contract_party *in, char **out);
 
+/* An after handler of the hook "party.touch": its input and output. It returns 0,
+ * or fails the call with
+ * airlock_error and returns non-zero (the host logs it; it cannot change
+ * the result). */
+typedef int (*contract_party_touch_after_fn)(const contract_party *in, const char *out);
+
 /* The plugin's handlers of the host's hooks; NULL for one it does not implement. */
 typedef struct contract_hooks {
     contract_invoice_check_fn invoice_check;
+    contract_invoice_check_after_fn invoice_check_after; /* for the manifest's [hook."invoice.check"] phase = "after" */
     contract_note_add_fn note_add;
+    contract_note_add_after_fn note_add_after; /* for the manifest's [hook."note.add"] phase = "after" */
     contract_party_touch_fn party_touch;
+    contract_party_touch_after_fn party_touch_after; /* for the manifest's [hook."party.touch"] phase = "after" */
 } contract_hooks;
 
 /* contract_handle runs the handler of hooks for the hook name, if it has one:
  * it decodes input (a missing required field or a value of the wrong type
  * is answered AIRLOCK_INVALID_INPUT without calling the handler), calls it
  * and sends its output. It returns 1, or 0 when hooks has no handler of
- * name. Call it from airlock_handle. (An after handler gets {"input": ...,
- * "output": ...}: handle it in airlock_handle before.) */
+ * name. An _after handler runs in the after phase, and in any phase when
+ * the hook has no other handler (a plugin takes part in a hook in one
+ * phase: its manifest's). Call it from airlock_handle. */
 int contract_handle(const contract_hooks *hooks, const char *name, const char *phase, const char *input);
+
+/* contract_load_settings decodes the plugin's settings (the host has filled in their
+ * defaults) into out; free it with contract_settings_free. It returns 0, or
+ * AIRLOCK_FAILED for a missing required setting, a value of the wrong type
+ * (3.5 or "3" for an integer) or a setting these bindings do not know,
+ * with a message naming the setting in *message (malloc'ed; free it)
+ * unless message is NULL. */
+int contract_load_settings(contract_settings *out, char **message);
 
 /* contract_kv_cas calls the host function "kv.cas" (capability "kv") and decodes its
  * result into out. It returns 0, or the host's error code with its message

@@ -315,6 +315,33 @@ func (v *RateQuery) UnmarshalJSON(data []byte) error {
 	return joinProblems(errs)
 }
 
+// Settings is the plugin's settings, as its manifest declares them.
+type Settings struct {
+	Greeting string   `json:"greeting"`        // Put before the verdict's reason.
+	Ratio    *float64 `json:"ratio,omitempty"` // Multiplies the total, when set.
+	Regions  []string `json:"regions,omitempty"`
+	Strict   bool     `json:"strict"`
+	Workers  int64    `json:"workers"`
+}
+
+// UnmarshalJSON decodes an object, refusing a missing required field
+// and null where none is allowed, and a member it does not know: the
+// bindings were generated from another manifest.
+func (v *Settings) UnmarshalJSON(data []byte) error {
+	m, err := decodeObject(data)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	errs = append(errs, refuseUnknown(m, "greeting", "ratio", "regions", "strict", "workers"))
+	errs = append(errs, decodeField(m, "greeting", true, false, &v.Greeting))
+	errs = append(errs, decodeField(m, "ratio", false, false, &v.Ratio))
+	errs = append(errs, decodeField(m, "regions", false, false, &v.Regions))
+	errs = append(errs, decodeField(m, "strict", true, false, &v.Strict))
+	errs = append(errs, decodeField(m, "workers", true, false, &v.Workers))
+	return joinProblems(errs)
+}
+
 // Shapes is an object of the contract.
 type Shapes struct {
 	Any    json.RawMessage   `json:"any"`
@@ -486,8 +513,8 @@ func (v *Verdict) UnmarshalJSON(data []byte) error {
 // RegisterInvoiceCheck registers fn as the plugin's handler of the hook "invoice.check", in its
 // before and define phases: its input is decoded into Invoice, and a
 // missing required field or a value of the wrong type is answered
-// plugin.CodeInvalidInput without calling fn. (An after handler gets
-// {"input": ..., "output": ...}: register it with plugin.Handle.)
+// plugin.CodeInvalidInput without calling fn. (An after handler:
+// RegisterInvoiceCheckAfter.)
 func RegisterInvoiceCheck(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in Invoice) (Verdict, error)) {
 	p.HandleRaw("invoice.check", func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {
 		var in Invoice
@@ -498,11 +525,28 @@ func RegisterInvoiceCheck(p *plugin.Plugin, fn func(ctx context.Context, h *plug
 	})
 }
 
+// RegisterInvoiceCheckAfter registers fn as the plugin's after handler of the hook
+// "invoice.check" (its manifest's [hook."invoice.check"] phase = "after"), instead of
+// RegisterInvoiceCheck: fn gets the hook's input and output, decoded; a value
+// that does not fit is answered plugin.CodeInvalidInput. The host logs
+// fn's error; it cannot change the result.
+func RegisterInvoiceCheckAfter(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in Invoice, out Verdict) error) {
+	p.HandleRaw("invoice.check", func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {
+		var in Invoice
+		var out Verdict
+		err := decodeAfter(input, false, &in, false, &out)
+		if err != nil {
+			return nil, &plugin.Error{Code: plugin.CodeInvalidInput, Message: "invoice.check: invalid input: " + err.Error()}
+		}
+		return nil, fn(ctx, h, in, out)
+	})
+}
+
 // RegisterNoteAdd registers fn as the plugin's handler of the hook "note.add", in its
 // before and define phases: its input is decoded into string, and a
 // missing required field or a value of the wrong type is answered
-// plugin.CodeInvalidInput without calling fn. (An after handler gets
-// {"input": ..., "output": ...}: register it with plugin.Handle.)
+// plugin.CodeInvalidInput without calling fn. (An after handler:
+// RegisterNoteAddAfter.)
 func RegisterNoteAdd(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in string) (bool, error)) {
 	p.HandleRaw("note.add", func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {
 		var in string
@@ -513,11 +557,28 @@ func RegisterNoteAdd(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Ho
 	})
 }
 
+// RegisterNoteAddAfter registers fn as the plugin's after handler of the hook
+// "note.add" (its manifest's [hook."note.add"] phase = "after"), instead of
+// RegisterNoteAdd: fn gets the hook's input and output, decoded; a value
+// that does not fit is answered plugin.CodeInvalidInput. The host logs
+// fn's error; it cannot change the result.
+func RegisterNoteAddAfter(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in string, out bool) error) {
+	p.HandleRaw("note.add", func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {
+		var in string
+		var out bool
+		err := decodeAfter(input, false, &in, false, &out)
+		if err != nil {
+			return nil, &plugin.Error{Code: plugin.CodeInvalidInput, Message: "note.add: invalid input: " + err.Error()}
+		}
+		return nil, fn(ctx, h, in, out)
+	})
+}
+
 // RegisterPartyTouch registers fn as the plugin's handler of the hook "party.touch", in its
 // before and define phases: its input is decoded into *Party, and a
 // missing required field or a value of the wrong type is answered
-// plugin.CodeInvalidInput without calling fn. (An after handler gets
-// {"input": ..., "output": ...}: register it with plugin.Handle.)
+// plugin.CodeInvalidInput without calling fn. (An after handler:
+// RegisterPartyTouchAfter.)
 func RegisterPartyTouch(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in *Party) (json.RawMessage, error)) {
 	p.HandleRaw("party.touch", func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {
 		var in *Party
@@ -525,6 +586,23 @@ func RegisterPartyTouch(p *plugin.Plugin, fn func(ctx context.Context, h *plugin
 			return nil, &plugin.Error{Code: plugin.CodeInvalidInput, Message: "party.touch: invalid input: " + err.Error()}
 		}
 		return fn(ctx, h, in)
+	})
+}
+
+// RegisterPartyTouchAfter registers fn as the plugin's after handler of the hook
+// "party.touch" (its manifest's [hook."party.touch"] phase = "after"), instead of
+// RegisterPartyTouch: fn gets the hook's input and output, decoded; a value
+// that does not fit is answered plugin.CodeInvalidInput. The host logs
+// fn's error; it cannot change the result.
+func RegisterPartyTouchAfter(p *plugin.Plugin, fn func(ctx context.Context, h *plugin.Host, in *Party, out json.RawMessage) error) {
+	p.HandleRaw("party.touch", func(ctx context.Context, h *plugin.Host, input json.RawMessage) (any, error) {
+		var in *Party
+		var out json.RawMessage
+		err := decodeAfter(input, true, &in, true, &out)
+		if err != nil {
+			return nil, &plugin.Error{Code: plugin.CodeInvalidInput, Message: "party.touch: invalid input: " + err.Error()}
+		}
+		return nil, fn(ctx, h, in, out)
 	})
 }
 
@@ -682,6 +760,13 @@ func TimerEvery(ctx context.Context, h *plugin.Host, in TimerEveryInput) (TimerI
 	return out, nil
 }
 
+// LoadSettings decodes the plugin's settings (the host has filled in
+// their defaults) into Settings, strictly: see Settings.UnmarshalJSON.
+// It is plugin.Settings[Settings](h).
+func LoadSettings(h *plugin.Host) (Settings, error) {
+	return plugin.Settings[Settings](h)
+}
+
 // DecodeError is a value that does not fit the contract: one problem per
 // value, each with its JSON path.
 type DecodeError struct {
@@ -716,6 +801,18 @@ func decodeValue(data []byte, nullable bool, dst any) error {
 		return &DecodeError{Problems: []Problem{{Message: "got null, want a value"}}}
 	}
 	return decodeAt("", data, reflect.ValueOf(dst).Elem())
+}
+
+// decodeAfter decodes an after handler's {"input": ..., "output": ...}.
+func decodeAfter(data []byte, inNullable bool, in any, outNullable bool, out any) error {
+	m, err := decodeObject(data)
+	if err != nil {
+		return err
+	}
+	return joinProblems([]error{
+		decodeField(m, "input", true, inNullable, in),
+		decodeField(m, "output", true, outNullable, out),
+	})
 }
 
 // decodeObject decodes the members of a JSON object.
@@ -820,6 +917,25 @@ func joinProblems(errs []error) error {
 			return err
 		}
 		out.Problems = append(out.Problems, de.Problems...)
+	}
+	if len(out.Problems) == 0 {
+		return nil
+	}
+	return out
+}
+
+// refuseUnknown refuses the members of m not named in known.
+func refuseUnknown(m map[string]json.RawMessage, known ...string) error {
+	var unknown []string
+	for k := range m {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	out := &DecodeError{}
+	for _, k := range unknown {
+		out.Problems = append(out.Problems, Problem{Path: "/" + escapePointer(k), Message: "unknown setting (these bindings know: " + strings.Join(known, ", ") + "; regenerate them from the plugin's manifest)"})
 	}
 	if len(out.Problems) == 0 {
 		return nil

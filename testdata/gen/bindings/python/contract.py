@@ -83,6 +83,12 @@ def _integer(v, path):
     return v
 
 
+def _closed(o, path, known):
+    for k in sorted(o):
+        if k not in known:
+            _fail(f"{path}/{_escape(k)}", f"unknown setting (these bindings know: {', '.join(known)}; regenerate them from the plugin's manifest)")
+
+
 def _enum(v, path, allowed):
     if v not in allowed:
         _fail(path, f"{v!r} is not one of {list(allowed)!r}")
@@ -111,6 +117,17 @@ def _typed(name, decode, fn):
         except ContractError as e:
             raise airlock.Error(airlock.INVALID_PARAMS, f"{name}: invalid input: {e}") from None
         return fn(ctx, value)
+
+    return handler
+
+
+def _typed_after(name, decode, fn):
+    def handler(ctx, inp):
+        try:
+            value, output = decode(inp, "")
+        except ContractError as e:
+            raise airlock.Error(airlock.INVALID_PARAMS, f"{name}: invalid input: {e}") from None
+        fn(ctx, value, output)
 
     return handler
 
@@ -403,6 +420,35 @@ def decode_rate_query(v: Any, path: str = "") -> RateQuery:
     return r  # type: ignore[return-value]
 
 
+#: The plugin's settings, as its manifest declares them.
+Settings = TypedDict(
+    "Settings",
+    {
+        "greeting": str,
+        "ratio": NotRequired[float],
+        "regions": NotRequired[List[str]],
+        "strict": bool,
+        "workers": int,
+    },
+)
+
+
+def decode_settings(v: Any, path: str = "") -> Settings:
+    """Decode a value of type Settings: a missing required field or a value of the wrong
+    type, or a member it does not know, raises ContractError."""
+    o = _object(v, path)
+    _closed(o, path, ("greeting", "ratio", "regions", "strict", "workers",))
+    r: Dict[str, Any] = {}
+    r["greeting"] = _str(_req(o, "greeting", path), path + "/greeting")
+    if "ratio" in o:
+        r["ratio"] = _number(o["ratio"], path + "/ratio")
+    if "regions" in o:
+        r["regions"] = _array(o["regions"], path + "/regions", lambda x, q: _str(x, q))
+    r["strict"] = _bool(_req(o, "strict", path), path + "/strict")
+    r["workers"] = _integer(_req(o, "workers", path), path + "/workers")
+    return r  # type: ignore[return-value]
+
+
 Shapes = TypedDict(
     "Shapes",
     {
@@ -585,12 +631,52 @@ _DECODERS: Dict[str, Callable[[Any, str], Any]] = {
 
 def register_hooks(plugin: airlock.Plugin, hooks: Hooks) -> None:
     """Register the handlers of hooks (before and define phases), each
-    behind a decoder of its input. An after handler gets
-    {"input": ..., "output": ...}: register it with plugin.handle."""
+    behind a decoder of its input. After handlers: register_after_hooks."""
     for name, fn in hooks.items():
         if name not in _DECODERS:
             raise KeyError(f"the host's contract has no hook {name!r}")
         plugin.handle(name, _typed(name, _DECODERS[name], fn))
+
+
+def settings(ctx: airlock.Context) -> Settings:
+    """Decode the plugin's settings (the host has filled in their defaults):
+    a missing required setting, a value of the wrong type (3.5 or "3" for
+    an integer) or a setting these bindings do not know raises
+    ContractError naming the setting."""
+    try:
+        return decode_settings(ctx.config)
+    except ContractError as e:
+        raise ContractError("settings: " + str(e)) from None
+
+
+#: The plugin's after handlers of the host's hooks (the manifest's
+#: [hook.NAME] phase = "after"), by hook name: each gets the hook's input
+#: and output (a collect hook's: the list of answers); each is optional.
+AfterHooks = TypedDict(
+    "AfterHooks",
+    {
+        "invoice.check": Callable[[airlock.Context, "Invoice", "Verdict"], None],
+        "note.add": Callable[[airlock.Context, str, bool], None],
+        "party.touch": Callable[[airlock.Context, Optional["Party"], JSONValue], None],
+    },
+    total=False,
+)
+
+_AFTER_DECODERS: Dict[str, Callable[[Any, str], Any]] = {
+    "invoice.check": lambda v, p: (decode_invoice(_req(_object(v, p), "input", p), p + "/input"), decode_verdict(_req(_object(v, p), "output", p), p + "/output")),
+    "note.add": lambda v, p: (_str(_req(_object(v, p), "input", p), p + "/input"), _bool(_req(_object(v, p), "output", p), p + "/output")),
+    "party.touch": lambda v, p: (_nullable(_req(_object(v, p), "input", p), p + "/input", lambda x, q: decode_party(x, q)), _req(_object(v, p), "output", p)),
+}
+
+
+def register_after_hooks(plugin: airlock.Plugin, hooks: AfterHooks) -> None:
+    """Register after handlers, each behind a decoder of the hook's input and
+    output (a value that does not fit is answered INVALID_PARAMS). The host
+    logs what one raises; it cannot change the result."""
+    for name, fn in hooks.items():
+        if name not in _AFTER_DECODERS:
+            raise KeyError(f"the host's contract has no hook {name!r}")
+        plugin.handle(name, _typed_after(name, _AFTER_DECODERS[name], fn))
 
 
 def kv_cas(ctx: airlock.Context, inp: "KvCasInput") -> "KvCasOutput":

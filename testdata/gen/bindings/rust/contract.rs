@@ -524,6 +524,58 @@ impl From<RateQuery> for Value {
     }
 }
 
+/// The plugin's settings, as its manifest declares them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Put before the verdict's reason.
+    /// JSON: "greeting".
+    pub greeting: String,
+    /// Multiplies the total, when set.
+    /// JSON: "ratio", optional.
+    pub ratio: Option<f64>,
+    /// JSON: "regions", optional.
+    pub regions: Option<Vec<String>>,
+    /// JSON: "strict".
+    pub strict: bool,
+    /// JSON: "workers".
+    pub workers: i64,
+}
+
+impl Decode for Settings {
+    fn decode(v: Value, path: &str) -> Result<Self, Error> {
+        let mut o = object(v, path)?;
+        closed(&o, path, &["greeting", "ratio", "regions", "strict", "workers"])?;
+        let greeting: String = required(&mut o, "greeting", path)?;
+        let ratio: Option<f64> = optional(&mut o, "ratio", path)?;
+        let regions: Option<Vec<String>> = optional(&mut o, "regions", path)?;
+        let strict: bool = required(&mut o, "strict", path)?;
+        let workers: i64 = required(&mut o, "workers", path)?;
+        Ok(Settings { greeting, ratio, regions, strict, workers })
+    }
+}
+
+impl FromValue for Settings {
+    fn from_value(v: Value) -> Result<Self, Error> {
+        <Settings as Decode>::decode(v, "")
+    }
+}
+
+impl From<Settings> for Value {
+    fn from(v: Settings) -> Value {
+        let mut m = Map::new();
+        m.insert("greeting".to_string(), Value::from(v.greeting));
+        if let Some(x) = v.ratio {
+            m.insert("ratio".to_string(), Value::from(x));
+        }
+        if let Some(x) = v.regions {
+            m.insert("regions".to_string(), Value::from(x));
+        }
+        m.insert("strict".to_string(), Value::from(v.strict));
+        m.insert("workers".to_string(), Value::from(v.workers));
+        Value::Object(m)
+    }
+}
+
 /// An object of the contract.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shapes {
@@ -843,6 +895,24 @@ where
     })
 }
 
+/// Registers f as the plugin's after handler of the hook "invoice.check" (the manifest's
+/// `[hook."invoice.check"] phase = "after"`), instead of `register_invoice_check`: it gets the
+/// hook's input and output, decoded (a value that does not fit is answered
+/// `INVALID_PARAMS`). The host logs its error; it cannot change the result.
+pub fn register_invoice_check_after<F>(p: Plugin, f: F) -> Plugin
+where
+    F: Fn(&Context, Invoice, Verdict) -> Result<(), Error> + Send + Sync + 'static,
+{
+    p.hook("invoice.check", move |ctx: &Context, v: Value| -> Result<Value, Error> {
+        let invalid = |e: Error| Error::new(code::INVALID_PARAMS, format!("invoice.check: invalid input: {}", e.message()));
+        let mut o = object(v, "").map_err(invalid)?;
+        let input: Invoice = required(&mut o, "input", "").map_err(invalid)?;
+        let output: Verdict = required(&mut o, "output", "").map_err(invalid)?;
+        f(ctx, input, output)?;
+        Ok(Value::Null)
+    })
+}
+
 /// Registers f as the plugin's handler of the hook "note.add" (before and define
 /// phases). Its input is decoded into `String`: a missing required field or a
 /// value of the wrong type is answered `INVALID_PARAMS` without calling f.
@@ -854,6 +924,24 @@ where
         let input = <String as Decode>::decode(v, "")
             .map_err(|e| Error::new(code::INVALID_PARAMS, format!("note.add: invalid input: {}", e.message())))?;
         f(ctx, input)
+    })
+}
+
+/// Registers f as the plugin's after handler of the hook "note.add" (the manifest's
+/// `[hook."note.add"] phase = "after"`), instead of `register_note_add`: it gets the
+/// hook's input and output, decoded (a value that does not fit is answered
+/// `INVALID_PARAMS`). The host logs its error; it cannot change the result.
+pub fn register_note_add_after<F>(p: Plugin, f: F) -> Plugin
+where
+    F: Fn(&Context, String, bool) -> Result<(), Error> + Send + Sync + 'static,
+{
+    p.hook("note.add", move |ctx: &Context, v: Value| -> Result<Value, Error> {
+        let invalid = |e: Error| Error::new(code::INVALID_PARAMS, format!("note.add: invalid input: {}", e.message()));
+        let mut o = object(v, "").map_err(invalid)?;
+        let input: String = required(&mut o, "input", "").map_err(invalid)?;
+        let output: bool = required(&mut o, "output", "").map_err(invalid)?;
+        f(ctx, input, output)?;
+        Ok(Value::Null)
     })
 }
 
@@ -869,6 +957,33 @@ where
             .map_err(|e| Error::new(code::INVALID_PARAMS, format!("party.touch: invalid input: {}", e.message())))?;
         f(ctx, input)
     })
+}
+
+/// Registers f as the plugin's after handler of the hook "party.touch" (the manifest's
+/// `[hook."party.touch"] phase = "after"`), instead of `register_party_touch`: it gets the
+/// hook's input and output, decoded (a value that does not fit is answered
+/// `INVALID_PARAMS`). The host logs its error; it cannot change the result.
+pub fn register_party_touch_after<F>(p: Plugin, f: F) -> Plugin
+where
+    F: Fn(&Context, Option<Party>, Value) -> Result<(), Error> + Send + Sync + 'static,
+{
+    p.hook("party.touch", move |ctx: &Context, v: Value| -> Result<Value, Error> {
+        let invalid = |e: Error| Error::new(code::INVALID_PARAMS, format!("party.touch: invalid input: {}", e.message()));
+        let mut o = object(v, "").map_err(invalid)?;
+        let input: Option<Party> = required(&mut o, "input", "").map_err(invalid)?;
+        let output: Value = required(&mut o, "output", "").map_err(invalid)?;
+        f(ctx, input, output)?;
+        Ok(Value::Null)
+    })
+}
+
+/// Decodes the plugin's settings (the host has filled in their defaults):
+/// a missing required setting, a value of the wrong type (3.5 or "3" for
+/// an integer) or a setting these bindings do not know is an error
+/// naming the setting.
+pub fn settings(ctx: &Context) -> Result<Settings, Error> {
+    <Settings as Decode>::decode(Value::Object(ctx.config().clone()), "")
+        .map_err(|e| Error::new(e.code(), format!("settings: {}", e.message())))
 }
 
 /// Calls the host function "kv.cas" (capability "kv") and decodes its result.
@@ -989,6 +1104,16 @@ fn optional<T: Decode>(o: &mut Map, k: &str, path: &str) -> Result<Option<T>, Er
     match o.remove(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => T::decode(v, &format!("{path}/{}", escape(k))).map(Some),
+    }
+}
+
+fn closed(o: &Map, path: &str, known: &[&str]) -> Result<(), Error> {
+    match o.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(fail(
+            &format!("{path}/{}", escape(k)),
+            format!("unknown setting (these bindings know: {}; regenerate them from the plugin's manifest)", known.join(", ")),
+        )),
+        None => Ok(()),
     }
 }
 

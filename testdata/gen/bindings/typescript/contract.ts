@@ -64,9 +64,9 @@ export function decodeInvoiceLine(v: unknown, path: string = ""): InvoiceLine {
 /** An object of the contract. */
 export interface KvCasInput {
   key: string;
-  /**  the value to store; absent: delete the key */
+  /** the value to store; absent: delete the key */
   new?: JSONValue;
-  /**  the value the key must hold; absent: the key must not exist */
+  /** the value the key must hold; absent: the key must not exist */
   old?: JSONValue;
 }
 
@@ -145,7 +145,7 @@ export function decodeKvGetOutput(v: unknown, path: string = ""): KvGetOutput {
 
 /** An object of the contract. */
 export interface KvListInput {
-  /**  only the keys that start with it */
+  /** only the keys that start with it */
   prefix?: string;
 }
 
@@ -192,9 +192,9 @@ export function decodeKvSetInput(v: unknown, path: string = ""): KvSetInput {
 
 /** An object of the contract. */
 export interface LogInput {
-  /**  at most 32 are kept */
+  /** at most 32 are kept */
   attrs?: { [key: string]: JSONValue } | null;
-  /**  debug, info (the default), warn or error */
+  /** debug, info (the default), warn or error */
   level?: string;
   msg: string;
 }
@@ -268,6 +268,35 @@ export function decodeRateQuery(v: unknown, path: string = ""): RateQuery {
   return r;
 }
 
+/** The plugin's settings, as its manifest declares them. */
+export interface Settings {
+  /** Put before the verdict's reason. */
+  greeting: string;
+  /** Multiplies the total, when set. */
+  ratio?: number;
+  regions?: Array<string>;
+  strict: boolean;
+  workers: number;
+}
+
+/** Decodes a value of type Settings, refusing a missing required field, a value of the wrong type and a member it does not know. */
+export function decodeSettings(v: unknown, path: string = ""): Settings {
+  const o = dObject(v, path);
+  closed(o, path, ["greeting", "ratio", "regions", "strict", "workers"]);
+  const r: Settings = {
+    greeting: dString(req(o, "greeting", path), path + "/greeting"),
+    strict: dBool(req(o, "strict", path), path + "/strict"),
+    workers: dInteger(req(o, "workers", path), path + "/workers"),
+  };
+  if (has(o, "ratio")) {
+    r["ratio"] = dNumber(o["ratio"], path + "/ratio");
+  }
+  if (has(o, "regions")) {
+    r["regions"] = dArray(o["regions"], path + "/regions", (x: unknown, q: string) => dString(x, q));
+  }
+  return r;
+}
+
 /** An object of the contract. */
 export interface Shapes {
   any: JSONValue;
@@ -328,11 +357,11 @@ export function decodeShapesEmpty(v: unknown, path: string = ""): ShapesEmpty {
 
 /** An object of the contract. */
 export interface TimerAfterInput {
-  /**  milliseconds from now; at least the plugin's timer_min_period */
+  /** milliseconds from now; at least the plugin's timer_min_period */
   delay_ms: number;
-  /**  one of the functions of the plugin's manifest */
+  /** one of the functions of the plugin's manifest */
   function: string;
-  /**  the function's input (default null) */
+  /** the function's input (default null) */
   input?: JSONValue;
 }
 
@@ -365,11 +394,11 @@ export function decodeTimerCancelOutput(v: unknown, path: string = ""): TimerCan
 
 /** An object of the contract. */
 export interface TimerEveryInput {
-  /**  one of the functions of the plugin's manifest */
+  /** one of the functions of the plugin's manifest */
   function: string;
-  /**  the function's input (default null) */
+  /** the function's input (default null) */
   input?: JSONValue;
-  /**  milliseconds between runs, the first one period from now; at least the plugin's timer_min_period */
+  /** milliseconds between runs, the first one period from now; at least the plugin's timer_min_period */
   period_ms: number;
 }
 
@@ -437,8 +466,7 @@ export interface Hooks<S extends object = Record<string, unknown>> {
 /**
  * Registers the handlers of hooks on p, each with a parse that refuses
  * an input missing a required field or with a value of the wrong type
- * (answered Code.InvalidParams). An after handler gets {input, output}:
- * register it with p.hook directly.
+ * (answered Code.InvalidParams). After handlers: registerAfterHooks.
  */
 export function registerHooks<S extends object>(p: Plugin<S>, hooks: Hooks<S>): Plugin<S> {
   const h0 = hooks["invoice.check"];
@@ -452,6 +480,73 @@ export function registerHooks<S extends object>(p: Plugin<S>, hooks: Hooks<S>): 
   const h2 = hooks["party.touch"];
   if (h2 !== undefined) {
     p.hook("party.touch", h2, { parse: (v: unknown) => (v === null ? null : decodeParty(v, "")) });
+  }
+  return p;
+}
+
+/**
+ * Decodes the plugin's settings (the host has filled in their defaults),
+ * throwing a ContractError naming the setting for a missing required one,
+ * a value of the wrong type (3.5 or "3" for an integer) or a setting
+ * these bindings do not know.
+ */
+export function settings<S extends object>(host: Host<S>): Settings {
+  try {
+    return decodeSettings(host.config);
+  } catch (e) {
+    throw new ContractError("settings: " + (e as Error).message);
+  }
+}
+
+/** An after handler: the hook's input and output (a collect hook's: its answers). */
+export type AfterHandler<In, Out, S extends object = Record<string, unknown>> = (
+  ctx: Parameters<Handler<In, Out, S>>[0],
+  input: In,
+  output: Out,
+) => void | Promise<void>;
+
+/** The plugin's after handlers of the host's hooks (the manifest's [hook.NAME] phase = "after"), by hook name; each is optional. */
+export interface AfterHooks<S extends object = Record<string, unknown>> {
+  "invoice.check"?: AfterHandler<Invoice, Verdict, S>;
+  "note.add"?: AfterHandler<string, boolean, S>;
+  "party.touch"?: AfterHandler<Party | null, JSONValue, S>;
+}
+
+/**
+ * Registers after handlers on p, each with a parse that refuses an input or
+ * output that does not fit (answered Code.InvalidParams). The host logs what
+ * one throws; it cannot change the result.
+ */
+export function registerAfterHooks<S extends object>(p: Plugin<S>, hooks: AfterHooks<S>): Plugin<S> {
+  const a0 = hooks["invoice.check"];
+  if (a0 !== undefined) {
+    const f = a0;
+    p.hook("invoice.check", (ctx, v: { input: Invoice; output: Verdict }) => f(ctx, v.input, v.output), {
+      parse: (v: unknown) => {
+        const o = dObject(v, "");
+        return { input: decodeInvoice(req(o, "input", ""), "/input"), output: decodeVerdict(req(o, "output", ""), "/output") };
+      },
+    });
+  }
+  const a1 = hooks["note.add"];
+  if (a1 !== undefined) {
+    const f = a1;
+    p.hook("note.add", (ctx, v: { input: string; output: boolean }) => f(ctx, v.input, v.output), {
+      parse: (v: unknown) => {
+        const o = dObject(v, "");
+        return { input: dString(req(o, "input", ""), "/input"), output: dBool(req(o, "output", ""), "/output") };
+      },
+    });
+  }
+  const a2 = hooks["party.touch"];
+  if (a2 !== undefined) {
+    const f = a2;
+    p.hook("party.touch", (ctx, v: { input: Party | null; output: JSONValue }) => f(ctx, v.input, v.output), {
+      parse: (v: unknown) => {
+        const o = dObject(v, "");
+        return { input: (req(o, "input", "") === null ? null : decodeParty(req(o, "input", ""), "/input")), output: (req(o, "output", "") as JSONValue) };
+      },
+    });
   }
   return p;
 }
@@ -589,6 +684,12 @@ function has(o: Record<string, unknown>, k: string): boolean {
 function req(o: Record<string, unknown>, k: string, path: string): unknown {
   if (!has(o, k)) fail(path + "/" + k.replace(/~/g, "~0").replace(/\//g, "~1"), "missing");
   return o[k];
+}
+
+function closed(o: Record<string, unknown>, path: string, known: readonly string[]): void {
+  for (const k of Object.keys(o).sort()) {
+    if (!known.includes(k)) fail(path + "/" + k.replace(/~/g, "~0").replace(/\//g, "~1"), "unknown setting (these bindings know: " + known.join(", ") + "; regenerate them from the plugin's manifest)");
+  }
 }
 
 function dObject(v: unknown, path: string): Record<string, unknown> {
