@@ -349,6 +349,15 @@ func TestSDKConformance(t *testing.T) {
 				}
 			})
 
+			t.Run("host call span in the call's trace", func(t *testing.T) { // telemetry_tiers_test.go
+				opts := airlock.Options{}
+				o := withTelemetry(t, &opts)
+				h, _ := newHost(t, opts)
+				load(t, h, airlock.PluginConfig{Path: dir, Grants: []string{"log"}})
+				_, call, _ := tracedCall(t, o, h, "conformance", "callhost", map[string]any{"fn": "log", "input": map[string]string{"level": "info", "msg": "traced"}})
+				checkHostCallParent(t, o, "log", call)
+			})
+
 			t.Run("host function granted and denied", func(t *testing.T) {
 				var mu sync.Mutex
 				var callers []string

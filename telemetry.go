@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlock-go/airlock/internal/rpc"
@@ -67,13 +66,15 @@ type callKey struct{ plugin, function, phase string }
 // callAttrs are a kind of call's attributes, built once: a call records
 // with them without allocating.
 type callAttrs struct {
-	add      []metric.AddOption    // plugin, function, phase
-	record   []metric.RecordOption // the same
-	span     string                // the span's name
-	spanOpts []trace.SpanStartOption
-	plugin   string
-	function string
-	phase    string
+	add    []metric.AddOption    // plugin, function, phase
+	record []metric.RecordOption // the same
+	span   string                // the span's name
+	// spanAttrs are set on a span that records (given to Start, they
+	// would be copied once more, for the sampler, on every call).
+	spanAttrs []attribute.KeyValue
+	plugin    string
+	function  string
+	phase     string
 }
 
 // newTelemetry makes h's instruments from opts' providers (nil: the otel
@@ -173,13 +174,13 @@ func (t *telemetry) attrsFor(p *managed, function, phase string) *callAttrs {
 	kv := []attribute.KeyValue{attrPlugin.String(p.name), attrFunction.String(function), attrPhase.String(phase)}
 	set := metric.WithAttributeSet(attribute.NewSet(kv...))
 	a = &callAttrs{
-		add:      []metric.AddOption{set},
-		record:   []metric.RecordOption{set},
-		span:     "airlock.call " + p.name + "/" + function,
-		spanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(append(kv, attrTier.String(p.man.Tier))...)},
-		plugin:   p.name,
-		function: function,
-		phase:    phase,
+		add:       []metric.AddOption{set},
+		record:    []metric.RecordOption{set},
+		span:      "airlock.call " + p.name + "/" + function,
+		spanAttrs: append(kv, attrTier.String(p.man.Tier)),
+		plugin:    p.name,
+		function:  function,
+		phase:     phase,
 	}
 	t.mu.Lock()
 	if old := t.attrs[key]; old != nil {
@@ -205,10 +206,13 @@ type callRecord struct {
 // spans join the host's trace.
 func (t *telemetry) startCall(ctx context.Context, p *managed, params rpc.CallParams) (context.Context, rpc.CallParams, callRecord) {
 	a := t.attrsFor(p, params.Name, params.Phase)
-	ctx, span := t.start(ctx, func() string { return a.span }, a.spanOpts)
+	ctx, span := t.start(ctx, func() string { return a.span }, callSpan)
+	if span != nil && span.IsRecording() {
+		span.SetAttributes(a.spanAttrs...)
+	}
 	// Without a span of its own, the caller's trace context, if any.
-	if trace.SpanContextFromContext(ctx).IsValid() {
-		params = withTraceContext(ctx, params)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		withTraceContext(sc, &params)
 	}
 	return ctx, params, callRecord{t: t, a: a, span: span, start: time.Now()}
 }
@@ -234,36 +238,20 @@ func (t *telemetry) resultRefused(ctx context.Context, p *managed, function, pha
 	}
 }
 
-// withTraceContext puts ctx's span context into params (kept out of
-// startCall so that params is copied to the heap only when traced).
-func withTraceContext(ctx context.Context, params rpc.CallParams) rpc.CallParams {
-	propagation.TraceContext{}.Inject(ctx, paramsCarrier{&params})
-	return params
-}
-
-// paramsCarrier carries the W3C trace context headers in call params.
-type paramsCarrier struct{ p *rpc.CallParams }
-
-func (c paramsCarrier) Get(key string) string {
-	switch key {
-	case "traceparent":
-		return c.p.Traceparent
-	case "tracestate":
-		return c.p.Tracestate
+// withTraceContext puts sc into params as W3C trace context, written as
+// propagation.TraceContext would write it: only the sampled and random
+// flags, the trace state if any. It formats nothing here: AppendJSON
+// writes the traceparent into the call's message.
+func withTraceContext(sc trace.SpanContext, params *rpc.CallParams) {
+	params.Traceparent = &rpc.Traceparent{
+		TraceID: sc.TraceID(),
+		SpanID:  sc.SpanID(),
+		Flags:   byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom)),
 	}
-	return ""
-}
-
-func (c paramsCarrier) Set(key, value string) {
-	switch key {
-	case "traceparent":
-		c.p.Traceparent = value
-	case "tracestate":
-		c.p.Tracestate = value
+	if ts := sc.TraceState(); ts.Len() > 0 {
+		params.Tracestate = ts.String()
 	}
 }
-
-func (c paramsCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }
 
 // hookRecord is one hook run being measured.
 type hookRecord struct {
@@ -297,12 +285,23 @@ func (r hookRecord) end(ctx context.Context, err error) {
 
 // The spans' kinds.
 var (
+	callSpan     = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 	hookSpan     = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 	hostCallSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 )
 
-// startHostCall starts the span of a host function call by p.
+// startHostCall starts the span of a host function call by p: a child of
+// the call's span during which p made it. A builtin's and a wasm
+// plugin's host calls run in that call's context; a process plugin's
+// arrive on its connection, each naming the call it serves, and the
+// connection gives its context (rpc.Origin; threat: a plugin attaching
+// spans to another's trace: only its own calls in flight are found).
 func (t *telemetry) startHostCall(ctx context.Context, p *managed, fn string) (context.Context, trace.Span) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		if origin, ok := rpc.Origin(ctx); ok {
+			ctx = trace.ContextWithSpan(ctx, trace.SpanFromContext(origin))
+		}
+	}
 	ctx, span := t.start(ctx, func() string { return "airlock.host_call " + fn }, hostCallSpan)
 	if span != nil && span.IsRecording() {
 		span.SetAttributes(attrPlugin.String(p.name), attrFunction.String(fn))

@@ -200,8 +200,15 @@ func TestTelemetryProcessPlugin(t *testing.T) {
 	if s := o.span(t, "airlock.call testplugin/sleep"); s.Status().Code != codes.Error || spanAttr(s, "error.type") != "deadline" {
 		t.Errorf("sleep span status %v error.type %q, want an error of type deadline", s.Status(), spanAttr(s, "error.type"))
 	}
-	if s := o.span(t, "airlock.host_call secret.read"); spanAttr(s, "error.type") != "denied" || spanAttr(s, "plugin") != "testplugin" {
-		t.Errorf("host call span attributes %v, want plugin testplugin and error.type denied", s.Attributes())
+	hostCall := o.span(t, "airlock.host_call secret.read")
+	if spanAttr(hostCall, "error.type") != "denied" || spanAttr(hostCall, "plugin") != "testplugin" {
+		t.Errorf("host call span attributes %v, want plugin testplugin and error.type denied", hostCall.Attributes())
+	}
+	// The process plugin's host call is a child of the call it made it
+	// during (the request names it: rpc.Origin).
+	if c := o.span(t, "airlock.call testplugin/callhost"); hostCall.Parent().SpanID() != c.SpanContext().SpanID() || hostCall.SpanContext().TraceID() != c.SpanContext().TraceID() {
+		t.Errorf("host call span's parent %s in trace %s, want the callhost call's span %s in trace %s",
+			hostCall.Parent().SpanID(), hostCall.SpanContext().TraceID(), c.SpanContext().SpanID(), c.SpanContext().TraceID())
 	}
 }
 

@@ -33,6 +33,12 @@ type callV1 struct {
 	config    *byte
 	configLen uintptr
 	ctx       uintptr
+	// Appended to version 1 (hostV1.callSize tells a library they are
+	// there): the call's W3C trace context, "" when it is not traced.
+	traceparent    *byte
+	traceparentLen uintptr
+	tracestate     *byte
+	tracestateLen  uintptr
 }
 
 // hostV1 mirrors airlock_host_v1.
@@ -41,6 +47,10 @@ type hostV1 struct {
 	size       uint32
 	hostCall   uintptr
 	free       uintptr
+	// Appended to version 1: the size of callV1 as this host fills it in.
+	// A library reads it only if size covers it, and a call's fields past
+	// ctx only if callSize covers them: older hosts have neither.
+	callSize uint32
 }
 
 // pluginV1 mirrors airlock_plugin_v1; the library fills it in.

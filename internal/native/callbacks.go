@@ -32,6 +32,7 @@ func hostTable() *hostV1 {
 			size:       uint32(unsafe.Sizeof(hostV1{})),
 			hostCall:   newCallback(hostCall),
 			free:       newCallback(hostFree),
+			callSize:   uint32(unsafe.Sizeof(callV1{})),
 		}
 	})
 	return table

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"unsafe"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
@@ -147,7 +150,8 @@ type frame struct {
 // plugin's settings (config, a JSON object), host calls going through h.
 // The library's own error is a *plugin.Error with its code and message.
 func (l *Library) Call(ctx context.Context, h *plugin.Host, config []byte, name, phase string, input json.RawMessage) (json.RawMessage, error) {
-	data := make([]byte, 0, len(name)+len(phase)+len(input)+len(config)+4)
+	traceparent, tracestate := traceContext(ctx)
+	data := make([]byte, 0, len(name)+len(phase)+len(input)+len(config)+len(traceparent)+len(tracestate)+6)
 	part := func(b []byte) (*byte, uintptr) {
 		start := len(data)
 		data = append(append(data, b...), 0)
@@ -161,6 +165,8 @@ func (l *Library) Call(ctx context.Context, h *plugin.Host, config []byte, name,
 	f.call.phase, f.call.phaseLen = part([]byte(phase))
 	f.call.input, f.call.inputLen = part(input)
 	f.call.config, f.call.configLen = part(config)
+	f.call.traceparent, f.call.traceparentLen = part(traceparent)
+	f.call.tracestate, f.call.tracestateLen = part([]byte(tracestate))
 	// The library reads and writes these during the call: pinned, so they
 	// are neither moved nor collected under it. (data never grows past its
 	// capacity, so every part points into the one pinned array.)
@@ -183,4 +189,18 @@ func (l *Library) Call(ctx context.Context, h *plugin.Host, config []byte, name,
 		return nil, &plugin.Error{Code: int(rc), Message: msg}
 	}
 	return json.RawMessage(res), nil
+}
+
+// traceContext returns the W3C trace context of the call ctx is the
+// context of (the host's call span in-process, the remote span context the
+// Go SDK made of the call's traceparent in a contained child), or nothing
+// when it is not traced.
+func traceContext(ctx context.Context) (traceparent []byte, tracestate string) {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil, ""
+	}
+	tp := rpc.Traceparent{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))}
+	traceparent, _ = tp.AppendText(make([]byte, 0, 55))
+	return traceparent, sc.TraceState().String()
 }

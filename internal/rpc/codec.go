@@ -61,6 +61,8 @@ func (d *decoder) decode(line []byte, m *Message) error {
 			m.ID = json.RawMessage(line[end-len(v) : end])
 		case "method":
 			m.Method, err = stringValue(v, "method")
+		case "origin":
+			m.Origin = bytes.Clone(v)
 		case "params":
 			m.Params = bytes.Clone(v)
 		case "result":
@@ -191,6 +193,8 @@ func memberName(name jsontext.Value) string {
 			return "id"
 		case "method":
 			return "method"
+		case "origin":
+			return "origin"
 		case "params":
 			return "params"
 		case "result":
@@ -332,7 +336,7 @@ func hasLineBreak(b []byte) bool {
 // input ends without scanning it.
 func (p CallParams) AppendJSON(buf []byte) ([]byte, error) {
 	if buf == nil {
-		buf = make([]byte, 0, 64+len(p.Name)+len(p.Phase)+len(p.Traceparent)+len(p.Tracestate)+len(p.Input))
+		buf = make([]byte, 0, 64+len(p.Name)+len(p.Phase)+traceparentLen+len(p.Tracestate)+len(p.Input))
 	}
 	var err error
 	buf = append(buf, `{"name":`...)
@@ -350,11 +354,10 @@ func (p CallParams) AppendJSON(buf []byte) ([]byte, error) {
 		buf = strconv.AppendInt(buf, p.TimeoutMS, 10)
 	}
 	// Trace context (telemetry): before input, which stays last.
-	if p.Traceparent != "" {
-		buf = append(buf, `,"traceparent":`...)
-		if buf, err = jsontext.AppendQuote(buf, p.Traceparent); err != nil {
-			return nil, fmt.Errorf("call traceparent: %w", err)
-		}
+	if tp := p.Traceparent.Value(); !tp.IsZero() {
+		buf = append(buf, `,"traceparent":"`...)
+		buf, _ = tp.AppendText(buf)
+		buf = append(buf, '"')
 	}
 	if p.Tracestate != "" {
 		buf = append(buf, `,"tracestate":`...)
@@ -413,7 +416,14 @@ func (p *CallParams) member(key string, v jsontext.Value) (err error) {
 	case "phase":
 		p.Phase, err = stringValue(v, "phase")
 	case "traceparent":
-		p.Traceparent, err = stringValue(v, "traceparent")
+		if v.Kind() != '"' {
+			return errors.New(`"traceparent" must be a string`)
+		}
+		// Escapes are decoded first: not a valid traceparent, then none.
+		var tp []byte
+		if tp, err = jsontext.AppendUnquote(nil, v); err == nil {
+			p.Traceparent = parseTraceparent(tp)
+		}
 	case "tracestate":
 		p.Tracestate, err = stringValue(v, "tracestate")
 	case "input":

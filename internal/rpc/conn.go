@@ -522,7 +522,7 @@ func (c *Conn) onRequest(m Message, line []byte) (job, *ViolationError) {
 	var r *request
 	key := string(m.ID)
 	if m.ID != nil {
-		r = &request{conn: c, call: m.call, hasCall: m.hasCall}
+		r = &request{conn: c, id: m.ID, call: m.call, hasCall: m.hasCall, origin: c.origin(m.Origin)}
 		c.mu.Lock()
 		if _, dup := c.running[key]; dup {
 			c.mu.Unlock()
@@ -633,6 +633,10 @@ func appendMessage(buf []byte, m *Message) ([]byte, error) {
 			return nil, fmt.Errorf("method name: %w", err)
 		}
 	}
+	if m.Origin != nil {
+		buf = append(buf, `,"origin":`...)
+		buf = append(buf, oneLine(m.Origin)...)
+	}
 	switch {
 	case m.Params != nil:
 		buf = append(buf, `,"params":`...)
@@ -700,7 +704,7 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 		return nil, fmt.Errorf("%w: %w", ErrNotSent, c.err)
 	default:
 	}
-	p := pendingCall{ch: ch}
+	p := pendingCall{ch: ch, ctx: ctx}
 	if timeout > 0 {
 		p.at = time.Now().Add(timeout)
 		c.armDeadline(p.at)
@@ -717,7 +721,7 @@ func (c *Conn) call(ctx context.Context, timeout time.Duration, method string, p
 		c.beginCall()
 		defer c.endCall()
 	}
-	if err := c.write(ctx, &Message{JSONRPC: Version, numID: id, Method: method, Params: raw, appendParams: a}); err != nil {
+	if err := c.write(ctx, &Message{JSONRPC: Version, numID: id, Method: method, Origin: c.originOf(ctx), Params: raw, appendParams: a}); err != nil {
 		c.forget(id)
 		if errors.Is(err, c.Err()) {
 			err = fmt.Errorf("%w: %w", ErrNotSent, err)

@@ -31,8 +31,9 @@ type deadlines struct {
 
 // pendingCall is a call waiting for its answer.
 type pendingCall struct {
-	ch chan answer
-	at time.Time // its deadline; zero if none
+	ch  chan answer
+	at  time.Time       // its deadline; zero if none
+	ctx context.Context // the caller's, for the peer's requests made during it (origin.go)
 }
 
 // CallTimeout is Call with a deadline: if the peer has not answered within

@@ -47,6 +47,10 @@ type Message struct {
 	Params  json.RawMessage `json:"params,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
+	// Origin, on a request, is the id of the peer's request during which
+	// it is made: a plugin's host call names the host's call it serves
+	// (origin.go).
+	Origin json.RawMessage `json:"origin,omitempty"`
 
 	call         CallParams // a call request's params, decoded with it (decoder.callParams)
 	hasCall      bool       // call is set
@@ -101,9 +105,11 @@ type CallParams struct {
 	TimeoutMS int64 `json:"timeout_ms,omitzero"`
 	// Traceparent and Tracestate carry the host's trace context to the
 	// plugin, as W3C Trace Context headers (telemetry.go; docs/PROTOCOL.md):
-	// empty when the host's call is not traced.
-	Traceparent string `json:"traceparent,omitempty"`
-	Tracestate  string `json:"tracestate,omitempty"`
+	// nil when the host's call is not traced. A traceparent that is not
+	// valid is decoded as none. (A pointer: in every call's params, traced
+	// or not, a Traceparent would take a larger size class.)
+	Traceparent *Traceparent `json:"traceparent,omitempty"`
+	Tracestate  string       `json:"tracestate,omitempty"`
 }
 
 // AfterInput is the input of an after-phase handler: the hook's input and

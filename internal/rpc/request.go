@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -22,7 +23,9 @@ var _ deadline.Timed = (*request)(nil)
 // goroutine to watch it.
 type request struct {
 	conn     *Conn
-	call     CallParams // its params, if it is a call decoded with them
+	id       json.RawMessage // its id, as the peer wrote it
+	origin   context.Context // of the call it was made during (origin.go), or nil
+	call     CallParams      // its params, if it is a call decoded with them
 	hasCall  bool
 	mu       sync.Mutex
 	done     chan struct{} // made by the first Done
@@ -64,7 +67,14 @@ func (r *request) Err() error {
 	return r.err
 }
 
-func (r *request) Value(any) any { return nil }
+// Value returns r itself for requestKey: a context derived from a
+// request's still knows which request it serves (origin.go).
+func (r *request) Value(key any) any {
+	if key == (requestKey{}) {
+		return r
+	}
+	return nil
+}
 
 // AfterFunc runs f once the request ends, on the goroutine that ends it,
 // unless stop is called first; stop reports whether it stopped f. The

@@ -114,25 +114,35 @@ func (d *decoder) decodeShaped(line []byte, m *Message) bool {
 		return false
 	}
 	method, ok := s.plainString()
-	if !ok || !s.lit(`,"params":`) {
+	if !ok {
+		return false
+	}
+	var origin []byte
+	if s.lit(`,"origin":`) { // a request made during one of the peer's
+		if origin, ok = s.id(); !ok {
+			return false
+		}
+		origin = bytes.Clone(origin)
+	}
+	if !s.lit(`,"params":`) {
 		return false
 	}
 	name := intern(method)
 	if name == MethodCall {
-		return d.decodeShapedCall(&s, id, m)
+		return d.decodeShapedCall(&s, id, origin, m)
 	}
 	params, ok := s.tail(1)
 	if !ok {
 		return false
 	}
-	*m = Message{JSONRPC: Version, ID: id, Method: name, Params: bytes.Clone(params)}
+	*m = Message{JSONRPC: Version, ID: id, Method: name, Origin: origin, Params: bytes.Clone(params)}
 	return true
 }
 
 // decodeShapedCall decodes the params of a call request as
 // CallParams.AppendJSON writes them: name, then phase, timeout_ms,
 // traceparent and tracestate if set, then input, last.
-func (d *decoder) decodeShapedCall(s *shape, id []byte, m *Message) bool {
+func (d *decoder) decodeShapedCall(s *shape, id, origin []byte, m *Message) bool {
 	start := s.pos
 	var p CallParams
 	if !s.lit(`{"name":`) {
@@ -161,7 +171,7 @@ func (d *decoder) decodeShapedCall(s *shape, id []byte, m *Message) bool {
 		if !ok {
 			return false
 		}
-		p.Traceparent = string(tp)
+		p.Traceparent = parseTraceparent(tp) // none if not valid, as decode
 	}
 	if s.lit(`,"tracestate":`) {
 		ts, ok := s.plainString()
@@ -184,7 +194,7 @@ func (d *decoder) decodeShapedCall(s *shape, id []byte, m *Message) bool {
 	}
 	p.Name = d.lastName
 	p.Input = json.RawMessage(params[inStart-start : inStart-start+len(input)])
-	*m = Message{JSONRPC: Version, ID: id, Method: MethodCall, Params: params, call: p, hasCall: true}
+	*m = Message{JSONRPC: Version, ID: id, Method: MethodCall, Origin: origin, Params: params, call: p, hasCall: true}
 	return true
 }
 

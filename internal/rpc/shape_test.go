@@ -17,6 +17,7 @@ func shapedSeeds(t testing.TB) [][]byte {
 		{ID: json.RawMessage("7"), Result: json.RawMessage(`null`)},
 		{ID: json.RawMessage("7"), Result: json.RawMessage(`-1.5e3`)},
 		{ID: json.RawMessage("8"), Method: "kv.get", Params: json.RawMessage(`{"key":"k"}`)},
+		{ID: json.RawMessage("9"), Method: "kv.get", Origin: json.RawMessage("41"), Params: json.RawMessage(`{"key":"k"}`)},
 		{Method: "log", Params: json.RawMessage(`{"level":"info","msg":"héllo"}`)},
 		{Method: MethodCancel, Params: json.RawMessage(`{"id":3}`)},
 		{ID: json.RawMessage("9"), Method: "shutdown"},
@@ -29,7 +30,7 @@ func shapedSeeds(t testing.TB) [][]byte {
 		{Name: "odd \"name\"", Input: json.RawMessage(`1`)},
 		{Name: "ünïcode", Phase: "after", Input: nil},
 		{Name: "x", Input: json.RawMessage(`{}`)},
-		{Name: "traced", Phase: "define", TimeoutMS: 9, Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Tracestate: "a=b", Input: json.RawMessage(`"q"`)},
+		{Name: "traced", Phase: "define", TimeoutMS: 9, Traceparent: &testTraceparent, Tracestate: "a=b", Input: json.RawMessage(`"q"`)},
 	}
 	var lines [][]byte
 	for i := range msgs {
@@ -41,7 +42,11 @@ func shapedSeeds(t testing.TB) [][]byte {
 		lines = append(lines, b)
 	}
 	for i, p := range calls {
-		b, err := appendMessage(nil, &Message{JSONRPC: Version, numID: int64(i + 1), Method: MethodCall, appendParams: p})
+		m := Message{JSONRPC: Version, numID: int64(i + 1), Method: MethodCall, appendParams: p}
+		if i == 1 {
+			m.Origin = json.RawMessage("12")
+		}
+		b, err := appendMessage(nil, &m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,6 +64,7 @@ func shapedSeeds(t testing.TB) [][]byte {
 		"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"\xff\"}",
 		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xc3\",\"params\":1}",
 		`{"jsonrpc":"2.0","id":1,"result":}`,
+		`{"jsonrpc":"2.0","id":1,"method":"f","origin":"s","params":1}`,
 		`{"jsonrpc":"2.0","id":1,"result":"}`,
 	} {
 		lines = append(lines, []byte(s))
@@ -89,8 +95,8 @@ func describeMessage(m Message) string {
 	if m.Error != nil {
 		e = fmt.Sprintf("%+v", *m.Error)
 	}
-	return fmt.Sprintf("jsonrpc=%q id=%q method=%q params=%q result=%q error=%s call=%v name=%q phase=%q timeout=%d traceparent=%q tracestate=%q input=%q",
-		m.JSONRPC, m.ID, m.Method, m.Params, m.Result, e, m.hasCall, m.call.Name, m.call.Phase, m.call.TimeoutMS, m.call.Traceparent, m.call.Tracestate, m.call.Input)
+	return fmt.Sprintf("jsonrpc=%q id=%q method=%q origin=%q params=%q result=%q error=%s call=%v name=%q phase=%q timeout=%d traceparent=%q tracestate=%q input=%q",
+		m.JSONRPC, m.ID, m.Method, m.Origin, m.Params, m.Result, e, m.hasCall, m.call.Name, m.call.Phase, m.call.TimeoutMS, m.call.Traceparent.Value(), m.call.Tracestate, m.call.Input)
 }
 
 // decodeShaped accepts only what decode accepts, and decodes it the same:

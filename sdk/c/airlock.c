@@ -146,6 +146,9 @@ static char *result_json; /* the current call's outcome */
 static size_t result_len;
 static int error_code;
 static char *error_message;
+/* The current call's W3C trace context (docs/ABI.md), "" when untraced. */
+static char call_traceparent[56];
+static char call_tracestate[513];
 
 EXPORT("airlock_protocol") uint32_t airlock_protocol(void) { return 1; }
 
@@ -218,6 +221,7 @@ EXPORT("airlock_init") uint64_t airlock_init(char *ptr, uint32_t len) {
  * scanning it: every loop iteration in a guest pays a termination check. */
 static char *parse_call(const char *in, size_t len, char *name, size_t name_size, char *phase, size_t phase_size) {
     name[0] = phase[0] = 0;
+    call_traceparent[0] = call_tracestate[0] = 0;
     const char *end = in + len; /* the closing brace is the last byte */
     while (end > in && end[-1] != '}') end--;
     const char *p = skip_ws(in);
@@ -239,6 +243,8 @@ static char *parse_call(const char *in, size_t len, char *name, size_t name_size
         }
         if (klen == 4 && strncmp(key, "name", 4) == 0 && *v == '"') unescape(v, name, name_size);
         if (klen == 5 && strncmp(key, "phase", 5) == 0 && *v == '"') unescape(v, phase, phase_size);
+        if (klen == 11 && strncmp(key, "traceparent", 11) == 0 && *v == '"') unescape(v, call_traceparent, sizeof call_traceparent);
+        if (klen == 10 && strncmp(key, "tracestate", 10) == 0 && *v == '"') unescape(v, call_tracestate, sizeof call_tracestate);
         const char *vend = skip_value(v);
         if (!vend) return NULL;
         p = skip_ws(vend);
@@ -281,6 +287,10 @@ EXPORT("airlock_call") uint64_t airlock_call(char *ptr, uint32_t len) {
     env[total] = 0;
     return answer_len(env, total);
 }
+
+const char *airlock_traceparent(void) { return call_traceparent; }
+
+const char *airlock_tracestate(void) { return call_tracestate; }
 
 void airlock_result(const char *json) {
     free(result_json);

@@ -58,6 +58,14 @@ void airlock_result(const char *json);
 /* airlock_error fails the call with code and message (copied). */
 void airlock_error(int code, const char *message);
 
+/* airlock_traceparent returns the current call's W3C trace context as the
+ * host sent it ("00-TRACEID-SPANID-FLAGS"), or "" when the host does not
+ * trace the call; airlock_tracestate the tracestate that goes with it, or
+ * "". Give them to a tracer to make the plugin's spans children of the
+ * host's call span. Valid during airlock_handle. */
+const char *airlock_traceparent(void);
+const char *airlock_tracestate(void);
+
 /* airlock_call_host calls the host function fn with input (JSON, or NULL
  * for null). It returns 0 and sets *result to the JSON result, or returns
  * the host's error code and sets *result to its message (AIRLOCK_DENIED:

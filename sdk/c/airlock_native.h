@@ -46,7 +46,9 @@ extern "C" {
 #endif
 
 /* The version of this ABI. A change to any struct or signature below is a
- * new version; a host refuses a library built for another. */
+ * new version; a host refuses a library built for another. Fields are
+ * only ever appended within a version, behind a size that says whether
+ * the other side has them (airlock_host_v1.size and .call_size). */
 #define AIRLOCK_NATIVE_API_VERSION 1u
 
 /* Status codes: 0 is success; errors are the protocol's error codes
@@ -81,6 +83,14 @@ typedef struct airlock_call_v1 {
     const uint8_t *config;  /* the plugin's settings, a JSON object, defaults filled in */
     size_t config_len;
     void *ctx;              /* pass to host->host_call; identifies this call */
+    /* Appended to version 1: present only when host->call_size covers them
+     * (older hosts pass a shorter struct); read them with
+     * airlock_native_traceparent and airlock_native_tracestate below. The
+     * call's W3C trace context (docs/NATIVE.md), "" when it is not traced. */
+    const char *traceparent; /* "00-TRACEID-SPANID-FLAGS" */
+    size_t traceparent_len;
+    const char *tracestate;
+    size_t tracestate_len;
 } airlock_call_v1;
 
 /* The host's functions, given to airlock_native_init. The table lives for
@@ -97,7 +107,39 @@ typedef struct airlock_host_v1 {
                          uint8_t **out, size_t *out_len);
     /* Releases a host_call result before the call returns (optional). */
     void (*free)(void *ctx, uint8_t *ptr);
+    /* Appended to version 1: sizeof(airlock_call_v1) as the host fills it
+     * in. Present only when size covers it (older hosts lack it, and pass
+     * the call's fields up to ctx only). */
+    uint32_t call_size;
 } airlock_host_v1;
+
+/* Whether host fills in call's fields up to and including member. */
+#define AIRLOCK_NATIVE_HAS_CALL_FIELD(host, member)                                                   \
+    ((host)->size >= offsetof(airlock_host_v1, call_size) + sizeof(uint32_t) &&                      \
+     (host)->call_size >= offsetof(airlock_call_v1, member) + sizeof(((airlock_call_v1 *)0)->member))
+
+/* The call's W3C traceparent (NUL-terminated; *len its length), or "" when
+ * the call is not traced or the host is too old to pass it. Give it, with
+ * the tracestate, to a tracer to make the plugin's spans children of the
+ * host's call span. Valid until the call returns. */
+static inline const char *airlock_native_traceparent(const airlock_host_v1 *host, const airlock_call_v1 *call, size_t *len) {
+    if (!AIRLOCK_NATIVE_HAS_CALL_FIELD(host, traceparent_len) || call->traceparent == NULL) {
+        if (len) *len = 0;
+        return "";
+    }
+    if (len) *len = call->traceparent_len;
+    return call->traceparent;
+}
+
+/* The W3C tracestate that goes with the traceparent, or "". */
+static inline const char *airlock_native_tracestate(const airlock_host_v1 *host, const airlock_call_v1 *call, size_t *len) {
+    if (!AIRLOCK_NATIVE_HAS_CALL_FIELD(host, tracestate_len) || call->tracestate == NULL) {
+        if (len) *len = 0;
+        return "";
+    }
+    if (len) *len = call->tracestate_len;
+    return call->tracestate;
+}
 
 /* The plugin's side, filled in by airlock_native_init. The strings must
  * live as long as the library (string literals are fine). */

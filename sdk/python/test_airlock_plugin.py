@@ -174,6 +174,7 @@ class EdgesTest(unittest.TestCase):
         peer.call(2, "waits", timeout_ms=60000)
         req = peer.next()
         self.assertEqual(req["method"], "slow.fn")
+        self.assertEqual(req["origin"], 2)  # the call it is made during
         start = time.monotonic()
         peer.send({"jsonrpc": "2.0", "method": "$/cancel", "params": {"id": 2}})
         got = [peer.next(), peer.next()]

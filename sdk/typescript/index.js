@@ -52,6 +52,7 @@ const LEVELS = new Set(["debug", "info", "warn", "error"]);
 // The SDK's own members of the objects handlers see, out of their way.
 const ABORT = Symbol("abort");
 const LOG_SIGNAL = Symbol("logSignal");
+const ORIGIN = Symbol("origin");
 const HANDLER = Symbol("handler");
 
 // Marks the SDK's errors, so that a PluginError from another copy of this
@@ -307,7 +308,7 @@ class Host {
    * @returns {Promise<any>}
    */
   call(fn, input, options) {
-    return this.#session.callHost(fn, input, options?.signal);
+    return this.#session.callHost(fn, input, options?.signal, this[ORIGIN]());
   }
 
   /**
@@ -324,7 +325,7 @@ class Host {
     const params = attrs && Object.keys(attrs).length > 0 ? { level, msg: String(msg), attrs } : { level, msg: String(msg) };
     if (this.canCall("log")) {
       try {
-        await this.#session.callHost("log", params, this[LOG_SIGNAL]());
+        await this.#session.callHost("log", params, this[LOG_SIGNAL](), this[ORIGIN]());
         return;
       } catch {
         // Denied, rate-limited, cancelled or gone: standard error still works.
@@ -345,12 +346,18 @@ class Host {
   [LOG_SIGNAL]() {
     return undefined;
   }
+
+  /** @returns {number | string | undefined} the id of the host's call this host call is made during */
+  [ORIGIN]() {
+    return undefined;
+  }
 }
 
 /** What a handler gets besides its input. */
 class Context extends Host {
   /** @type {AbortController} */ #abort;
   /** @type {number | undefined} */ #deadlineMono;
+  /** @type {number | string | undefined} */ #origin;
 
   /**
    * @param {Session} session
@@ -359,9 +366,11 @@ class Context extends Host {
    * @param {number} timeoutMs
    * @param {string} [traceparent]
    * @param {string} [tracestate]
+   * @param {number | string} [origin] the host's id of the call: host calls name it, so that the host's spans for them join the call's trace
    */
-  constructor(session, name, phase, timeoutMs, traceparent = "", tracestate = "") {
+  constructor(session, name, phase, timeoutMs, traceparent = "", tracestate = "", origin = undefined) {
     super(session);
+    this.#origin = origin;
     this.#abort = new AbortController();
     /** The hook or function called. */
     this.name = name;
@@ -407,6 +416,10 @@ class Context extends Host {
 
   [LOG_SIGNAL]() {
     return this.signal;
+  }
+
+  [ORIGIN]() {
+    return this.#origin;
   }
 
   /**
@@ -850,7 +863,7 @@ class Session {
     // Trace context: a hint only, ignored unless it is a string.
     const traceparent = typeof params.traceparent === "string" ? params.traceparent : "";
     const tracestate = typeof params.tracestate === "string" ? params.tracestate : "";
-    const ctx = new Context(this, params.name, phase, timeoutMs, traceparent, tracestate);
+    const ctx = new Context(this, params.name, phase, timeoutMs, traceparent, tracestate, id);
     this.#running.set(key, ctx);
     this.#inFlight++;
     // setTimeout holds at most 2^31-1 ms; a longer deadline is no deadline.
@@ -917,9 +930,10 @@ class Session {
    * @param {string} fn
    * @param {unknown} input
    * @param {AbortSignal | undefined} signal
+   * @param {number | string} [origin] the id of the host's call this one is made during
    * @returns {Promise<any>}
    */
-  callHost(fn, input, signal) {
+  callHost(fn, input, signal, origin) {
     if (typeof fn !== "string" || fn === "") return Promise.reject(new TypeError("call: the host function's name must be a non-empty string"));
     if (this.#closed) return Promise.reject(new HostError(fn, Code.Failed, "host connection closed"));
     if (!this.initialized) return Promise.reject(new HostError(fn, Code.InvalidRequest, `host call ${fn} before initialize`));
@@ -931,7 +945,8 @@ class Session {
       return Promise.reject(e);
     }
     const id = ++this.#nextId;
-    const line = `{"jsonrpc":"2.0","id":${id},"method":${wellFormed(JSON.stringify(fn))},"params":${params}}`;
+    const from = origin === undefined ? "" : `,"origin":${JSON.stringify(origin)}`;
+    const line = `{"jsonrpc":"2.0","id":${id},"method":${wellFormed(JSON.stringify(fn))}${from},"params":${params}}`;
     const size = Buffer.byteLength(line, "utf8");
     if (size > this.plugin.maxMessageBytes) {
       return Promise.reject(new PluginError(Code.Failed, `host call ${fn}: request of ${size} bytes exceeds the message limit of ${this.plugin.maxMessageBytes} bytes`));

@@ -58,11 +58,13 @@ func (r results) median(name, unit string) (float64, bool) {
 	return (vs[n/2-1] + vs[n/2]) / 2, true
 }
 
-// comparison is one row: num / den of a unit, and its target.
+// comparison is one row: num / den of a unit (den's own unit if denUnit
+// is set: two measures of one benchmark), and its target.
 type comparison struct {
 	what     string
 	num, den string
 	unit     string
+	denUnit  string
 	target   string
 	ok       func(float64) bool
 }
@@ -138,6 +140,36 @@ func comparisons() []comparison {
 		comparison{what: "wasm compute (memory): raw wazero with WithCloseOnContextDone ÷ without", num: "WasmCompute/memory/raw-wazero-closeonctx", den: "WasmCompute/memory/raw-wazero", unit: "ns/op"},
 		comparison{what: "wasm start: first compile ÷ warm cache", num: "WasmStart/cold", den: "WasmStart/warm", unit: "ns/op", target: "≥ 20", ok: atLeast(20)},
 	)
+	return append(cs, telemetryComparisons()...)
+}
+
+// telemetryComparisons are the rows of the telemetry benchmarks: a 64 B
+// process call with telemetry in each mode ÷ off, by wall time
+// (BenchmarkTelemetryInterleaved, the modes measured in turns in one
+// benchmark), then by each side's CPU time (BenchmarkTelemetry).
+func telemetryComparisons() []comparison {
+	modes := []struct{ mode, what, target string }{
+		{"metrics", "metrics (OpenTelemetry SDK)", "≤ 1.1"},
+		{"metrics+context", "metrics, the caller's trace context passed on", ""},
+		{"metrics+traces", "metrics and a span per call, exported as it ends (no-op exporter: Airlock's own cost)", "≤ 1.1"},
+		{"metrics+traces-batched", "metrics and a span per call, through the SDK's batch span processor", ""},
+		{"metrics+traces-batched-sampled-1%", "metrics and spans, batch processor, 1 % of the traces sampled", ""},
+	}
+	var cs []comparison
+	for _, m := range modes {
+		c := comparison{what: "telemetry, process call 64B: " + m.what + " ÷ off", num: "TelemetryInterleaved", den: "TelemetryInterleaved",
+			unit: m.mode + "-ns/call", denUnit: "off-ns/call", target: m.target}
+		if m.target != "" {
+			c.ok = atMost(1.1)
+		}
+		cs = append(cs, c)
+	}
+	for _, side := range []string{"host", "plugin"} {
+		for _, m := range modes[:3] {
+			cs = append(cs, comparison{what: "telemetry, process call 64B, " + side + " CPU: " + m.what + " ÷ off",
+				num: "Telemetry/64B/" + m.mode, den: "Telemetry/64B/off", unit: side + "-cpu-ns/op"})
+		}
+	}
 	return cs
 }
 
@@ -146,8 +178,12 @@ func main() {
 	fmt.Println("| comparison | numerator | denominator | ratio | target | met |")
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, c := range comparisons() {
+		denUnit := c.unit
+		if c.denUnit != "" {
+			denUnit = c.denUnit
+		}
 		num, ok1 := res.median(c.num, c.unit)
-		den, ok2 := res.median(c.den, c.unit)
+		den, ok2 := res.median(c.den, denUnit)
 		if !ok1 || !ok2 || den == 0 {
 			fmt.Printf("| %s | %s | %s | not measured | %s | |\n", c.what, c.num, c.den, c.target)
 			continue
@@ -197,7 +233,7 @@ func printSides(res results) {
 }
 
 func human(v float64, unit string) string {
-	if unit != "ns/op" {
+	if unit != "ns/op" && !strings.HasSuffix(unit, "-ns/call") {
 		return fmt.Sprintf("%.0f %s", v, unit)
 	}
 	switch {

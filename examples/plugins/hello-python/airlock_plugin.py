@@ -105,8 +105,11 @@ class Context:
     grants, the call's phase, deadline and trace context, and the host's
     functions."""
 
-    def __init__(self, session, phase, deadline, cancelled, traceparent="", tracestate=""):
+    def __init__(self, session, phase, deadline, cancelled, traceparent="", tracestate="", origin=None):
         self._session = session
+        # The id of the host's call request: host calls name it as their
+        # "origin", so that the host's spans for them join the call's trace.
+        self._origin = origin
         #: The validated settings, defaults filled in.
         self.config = session.config
         #: The capabilities the host granted.
@@ -144,7 +147,7 @@ class Context:
         any other refusal, Cancelled when the call's deadline passes or the
         host cancels the call, TooLarge when inp encodes to more than
         MAX_MESSAGE, and ValueError or TypeError when inp is not JSON."""
-        return self._session.call_host(function, inp, self.remaining(), self.cancelled)
+        return self._session.call_host(function, inp, self.remaining(), self.cancelled, self._origin)
 
     def log(self, level, msg, **attrs):
         """Write a line to the host's log through its "log" function (needs
@@ -348,7 +351,7 @@ class _Session:
         timeout_ms = params.get("timeout_ms") or 0
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
         ctx = Context(self, params.get("phase", ""), deadline, cancelled,
-                      _str(params.get("traceparent")), _str(params.get("tracestate")))
+                      _str(params.get("traceparent")), _str(params.get("tracestate")), id_)
         self.pool.submit(self.run_call, id_, key, params, ctx)
 
     def run_call(self, id_, key, params, ctx):
@@ -372,11 +375,15 @@ class _Session:
 
     # -- plugin to host --------------------------------------------------
 
-    def call_host(self, function, inp, timeout, cancelled=None):
+    def call_host(self, function, inp, timeout, cancelled=None, origin=None):
         with self.lock:
             self.next_id += 1
             id_ = self.next_id
-        data = _encode({"jsonrpc": "2.0", "id": id_, "method": function, "params": inp})
+        msg = {"jsonrpc": "2.0", "id": id_, "method": function}
+        if origin is not None:
+            msg["origin"] = origin
+        msg["params"] = inp
+        data = _encode(msg)
         if len(data) - 1 > MAX_MESSAGE:
             raise TooLarge(f"host function {function}: input not sent: message of {len(data) - 1} bytes exceeds the limit of {MAX_MESSAGE}")
         # slot: [answered or cancelled, the answer, the call's cancel event]

@@ -89,7 +89,8 @@ static int32_t readfile(const airlock_call_v1 *call, uint8_t **out, size_t *out_
 
 static int32_t plugin_call(const airlock_call_v1 *call, uint8_t **out, size_t *out_len) {
     if (strcmp(call->name, "echo") == 0) {
-        /* {"input": <input>, "phase": "...", "config": <settings>, "inits": N} */
+        /* {"input": <input>, "phase": "...", "config": <settings>,
+         *  "traceparent": "...", "tracestate": "...", "inits": N} */
         airlock_json_buf b = {0};
         airlock_json_raw(&b, "{\"input\":");
         char *in = copy(call->input, call->input_len);
@@ -99,6 +100,10 @@ static int32_t plugin_call(const airlock_call_v1 *call, uint8_t **out, size_t *o
         airlock_json_string_value(&b, call->phase);
         airlock_json_raw(&b, ",\"config\":");
         airlock_json_raw(&b, conf);
+        airlock_json_raw(&b, ",\"traceparent\":");
+        airlock_json_string_value(&b, airlock_native_traceparent(host, call, NULL));
+        airlock_json_raw(&b, ",\"tracestate\":");
+        airlock_json_string_value(&b, airlock_native_tracestate(host, call, NULL));
         char num[32];
         snprintf(num, sizeof num, ",\"inits\":%d}", init_calls);
         airlock_json_raw(&b, num);

@@ -3,7 +3,9 @@ package plugin
 import (
 	"context"
 
-	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/airlock-go/airlock/internal/rpc"
 )
 
 // withTraceContext returns ctx carrying the host's span context, from the
@@ -11,27 +13,29 @@ import (
 // a remote span context: a handler gets it with
 // trace.SpanContextFromContext(ctx), and the spans it starts with its own
 // OpenTelemetry tracer are children of the host's call span. Without a
-// valid traceparent, ctx is returned as it is.
-func withTraceContext(ctx context.Context, traceparent, tracestate string) context.Context {
-	if traceparent == "" {
+// valid traceparent (the connection decodes one that is not valid as
+// none), ctx is returned as it is. What it makes is what
+// propagation.TraceContext's Extract makes of the same headers, without
+// parsing the traceparent a second time.
+func withTraceContext(ctx context.Context, traceparent *rpc.Traceparent, tracestate string) context.Context {
+	tp := traceparent.Value()
+	if tp.IsZero() {
 		return ctx
 	}
-	return propagation.TraceContext{}.Extract(ctx, traceCarrier{traceparent, tracestate})
-}
-
-// traceCarrier holds a call's trace context headers.
-type traceCarrier struct{ traceparent, tracestate string }
-
-func (c traceCarrier) Get(key string) string {
-	switch key {
-	case "traceparent":
-		return c.traceparent
-	case "tracestate":
-		return c.tracestate
+	cfg := trace.SpanContextConfig{
+		TraceID:    tp.TraceID,
+		SpanID:     tp.SpanID,
+		TraceFlags: trace.TraceFlags(tp.Flags) & (trace.FlagsSampled | trace.FlagsRandom),
+		Remote:     true,
 	}
-	return ""
+	if tracestate != "" {
+		// A trace state that is not valid is dropped, the traceparent kept
+		// (W3C Trace Context).
+		cfg.TraceState, _ = trace.ParseTraceState(tracestate)
+	}
+	sc := trace.NewSpanContext(cfg)
+	if !sc.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc)
 }
-
-func (traceCarrier) Set(string, string) {}
-
-func (traceCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }

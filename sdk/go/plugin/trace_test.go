@@ -4,12 +4,15 @@ import (
 	"context"
 	"testing"
 
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/airlock-go/airlock/internal/rpc"
 )
 
-// A call's traceparent becomes the handler context's remote span context;
-// a missing or malformed one leaves the context alone (a hint, never an
-// error).
+// A call's traceparent becomes the handler context's remote span context,
+// the one propagation.TraceContext would extract; a missing or malformed
+// one leaves the context alone (a hint, never an error).
 func TestWithTraceContext(t *testing.T) {
 	cases := []struct {
 		traceparent, tracestate string
@@ -22,9 +25,19 @@ func TestWithTraceContext(t *testing.T) {
 		{"garbage", "", "", "", ""},
 		{"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "", "", "", ""},
 		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", "", "", "", ""},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", "bad state", "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", ""},
 	}
 	for _, c := range cases {
-		sc := trace.SpanContextFromContext(withTraceContext(context.Background(), c.traceparent, c.tracestate))
+		// As the connection decodes it.
+		p, err := rpc.DecodeCallParams([]byte(`{"name":"f","traceparent":"` + c.traceparent + `","tracestate":"` + c.tracestate + `","input":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := trace.SpanContextFromContext(withTraceContext(context.Background(), p.Traceparent, p.Tracestate))
+		want := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": c.traceparent, "tracestate": c.tracestate}))
+		if !sc.Equal(want) {
+			t.Errorf("%q %q: span context %v, propagation.TraceContext extracts %v", c.traceparent, c.tracestate, sc, want)
+		}
 		if c.wantTrace == "" {
 			if sc.IsValid() {
 				t.Errorf("%q: span context %v, want none", c.traceparent, sc)

@@ -9,7 +9,11 @@
 //! boundary and becomes an error (unwinding into the host is undefined).
 //!
 //! The types mirror the C structs field for field (`#[repr(C)]`); a change
-//! to them is a new [`API_VERSION`].
+//! to them is a new [`API_VERSION`], except fields appended behind a size
+//! that says whether the host has them (`HostTable::size`,
+//! `HostTable::call_size`): [`Call`] reads those only when it does, and
+//! reaches the host's structs through pointers, never a reference to more
+//! than an older host wrote.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -46,6 +50,12 @@ pub struct RawCall {
     pub config: *const u8,
     pub config_len: usize,
     pub ctx: *mut c_void,
+    /// Appended to version 1: the call's W3C trace context, present when
+    /// `HostTable::call_size` covers it (see [`Call::traceparent`]).
+    pub traceparent: *const c_char,
+    pub traceparent_len: usize,
+    pub tracestate: *const c_char,
+    pub tracestate_len: usize,
 }
 
 /// airlock_host_v1: the host's functions; lives as long as the process.
@@ -62,6 +72,9 @@ pub struct HostTable {
         out_len: *mut usize,
     ) -> i32,
     pub free: unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut u8),
+    /// Appended to version 1: the size of [`RawCall`] as the host fills it
+    /// in; present when `size` covers it.
+    pub call_size: u32,
 }
 
 /// airlock_plugin_v1: what `airlock_native_init` fills in.
@@ -95,8 +108,9 @@ static HOST: AtomicPtr<HostTable> = AtomicPtr::new(std::ptr::null_mut());
 
 /// One call, as a handler sees it.
 pub struct Call<'a> {
-    raw: &'a RawCall,
-    host: &'static HostTable,
+    raw: *const RawCall,
+    host: *const HostTable,
+    _call: std::marker::PhantomData<&'a RawCall>,
 }
 
 fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
@@ -108,22 +122,51 @@ fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
     }
 }
 
+// SAFETY (every unsafe field read below): raw and host are the host's,
+// valid for the call and the process; a field appended to version 1 is
+// read only when the host's sizes say it wrote it.
 impl<'a> Call<'a> {
     /// The hook or function called, e.g. "greet".
     pub fn name(&self) -> &str {
-        std::str::from_utf8(bytes(self.raw.name as *const u8, self.raw.name_len)).unwrap_or("")
+        let (p, n) = unsafe { ((*self.raw).name, (*self.raw).name_len) };
+        std::str::from_utf8(bytes(p as *const u8, n)).unwrap_or("")
     }
     /// "before", "define", "after", or "" for a direct call.
     pub fn phase(&self) -> &str {
-        std::str::from_utf8(bytes(self.raw.phase as *const u8, self.raw.phase_len)).unwrap_or("")
+        let (p, n) = unsafe { ((*self.raw).phase, (*self.raw).phase_len) };
+        std::str::from_utf8(bytes(p as *const u8, n)).unwrap_or("")
     }
     /// The call's input, JSON.
     pub fn input(&self) -> &[u8] {
-        bytes(self.raw.input, self.raw.input_len)
+        unsafe { bytes((*self.raw).input, (*self.raw).input_len) }
     }
     /// The plugin's settings, a JSON object with defaults filled in.
     pub fn config(&self) -> &[u8] {
-        bytes(self.raw.config, self.raw.config_len)
+        unsafe { bytes((*self.raw).config, (*self.raw).config_len) }
+    }
+    /// The call's W3C traceparent (`"00-TRACEID-SPANID-FLAGS"`), or `""`
+    /// when the host does not trace the call or is too old to pass it.
+    /// Give it, with [`Call::tracestate`], to a tracer to make the
+    /// plugin's spans children of the host's call span.
+    pub fn traceparent(&self) -> &str {
+        if !self.has(std::mem::offset_of!(RawCall, traceparent_len) + std::mem::size_of::<usize>()) {
+            return "";
+        }
+        let (p, n) = unsafe { ((*self.raw).traceparent, (*self.raw).traceparent_len) };
+        std::str::from_utf8(bytes(p as *const u8, n)).unwrap_or("")
+    }
+    /// The W3C tracestate that goes with [`Call::traceparent`], or `""`.
+    pub fn tracestate(&self) -> &str {
+        if !self.has(std::mem::offset_of!(RawCall, tracestate_len) + std::mem::size_of::<usize>()) {
+            return "";
+        }
+        let (p, n) = unsafe { ((*self.raw).tracestate, (*self.raw).tracestate_len) };
+        std::str::from_utf8(bytes(p as *const u8, n)).unwrap_or("")
+    }
+    /// Whether the host's call struct holds its first `end` bytes.
+    fn has(&self, end: usize) -> bool {
+        let covers = |size: u32| size as usize >= std::mem::offset_of!(HostTable, call_size) + std::mem::size_of::<u32>();
+        unsafe { covers((*self.host).size) && (*self.host).call_size as usize >= end }
     }
     /// Calls the host function `func` with a JSON input; the host checks
     /// the plugin's grants first.
@@ -136,11 +179,11 @@ impl<'a> Call<'a> {
         // SAFETY: the table is the host's, valid for the process; the
         // result is the host's until it is freed below or the call ends.
         let rc = unsafe {
-            (self.host.host_call)(self.raw.ctx, name.as_ptr() as *const c_char, input.as_ptr(), input.len(), &mut out, &mut out_len)
+            ((*self.host).host_call)((*self.raw).ctx, name.as_ptr() as *const c_char, input.as_ptr(), input.len(), &mut out, &mut out_len)
         };
         let res = bytes(out, out_len).to_vec();
         if !out.is_null() {
-            unsafe { (self.host.free)(self.raw.ctx, out) };
+            unsafe { ((*self.host).free)((*self.raw).ctx, out) };
         }
         if rc == code::OK {
             Ok(res)
@@ -179,7 +222,7 @@ pub unsafe fn dispatch(handler: Handler, raw: *const RawCall, out: *mut *mut u8,
     if raw.is_null() || host.is_null() {
         return code::FAILED;
     }
-    let call = Call { raw: &*raw, host: &*host };
+    let call = Call { raw, host, _call: std::marker::PhantomData };
     match catch_unwind(AssertUnwindSafe(|| handler(&call))) {
         Ok(Ok(data)) => {
             give(data, out, out_len);
@@ -288,7 +331,7 @@ mod tests {
     }
 
     fn host(version: u32) -> HostTable {
-        HostTable { api_version: version, size: 0, host_call: fake_host_call, free: fake_free }
+        HostTable { api_version: version, size: 0, host_call: fake_host_call, free: fake_free, call_size: 0 }
     }
 
     fn empty_table() -> PluginTable {
@@ -318,6 +361,42 @@ mod tests {
         panic!("boom")
     }
 
+    // The trace context is read only when the host's sizes say it is
+    // there: an older host's shorter call struct is never read past.
+    #[test]
+    fn traceparent_only_from_hosts_that_pass_it() {
+        let tp = c"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let raw = RawCall {
+            name: c"greet".as_ptr(),
+            name_len: 5,
+            phase: c"".as_ptr(),
+            phase_len: 0,
+            input: std::ptr::null(),
+            input_len: 0,
+            config: std::ptr::null(),
+            config_len: 0,
+            ctx: std::ptr::null_mut(),
+            traceparent: tp.as_ptr(),
+            traceparent_len: tp.to_bytes().len(),
+            tracestate: c"k=v".as_ptr(),
+            tracestate_len: 3,
+        };
+        let call = |host: &HostTable| {
+            let c = Call { raw: &raw, host, _call: std::marker::PhantomData };
+            (c.traceparent().to_string(), c.tracestate().to_string())
+        };
+        let mut new = host(API_VERSION);
+        new.size = std::mem::size_of::<HostTable>() as u32;
+        new.call_size = std::mem::size_of::<RawCall>() as u32;
+        assert_eq!(call(&new), (tp.to_str().unwrap().to_string(), "k=v".to_string()));
+        let mut old = host(API_VERSION);
+        old.size = std::mem::offset_of!(HostTable, call_size) as u32; // a table without call_size
+        old.call_size = std::mem::size_of::<RawCall>() as u32; // not to be read
+        assert_eq!(call(&old), (String::new(), String::new()));
+        new.call_size = std::mem::offset_of!(RawCall, traceparent) as u32; // a call struct up to ctx
+        assert_eq!(call(&new), (String::new(), String::new()));
+    }
+
     // A handler's panic becomes an error at the boundary.
     #[test]
     fn dispatch_catches_panics() {
@@ -333,6 +412,10 @@ mod tests {
             config: std::ptr::null(),
             config_len: 0,
             ctx: std::ptr::null_mut(),
+            traceparent: std::ptr::null(),
+            traceparent_len: 0,
+            tracestate: std::ptr::null(),
+            tracestate_len: 0,
         };
         let (mut out, mut n) = (std::ptr::null_mut(), 0usize);
         let rc = unsafe { dispatch(panics, &raw, &mut out, &mut n) };

@@ -376,6 +376,10 @@ struct TokenInner {
     state: Mutex<TokenState>,
     cv: Condvar,
     deadline: Option<(Instant, u64)>,
+    // The id of the host's call (as JSON) whose token this is: host calls
+    // under it name it as their "origin", so that the host's spans for
+    // them join the call's trace.
+    origin: Option<String>,
 }
 
 struct TokenState {
@@ -393,11 +397,11 @@ impl Default for CancelToken {
 impl CancelToken {
     /// A token that is cancelled only by [`cancel`](CancelToken::cancel).
     pub fn new() -> CancelToken {
-        CancelToken::with_timeout(0)
+        CancelToken::with_timeout(0, None)
     }
 
     /// A token whose deadline is timeout_ms from now (none if 0).
-    pub(crate) fn with_timeout(timeout_ms: u64) -> CancelToken {
+    pub(crate) fn with_timeout(timeout_ms: u64, origin: Option<String>) -> CancelToken {
         let deadline =
             (timeout_ms > 0).then(|| Instant::now().checked_add(Duration::from_millis(timeout_ms)).map(|d| (d, timeout_ms))).flatten();
         CancelToken {
@@ -405,8 +409,14 @@ impl CancelToken {
                 state: Mutex::new(TokenState { reason: None, waiters: Vec::new() }),
                 cv: Condvar::new(),
                 deadline,
+                origin,
             }),
         }
+    }
+
+    /// The id of the host's call this token belongs to, as JSON.
+    pub(crate) fn origin(&self) -> Option<&str> {
+        self.inner.origin.as_deref()
     }
 
     fn lock(&self) -> MutexGuard<'_, TokenState> {

@@ -363,7 +363,7 @@ impl Shared {
             _ => String::new(),
         };
         let (traceparent, tracestate) = (header("traceparent"), header("tracestate"));
-        let token = CancelToken::with_timeout(timeout_ms);
+        let token = CancelToken::with_timeout(timeout_ms, Some(key.clone()));
         {
             let mut st = self.state();
             if st.in_flight >= self.max_in_flight {
@@ -439,6 +439,10 @@ impl Shared {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let mut line = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"#);
         write_string(function, &mut line);
+        if let Some(origin) = token.and_then(CancelToken::origin) {
+            line.push_str(r#","origin":"#);
+            line.push_str(origin);
+        }
         line.push_str(r#","params":"#);
         input.write_json(&mut line);
         line.push('}');

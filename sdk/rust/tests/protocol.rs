@@ -479,6 +479,7 @@ fn t_cancel_reaches_host_call() -> TestResult {
     let mut p = Peer::ready(&[], json!({ "functions": ["log", "slow"] }))?;
     let id = p.call("callhost", json!({ "fn": "slow", "input": null }));
     let req = p.host_request("slow")?;
+    check_eq!(req["origin"], json!(id)); // the call it is made during
     p.cancel(id);
     let cancel = p.host_request("$/cancel")?;
     check_eq!(cancel, json!({ "jsonrpc": "2.0", "method": "$/cancel", "params": { "id": req["id"].clone() } }));

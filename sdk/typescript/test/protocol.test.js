@@ -219,6 +219,7 @@ test("a cancelled call cancels its host call at the host, and the late answer is
   const p = await ready(t, { functions: ["log", "slow"] });
   const id = p.call("callhost", { fn: "slow", input: null });
   const req = await p.hostRequest("slow");
+  assert.equal(req.origin, id, "a host call names the call it is made during");
   p.send({ jsonrpc: "2.0", method: "$/cancel", params: { id } });
   const cancel = await p.hostRequest("$/cancel");
   assert.deepEqual(cancel, { jsonrpc: "2.0", method: "$/cancel", params: { id: req.id } });
