@@ -130,27 +130,34 @@ func (s signature) String() string {
 // invoke passes input to fn through guest memory and returns the result of
 // the envelope the guest answers with. A plugin's own error is an
 // *rpc.Error; any other error means the instance must not be reused.
-func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte, limit int) (json.RawMessage, error) {
+// While fn runs (not airlock_alloc or airlock_free), host_call is
+// allowed if state, the call's, is not nil.
+func (inst *instance) invoke(ctx context.Context, state *callState, fn api.Function, input []byte, limit int) (json.RawMessage, error) {
 	if len(input) > limit {
 		return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: fmt.Sprintf("input of %d bytes exceeds the limit of %d", len(input), limit)}
 	}
 	mem := inst.mod.Memory()
-	res, err := inst.alloc.Call(ctx, uint64(len(input)))
+	res, err := inst.enter(ctx, inst.alloc, uint64(len(input)))
 	if err != nil {
 		return nil, classify(err)
 	}
-	ptr := uint32(res[0])
+	ptr := uint32(res)
 	// Threat: a guest returning a pointer outside its memory to make the
 	// host read or write elsewhere; wazero's accessors check bounds.
 	if !mem.Write(ptr, input) {
 		return nil, fmt.Errorf("%w: %s returned an out-of-bounds pointer %d for %d bytes", tier.ErrViolation, exportAlloc, ptr, len(input))
 	}
-	state := &callState{ctx: ctx}
-	res, err = inst.run(ctx, state, fn, uint64(ptr), uint64(len(input)))
+	if state != nil {
+		state.inCall = true
+	}
+	res, err = inst.run(ctx, fn, uint64(ptr), uint64(len(input)))
+	if state != nil {
+		state.inCall, state.pending = false, nil
+	}
 	if err != nil {
 		return nil, classify(err)
 	}
-	outPtr, outLen := uint32(res[0]>>32), uint32(res[0])
+	outPtr, outLen := uint32(res>>32), uint32(res)
 	if int(outLen) > limit {
 		return nil, fmt.Errorf("%w: output of %d bytes exceeds the limit of %d", tier.ErrResourceCaps, outLen, limit)
 	}
@@ -159,7 +166,7 @@ func (inst *instance) invoke(ctx context.Context, fn api.Function, input []byte,
 		return nil, fmt.Errorf("%w: the module returned an out-of-bounds result (pointer %d, length %d, memory %d bytes)", tier.ErrViolation, outPtr, outLen, mem.Size())
 	}
 	out := append([]byte(nil), view...)
-	if _, err := inst.free.Call(ctx, uint64(outPtr), uint64(outLen)); err != nil {
+	if _, err := inst.enter(ctx, inst.free, uint64(outPtr), uint64(outLen)); err != nil {
 		return nil, classify(err)
 	}
 	if result, ok := compactResult(out); ok {
@@ -204,24 +211,25 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // instrumented code calls check at regular intervals, which stops it once
 // ctx has ended, even if it never yields (interrupt.go); poll_oneoff
 // wakes a guest asleep in WASI.
-func (inst *instance) run(ctx context.Context, state *callState, fn api.Function, args ...uint64) ([]uint64, error) {
+func (inst *instance) run(ctx context.Context, fn api.Function, args ...uint64) (uint64, error) {
 	if ctx.Err() != nil {
-		return nil, errDeadline
+		return 0, errDeadline
 	}
-	if state != nil {
-		ctx = context.WithValue(ctx, stateKey{}, state)
-	}
-	return fn.Call(ctx, args...)
+	return inst.enter(ctx, fn, args...)
 }
 
-// callState carries a host call's answer from host_call to host_result,
-// and the call's own context to the host functions.
-type callState struct {
-	ctx     context.Context
-	pending []byte
+// enter calls fn (an export of the contract: at most two parameters and
+// one result) with args under ctx, through the instance's stack, which
+// wazero reads the arguments from and writes the results to: no
+// allocation a call. It returns the first result, if any.
+func (inst *instance) enter(ctx context.Context, fn api.Function, args ...uint64) (uint64, error) {
+	stack := inst.stack[:]
+	copy(stack, args)
+	if err := fn.CallWithStack(ctx, stack); err != nil {
+		return 0, err
+	}
+	return stack[0], nil
 }
-
-type stateKey struct{}
 
 // instantiateHostModule provides the airlock import module: host_call
 // runs a host function (checked against the grants by spec.Host) and
@@ -240,6 +248,9 @@ func (p *plugin) instantiateHostModule(ctx context.Context) error {
 
 func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	state, _ := ctx.Value(stateKey{}).(*callState)
+	if state != nil && !state.inCall {
+		state = nil
+	}
 	answer := func(v any) {
 		data, _ := json.Marshal(v)
 		if state != nil {
@@ -268,7 +279,7 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	if len(input) == 0 {
 		input = json.RawMessage("null")
 	}
-	res, err := p.spec.Host(state.ctx, string(fn), input)
+	res, err := p.spec.Host(state.context(), string(fn), input)
 	if err != nil {
 		var re *rpc.Error
 		if !errors.As(err, &re) {
@@ -282,7 +293,7 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 
 func (p *plugin) hostResult(ctx context.Context, mod api.Module, stack []uint64) {
 	state, _ := ctx.Value(stateKey{}).(*callState)
-	if state == nil || state.pending == nil {
+	if state == nil || !state.inCall || state.pending == nil {
 		return
 	}
 	// An out-of-bounds pointer writes nothing; the guest reads garbage

@@ -22,6 +22,8 @@ type instance struct {
 	mem               *linearMemory
 	alloc, free, call api.Function
 	idleSince         time.Time // when it was last returned to the pool
+	params            []byte    // the last call's encoded parameters, for the next to reuse
+	stack             [2]uint64 // arguments and results of calls into the guest (enter)
 }
 
 // close closes the module and returns its memory to the budget (wazero
@@ -65,7 +67,7 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, rpc.InitializeResu
 		inst.close()
 		return nil, info, p.entryError(ctx, begin, exportProtocol, err)
 	}
-	out, err := inst.invoke(ctx, mod.ExportedFunction(exportInit), p.initParams(), p.spec.Limits.MaxMessage)
+	out, err := inst.invoke(ctx, nil, mod.ExportedFunction(exportInit), p.initParams(), p.spec.Limits.MaxMessage)
 	if err != nil {
 		inst.close()
 		return nil, info, p.entryError(ctx, begin, exportInit, err)
@@ -84,12 +86,12 @@ func (inst *instance) checkProtocol(ctx context.Context) error {
 	if v == nil {
 		return nil
 	}
-	res, err := inst.run(ctx, nil, v)
+	res, err := inst.run(ctx, v)
 	if err != nil {
 		return classify(err)
 	}
-	if len(res) != 1 || res[0] != 1 {
-		return fmt.Errorf("%w: module speaks protocol %v, host speaks 1", tier.ErrHandshake, res)
+	if res != 1 {
+		return fmt.Errorf("%w: module speaks protocol %d, host speaks 1", tier.ErrHandshake, int32(res))
 	}
 	return nil
 }

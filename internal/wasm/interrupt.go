@@ -40,18 +40,20 @@ func (p *plugin) instantiateInterrupt(ctx context.Context) error {
 // (WithCloseOnContextDone) costs a goroutine per call and a check at
 // every loop iteration; here the guest's code counts down in a register
 // and comes here every fuelRefill instructions or so, where the deadline
-// is one load (the context's done channel, closed by its timer), and the
+// is ctx.Err(): for a call, a comparison with the clock (callState, no
+// timer armed), else the context's own, closed by its timer; and the
 // call into Go is a point where the scheduler can stop the goroutine.
 // The panic unwinds the guest as proc_exit does, and the call returns a
 // *sys.ExitError, which classify turns into errDeadline.
 func (p *plugin) check(ctx context.Context, _ api.Module, stack []uint64) {
-	select {
-	case <-ctx.Done():
+	if err := ctx.Err(); err != nil {
 		code := sys.ExitCodeContextCanceled
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) {
 			code = sys.ExitCodeDeadlineExceeded
 		}
 		panic(sys.NewExitError(code))
+	}
+	select {
 	case <-p.done:
 		panic(sys.NewExitError(sys.ExitCodeContextCanceled))
 	default:

@@ -120,25 +120,27 @@ func (p *plugin) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	cctx, cancel := p.watch.WithTimeout(ctx, timeout)
-	defer cancel()
+	cctx := newCallState(ctx, &p.watch, timeout)
+	defer cctx.end()
 	inst, err := p.get(cctx)
 	if err != nil {
 		return nil, err
 	}
 	call.TimeoutMS = max(timeout.Milliseconds(), 1)
-	params, err := call.AppendJSON(nil)
+	params, err := call.AppendJSON(inst.params[:0])
 	if err != nil {
 		p.put(inst, false)
 		return nil, fmt.Errorf("encode call: %w", err)
 	}
-	out, err := inst.invoke(cctx, inst.call, params, p.spec.Limits.MaxMessage)
-	var re *rpc.Error
-	switch {
-	case err == nil:
+	if cap(params) <= reuseParams {
+		inst.params = params
+	}
+	out, err := inst.invoke(cctx, cctx, inst.call, params, p.spec.Limits.MaxMessage)
+	if err == nil {
 		p.put(inst, false)
 		return out, nil
-	case errors.As(err, &re):
+	}
+	if re := (*rpc.Error)(nil); errors.As(err, &re) {
 		p.put(inst, false) // the plugin's own error: the instance is fine
 		return nil, re
 	}
@@ -157,6 +159,10 @@ func (p *plugin) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage
 	}
 	return nil, err
 }
+
+// reuseParams bounds the buffer an instance keeps for encoding its calls'
+// parameters (a larger one is left to the garbage collector).
+const reuseParams = 64 << 10
 
 // Stop closes every instance and the runtime.
 func (p *plugin) Stop(ctx context.Context) error {

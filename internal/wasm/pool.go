@@ -30,6 +30,7 @@ type pool struct {
 	idle    []*instance
 	count   int           // instances alive: idle, busy or being created
 	changed chan struct{} // closed (and replaced) when an instance is returned or closed
+	awaited bool          // changed was handed to a waiter since it was made
 	reaper  *time.Timer
 	ttl     time.Duration
 }
@@ -77,6 +78,7 @@ func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
 		p.pool.count++
 		return nil, true, nil
 	}
+	p.pool.awaited = true
 	return nil, false, p.pool.changed
 }
 
@@ -91,10 +93,12 @@ func (p *plugin) forget() {
 
 // signal wakes the callers waiting for an instance. p.pool.mu is held.
 func (p *plugin) signal() {
-	if p.pool.changed != nil {
-		close(p.pool.changed)
+	if !p.pool.awaited {
+		return // no one waits on it: a call returning its instance makes no channel
 	}
+	close(p.pool.changed)
 	p.pool.changed = make(chan struct{})
+	p.pool.awaited = false
 }
 
 func (p *plugin) alive() int {

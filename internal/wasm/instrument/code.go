@@ -10,10 +10,16 @@ type op struct {
 	index      uint32 // the function it names
 	cost       uint32 // a loop: charged at its header
 	loop       bool
-	enter      bool // a loop entered from outside any loop: the fuel loaded into the local before it
-	store      bool // the fuel stored into the global before it
-	leave      bool // the end of an outermost loop: the fuel stored after it
-	reload     bool // a call from inside a loop: the fuel reloaded after it
+	byCall     bool     // a loop charged at the call that starts each iteration
+	loopOp     int      // a call that starts each iteration of a loop: that loop's index in ops, else -1
+	global     bool     // such a call in a loop nest that never uses the local: the global charged before it
+	wrap       bool     // a loop charged at its header whose check is out of line (see wrapOpen)
+	unwrap     bool     // the end of such a loop
+	labels     []uint32 // a branch out of such loops: its labels, renumbered
+	enter      bool     // a loop entered from outside any loop: the fuel loaded into the local before it
+	store      bool     // the fuel stored into the global before it
+	leave      bool     // the end of an outermost loop: the fuel stored after it
+	reload     bool     // a call from inside a loop: the fuel reloaded after it
 }
 
 // body is the state of rewriting one function body.
@@ -22,6 +28,10 @@ type body struct {
 	locals  uint32 // the function's parameters and locals: our local's index
 	ops     []op
 	outside uint32 // instructions outside any loop: the charge at entry
+	// entryCosts are the charges at entry of the functions rewritten so
+	// far (and so of this one once it is decoded).
+	entryCosts []uint32
+	labelBuf   []uint32 // the renumbered labels of the body's branches
 }
 
 func (m *module) rewriteCode(b []byte) ([]byte, error) {
@@ -73,6 +83,8 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 	if err := bd.decode(r); err != nil {
 		return nil, err
 	}
+	bd.entryCosts = append(bd.entryCosts, min(bd.outside, maxCharge))
+	bd.freeCalls()
 	// The locals: the function's own, then ours.
 	out = appendUleb(out, uint64(entries)+1)
 	out = append(out, header...)
@@ -82,23 +94,45 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 		if o.enter {
 			out = bd.reload(out)
 		}
-		if o.store {
-			out = bd.store(out)
+		switch {
+		case o.global:
+			out = bd.chargeGlobal(out, bd.ops[o.loopOp].cost)
+		case o.store && o.loopOp >= 0:
+			out = bd.store(out, bd.ops[o.loopOp].cost)
+		case o.store:
+			out = bd.store(out, 0)
 		}
-		if o.renumber {
+		switch {
+		case o.wrap:
+			out = append(out, wrapOpen...)
+		case o.renumber:
 			out = append(out, code[o.start])
 			out = appendUleb(out, uint64(bd.m.renumber(o.index)))
-		} else {
+		case o.labels != nil:
+			out = append(out, code[o.start])
+			if code[o.start] == 0x0e {
+				out = appendUleb(out, uint64(len(o.labels)-1))
+			}
+			for _, l := range o.labels {
+				out = appendUleb(out, uint64(l))
+			}
+		}
+		if !o.renumber && o.labels == nil {
 			out = append(out, code[o.start:o.end]...)
 		}
-		if o.loop {
+		switch {
+		case o.wrap:
+			out = bd.chargeOutOfLine(out, o.cost)
+		case o.loop && !o.byCall:
 			out = bd.charge(out, false, o.cost)
+		case o.unwrap:
+			out = bd.wrapClose(out)
 		}
 		if o.reload {
 			out = bd.reload(out)
 		}
 		if o.leave {
-			out = bd.store(out)
+			out = bd.store(out, 0)
 		}
 	}
 	return out, nil
@@ -151,9 +185,68 @@ func (bd *body) charge(out []byte, entry bool, cost uint32) []byte {
 	return append(out, opcodeEnd)
 }
 
-// store appends: global = local, before a call or an exit.
-func (bd *body) store(out []byte) []byte {
+// store appends: global = local - cost, before a call or an exit. The
+// cost is a loop's, charged at the call that starts its every iteration
+// (the callee checks the fuel at its entry).
+func (bd *body) store(out []byte, cost uint32) []byte {
 	out = appendUleb(append(out, opcodeLocalGet), uint64(bd.locals))
+	if cost > 0 {
+		out = appendSleb(append(out, opcodeI32Const), int64(min(cost, maxCharge)))
+		out = append(out, opcodeI32Sub)
+	}
+	return appendUleb(append(out, opcodeGlobalSet), uint64(bd.m.globals))
+}
+
+// A loop charged at its header is wrapped so that the check's call is
+// out of the loop's path (a call inside the loop, even one never made,
+// makes wazero's register allocator keep the loop's values in memory):
+//
+//	block $done
+//	  loop $retry
+//	    block $cold
+//	      loop            ;; the loop
+//	        fuel -= cost; br_if $cold (fuel < 0)
+//	        ...
+//	      end
+//	      br $done
+//	    end
+//	    fuel = check()
+//	    br $retry         ;; back to the loop's header: the next iteration
+//	  end
+//	end
+//
+// Only loops without parameters or results are wrapped (branching out
+// and back keeps the operand stack of none), and branches from inside
+// to outside such a loop cross three more labels.
+var wrapOpen = []byte{0x02, blockEmpty, 0x03, blockEmpty, 0x02, blockEmpty}
+
+// wrapLabels is the number of labels wrapOpen adds.
+const wrapLabels = 3
+
+// chargeOutOfLine appends a wrapped loop's charge: local -= cost; if it
+// is now below zero, branch to $cold.
+func (bd *body) chargeOutOfLine(out []byte, cost uint32) []byte {
+	local := uint64(bd.locals)
+	out = appendUleb(append(out, opcodeLocalGet), local)
+	out = appendSleb(append(out, opcodeI32Const), int64(min(cost, maxCharge)))
+	out = append(out, opcodeI32Sub)
+	out = appendUleb(append(out, opcodeLocalTee), local)
+	return append(out, opcodeI32Const, 0, opcodeI32LtS, 0x0d, 1) // br_if $cold
+}
+
+// wrapClose appends the rest of the wrapping, after the loop's end.
+func (bd *body) wrapClose(out []byte) []byte {
+	out = append(out, 0x0c, 2, opcodeEnd) // br $done; end $cold
+	out = appendUleb(append(out, opcodeCall), uint64(bd.m.funcImports))
+	out = appendUleb(append(out, opcodeLocalSet), uint64(bd.locals))
+	return append(out, 0x0c, 0, opcodeEnd, opcodeEnd) // br $retry; end $retry; end $done
+}
+
+// chargeGlobal appends: global -= cost, before a call that checks.
+func (bd *body) chargeGlobal(out []byte, cost uint32) []byte {
+	out = appendUleb(append(out, opcodeGlobalGet), uint64(bd.m.globals))
+	out = appendSleb(append(out, opcodeI32Const), int64(min(cost, maxCharge)))
+	out = append(out, opcodeI32Sub)
 	return appendUleb(append(out, opcodeGlobalSet), uint64(bd.m.globals))
 }
 
@@ -166,6 +259,7 @@ func (bd *body) reload(out []byte) []byte {
 // block is an open block, loop or if while decoding.
 type block struct {
 	loop  bool
+	empty bool   // no parameters or results
 	op    int    // the loop's index in ops
 	count uint32 // instructions decoded before it
 }
@@ -175,6 +269,41 @@ type decoder struct {
 	stack     []block
 	loops     int // loops open
 	firstLoop int // the outermost open loop's index in stack
+	// charged is whether a loop of the open nest is charged at its
+	// header (and so the nest keeps the fuel in the local).
+	charged bool
+	// prefix is the index in ops of the innermost loop while nothing
+	// but straight-line code has followed its header, else -1: a call
+	// there runs at every iteration.
+	prefix int
+}
+
+// wrapped reports whether the loop b is wrapped (see wrapOpen); known
+// from the first branch inside it on, as a loop charged at a call has no
+// branch before that call.
+func (bd *body) wrapped(b block) bool {
+	return b.loop && b.empty && !bd.ops[b.op].byCall
+}
+
+// relabel returns label l of a branch, renumbered past the wrappings it
+// crosses.
+func (bd *body) relabel(d *decoder, l uint32) uint32 {
+	target := len(d.stack) - 1 - int(min(l, uint32(len(d.stack))))
+	crossed := uint32(0)
+	for i := len(d.stack) - 1; i > target && i >= 0; i-- {
+		if bd.wrapped(d.stack[i]) {
+			crossed += wrapLabels
+		}
+	}
+	return l + crossed
+}
+
+// keepLabels returns labels copied into the body's label buffer (one
+// allocation a body, not one a branch).
+func (bd *body) keepLabels(labels []uint32) []uint32 {
+	first := len(bd.labelBuf)
+	bd.labelBuf = append(bd.labelBuf, labels...)
+	return bd.labelBuf[first:len(bd.labelBuf):len(bd.labelBuf)]
 }
 
 // leaves reports whether a branch to label l leaves every loop (and the
@@ -189,15 +318,18 @@ func (d *decoder) leaves(l uint32) bool {
 // global and the local.
 func (bd *body) decode(r *reader) error {
 	bd.ops = bd.ops[:0]
+	bd.labelBuf = bd.labelBuf[:0] // the last body's ops are emitted already
 	bd.outside = 0
-	d := decoder{stack: make([]block, 0, 16)}
+	d := decoder{stack: make([]block, 0, 16), prefix: -1}
 	var count uint32
 	for r.err == nil {
 		if r.pos >= len(r.b) {
 			return fmt.Errorf("the body does not end with end")
 		}
-		o := op{start: r.pos}
+		o := op{start: r.pos, loopOp: -1}
 		code := r.byte()
+		prefix := d.prefix
+		d.prefix = -1
 		count++
 		if d.loops == 0 {
 			bd.outside++
@@ -205,16 +337,18 @@ func (bd *body) decode(r *reader) error {
 		inLoop := d.loops > 0
 		switch code {
 		case 0x02, 0x03, 0x04: // block, loop, if
+			empty := r.pos < len(r.b) && r.b[r.pos] == blockEmpty
 			bd.blockType(r)
 			if code == 0x03 {
 				o.loop = true
+				d.prefix = len(bd.ops)
 				if d.loops == 0 {
 					o.enter = true
 					d.firstLoop = len(d.stack)
 				}
 				d.loops++
 			}
-			d.stack = append(d.stack, block{loop: code == 0x03, op: len(bd.ops), count: count})
+			d.stack = append(d.stack, block{loop: code == 0x03, empty: empty, op: len(bd.ops), count: count})
 		case opcodeEnd:
 			if len(d.stack) == 0 {
 				o.end = r.pos
@@ -228,14 +362,33 @@ func (bd *body) decode(r *reader) error {
 			d.stack = d.stack[:len(d.stack)-1]
 			if b.loop {
 				bd.ops[b.op].cost = count - b.count + 1
+				if bd.wrapped(b) {
+					bd.ops[b.op].wrap = true
+					o.unwrap = true
+				}
+				d.charged = d.charged || !bd.ops[b.op].byCall
 				d.loops--
 				o.leave = d.loops == 0
+				if o.leave && !d.charged {
+					bd.globalNest(bd.ops[b.op:])
+					o.leave = false
+				}
+				if d.loops == 0 {
+					d.charged = false
+				}
 			}
 		case opcodeCall:
 			o.renumber = true
 			o.index = bd.funcIndex(r)
 			o.store = inLoop && o.index >= bd.m.funcImports
 			o.reload = o.store
+			if prefix >= 0 && o.store {
+				// Every defined function charges and checks at its
+				// entry, so the loop is charged here instead of at its
+				// header: one check an iteration, not two.
+				o.loopOp = prefix
+				bd.ops[prefix].byCall = true
+			}
 		case 0x11: // call_indirect
 			bd.typeIndex(r)
 			r.u32()
@@ -254,19 +407,73 @@ func (bd *body) decode(r *reader) error {
 		case 0x0f: // return
 			o.store = inLoop
 		case 0x0c, 0x0d: // br, br_if
-			o.store = d.leaves(r.u32())
+			l := r.u32()
+			o.store = d.leaves(l)
+			if nl := bd.relabel(&d, l); nl != l {
+				o.labels = bd.keepLabels([]uint32{nl})
+			}
 		case 0x0e: // br_table
 			n := r.u32()
+			first, changed := len(bd.labelBuf), false
 			for i := uint32(0); i <= n && r.err == nil; i++ {
-				o.store = d.leaves(r.u32()) || o.store
+				l := r.u32()
+				o.store = d.leaves(l) || o.store
+				nl := bd.relabel(&d, l)
+				changed = changed || nl != l
+				bd.labelBuf = append(bd.labelBuf, nl)
+			}
+			if r.err == nil && changed {
+				o.labels = bd.labelBuf[first:len(bd.labelBuf):len(bd.labelBuf)]
 			}
 		default:
 			bd.immediates(r, code)
+			if !control(code) {
+				d.prefix = prefix
+			}
 		}
 		o.end = r.pos
 		bd.ops = append(bd.ops, o)
 	}
 	return r.err
+}
+
+// globalNest rewrites the ops of a loop nest in which every loop is
+// charged at a call (the local is never charged there): the global is
+// charged before those calls, and the local is never loaded or stored.
+func (bd *body) globalNest(ops []op) {
+	for i := range ops {
+		o := &ops[i]
+		o.enter, o.store, o.reload, o.leave = false, false, false, false
+		o.global = o.loopOp >= 0
+	}
+}
+
+// freeCalls drops the charge at the call that starts every iteration of
+// a loop when the callee's own charge at entry is at least the loop's:
+// counting each iteration as the callee's charge then counts at most
+// half of the instructions the iteration runs (outside the callee's
+// loops, which charge themselves), so the checks come at most twice as
+// far apart, and the fuel makes one round trip through memory a call
+// instead of two (a dependency that chains every call to the next).
+func (bd *body) freeCalls() {
+	for i := range bd.ops {
+		o := &bd.ops[i]
+		if o.loopOp < 0 || o.index < bd.m.funcImports {
+			continue
+		}
+		callee := o.index - bd.m.funcImports
+		if callee < uint32(len(bd.entryCosts)) && bd.ops[o.loopOp].cost <= bd.entryCosts[callee] {
+			o.loopOp = -1
+			o.global = false
+		}
+	}
+}
+
+// control reports whether an instruction decoded by immediates may
+// branch or trap the iteration's call away (it ends a loop's
+// straight-line prefix).
+func control(code byte) bool {
+	return code <= 0x01 || code == 0x05 // unreachable, nop, else
 }
 
 func (bd *body) funcIndex(r *reader) uint32 {

@@ -36,6 +36,15 @@
 //     the loop's instructions (inner loops included): a subtraction, a
 //     compare and a branch. When the fuel drops below zero the check is
 //     called. After a call from inside a loop, the local is reloaded.
+//   - a loop without parameters or results branches out of itself to
+//     call the check, and enters itself again at its header (wrapOpen in
+//     code.go), so that no call sits on its path: a call there, even one
+//     never made, had wazero keep the loop's values in memory.
+//   - a loop whose header is followed by nothing but straight-line code
+//     and a call to one of the module's functions is charged at that call
+//     instead (every iteration makes it, and the callee checks at its
+//     entry); not at all when the callee's own charge is at least the
+//     loop's, so that the fuel goes through memory once a call, not twice.
 //   - a custom section names the rewriting's Version, so that a
 //     compilation cache keyed by the module's bytes never serves code
 //     from another version.
@@ -53,7 +62,7 @@ import (
 
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change.
-const Version = 1
+const Version = 2
 
 // The import the rewritten module calls when its fuel runs out.
 const (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -135,6 +136,7 @@ func TestStopsRunaways(t *testing.T) {
 		{"spin", workModule(t), "spin", false},
 		{"recursion without loops", treeModule(), "tree", false},
 		{"start section loop", loopStartModule(), "", true},
+		{"loop that branches back before its call", skipCallModule(), "spin", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -237,7 +239,7 @@ func TestRenumbersEveryFunctionIndex(t *testing.T) {
 // with the version.
 func TestVersionInOutput(t *testing.T) {
 	out := mustInstrument(t, simpleModule(nil, nil))
-	if !bytes.Contains(out, []byte(versionSection+"v1")) {
+	if !bytes.Contains(out, fmt.Appendf([]byte(versionSection), "v%d", Version)) {
 		t.Fatalf("no version section in %x", out)
 	}
 }
@@ -253,6 +255,7 @@ func FuzzModule(f *testing.F) {
 	f.Add(treeModule())
 	f.Add(loopStartModule())
 	f.Add(renumberModule())
+	f.Add(skipCallModule())
 	if path, err := filepath.Abs("testdata/work.c"); err == nil {
 		if _, err := os.Stat(path); err == nil {
 			f.Add(workModule(f))
@@ -353,6 +356,27 @@ func loopStartModule() []byte {
 		sec(secFunction, vec([]byte{0})),
 		sec(8, []byte{0x00}),
 		sec(secCode, vec(fbody([]byte{0}, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b))),
+	)
+}
+
+// skipCallModule exports spin(n), a loop whose iterations would each
+// call a function, but branch back before the call while n is not 0: a
+// loop charged at its call (not its header) when it has one on every
+// path must not be taken for one here.
+//
+//	(func $f)
+//	(func (export "spin") (param i32) (result i32)
+//	  loop  local.get 0  br_if 0  call $f  end
+//	  i32.const 0)
+func skipCallModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 0, 0}, []byte{0x60, 1, 0x7f, 1, 0x7f})),
+		sec(secFunction, vec([]byte{0}, []byte{1})),
+		sec(secExport, vec(append(appendName(nil, "spin"), 0x00, 0x01))),
+		sec(secCode, vec(
+			fbody([]byte{0}, 0x0b),
+			fbody([]byte{0}, 0x03, 0x40, 0x20, 0x00, 0x0d, 0x00, 0x10, 0x00, 0x0b, 0x41, 0x00, 0x0b),
+		)),
 	)
 }
 
