@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-go/airlock/internal/inproc"
 	"github.com/airlock-go/airlock/internal/testutil"
 	"github.com/airlock-go/airlock/internal/tier"
 	"github.com/airlock-go/airlock/sdk/go/plugin"
@@ -221,7 +222,7 @@ func (r *specRecorder) Start(ctx context.Context, spec tier.Spec) (tier.Instance
 // effective holds where one configuration's limits ended up.
 type effective struct {
 	spec tier.Limits      // what the builtin tier was started with (tier.Spec)
-	inst *builtinInstance // the builtin tier's instance
+	inst *inproc.Instance // the builtin tier's instance
 	p    *managed         // the host's side of the builtin plugin
 	proc procProbe        // a process plugin's view from inside (Linux)
 }
@@ -246,12 +247,12 @@ type limitProbe struct {
 // MaxMessage: internal/wasm's tests check those). A field without a probe
 // fails the test.
 var limitProbes = map[string]limitProbe{
-	"CallTimeout":       {enforcer: "the builtin tier's call deadline", read: func(_ *testing.T, e effective) int64 { return int64(e.inst.spec.Limits.CallTimeout) }},
+	"CallTimeout":       {enforcer: "the builtin tier's call deadline", read: func(_ *testing.T, e effective) int64 { return int64(e.inst.CallTimeout()) }},
 	"StartTimeout":      {enforcer: "tier.Spec (every tier's start deadline)", read: func(_ *testing.T, e effective) int64 { return int64(e.spec.StartTimeout) }},
 	"StopTimeout":       {enforcer: "tier.Spec (the orderly stop of process and wasm plugins)", read: func(_ *testing.T, e effective) int64 { return int64(e.spec.StopTimeout) }},
 	"CancelGrace":       {enforcer: "tier.Spec (rpc.Options.CancelGrace of a process plugin's connection)", read: func(_ *testing.T, e effective) int64 { return int64(e.spec.CancelGrace) }},
 	"MaxMessageBytes":   {enforcer: "a process plugin's connection (rpc.Options.MaxMessage)", process: true, read: func(t *testing.T, e effective) int64 { return e.proc.value(t, "message") }},
-	"MaxInflight":       {enforcer: "the builtin tier's slots", read: func(_ *testing.T, e effective) int64 { return int64(cap(e.inst.slots)) }},
+	"MaxInflight":       {enforcer: "the builtin tier's slots", read: func(_ *testing.T, e effective) int64 { return int64(e.inst.MaxInflight()) }},
 	"MaxLogLineBytes":   {enforcer: "a process plugin's standard error pump", process: true, read: func(t *testing.T, e effective) int64 { return e.proc.value(t, "logline") }},
 	"LogLinesPerSecond": {enforcer: "tier.Spec (the log host function's gate and the standard error pump)", read: func(_ *testing.T, e effective) int64 { return int64(e.p.spec.Limits.LogLinesPerSec) }},
 	"MaxMemoryBytes":    {enforcer: "a process plugin's RLIMIT_DATA", process: true, read: func(t *testing.T, e effective) int64 { return e.proc.value(t, "Max data size") }},
@@ -359,7 +360,7 @@ func loadProbed(t *testing.T, host, own Limits) effective {
 		t.Fatal(err)
 	}
 	m := h.plugins["probed"]
-	inst, ok := m.inst.(*builtinInstance)
+	inst, ok := m.inst.(*inproc.Instance)
 	if len(rec.specs) != 1 || !ok {
 		t.Fatalf("the tier was started %d times; instance %T", len(rec.specs), m.inst)
 	}

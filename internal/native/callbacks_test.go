@@ -12,7 +12,7 @@ import (
 // thread of its own) cannot call the host afterwards.
 func TestHostCallOutsideCall(t *testing.T) {
 	fn := cBytes("log")
-	host := plugin.NewHost(nil, nil, nil, nil)
+	host := testHost(nil, nil, nil, nil)
 	for _, tc := range []struct {
 		name string
 		live bool
@@ -28,7 +28,7 @@ func TestHostCallOutsideCall(t *testing.T) {
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
 				liveCalls.get(id).ctx = ctx
-				liveCalls.get(id).host = plugin.NewHost(canceled{}, nil, nil, nil)
+				liveCalls.get(id).host = testHost(canceled{}, nil, nil, nil)
 			}
 			var out *byte
 			var n uintptr

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/airlock-go/airlock/internal/sdkcore"
 	"github.com/airlock-go/airlock/internal/testutil"
 	"github.com/airlock-go/airlock/internal/tier"
 	"github.com/airlock-go/airlock/sdk/go/plugin"
@@ -91,7 +92,13 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
-// echoHost is a HostCaller that answers every host call with its input.
+// testHost makes the Host a library call gets, its host calls going to
+// caller.
+func testHost(caller sdkcore.Caller, config map[string]any, grants, functions []string) *plugin.Host {
+	return (*plugin.Host)(sdkcore.NewHost(caller, config, grants, functions))
+}
+
+// echoHost is a host caller that answers every host call with its input.
 type echoHost struct{}
 
 func (echoHost) CallHost(_ context.Context, _ string, in json.RawMessage) (json.RawMessage, error) {
@@ -106,7 +113,7 @@ func TestCallHammer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := plugin.NewHost(echoHost{}, map[string]any{"greeting": "hi"}, nil, nil)
+	h := testHost(echoHost{}, map[string]any{"greeting": "hi"}, nil, nil)
 	const P, N = 8, 200
 	var wg sync.WaitGroup
 	errs := make(chan error, P)
@@ -147,7 +154,7 @@ func BenchmarkLibraryCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := plugin.NewHost(echoHost{}, map[string]any{}, nil, nil)
+	h := testHost(echoHost{}, map[string]any{}, nil, nil)
 	in := json.RawMessage(`"0123456789012345678901234567890123456789012345678901234567890"`)
 	b.ReportAllocs()
 	for b.Loop() {

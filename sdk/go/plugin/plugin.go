@@ -13,6 +13,7 @@
 //
 // The same plugin runs in the process tier (built as an executable) and, by
 // changing only its build, in the builtin tier (compiled into the host).
+// A test runs a handler without a host through package plugintest.
 //
 // A handler's context carries the host's trace context when the host
 // traces its calls: trace.SpanContextFromContext(ctx) (package
@@ -24,12 +25,11 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/sdkcore"
 )
 
 // HandlerFunc handles one hook or function call with raw JSON input and
@@ -37,26 +37,31 @@ import (
 type HandlerFunc func(ctx context.Context, h *Host, input json.RawMessage) (any, error)
 
 // Plugin is a set of handlers with the plugin's identity.
-type Plugin struct {
-	name, version string
-	handlers      map[string]HandlerFunc
-}
+//
+// It is defined over the SDK's internal core, which the host's builtin
+// and native tiers run directly; its fields are not for plugin authors.
+type Plugin sdkcore.Plugin
 
 // New returns a plugin with no handlers. name and version must match the
 // plugin's manifest; the host checks them in the handshake.
-func New(name, version string) *Plugin {
-	return &Plugin{name: name, version: version, handlers: map[string]HandlerFunc{}}
-}
+func New(name, version string) *Plugin { return (*Plugin)(sdkcore.New(name, version)) }
+
+// core returns p as the SDK's core runs it.
+func (p *Plugin) core() *sdkcore.Plugin { return (*sdkcore.Plugin)(p) }
 
 // Name returns the plugin's name.
-func (p *Plugin) Name() string { return p.name }
+func (p *Plugin) Name() string { return p.core().Name() }
 
 // Version returns the plugin's version.
-func (p *Plugin) Version() string { return p.version }
+func (p *Plugin) Version() string { return p.core().Version() }
 
 // HandleRaw registers fn for the hook or function called name. It replaces
 // an earlier handler of the same name.
-func (p *Plugin) HandleRaw(name string, fn HandlerFunc) { p.handlers[name] = fn }
+func (p *Plugin) HandleRaw(name string, fn HandlerFunc) {
+	p.core().Handle(name, func(ctx context.Context, h *sdkcore.Host, input json.RawMessage) (any, error) {
+		return fn(ctx, (*Host)(h), input)
+	})
+}
 
 // Handle registers a typed handler for the hook or function called name.
 // The input is decoded from JSON into In; the result is encoded as JSON.
@@ -75,143 +80,41 @@ func Handle[In, Out any](p *Plugin, name string, fn func(ctx context.Context, h 
 }
 
 // Names returns the names of the registered handlers, sorted.
-func (p *Plugin) Names() []string {
-	names := make([]string, 0, len(p.handlers))
-	for n := range p.handlers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Call describes one invocation of a handler.
-type Call struct {
-	Name  string          // hook or function name
-	Phase string          // before, define, after; empty for a direct call
-	Input json.RawMessage // the input, as JSON
-}
-
-// Invoke runs the handler for call.Name without the wire protocol and
-// returns its result as JSON. The builtin tier and the wasm guest use it;
-// Run uses it for each call from the host.
-func (p *Plugin) Invoke(ctx context.Context, h *Host, call Call) (json.RawMessage, error) {
-	fn, ok := p.handlers[call.Name]
-	if !ok {
-		return nil, &Error{Code: CodeNotImplemented, Message: fmt.Sprintf("plugin %s does not implement %q", p.name, call.Name)}
-	}
-	hc := h.forPhase(call.Phase)
-	out, err := callSafely(ctx, hc, fn, call.Input)
-	if err != nil {
-		return nil, err
-	}
-	if raw, ok := out.(json.RawMessage); ok {
-		// The protocol sends it as it is: it must be valid JSON.
-		raw, err := rpc.CheckRaw(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s: the handler returned %w", call.Name, err)
-		}
-		return raw, nil
-	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: encode result: %w", call.Name, err)
-	}
-	return raw, nil
-}
-
-// callSafely turns a panic in a handler into an error, so one bad call
-// does not end the plugin.
-func callSafely(ctx context.Context, h *Host, fn HandlerFunc, input json.RawMessage) (out any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panicked: %v", r)
-		}
-	}()
-	return fn(ctx, h, input)
-}
-
-// HostCaller is the transport a Host uses to call host functions.
-type HostCaller interface {
-	CallHost(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error)
-}
+func (p *Plugin) Names() []string { return p.core().Names() }
 
 // Host is the plugin's view of the host: its settings, its grants and the
-// host functions it may call. A handler receives one with each call.
-type Host struct {
-	caller HostCaller
-	config map[string]any
-	grants []string
-	funcs  []string
-	phase  string
-	phases map[string]*Host // this Host in each hook phase; read only
-}
+// host functions it may call. A handler receives one with each call; a
+// test makes one with package plugintest.
+type Host sdkcore.Host
 
-// forPhase returns h as seen by a call in phase.
-func (h *Host) forPhase(phase string) *Host {
-	if phase == h.phase {
-		return h
-	}
-	if p := h.phases[phase]; p != nil {
-		return p
-	}
-	c := *h
-	c.phase = phase
-	return &c
-}
-
-// NewHost makes a Host over caller. Tiers that run plugins in-process use
-// it; a plugin author gets a Host from the SDK and never calls this.
-func NewHost(caller HostCaller, config map[string]any, grants, functions []string) *Host {
-	h := &Host{caller: caller, config: config, grants: grants, funcs: functions}
-	// One Host per hook phase, made once rather than on every call.
-	h.phases = make(map[string]*Host, 3)
-	for _, phase := range []string{"before", "define", "after"} {
-		p := *h
-		p.phase = phase
-		h.phases[phase] = &p
-	}
-	return h
-}
+// core returns h as the SDK's core holds it.
+func (h *Host) core() *sdkcore.Host { return (*sdkcore.Host)(h) }
 
 // Phase returns the phase of the current hook call: "before", "define",
 // "after", or "" for a direct function call.
-func (h *Host) Phase() string { return h.phase }
+func (h *Host) Phase() string { return h.core().Phase() }
 
 // Config returns the plugin's validated settings, defaults filled in.
-func (h *Host) Config() map[string]any { return h.config }
+func (h *Host) Config() map[string]any { return h.core().Config() }
 
 // String returns a string setting, or "" if it is unset or not a string.
 func (h *Host) String(name string) string {
-	s, _ := h.config[name].(string)
+	s, _ := h.Config()[name].(string)
 	return s
 }
 
 // Granted reports whether the host granted capability c to this plugin
 // (exactly as written in the grant).
-func (h *Host) Granted(c string) bool { return slices.Contains(h.grants, c) }
+func (h *Host) Granted(c string) bool { return slices.Contains(h.core().Grants(), c) }
 
 // Grants returns the capabilities the host granted.
-func (h *Host) Grants() []string { return slices.Clone(h.grants) }
+func (h *Host) Grants() []string { return slices.Clone(h.core().Grants()) }
 
 // Call calls the host function fn with in encoded as JSON and decodes its
 // result into out (which may be nil). An error from the host is an *Error;
 // errors.Is(err, ErrDenied) reports a missing capability.
 func (h *Host) Call(ctx context.Context, fn string, in, out any) error {
-	raw, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("host call %s: encode input: %w", fn, err)
-	}
-	res, err := h.caller.CallHost(ctx, fn, raw)
-	if err != nil {
-		return err
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(res, out); err != nil {
-		return fmt.Errorf("host call %s: decode result: %w", fn, err)
-	}
-	return nil
+	return h.core().Call(ctx, fn, in, out)
 }
 
 // Log writes one line to the host's log through the host's "log" function,
@@ -239,14 +142,11 @@ const (
 	CodeInvalidInput   = -32602
 )
 
-// Error is an error with a protocol code. A handler may return one to choose
-// the code the host sees; any other error is sent as CodeFailed.
-type Error struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *Error) Error() string { return e.Message }
+// Error is an error with a protocol code (its fields Code and Message). A
+// handler may return one to choose the code the host sees; any other error
+// is sent as CodeFailed. errors.Is between two *Error compares their
+// codes.
+type Error = sdkcore.Error
 
 // ErrDenied matches, with errors.Is, an error the host returned because a
 // capability is not granted.
@@ -262,12 +162,6 @@ const MaxMessage = 4 << 20
 // result (or error) over the limit is not sent either: the host gets error
 // -32603 saying the answer was too large, and the plugin runs on.
 var ErrTooLarge = rpc.ErrTooLarge
-
-// Is reports whether e has the same code as target.
-func (e *Error) Is(target error) bool {
-	var t *Error
-	return errors.As(target, &t) && t.Code == e.Code
-}
 
 // protocolVersion is the contract version this SDK speaks.
 const protocolVersion = 1

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/sdkcore"
 )
 
 // Main runs the plugin over its standard input and output and exits the
@@ -21,7 +22,7 @@ import (
 // shutdown, 1 on error (with the reason on standard error, the plugin's log).
 func (p *Plugin) Main() {
 	if err := p.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", p.name, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", p.Name(), err)
 		os.Exit(1)
 	}
 	os.Exit(0)
@@ -72,7 +73,7 @@ type session struct {
 	conn   *rpc.Conn
 
 	mu   sync.Mutex
-	host *Host // nil until the handshake
+	host *sdkcore.Host // nil until the handshake
 }
 
 func (s *session) handle(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
@@ -93,15 +94,15 @@ func (s *session) initialize(params json.RawMessage) (json.RawMessage, error) {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "initialize: %v", err)
 	}
 	if !slices.Contains(in.Protocols, protocolVersion) {
-		return nil, rpc.Errorf(rpc.CodeFailed, "plugin %s speaks protocol %d, host offers %v", s.plugin.name, protocolVersion, in.Protocols)
+		return nil, rpc.Errorf(rpc.CodeFailed, "plugin %s speaks protocol %d, host offers %v", s.plugin.Name(), protocolVersion, in.Protocols)
 	}
 	s.mu.Lock()
-	s.host = NewHost(connCaller{s.conn}, in.Config, in.Grants, in.Functions)
+	s.host = sdkcore.NewHost(connCaller{s.conn}, in.Config, in.Grants, in.Functions)
 	s.mu.Unlock()
 	return rpc.Marshal(rpc.InitializeResult{
 		Protocol: protocolVersion,
-		Name:     s.plugin.name,
-		Version:  s.plugin.version,
+		Name:     s.plugin.Name(),
+		Version:  s.plugin.Version(),
 		Hooks:    s.plugin.Names(),
 	})
 }
@@ -128,7 +129,7 @@ func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMes
 		defer cancel()
 	}
 	ctx = withTraceContext(ctx, in.Traceparent, in.Tracestate) // trace.go
-	out, err := s.plugin.Invoke(ctx, h, Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
+	out, err := s.plugin.core().Invoke(ctx, h, sdkcore.Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
 	if err != nil {
 		var pe *Error
 		switch {

@@ -24,7 +24,7 @@ import (
 // against the manifest, so with a struct that matches the manifest it
 // never fails.
 func (h *Host) DecodeConfig(dst any) error {
-	data, err := json.Marshal(h.config)
+	data, err := json.Marshal(h.Config())
 	if err != nil {
 		return fmt.Errorf("settings: %w", err)
 	}
@@ -46,14 +46,14 @@ func Settings[T any](h *Host) (T, error) {
 
 // Number returns a number (or integer) setting, and whether it is set.
 func (h *Host) Number(name string) (float64, bool) {
-	f, ok := h.config[name].(float64)
+	f, ok := h.Config()[name].(float64)
 	return f, ok
 }
 
 // Int returns an integer setting, and whether it is set to a whole number
 // that fits an int64.
 func (h *Host) Int(name string) (int64, bool) {
-	f, ok := h.config[name].(float64)
+	f, ok := h.Config()[name].(float64)
 	if !ok || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
 		return 0, false
 	}
@@ -62,13 +62,13 @@ func (h *Host) Int(name string) (int64, bool) {
 
 // Bool returns a bool setting, or false if it is unset.
 func (h *Host) Bool(name string) bool {
-	b, _ := h.config[name].(bool)
+	b, _ := h.Config()[name].(bool)
 	return b
 }
 
 // List returns a list setting, or nil if it is unset.
 func (h *Host) List(name string) []string {
-	items, _ := h.config[name].([]any)
+	items, _ := h.Config()[name].([]any)
 	out := make([]string, 0, len(items))
 	for _, it := range items {
 		if s, ok := it.(string); ok {

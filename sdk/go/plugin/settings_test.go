@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/airlock-go/airlock/internal/sdkcore"
 )
 
 type teller struct {
@@ -23,7 +25,7 @@ func settingsHost(t *testing.T, settings string) *Host {
 	if err := json.Unmarshal([]byte(settings), &config); err != nil {
 		t.Fatal(err)
 	}
-	return NewHost(nil, config, nil, nil)
+	return (*Host)(sdkcore.NewHost(nil, config, nil, nil))
 }
 
 func TestDecodeConfig(t *testing.T) {

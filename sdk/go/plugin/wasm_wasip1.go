@@ -15,13 +15,14 @@ import (
 	"unsafe"
 
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/internal/sdkcore"
 )
 
 // reactor is the plugin this module serves; a wasm module holds one.
 var reactor struct {
 	make func() *Plugin
 	p    *Plugin
-	host *Host
+	host *sdkcore.Host
 }
 
 // pinned keeps the buffers the host holds a pointer to alive until it
@@ -128,8 +129,8 @@ func airlockInit(ptr, size uint32) uint64 {
 		return output(nil, fmt.Errorf("plugin speaks protocol %d, host offers %v", protocolVersion, in.Protocols))
 	}
 	reactor.p = reactor.make()
-	reactor.host = NewHost(importCaller{}, in.Config, in.Grants, in.Functions)
-	return output(rpc.InitializeResult{Protocol: protocolVersion, Name: reactor.p.name, Version: reactor.p.version, Hooks: reactor.p.Names()}, nil)
+	reactor.host = sdkcore.NewHost(importCaller{}, in.Config, in.Grants, in.Functions)
+	return output(rpc.InitializeResult{Protocol: protocolVersion, Name: reactor.p.Name(), Version: reactor.p.Version(), Hooks: reactor.p.Names()}, nil)
 }
 
 //go:wasmexport airlock_call
@@ -148,7 +149,7 @@ func airlockCall(ptr, size uint32) uint64 {
 		defer cancel()
 	}
 	ctx = withTraceContext(ctx, in.Traceparent, in.Tracestate) // trace.go
-	out, err := reactor.p.Invoke(ctx, reactor.host, Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
+	out, err := reactor.p.core().Invoke(ctx, reactor.host, sdkcore.Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
 	return output(out, err)
 }
 
