@@ -34,6 +34,9 @@ func greetingOf(t *testing.T, h *airlock.Host) string {
 
 // 32 callers call the plugin without pause while it is replaced 100 times:
 // no call fails, and each reload's new settings are in force after it.
+// One caller in four calls a host function from inside its call (as
+// examples/plugins/hello-go logs each greeting): the old instance, still
+// finishing calls, keeps its grants and its host calls.
 func TestReloadUnderLoad(t *testing.T) {
 	if runtime.GOOS == "windows" && os.Getenv("AIRLOCK_TEST_PREBUILT") != "" {
 		// Seen on 2026-12-03: wine's CreateProcess fails with "Internal
@@ -43,7 +46,15 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	dir := testPlugin(t)
 	ctx := ctxT(t, 5*time.Minute)
-	h, err := airlock.Open(ctx, withGreeting(dir, "g0"), airlock.Options{Logger: quietLogger()})
+	cfgOf := func(g string) *airlock.Config {
+		cfg := withGreeting(dir, g)
+		cfg.Plugins[0].Grants = []string{"log"}
+		// Callers without pause can outrun the default host call rate
+		// (the demo's did): raised, so that only a reload can fail a call.
+		cfg.Limits.HostCallsPerSecond = 1_000_000
+		return cfg
+	}
+	h, err := airlock.Open(ctx, cfgOf("g0"), airlock.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +73,14 @@ func TestReloadUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				in := fmt.Sprintf(`{"caller":%d}`, i)
-				out, err := h.Call(ctx, "testplugin", "echo", json.RawMessage(in))
+				fn, in := "echo", fmt.Sprintf(`{"caller":%d}`, i)
+				want := in
+				if i%4 == 0 {
+					fn, in, want = "callhost", fmt.Sprintf(`{"fn":"log","input":{"level":"debug","msg":"caller %d"}}`, i), `{"result":null}`
+				}
+				out, err := h.Call(ctx, "testplugin", fn, json.RawMessage(in))
 				calls.Add(1)
-				if err != nil || string(out) != in {
+				if err != nil || string(out) != want {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("%v (got %s)", err, out))
 				}
@@ -78,7 +93,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	for i := 1; i <= reloads; i++ {
 		g := fmt.Sprintf("g%d", i)
-		if err := h.Reload(ctx, withGreeting(dir, g)); err != nil {
+		if err := h.Reload(ctx, cfgOf(g)); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		if i%25 == 0 {

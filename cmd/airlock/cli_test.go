@@ -254,6 +254,9 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo builds three plugins")
 	}
+	// The demo host's kv file is STATE/airlock/kv/airlock.test.db: one of
+	// its own, not the user's, which another test binary may hold.
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	code, stdout, stderr := run(t, "demo", "--root", testutil.Root())
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)

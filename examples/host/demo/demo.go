@@ -251,50 +251,6 @@ func (d *demo) discover(ctx context.Context, h *airlock.Host) {
 	}
 }
 
-// reload changes hello-go's greeting with Host.Reload while a caller keeps
-// running the hook: the new instance starts before the old one stops
-// taking calls, and no call fails.
-func (d *demo) reload(ctx context.Context, h *airlock.Host) error {
-	before, _ := h.Plugin("hello-go")
-	var calls, failed int
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			calls++
-			if _, err := airlock.CallFunc[GreetOutput](ctx, h, "hello-go", "greet", GreetInput{Name: "ada"}); err != nil {
-				failed++
-			}
-		}
-	}()
-	cfg := d.config()
-	for i := range cfg.Plugins {
-		if cfg.Plugins[i].Path == d.plugin("hello-go") {
-			cfg.Plugins[i].Config = map[string]any{"greeting": "welcome"}
-		}
-	}
-	cfg.Limits, cfg.Restart = d.policy().Limits, d.policy().Restart
-	err := h.Reload(ctx, cfg)
-	close(stop)
-	<-done
-	if err != nil {
-		d.say("  reload → %v", err)
-	}
-	after, _ := h.Plugin("hello-go")
-	out, err := Greet.Run(ctx, h, GreetInput{Name: "ada"})
-	d.say("  Reload(host.toml with hello-go's greeting changed): hello-go pid %d → %d", before.PID, after.PID)
-	d.say("  greet(\"ada\") → %q, err=%v", out.Message, err)
-	d.say("  %d calls ran during the reload, %d failed: the new instance started and", calls, failed)
-	d.say("  answered its handshake before the old one stopped taking calls.")
-	return nil
-}
-
 func (d *demo) containCrash(ctx context.Context, h *airlock.Host) {
 	for i := 1; ; i++ {
 		prev, _ := h.Plugin("crashy")
