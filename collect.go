@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // CollectHook is a hook that asks every plugin: where a Hook takes one
@@ -117,7 +117,7 @@ func (k *CollectHook[In, Out]) ask(ctx context.Context, p *managed, input json.R
 		a.Err = &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
 		return a, nil
 	}
-	res, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
+	res, err := p.call(ctx, protocol.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
 	if err != nil {
 		return fail(err)
 	}

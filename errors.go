@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Sentinel errors, for errors.Is. Every error Airlock returns about a plugin
@@ -114,11 +114,11 @@ func (e *RemoteError) Is(target error) bool {
 	case ErrPluginFailed:
 		return true
 	case ErrNotImplemented:
-		return e.Code == rpc.CodeNotImplemented
+		return e.Code == protocol.CodeNotImplemented
 	case ErrCapabilityDenied:
-		return e.Code == rpc.CodeDenied
+		return e.Code == protocol.CodeDenied
 	case ErrDeadline:
-		return e.Code == rpc.CodeCancelled
+		return e.Code == protocol.CodeCancelled
 	}
 	return false
 }
@@ -126,7 +126,7 @@ func (e *RemoteError) Is(target error) bool {
 // fromTier turns a tier's error into the host's: a plugin's own error
 // becomes a *RemoteError.
 func fromTier(err error) error {
-	var re *rpc.Error
+	var re *protocol.Error
 	if errors.As(err, &re) {
 		return &RemoteError{Code: re.Code, Message: re.Message}
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/process"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // The sandbox's explain mode (docs/SECURITY.md, "Why was my plugin
@@ -80,7 +80,7 @@ func (e *explained) probe(attack string, in map[string]any) attackResult {
 	}
 	in["attack"] = attack
 	raw, _ := json.Marshal(in)
-	out, err := e.inst.Call(ctxT(e.t, 20*time.Second), rpc.CallParams{Name: "escape", Input: raw})
+	out, err := e.inst.Call(ctxT(e.t, 20*time.Second), protocol.CallParams{Name: "escape", Input: raw})
 	if err != nil {
 		e.t.Fatalf("%s: %v (log: %s)", attack, err, e.rec)
 	}
@@ -293,7 +293,7 @@ func TestExplainLoopEnds(t *testing.T) {
 		e := startExplained(t, dir, []string{"log"}, true, true)
 		e.probe("probe-socket-inet", nil)
 		if how == "crash" {
-			e.inst.Call(ctxT(t, 10*time.Second), rpc.CallParams{Name: "crash", Input: json.RawMessage("null")})
+			e.inst.Call(ctxT(t, 10*time.Second), protocol.CallParams{Name: "crash", Input: json.RawMessage("null")})
 			<-e.inst.Done()
 		}
 		e.inst.Stop(context.Background())
@@ -325,7 +325,7 @@ func TestSIGSYSIsExplained(t *testing.T) {
 	for _, explain := range []bool{false, true} {
 		e := startExplained(t, dir, []string{"log"}, explain, true)
 		raw, _ := json.Marshal(map[string]any{"attack": "i386-socket"})
-		_, err := e.inst.Call(ctxT(t, 20*time.Second), rpc.CallParams{Name: "escape", Input: raw})
+		_, err := e.inst.Call(ctxT(t, 20*time.Second), protocol.CallParams{Name: "escape", Input: raw})
 		if err == nil || !strings.Contains(err.Error(), "killed by the sandbox's system call filter (SIGSYS)") {
 			t.Errorf("explain=%v: err = %v; want it to say the system call filter killed the plugin", explain, err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Hook is one of the host's extension points, typed by its input and
@@ -154,7 +155,7 @@ func (h *Host) startHook(ctx context.Context, decl *hookDecl, in any) (*hookRun,
 		}
 	}
 	for _, p := range before {
-		if _, err := p.call(ctx, rpc.CallParams{Name: decl.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
+		if _, err := p.call(ctx, protocol.CallParams{Name: decl.name, Phase: manifest.PhaseBefore, Input: input}); err != nil {
 			if errors.Is(err, ErrPluginFailed) {
 				err = fmt.Errorf("%w: %w", ErrVetoed, err)
 			}
@@ -167,9 +168,9 @@ func (h *Host) startHook(ctx context.Context, decl *hookDecl, in any) (*hookRun,
 // runAfter runs the after handlers with the input and output. Their errors
 // are logged; they cannot change the result.
 func (r *hookRun) runAfter(ctx context.Context, output json.RawMessage) {
-	afterIn, _ := rpc.Marshal(rpc.AfterInput{Input: r.input, Output: output})
+	afterIn, _ := rpc.Marshal(protocol.AfterInput{Input: r.input, Output: output})
 	for _, p := range r.after {
-		if _, err := p.call(ctx, rpc.CallParams{Name: r.decl.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
+		if _, err := p.call(ctx, protocol.CallParams{Name: r.decl.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
 			p.log.Warn("after handler failed", "hook", r.decl.name, "error", err)
 		}
 	}
@@ -180,7 +181,7 @@ func (r *hookRun) runAfter(ctx context.Context, output json.RawMessage) {
 func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, input json.RawMessage) (Out, json.RawMessage, error) {
 	var out Out
 	for _, p := range definers {
-		res, err := p.call(ctx, rpc.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
+		res, err := p.call(ctx, protocol.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
 		if err != nil {
 			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
 		}

@@ -40,9 +40,9 @@ import (
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/native"
 	"github.com/airlock-go/airlock/internal/process"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 	"github.com/airlock-go/airlock/internal/wasm"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // lazyWasm creates the wasm tier's starter (and its cache directory) the
@@ -380,7 +380,7 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	if err != nil {
 		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("encode input: %w", err)}
 	}
-	params := rpc.CallParams{Name: fn, Input: raw}
+	params := protocol.CallParams{Name: fn, Input: raw}
 	if p.man.Implements(fn) {
 		params.Phase = p.man.Phase(fn)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Function is a host function: something the host application lets
@@ -47,7 +48,7 @@ func NewFunc[In, Out any](name, cap string, fn func(ctx context.Context, c Calle
 		var in In
 		if len(input) > 0 && string(input) != "null" {
 			if err := json.Unmarshal(input, &in); err != nil {
-				return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: invalid input: %v", name, err)
+				return nil, protocol.Errorf(protocol.CodeInvalidParams, "%s: invalid input: %v", name, err)
 			}
 		}
 		return fn(ctx, c, in)
@@ -131,12 +132,12 @@ func (h *Host) runHostCall(ctx context.Context, p *managed, fn string, input jso
 	// other plugins.
 	if !p.calls.Allow() {
 		h.tel.refusedHostCall(ctx, p.name, fn, "rate_limited") // telemetry.go
-		return nil, rpc.Errorf(rpc.CodeRateLimited, "plugin %s: too many host function calls (limit %v a second)", p.name, p.calls.Limit())
+		return nil, protocol.Errorf(protocol.CodeRateLimited, "plugin %s: too many host function calls (limit %v a second)", p.name, p.calls.Limit())
 	}
 	f, ok := h.funcs[fn]
 	if !ok {
 		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Reason: AuditNoSuchFunction})
-		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no host function %q", fn)
+		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "no host function %q", fn)
 	}
 	// Threat: a plugin calling a function its manifest never asked for, or
 	// that the operator never granted (PluginOp, the QUIC plugin system in
@@ -144,7 +145,7 @@ func (h *Host) runHostCall(ctx context.Context, p *managed, fn string, input jso
 	// call is checked here, at the moment of the call.
 	if !p.grants.Allows(f.capability) {
 		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Capability: f.capability.String(), Reason: AuditNotGranted})
-		return nil, rpc.Errorf(rpc.CodeDenied, "capability %q not granted to plugin %s (needed by host function %s)", f.capability, p.name, fn)
+		return nil, protocol.Errorf(protocol.CodeDenied, "capability %q not granted to plugin %s (needed by host function %s)", f.capability, p.name, fn)
 	}
 	// Threat: a plugin's input with a field missing or misspelled would
 	// reach the function as a zero value (an empty account, amount 0).
@@ -153,7 +154,7 @@ func (h *Host) runHostCall(ctx context.Context, p *managed, fn string, input jso
 	if err := f.in.check(input); err != nil {
 		perr := &PluginError{Plugin: p.name, Op: OpHostCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
 		p.log.Warn("host function input refused", "function", fn, "error", perr)
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s", perr.Error())
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "%s", perr.Error())
 	}
 	out, err := runFunc(ctx, f, Caller{plugin: p}, input)
 	if err != nil {
@@ -162,16 +163,16 @@ func (h *Host) runHostCall(ctx context.Context, p *managed, fn string, input jso
 	var raw json.RawMessage
 	if r, ok := out.(json.RawMessage); ok {
 		if raw, err = rpc.CheckRaw(r); err != nil {
-			return nil, rpc.Errorf(rpc.CodeInternalError, "host function %s returned %v", fn, err)
+			return nil, protocol.Errorf(protocol.CodeInternalError, "host function %s returned %v", fn, err)
 		}
 	} else if raw, err = json.Marshal(out); err != nil {
-		return nil, rpc.Errorf(rpc.CodeInternalError, "%s: encode result: %v", fn, err)
+		return nil, protocol.Errorf(protocol.CodeInternalError, "%s: encode result: %v", fn, err)
 	}
 	if h.opts.ValidateHostValues {
 		if err := f.out.check(raw); err != nil {
 			perr := &PluginError{Plugin: p.name, Op: OpHostCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadResult, err)}
 			h.log.Error("host function result does not match its output type", "function", fn, "plugin", p.name, "error", perr)
-			return nil, rpc.Errorf(rpc.CodeInternalError, "host function %s failed: its result does not match its output type", fn)
+			return nil, protocol.Errorf(protocol.CodeInternalError, "host function %s failed: its result does not match its output type", fn)
 		}
 	}
 	return raw, nil
@@ -183,7 +184,7 @@ func runFunc(ctx context.Context, f Function, c Caller, input json.RawMessage) (
 	defer func() {
 		if r := recover(); r != nil {
 			c.plugin.host.log.Error("host function panicked", "function", f.name, "plugin", c.plugin.name, "panic", r)
-			err = rpc.Errorf(rpc.CodeInternalError, "host function %s failed", f.name)
+			err = protocol.Errorf(protocol.CodeInternalError, "host function %s failed", f.name)
 		}
 	}()
 	return f.fn(ctx, c, input)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/kvstore"
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // kvMaxKeyBytes bounds one key of the kv store; the other bounds are
@@ -222,7 +222,7 @@ func (s *kvStore) funcs() []Function {
 
 func checkKey(k string) error {
 	if k == "" || len(k) > kvMaxKeyBytes {
-		return rpc.Errorf(rpc.CodeInvalidParams, "kv: key must be 1 to %d bytes", kvMaxKeyBytes)
+		return protocol.Errorf(protocol.CodeInvalidParams, "kv: key must be 1 to %d bytes", kvMaxKeyBytes)
 	}
 	return nil
 }
@@ -249,7 +249,7 @@ func quota(fn string, c Caller, value []byte) (KVQuota, error) {
 	l := c.plugin.spec.Limits
 	q := KVQuota{MaxKeys: l.KVMaxKeys, MaxValueBytes: l.KVMaxValueBytes, MaxTotalBytes: l.KVMaxTotalBytes}
 	if len(value) > q.MaxValueBytes {
-		return q, rpc.Errorf(rpc.CodeFailed, "%s: plugin %s: a value of %d bytes is over its kv_max_value_bytes quota (%d)", fn, c.Plugin(), len(value), q.MaxValueBytes)
+		return q, protocol.Errorf(protocol.CodeFailed, "%s: plugin %s: a value of %d bytes is over its kv_max_value_bytes quota (%d)", fn, c.Plugin(), len(value), q.MaxValueBytes)
 	}
 	return q, nil
 }
@@ -258,10 +258,10 @@ func quota(fn string, c Caller, value []byte) (KVQuota, error) {
 // named; anything else is logged and reported as a failure of the store.
 func fail(fn string, c Caller, err error) error {
 	if errors.Is(err, ErrKVQuota) {
-		return rpc.Errorf(rpc.CodeFailed, "%s: plugin %s: %v", fn, c.Plugin(), err)
+		return protocol.Errorf(protocol.CodeFailed, "%s: plugin %s: %v", fn, c.Plugin(), err)
 	}
 	c.plugin.log.Error("kv store failed", "function", fn, "error", err)
-	return rpc.Errorf(rpc.CodeInternalError, "%s: plugin %s: the host's kv store failed", fn, c.Plugin())
+	return protocol.Errorf(protocol.CodeInternalError, "%s: plugin %s: the host's kv store failed", fn, c.Plugin())
 }
 
 func (s *kvStore) get(ctx context.Context, c Caller, in kvKey) (kvGetOutput, error) {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // managed is one loaded plugin of any tier, with its supervision: it is
@@ -267,7 +267,7 @@ func (h *Host) allowedFuncs(grants capability.Set) []string {
 
 // call runs a call on the current instance, waiting for a restart in
 // progress (within ctx).
-func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMessage, error) {
+func (p *managed) call(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
 	if !p.enter() {
 		// Replaced or removed by a reload since the caller found it.
 		if next := p.successor(); next != nil {
@@ -284,7 +284,7 @@ func (p *managed) call(ctx context.Context, params rpc.CallParams) (json.RawMess
 
 // callCurrent runs a call on the current instance, waiting for a restart
 // in progress (within ctx).
-func (p *managed) callCurrent(ctx context.Context, params rpc.CallParams) (json.RawMessage, error) {
+func (p *managed) callCurrent(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
 	for {
 		p.mu.Lock()
 		state, inst, ready, lastErr := p.state, p.inst, p.ready, p.lastErr

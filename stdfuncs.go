@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Bounds of the attributes of one log host function call (threat: a
@@ -151,7 +151,7 @@ func logLevel(s string) (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return 0, rpc.Errorf(rpc.CodeInvalidParams, "log: level %q: use debug, info, warn or error", s)
+	return 0, protocol.Errorf(protocol.CodeInvalidParams, "log: level %q: use debug, info, warn or error", s)
 }
 
 // logAttrs decodes at most logMaxAttrs attributes of the JSON object raw,
@@ -164,7 +164,7 @@ func logAttrs(raw json.RawMessage, budget int) ([]slog.Attr, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "log: attrs must be a JSON object")
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "log: attrs must be a JSON object")
 	}
 	var attrs []slog.Attr
 	dropped := 0
@@ -176,7 +176,7 @@ func logAttrs(raw json.RawMessage, budget int) ([]slog.Attr, error) {
 			err = dec.Decode(&value)
 		}
 		if err != nil || !isKey {
-			return nil, rpc.Errorf(rpc.CodeInvalidParams, "log: attrs: not a valid JSON object")
+			return nil, protocol.Errorf(protocol.CodeInvalidParams, "log: attrs: not a valid JSON object")
 		}
 		a := logAttr(key, value)
 		size := len(a.Key) + len(a.Value.String())

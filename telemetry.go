@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // instrumentationName names Airlock's tracer and meter.
@@ -204,7 +205,7 @@ type callRecord struct {
 // carries it, and the params with the span's trace context (W3C
 // traceparent and tracestate) for the plugin, so that the plugin's own
 // spans join the host's trace.
-func (t *telemetry) startCall(ctx context.Context, p *managed, params rpc.CallParams) (context.Context, rpc.CallParams, callRecord) {
+func (t *telemetry) startCall(ctx context.Context, p *managed, params protocol.CallParams) (context.Context, protocol.CallParams, callRecord) {
 	a := t.attrsFor(p, params.Name, params.Phase)
 	ctx, span := t.start(ctx, func() string { return a.span }, callSpan)
 	if span != nil && span.IsRecording() {
@@ -242,8 +243,8 @@ func (t *telemetry) resultRefused(ctx context.Context, p *managed, function, pha
 // propagation.TraceContext would write it: only the sampled and random
 // flags, the trace state if any. It formats nothing here: AppendJSON
 // writes the traceparent into the call's message.
-func withTraceContext(sc trace.SpanContext, params *rpc.CallParams) {
-	params.Traceparent = &rpc.Traceparent{
+func withTraceContext(sc trace.SpanContext, params *protocol.CallParams) {
+	params.Traceparent = &protocol.Traceparent{
 		TraceID: sc.TraceID(),
 		SpanID:  sc.SpanID(),
 		Flags:   byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom)),
@@ -388,16 +389,16 @@ func errorKind(err error) string {
 // hostCallErrorKind returns the error.type of a host function's error: its
 // protocol code's kind, or "failed".
 func hostCallErrorKind(err error) string {
-	var re *rpc.Error
+	var re *protocol.Error
 	if errors.As(err, &re) {
 		switch re.Code {
-		case rpc.CodeDenied:
+		case protocol.CodeDenied:
 			return "denied"
-		case rpc.CodeMethodNotFound:
+		case protocol.CodeMethodNotFound:
 			return "no_such_function"
-		case rpc.CodeRateLimited:
+		case protocol.CodeRateLimited:
 			return "rate_limited"
-		case rpc.CodeInvalidParams:
+		case protocol.CodeInvalidParams:
 			return "bad_input"
 		}
 	}

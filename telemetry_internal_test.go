@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // errorKind names the sentinel a caller would test, even where an error
@@ -21,11 +21,11 @@ func TestErrorKind(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&PluginError{Plugin: "p", Op: OpHook, Err: fmt.Errorf("%w: %w", ErrVetoed, &RemoteError{Code: rpc.CodeFailed})}, "vetoed"},
-		{&PluginError{Plugin: "p", Op: OpCall, Err: &RemoteError{Code: rpc.CodeCancelled}}, "deadline"},
-		{&RemoteError{Code: rpc.CodeDenied}, "denied"},
-		{&RemoteError{Code: rpc.CodeNotImplemented}, "not_implemented"},
-		{&RemoteError{Code: rpc.CodeFailed}, "plugin_failed"},
+		{&PluginError{Plugin: "p", Op: OpHook, Err: fmt.Errorf("%w: %w", ErrVetoed, &RemoteError{Code: protocol.CodeFailed})}, "vetoed"},
+		{&PluginError{Plugin: "p", Op: OpCall, Err: &RemoteError{Code: protocol.CodeCancelled}}, "deadline"},
+		{&RemoteError{Code: protocol.CodeDenied}, "denied"},
+		{&RemoteError{Code: protocol.CodeNotImplemented}, "not_implemented"},
+		{&RemoteError{Code: protocol.CodeFailed}, "plugin_failed"},
 		{fmt.Errorf("x: %w", ErrPluginCrashed), "crashed"},
 		{fmt.Errorf("%w (last: boom)", ErrPluginDisabled), "disabled"},
 		{fmt.Errorf("%w: $.message", ErrBadResult), "bad_result"},
@@ -47,10 +47,10 @@ func TestHostCallErrorKind(t *testing.T) {
 		err  error
 		want string
 	}{
-		{rpc.Errorf(rpc.CodeDenied, "no"), "denied"},
-		{rpc.Errorf(rpc.CodeMethodNotFound, "no"), "no_such_function"},
-		{rpc.Errorf(rpc.CodeRateLimited, "no"), "rate_limited"},
-		{rpc.Errorf(rpc.CodeInvalidParams, "no"), "bad_input"},
+		{protocol.Errorf(protocol.CodeDenied, "no"), "denied"},
+		{protocol.Errorf(protocol.CodeMethodNotFound, "no"), "no_such_function"},
+		{protocol.Errorf(protocol.CodeRateLimited, "no"), "rate_limited"},
+		{protocol.Errorf(protocol.CodeInvalidParams, "no"), "bad_input"},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), "deadline"},
 		{errors.New("boom"), "failed"},
 	}

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // timerMaxDelay bounds a delay or period, so that milliseconds never
@@ -97,12 +97,12 @@ func timerLimits(p *managed) (maxTimers int, minPeriod time.Duration) {
 func (s *timerSched) add(c Caller, what string, delayMS, periodMS int64, fn string, input json.RawMessage) (TimerID, error) {
 	p := c.plugin
 	if !slices.Contains(p.man.Functions, fn) {
-		return TimerID{}, rpc.Errorf(rpc.CodeInvalidParams, "%s: plugin %s: the manifest declares no function %q", what, p.name, fn)
+		return TimerID{}, protocol.Errorf(protocol.CodeInvalidParams, "%s: plugin %s: the manifest declares no function %q", what, p.name, fn)
 	}
 	maxTimers, minPeriod := timerLimits(p)
 	delay := time.Duration(delayMS) * time.Millisecond
 	if delayMS < minPeriod.Milliseconds() || delay > timerMaxDelay || delayMS > int64(timerMaxDelay/time.Millisecond) {
-		return TimerID{}, rpc.Errorf(rpc.CodeInvalidParams, "%s: plugin %s: %d ms is under its timer_min_period (%v) or over a year", what, p.name, delayMS, minPeriod)
+		return TimerID{}, protocol.Errorf(protocol.CodeInvalidParams, "%s: plugin %s: %d ms is under its timer_min_period (%v) or over a year", what, p.name, delayMS, minPeriod)
 	}
 	if len(input) == 0 {
 		input = json.RawMessage("null")
@@ -114,11 +114,11 @@ func (s *timerSched) add(c Caller, what string, delayMS, periodMS int64, fn stri
 	// or cancelled there, never left behind. (A plugin starting, or
 	// restarting, may set timers from its initialisation.)
 	if st := p.currentState(); s.closed || st == StateStopped || st == StateDisabled {
-		return TimerID{}, rpc.Errorf(rpc.CodeFailed, "%s: plugin %s is stopping", what, p.name)
+		return TimerID{}, protocol.Errorf(protocol.CodeFailed, "%s: plugin %s is stopping", what, p.name)
 	}
 	timers := s.plugins[p]
 	if len(timers) >= maxTimers {
-		return TimerID{}, rpc.Errorf(rpc.CodeFailed, "%s: plugin %s: holds %d timers, its timer_max limit: cancel some first", what, p.name, len(timers))
+		return TimerID{}, protocol.Errorf(protocol.CodeFailed, "%s: plugin %s: holds %d timers, its timer_max limit: cancel some first", what, p.name, len(timers))
 	}
 	if timers == nil {
 		timers = map[string]*timer{}

@@ -1,6 +1,10 @@
-// Package protocol holds the names and numbers of Airlock's plugin protocol
+// Package protocol holds the vocabulary of Airlock's plugin protocol
 // (docs/PROTOCOL.md) that hosts, plugins and SDKs share: the protocol
-// version, the method names, the error codes and the message size limit.
+// version, the method names, the error codes, the message size limit, and
+// the params and results of the protocol's methods (InitializeParams,
+// InitializeResult, CallParams, AfterInput, CancelParams) and its error
+// object (Error). The connection that carries them is the host's and the
+// Go SDK's own business (internal/rpc).
 //
 // A host sees the codes in airlock.RemoteError.Code; a Go plugin returns
 // them in a plugin.Error. The SDKs in other languages define the same

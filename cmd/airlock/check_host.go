@@ -18,7 +18,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 const (
@@ -111,10 +111,10 @@ func (h *checkHost) call(ctx context.Context, fn string, input json.RawMessage) 
 	}
 	c, ok := h.caps[fn]
 	if !ok {
-		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no host function %q", fn)
+		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "no host function %q", fn)
 	}
 	if !h.grants.Allows(c) {
-		return nil, rpc.Errorf(rpc.CodeDenied, "capability %q not granted to plugin %s (needed by host function %s)", c, h.plugin, fn)
+		return nil, protocol.Errorf(protocol.CodeDenied, "capability %q not granted to plugin %s (needed by host function %s)", c, h.plugin, fn)
 	}
 	d := time.Duration(h.hold.Load())
 	if h.jitter.Load() {
@@ -126,7 +126,7 @@ func (h *checkHost) call(ctx context.Context, fn string, input json.RawMessage) 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, rpc.Errorf(rpc.CodeCancelled, "%s: cancelled", fn)
+			return nil, protocol.Errorf(protocol.CodeCancelled, "%s: cancelled", fn)
 		}
 	}
 	if v, ok := h.stubs[fn]; ok {
@@ -146,10 +146,10 @@ func (h *checkHost) standard(ctx context.Context, fn string, input json.RawMessa
 		New    json.RawMessage `json:"new"`
 	}
 	if err := json.Unmarshal(input, &in); err != nil {
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: invalid input: %v", fn, err)
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "%s: invalid input: %v", fn, err)
 	}
 	if strings.HasPrefix(fn, "kv.") && fn != "kv.list" && (len(in.Key) == 0 || len(in.Key) > 256) {
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: a key has 1 to 256 bytes", fn)
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "%s: a key has 1 to 256 bytes", fn)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -157,7 +157,7 @@ func (h *checkHost) standard(ctx context.Context, fn string, input json.RawMessa
 	case "log":
 		level, ok := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[strings.ToLower(in.Level)]
 		if !ok {
-			return nil, rpc.Errorf(rpc.CodeInvalidParams, "log: level %q: use debug, info, warn or error", in.Level)
+			return nil, protocol.Errorf(protocol.CodeInvalidParams, "log: level %q: use debug, info, warn or error", in.Level)
 		}
 		h.log.Log(ctx, level, in.Msg, "stream", "log")
 		return json.RawMessage("null"), nil
@@ -169,7 +169,7 @@ func (h *checkHost) standard(ctx context.Context, fn string, input json.RawMessa
 		return json.Marshal(map[string]any{"value": v, "found": found})
 	case "kv.set":
 		if len(in.Value) > kvMaxValue {
-			return nil, rpc.Errorf(rpc.CodeInvalidParams, "kv.set: a value has at most %d bytes", kvMaxValue)
+			return nil, protocol.Errorf(protocol.CodeInvalidParams, "kv.set: a value has at most %d bytes", kvMaxValue)
 		}
 		if in.Value == nil {
 			in.Value = json.RawMessage("null")
@@ -208,7 +208,7 @@ func (h *checkHost) standard(ctx context.Context, fn string, input json.RawMessa
 	case "timer.cancel":
 		return json.RawMessage("null"), nil
 	}
-	return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no host function %q", fn)
+	return nil, protocol.Errorf(protocol.CodeMethodNotFound, "no host function %q", fn)
 }
 
 // Settings for the checks.

@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 	"github.com/airlock-go/airlock/internal/wasm"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // checkOptions are check's command line.
@@ -357,10 +358,10 @@ func isOversize(violation string) bool { return strings.Contains(violation, "exc
 type outcome struct {
 	name      string // what was called
 	result    json.RawMessage
-	rpcErr    *rpc.Error // the plugin's own error
-	err       error      // no answer: a deadline, a crash, a violation, a trap
-	ended     error      // why the plugin ended with the call, if it did
-	hostCalls int64      // host function calls made meanwhile
+	rpcErr    *protocol.Error // the plugin's own error
+	err       error           // no answer: a deadline, a crash, a violation, a trap
+	ended     error           // why the plugin ended with the call, if it did
+	hostCalls int64           // host function calls made meanwhile
 }
 
 func (o outcome) answered() bool { return o.err == nil }
@@ -431,9 +432,9 @@ func (k *checker) inputFor(name string) (json.RawMessage, string) {
 // records whether the plugin answered it (see checkCancel).
 func (k *checker) call(ctx context.Context, inst tier.Instance, name string, input json.RawMessage) outcome {
 	before := k.host.calls.Load()
-	res, err := inst.Call(ctx, rpc.CallParams{Name: name, Phase: k.phase(name), Input: input})
+	res, err := inst.Call(ctx, protocol.CallParams{Name: name, Phase: k.phase(name), Input: input})
 	o := outcome{name: name, result: res, hostCalls: k.host.calls.Load() - before}
-	var re *rpc.Error
+	var re *protocol.Error
 	switch {
 	case err == nil:
 		return o
@@ -591,7 +592,7 @@ func (k *checker) checkUnknownName(ctx context.Context) {
 		k.fail(ckUnknown, "a call of %q got no answer: %v", unknownName, o.err)
 	case o.rpcErr == nil:
 		k.fail(ckUnknown, "a call of %q was answered with a result instead of error -32004", unknownName)
-	case o.rpcErr.Code == rpc.CodeNotImplemented:
+	case o.rpcErr.Code == protocol.CodeNotImplemented:
 		k.pass(ckUnknown, "a call of %q was answered with error -32004 (%s)", unknownName, clip(o.rpcErr.Message, 80))
 	default:
 		k.fail(ckUnknown, "a call of %q was answered with error %d (%s) instead of -32004", unknownName, o.rpcErr.Code, clip(o.rpcErr.Message, 80))
@@ -635,7 +636,7 @@ func (k *checker) checkCalls(ctx context.Context) {
 			lines = append(lines, fmt.Sprintf("%s: no answer within %v (%s)", call, k.o.timeout, then))
 		case o.err != nil:
 			fails = append(fails, fmt.Sprintf("%s: %v", call, o.err))
-		case o.rpcErr != nil && o.rpcErr.Code == rpc.CodeNotImplemented:
+		case o.rpcErr != nil && o.rpcErr.Code == protocol.CodeNotImplemented:
 			fails = append(fails, fmt.Sprintf("%s: answered error -32004 (not implemented), but the manifest declares it", call))
 		default:
 			lines = append(lines, call+": "+o.describe())
@@ -671,9 +672,9 @@ func (k *checker) inflight(ctx context.Context, inst tier.Instance, names []stri
 		name := names[i%len(names)]
 		wg.Go(func() {
 			input, _ := k.inputFor(name)
-			res, err := inst.Call(ctx, rpc.CallParams{Name: name, Phase: k.phase(name), Input: input})
+			res, err := inst.Call(ctx, protocol.CallParams{Name: name, Phase: k.phase(name), Input: input})
 			o := outcome{name: name, result: res}
-			var re *rpc.Error
+			var re *protocol.Error
 			switch {
 			case errors.As(err, &re):
 				o.rpcErr = re
@@ -842,7 +843,7 @@ func (k *checker) paddedInput(name string, size int) (json.RawMessage, int) {
 		}
 		return json.RawMessage(in)
 	}
-	params := rpc.CallParams{Name: name, Phase: k.phase(name), Input: wrap(""), TimeoutMS: k.o.timeout.Milliseconds()}
+	params := protocol.CallParams{Name: name, Phase: k.phase(name), Input: wrap(""), TimeoutMS: k.o.timeout.Milliseconds()}
 	raw, _ := params.AppendJSON(nil)
 	overhead := len(raw)
 	if !k.isWasm() {

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/sdkcore"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
 
@@ -29,7 +29,7 @@ type Instance struct {
 	plugin *sdkcore.Plugin
 	spec   tier.Spec
 	host   *sdkcore.Host
-	info   rpc.InitializeResult
+	info   protocol.InitializeResult
 	what   string // the plugin's kind in errors: "builtin", "native plugin"
 	done   chan struct{}
 	// slots bounds the handlers running at once (Limits.MaxInflight). A
@@ -45,7 +45,7 @@ type Instance struct {
 func Start(spec tier.Spec, p *plugin.Plugin, what string) (tier.Instance, error) {
 	// A *plugin.Plugin is a *sdkcore.Plugin (sdk/go/plugin defines it so).
 	core := (*sdkcore.Plugin)(p)
-	info := rpc.InitializeResult{Protocol: manifest.ProtocolVersion, Name: core.Name(), Version: core.Version(), Hooks: core.Names()}
+	info := protocol.InitializeResult{Protocol: manifest.ProtocolVersion, Name: core.Name(), Version: core.Version(), Hooks: core.Names()}
 	if err := tier.CheckHandshake(spec.Manifest, info); err != nil {
 		return nil, err
 	}
@@ -59,8 +59,8 @@ func Start(spec tier.Spec, p *plugin.Plugin, what string) (tier.Instance, error)
 // Call runs the handler in a goroutine so that the caller gets its
 // deadline (ErrDeadline) even from code that ignores its context; such a
 // handler keeps running and keeps its slot until it returns. The plugin's
-// own error, and a panic in its code, is an *rpc.Error.
-func (n *Instance) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, error) {
+// own error, and a panic in its code, is a *protocol.Error.
+func (n *Instance) Call(ctx context.Context, call protocol.CallParams) (json.RawMessage, error) {
 	if err := n.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (n *Instance) Done() <-chan struct{} { return n.done }
 func (n *Instance) Err() error { return nil }
 
 // Info is the plugin's identity and hooks, as a handshake would answer.
-func (n *Instance) Info() rpc.InitializeResult { return n.info }
+func (n *Instance) Info() protocol.InitializeResult { return n.info }
 
 // CallTimeout is the deadline Call gives each call (Limits.CallTimeout,
 // defaults filled in); for the test that follows each limit to where it

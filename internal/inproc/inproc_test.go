@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
-	"github.com/airlock-go/airlock/internal/tier"
-	"github.com/airlock-go/airlock/sdk/go/plugin"
 	"go.uber.org/goleak"
+
+	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
+	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -74,7 +75,7 @@ func start(t *testing.T, limits tier.Limits, host tier.HostFunc) tier.Instance {
 
 func TestCall(t *testing.T) {
 	denied := func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
-		return nil, &rpc.Error{Code: rpc.CodeDenied, Message: `capability "kv" not granted`}
+		return nil, &protocol.Error{Code: protocol.CodeDenied, Message: `capability "kv" not granted`}
 	}
 	answer := func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
 		return json.RawMessage(`"v"`), nil
@@ -94,10 +95,10 @@ func TestCall(t *testing.T) {
 		errText string // in the error's text
 	}{
 		{name: "result", call: "echo", input: `{"a":1}`, want: `{"a":1}`},
-		{name: "plugin error keeps its code", call: "coded", code: rpc.CodeBusy, errText: "try later"},
-		{name: "other error is CodeFailed", call: "fail", code: rpc.CodeFailed, errText: "it went wrong"},
-		{name: "panic is one error", call: "panic", code: rpc.CodeFailed, errText: "handler panicked: boom"},
-		{name: "no such handler", call: "nope", code: rpc.CodeNotImplemented, errText: `does not implement "nope"`},
+		{name: "plugin error keeps its code", call: "coded", code: protocol.CodeBusy, errText: "try later"},
+		{name: "other error is CodeFailed", call: "fail", code: protocol.CodeFailed, errText: "it went wrong"},
+		{name: "panic is one error", call: "panic", code: protocol.CodeFailed, errText: "handler panicked: boom"},
+		{name: "no such handler", call: "nope", code: protocol.CodeNotImplemented, errText: `does not implement "nope"`},
 		{name: "host call answered", call: "hostcall", host: answer, want: `{"result":"v"}`},
 		{name: "host error mapped to plugin.Error", call: "hostcall", host: denied,
 			want: `{"denied":true,"err":"capability \"kv\" not granted"}`},
@@ -112,14 +113,14 @@ func TestCall(t *testing.T) {
 			if ctx == nil {
 				ctx = t.Context()
 			}
-			out, err := callWithin(t, inst, ctx, rpc.CallParams{Name: c.call, Input: json.RawMessage(c.input)})
+			out, err := callWithin(t, inst, ctx, protocol.CallParams{Name: c.call, Input: json.RawMessage(c.input)})
 			if c.code == 0 && c.wantErr == nil {
 				if err != nil || string(out) != c.want {
 					t.Fatalf("Call = %s, %v; want %s", out, err, c.want)
 				}
 				return
 			}
-			var re *rpc.Error
+			var re *protocol.Error
 			switch {
 			case c.code != 0 && (!errors.As(err, &re) || re.Code != c.code):
 				t.Fatalf("Call error = %v (%T), want an *rpc.Error with code %d", err, err, c.code)
@@ -135,7 +136,7 @@ func TestCall(t *testing.T) {
 // callWithin calls inst, and fails the test if no answer comes within 10
 // seconds: the instance must answer its caller even while the plugin's
 // code blocks.
-func callWithin(t *testing.T, inst tier.Instance, ctx context.Context, call rpc.CallParams) (json.RawMessage, error) {
+func callWithin(t *testing.T, inst tier.Instance, ctx context.Context, call protocol.CallParams) (json.RawMessage, error) {
 	t.Helper()
 	type answer struct {
 		out json.RawMessage
@@ -161,15 +162,15 @@ func callWithin(t *testing.T, inst tier.Instance, ctx context.Context, call rpc.
 // slot back.
 func TestSlots(t *testing.T) {
 	inst := start(t, tier.Limits{MaxInflight: 1, CallTimeout: 50 * time.Millisecond}, nil)
-	if _, err := inst.Call(t.Context(), rpc.CallParams{Name: "panic"}); err == nil {
+	if _, err := inst.Call(t.Context(), protocol.CallParams{Name: "panic"}); err == nil {
 		t.Fatal("panic: no error")
 	}
-	if _, err := inst.Call(t.Context(), rpc.CallParams{Name: "block"}); !errors.Is(err, tier.ErrDeadline) {
+	if _, err := inst.Call(t.Context(), protocol.CallParams{Name: "block"}); !errors.Is(err, tier.ErrDeadline) {
 		t.Fatalf("first call: err = %v, want its deadline", err)
 	}
 	short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	_, err := inst.Call(short, rpc.CallParams{Name: "echo", Input: json.RawMessage("1")})
+	_, err := inst.Call(short, protocol.CallParams{Name: "echo", Input: json.RawMessage("1")})
 	if !errors.Is(err, tier.ErrDeadline) || !strings.Contains(err.Error(), "waiting for a free slot (1 calls in flight)") {
 		t.Errorf("second call: err = %v, want to wait for the slot the first still holds", err)
 	}
@@ -189,7 +190,7 @@ func TestStop(t *testing.T) {
 	inst.Stop(t.Context()) // a second Stop is harmless
 	// Every call, not only some: a free slot must not let one in.
 	for range 50 {
-		_, err := inst.Call(t.Context(), rpc.CallParams{Name: "echo", Input: json.RawMessage("1")})
+		_, err := inst.Call(t.Context(), protocol.CallParams{Name: "echo", Input: json.RawMessage("1")})
 		if !errors.Is(err, tier.ErrNotRunning) || !strings.Contains(err.Error(), "builtin inproc-test stopped") {
 			t.Fatalf("after Stop: err = %v, want ErrNotRunning", err)
 		}

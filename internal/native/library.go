@@ -13,8 +13,8 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 	"github.com/airlock-go/airlock/sdk/go/plugin"
 )
 
@@ -200,7 +200,7 @@ func traceContext(ctx context.Context) (traceparent []byte, tracestate string) {
 	if !sc.IsValid() {
 		return nil, ""
 	}
-	tp := rpc.Traceparent{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))}
+	tp := protocol.Traceparent{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Flags: byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))}
 	traceparent, _ = tp.AppendText(make([]byte, 0, 55))
 	return traceparent, sc.TraceState().String()
 }

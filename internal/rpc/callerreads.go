@@ -84,34 +84,6 @@ func (c *Conn) endCall() {
 	c.calls.Add(-1)
 }
 
-// await waits for the answer to request id. In caller-reads mode it leads
-// the reading when no one else does; in the default mode c.tok is nil, so
-// that case never fires and the reader goroutine delivers the answer.
-func (c *Conn) await(ctx context.Context, id int64, ch chan answer) (answer, error) {
-	for {
-		select {
-		case a := <-ch:
-			return a, nil
-		case <-c.tok:
-			c.lead(ctx, ch)
-			c.tok <- struct{}{}
-			// The answer, the end of ctx or of the connection: the next
-			// turn of the loop sees which.
-			select {
-			case a := <-ch:
-				return a, nil
-			default:
-			}
-		case <-c.done:
-			c.forget(id)
-			return answer{}, c.err
-		case <-ctx.Done():
-			c.abandon(id)
-			return answer{}, ctx.Err()
-		}
-	}
-}
-
 // lead reads and dispatches messages until ch holds an answer, ctx ends or
 // the connection does. The caller holds the reader's role.
 func (c *Conn) lead(ctx context.Context, ch chan answer) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // TestCallerReadsMode runs the whole suite again with every Conn in
@@ -124,7 +126,7 @@ func TestCallerReadsInterruptedMidLine(t *testing.T) {
 	if err := recv(t, done, "the cancelled call"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call = %v, want context.Canceled", err)
 	}
-	if m := p.next(t); m.Method != MethodCancel {
+	if m := p.next(t); m.Method != protocol.MethodCancel {
 		t.Fatalf("after cancelling the Conn wrote %+v, want $/cancel", m)
 	}
 	// The rest of the late answer: dropped, not a violation.

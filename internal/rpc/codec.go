@@ -13,6 +13,9 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/airlock-go/airlock/internal/jsonline"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // The protocol's own messages are decoded and encoded with
@@ -69,13 +72,13 @@ func (d *decoder) decode(line []byte, m *Message) error {
 			m.Result = bytes.Clone(v)
 		case "error":
 			if v.Kind() != 'n' {
-				m.Error = new(Error)
+				m.Error = new(protocol.Error)
 				err = jsonv2.Unmarshal(v, m.Error)
 			}
 		}
 		return err
 	}, func(key string) (bool, error) {
-		if key != "params" || m.Method != MethodCall || d.dec.PeekKind() != '{' {
+		if key != "params" || m.Method != protocol.MethodCall || d.dec.PeekKind() != '{' {
 			return false, nil
 		}
 		return true, d.callParams(line, m)
@@ -93,7 +96,7 @@ func (d *decoder) callParams(line []byte, m *Message) error {
 	for start < len(line) && strings.IndexByte(" \t\r\n:", line[start]) >= 0 {
 		start++
 	}
-	var p CallParams
+	var p protocol.CallParams
 	var inStart, inEnd int
 	var bad error
 	err := d.members("call params", func(key string, v jsontext.Value) error {
@@ -105,7 +108,7 @@ func (d *decoder) callParams(line []byte, m *Message) error {
 			inEnd = int(d.dec.InputOffset())
 			inStart = inEnd - len(v)
 		}
-		if err := p.member(key, v); err != nil && bad == nil {
+		if err := setCallMember(&p, key, v); err != nil && bad == nil {
 			bad = err
 		}
 		return nil
@@ -242,16 +245,16 @@ func stringValue(v jsontext.Value, what string) (string, error) {
 // version, methods and hook phases), which then cost no allocation.
 func protocolString(b []byte) (string, bool) {
 	switch string(b) {
-	case Version:
-		return Version, true
-	case MethodCall:
-		return MethodCall, true
-	case MethodInitialize:
-		return MethodInitialize, true
-	case MethodShutdown:
-		return MethodShutdown, true
-	case MethodCancel:
-		return MethodCancel, true
+	case protocol.JSONRPC:
+		return protocol.JSONRPC, true
+	case protocol.MethodCall:
+		return protocol.MethodCall, true
+	case protocol.MethodInitialize:
+		return protocol.MethodInitialize, true
+	case protocol.MethodShutdown:
+		return protocol.MethodShutdown, true
+	case protocol.MethodCancel:
+		return protocol.MethodCancel, true
 	case "before":
 		return "before", true
 	case "define":
@@ -289,7 +292,7 @@ func CheckRaw(raw []byte) (json.RawMessage, error) {
 		}
 		return nil, errors.New("invalid JSON")
 	}
-	if hasLineBreak(raw) {
+	if jsonline.HasLineBreak(raw) {
 		v = slices.Clone(v)
 		if err := v.Compact(); err != nil {
 			return nil, invalidJSON(err)
@@ -300,78 +303,6 @@ func CheckRaw(raw []byte) (json.RawMessage, error) {
 
 func invalidJSON(err error) error {
 	return fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "jsontext: "))
-}
-
-// oneLine returns raw with line breaks removed, for embedding in a message
-// that was checked by whoever produced it but may still be spread over
-// several lines. Inside a valid JSON value a line break can only be
-// whitespace, so compacting is enough; an invalid value is left for the
-// peer to refuse, but can no longer split the line.
-func oneLine(raw []byte) []byte {
-	if !hasLineBreak(raw) {
-		return raw
-	}
-	v := slices.Clone(jsontext.Value(raw))
-	if v.Compact() == nil {
-		return v
-	}
-	return bytes.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, raw)
-}
-
-// hasLineBreak reports whether b holds a CR or LF (two IndexByte scans are
-// several times faster than bytes.ContainsAny).
-func hasLineBreak(b []byte) bool {
-	return bytes.IndexByte(b, '\n') >= 0 || bytes.IndexByte(b, '\r') >= 0
-}
-
-// AppendJSON appends p's encoding to buf, by hand: the call path's one
-// struct, encoded without reflection and without checking Input again (its
-// producer checked it, see CheckRaw). "input" is always the last member,
-// which the ABI promises guests (docs/ABI.md): a guest finds where the
-// input ends without scanning it.
-func (p CallParams) AppendJSON(buf []byte) ([]byte, error) {
-	if buf == nil {
-		buf = make([]byte, 0, 64+len(p.Name)+len(p.Phase)+traceparentLen+len(p.Tracestate)+len(p.Input))
-	}
-	var err error
-	buf = append(buf, `{"name":`...)
-	if buf, err = jsontext.AppendQuote(buf, p.Name); err != nil {
-		return nil, fmt.Errorf("call name: %w", err)
-	}
-	if p.Phase != "" {
-		buf = append(buf, `,"phase":`...)
-		if buf, err = jsontext.AppendQuote(buf, p.Phase); err != nil {
-			return nil, fmt.Errorf("call phase: %w", err)
-		}
-	}
-	if p.TimeoutMS != 0 {
-		buf = append(buf, `,"timeout_ms":`...)
-		buf = strconv.AppendInt(buf, p.TimeoutMS, 10)
-	}
-	// Trace context (telemetry): before input, which stays last.
-	if tp := p.Traceparent.Value(); !tp.IsZero() {
-		buf = append(buf, `,"traceparent":"`...)
-		buf, _ = tp.AppendText(buf)
-		buf = append(buf, '"')
-	}
-	if p.Tracestate != "" {
-		buf = append(buf, `,"tracestate":`...)
-		if buf, err = jsontext.AppendQuote(buf, p.Tracestate); err != nil {
-			return nil, fmt.Errorf("call tracestate: %w", err)
-		}
-	}
-	buf = append(buf, `,"input":`...)
-	if p.Input == nil {
-		buf = append(buf, "null"...)
-	} else {
-		buf = append(buf, oneLine(p.Input)...)
-	}
-	return append(buf, '}'), nil
 }
 
 // appender is a value that encodes itself faster than Marshal would.
@@ -387,14 +318,14 @@ var decoders = sync.Pool{New: func() any { return new(decoder) }}
 // Unmarshal and without reflection. The input it returns is a slice of
 // raw. A plugin's connection has usually decoded them already, in the same
 // pass as the message (DecodedCallParams).
-func DecodeCallParams(raw []byte) (CallParams, error) {
+func DecodeCallParams(raw []byte) (protocol.CallParams, error) {
 	d := decoders.Get().(*decoder)
 	defer func() {
 		d.in = bytes.Buffer{} // keep nothing of raw in the pool
 		d.dec.Reset(&d.in)
 		decoders.Put(d)
 	}()
-	var p CallParams
+	var p protocol.CallParams
 	err := d.object(raw, "call params", func(key string, v jsontext.Value) error {
 		if key == "input" {
 			// A slice of raw, not a copy: the value just read ends where
@@ -402,14 +333,14 @@ func DecodeCallParams(raw []byte) (CallParams, error) {
 			end := int(d.dec.InputOffset())
 			v = jsontext.Value(raw[end-len(v) : end])
 		}
-		return p.member(key, v)
+		return setCallMember(&p, key, v)
 	}, nil)
 	return p, err
 }
 
-// member sets the member key of p to v. An input is kept as it is: v must
-// stay valid.
-func (p *CallParams) member(key string, v jsontext.Value) (err error) {
+// setCallMember sets the member key of p to v. An input is kept as it
+// is: v must stay valid.
+func setCallMember(p *protocol.CallParams, key string, v jsontext.Value) (err error) {
 	switch key {
 	case "name":
 		p.Name, err = stringValue(v, "name")

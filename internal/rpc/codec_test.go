@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 func TestCheckRaw(t *testing.T) {
@@ -43,19 +45,6 @@ func TestCheckRaw(t *testing.T) {
 	}
 }
 
-func TestOneLine(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{`{"a":1}`, `{"a":1}`},
-		{"{\n\"a\": 1\r\n}", `{"a":1}`},
-		{"[1,\n", "[1, "}, // invalid: left for the peer to refuse, but one line
-	}
-	for _, c := range cases {
-		if got := string(oneLine([]byte(c.in))); got != c.want {
-			t.Errorf("oneLine(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
 // A handler's result spread over several lines must not split the answer
 // into several messages.
 func TestMultiLineResultStaysOneMessage(t *testing.T) {
@@ -88,9 +77,9 @@ func TestAmbiguousMessagesRefused(t *testing.T) {
 	}
 }
 
-// The hand-written encoding of CallParams decodes to what it encoded.
+// The hand-written encoding of protocol.CallParams decodes to what it encoded.
 func TestCallParamsEncoding(t *testing.T) {
-	cases := []CallParams{
+	cases := []protocol.CallParams{
 		{Name: "echo", Input: json.RawMessage(`"x"`)},
 		{Name: "greet", Phase: "before", Input: json.RawMessage(`{"name":"ada"}`), TimeoutMS: 1500},
 		{Name: `odd "name"` + "\u2028", Input: nil},
@@ -108,7 +97,7 @@ func TestCallParamsEncoding(t *testing.T) {
 		if names := memberNames(t, raw); names[len(names)-1] != "input" {
 			t.Errorf("%s: members %q, want input last", raw, names)
 		}
-		var got CallParams
+		var got protocol.CallParams
 		if err := Unmarshal(raw, &got); err != nil {
 			t.Fatalf("%s does not decode: %v", raw, err)
 		}
@@ -164,7 +153,7 @@ func TestDecodeMessage(t *testing.T) {
 		{"result null", `{"jsonrpc":"2.0","id":"x","result":null}`,
 			Message{JSONRPC: "2.0", ID: json.RawMessage(`"x"`), Result: json.RawMessage("null")}, ""},
 		{"error", `{"jsonrpc":"2.0","id":1,"error":{"code":-32002,"message":"cancelled","data":[1]}}`,
-			Message{JSONRPC: "2.0", ID: json.RawMessage("1"), Error: &Error{Code: -32002, Message: "cancelled", Data: json.RawMessage("[1]")}}, ""},
+			Message{JSONRPC: "2.0", ID: json.RawMessage("1"), Error: &protocol.Error{Code: -32002, Message: "cancelled", Data: json.RawMessage("[1]")}}, ""},
 		{"escaped names and method", `{"jsonrpc":"2.0","\u0069d":1,"method":"my\u002fmethod"}`,
 			Message{JSONRPC: "2.0", ID: json.RawMessage("1"), Method: "my/method"}, ""},
 		{"unknown members skipped", `{"jsonrpc":"2.0","extra":{"deep":[{}]},"method":"log"}`,
@@ -250,12 +239,12 @@ func TestDecodeCallParamsInputSlice(t *testing.T) {
 func TestCallParamsDecodedWithMessage(t *testing.T) {
 	cases := []struct {
 		line, params string
-		call         *CallParams
+		call         *protocol.CallParams
 	}{
 		{`{"jsonrpc":"2.0","id":1,"method":"call","params": {"name":"a","timeout_ms":5,"input":[1, 2]} }`,
-			`{"name":"a","timeout_ms":5,"input":[1, 2]}`, &CallParams{Name: "a", TimeoutMS: 5, Input: json.RawMessage(`[1, 2]`)}},
+			`{"name":"a","timeout_ms":5,"input":[1, 2]}`, &protocol.CallParams{Name: "a", TimeoutMS: 5, Input: json.RawMessage(`[1, 2]`)}},
 		{`{"jsonrpc":"2.0","id":1,"method":"call","params":{"input":"x","phase":"before","name":"b"}}`,
-			`{"input":"x","phase":"before","name":"b"}`, &CallParams{Name: "b", Phase: "before", Input: json.RawMessage(`"x"`)}},
+			`{"input":"x","phase":"before","name":"b"}`, &protocol.CallParams{Name: "b", Phase: "before", Input: json.RawMessage(`"x"`)}},
 		{`{"jsonrpc":"2.0","id":1,"params":{"name":"a","input":1},"method":"call"}`, `{"name":"a","input":1}`, nil},
 		{`{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":1,"input":1}}`, `{"name":1,"input":1}`, nil},
 		{`{"jsonrpc":"2.0","id":1,"method":"other","params":{"name":"a","input":1}}`, `{"name":"a","input":1}`, nil},

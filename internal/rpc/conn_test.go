@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/goleak"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -201,7 +203,7 @@ func (p *peer) next(t *testing.T) Message {
 	if err := json.Unmarshal([]byte(line), &m); err != nil {
 		t.Fatalf("the Conn wrote %q: %v", line, err)
 	}
-	if m.JSONRPC != Version {
+	if m.JSONRPC != protocol.JSONRPC {
 		t.Errorf("the Conn wrote %q without jsonrpc 2.0", line)
 	}
 	return m
@@ -223,13 +225,13 @@ func chanOrTimeout(t *testing.T, ch chan string) chan string {
 }
 
 // handler builds a Handler from per-method functions; others get
-// CodeMethodNotFound.
+// protocol.CodeMethodNotFound.
 func handler(methods map[string]Handler) Handler {
 	return func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 		if h, ok := methods[method]; ok {
 			return h(ctx, method, params)
 		}
-		return nil, Errorf(CodeMethodNotFound, "no method %s", method)
+		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "no method %s", method)
 	}
 }
 
@@ -368,10 +370,10 @@ func TestHandlerErrors(t *testing.T) {
 			return nil, errors.New("it failed")
 		},
 		"coded": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
-			return nil, &Error{Code: CodeDenied, Message: "no", Data: json.RawMessage(`{"cap":"kv"}`)}
+			return nil, &protocol.Error{Code: protocol.CodeDenied, Message: "no", Data: json.RawMessage(`{"cap":"kv"}`)}
 		},
 		"wrapped": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
-			return nil, fmt.Errorf("outer: %w", Errorf(CodeRateLimited, "slow down %d", 3))
+			return nil, fmt.Errorf("outer: %w", protocol.Errorf(protocol.CodeRateLimited, "slow down %d", 3))
 		},
 		"result and error": func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
 			return json.RawMessage(`1`), errors.New("both")
@@ -384,18 +386,18 @@ func TestHandlerErrors(t *testing.T) {
 		msg    string
 		data   string
 	}{
-		{"plain", CodeFailed, "it failed", ""},
-		{"coded", CodeDenied, "no", `{"cap":"kv"}`},
-		{"wrapped", CodeRateLimited, "slow down 3", ""},
-		{"result and error", CodeFailed, "both", ""},
-		{"nope", CodeMethodNotFound, "no method nope", ""},
+		{"plain", protocol.CodeFailed, "it failed", ""},
+		{"coded", protocol.CodeDenied, "no", `{"cap":"kv"}`},
+		{"wrapped", protocol.CodeRateLimited, "slow down 3", ""},
+		{"result and error", protocol.CodeFailed, "both", ""},
+		{"nope", protocol.CodeMethodNotFound, "no method nope", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.method, func(t *testing.T) {
 			got, err := a.Call(testCtx(t), c.method, nil)
-			var re *Error
+			var re *protocol.Error
 			if !errors.As(err, &re) {
-				t.Fatalf("Call = %s, %v; want an *Error", got, err)
+				t.Fatalf("Call = %s, %v; want a *protocol.Error", got, err)
 			}
 			if re.Code != c.code || re.Message != c.msg || string(re.Data) != c.data {
 				t.Errorf("error = %+v (data %s), want code %d, message %q, data %s", re, re.Data, c.code, c.msg, c.data)
@@ -419,9 +421,9 @@ func TestNilHandler(t *testing.T) {
 	}
 	for _, method := range []string{"anything", "echo"} {
 		_, err := a.Call(ctx, method, nil)
-		var re *Error
-		if !errors.As(err, &re) || re.Code != CodeMethodNotFound || !strings.Contains(re.Message, `"`+method+`"`) {
-			t.Errorf("Call(%s) = %v, want CodeMethodNotFound naming the method", method, err)
+		var re *protocol.Error
+		if !errors.As(err, &re) || re.Code != protocol.CodeMethodNotFound || !strings.Contains(re.Message, `"`+method+`"`) {
+			t.Errorf("Call(%s) = %v, want protocol.CodeMethodNotFound naming the method", method, err)
 		}
 	}
 	// The Conn without a handler can still call.
@@ -594,9 +596,9 @@ func TestBusy(t *testing.T) {
 	// Every slot is taken: one more request is refused, not queued.
 	for _, method := range []string{"echo", "block"} {
 		_, err := a.Call(ctx, method, json.RawMessage(`1`))
-		var re *Error
-		if !errors.As(err, &re) || re.Code != CodeBusy || !strings.Contains(re.Message, fmt.Sprintf("limit %d", limit)) {
-			t.Errorf("call over the limit = %v, want CodeBusy naming the limit", err)
+		var re *protocol.Error
+		if !errors.As(err, &re) || re.Code != protocol.CodeBusy || !strings.Contains(re.Message, fmt.Sprintf("limit %d", limit)) {
+			t.Errorf("call over the limit = %v, want protocol.CodeBusy naming the limit", err)
 		}
 	}
 	unblock()
@@ -631,7 +633,7 @@ func TestCancellation(t *testing.T) {
 					started <- struct{}{}
 					<-ctx.Done()
 					handlerErr <- ctx.Err()
-					return nil, Errorf(CodeCancelled, "cancelled")
+					return nil, protocol.Errorf(protocol.CodeCancelled, "cancelled")
 				},
 				"echo": echo,
 			})
@@ -654,7 +656,7 @@ func TestCancellation(t *testing.T) {
 			if err := recv(t, handlerErr, "the handler's ctx to be cancelled"); !errors.Is(err, context.Canceled) {
 				t.Errorf("handler ctx err = %v", err)
 			}
-			// The late answer is dropped silently and the grace timer stopped.
+			// The late answer is dropped silently and its grace period forgotten.
 			eventually(t, "the late answer to be consumed", func() bool {
 				a.mu.Lock()
 				defer a.mu.Unlock()
@@ -744,8 +746,8 @@ func TestLateAnswerDropped(t *testing.T) {
 				t.Errorf("Call = %v", err)
 			}
 			note := p.next(t)
-			var cp CancelParams
-			if note.Method != MethodCancel || note.ID != nil || json.Unmarshal(note.Params, &cp) != nil || string(cp.ID) != string(req.ID) {
+			var cp protocol.CancelParams
+			if note.Method != protocol.MethodCancel || note.ID != nil || json.Unmarshal(note.Params, &cp) != nil || string(cp.ID) != string(req.ID) {
 				t.Fatalf("after cancelling: got %+v, want a $/cancel notification for id %s", note, req.ID)
 			}
 			p.send(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,` + c.answer + "}\n")
@@ -814,7 +816,7 @@ func TestCancelGraceOverdue(t *testing.T) {
 func TestPeerCancels(t *testing.T) {
 	h := handler(map[string]Handler{"wait": func(ctx context.Context, _ string, _ json.RawMessage) (json.RawMessage, error) {
 		<-ctx.Done()
-		return nil, Errorf(CodeCancelled, "%v", ctx.Err())
+		return nil, protocol.Errorf(protocol.CodeCancelled, "%v", ctx.Err())
 	}})
 	p := newPeer(t, h, Options{})
 	p.send(`{"jsonrpc":"2.0","method":"$/cancel","params":{"id":99}}` + "\n")
@@ -824,8 +826,8 @@ func TestPeerCancels(t *testing.T) {
 		p.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"wait"}` + "\n")
 		p.send(`{"jsonrpc":"2.0","method":"$/cancel","params":{"id":` + id + `}}` + "\n")
 		m := p.next(t)
-		if string(m.ID) != id || m.Error == nil || m.Error.Code != CodeCancelled {
-			t.Errorf("id %s: got %+v, want a CodeCancelled answer", id, m)
+		if string(m.ID) != id || m.Error == nil || m.Error.Code != protocol.CodeCancelled {
+			t.Errorf("id %s: got %+v, want a protocol.CodeCancelled answer", id, m)
 		}
 	}
 	if err := p.Err(); err != nil {

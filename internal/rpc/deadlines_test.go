@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // pendingDeadlines is how many calls the connection is still timing.
@@ -71,8 +73,8 @@ func TestCallTimeout(t *testing.T) {
 					t.Errorf("expired after %v, before its %v deadline", waited, timeout)
 				}
 				note := p.next(t)
-				var cp CancelParams
-				if note.Method != MethodCancel || json.Unmarshal(note.Params, &cp) != nil || string(cp.ID) != string(req.ID) {
+				var cp protocol.CancelParams
+				if note.Method != protocol.MethodCancel || json.Unmarshal(note.Params, &cp) != nil || string(cp.ID) != string(req.ID) {
 					t.Fatalf("after the deadline: got %+v, want $/cancel for id %s", note, req.ID)
 				}
 				p.send(answer) // late: dropped

@@ -6,10 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/airlock-go/airlock/internal/deadline"
+	"github.com/airlock-go/airlock/protocol"
 )
-
-var _ deadline.Timed = (*request)(nil)
 
 // request is the context of one request the peer sent. It ends when the
 // peer sends $/cancel for it, when the connection ends, when its deadline
@@ -23,9 +21,9 @@ var _ deadline.Timed = (*request)(nil)
 // goroutine to watch it.
 type request struct {
 	conn     *Conn
-	id       json.RawMessage // its id, as the peer wrote it
-	origin   context.Context // of the call it was made during (origin.go), or nil
-	call     CallParams      // its params, if it is a call decoded with them
+	id       json.RawMessage     // its id, as the peer wrote it
+	origin   context.Context     // of the call it was made during (origin.go), or nil
+	call     protocol.CallParams // its params, if it is a call decoded with them
 	hasCall  bool
 	mu       sync.Mutex
 	done     chan struct{} // made by the first Done
@@ -122,14 +120,14 @@ func (r *request) end(err error) {
 	}
 }
 
-// Expire ends the request at its deadline (deadline.Timed).
-func (r *request) Expire() { r.end(context.DeadlineExceeded) }
+// Expire ends the request at its deadline.
+func (r *request) expire() { r.end(context.DeadlineExceeded) }
 
 // RequestTimeout gives ctx a deadline d from now. When ctx is the context
 // of a request the peer sent on c (a Handler's), the request itself takes
 // the deadline, if earlier than the one it has: it ends with
-// context.DeadlineExceeded then, timed by one timer for all of c's
-// requests, and the returned function does nothing (the request is
+// context.DeadlineExceeded then, timed by the connection's one timer
+// (deadlines.go), and the returned function does nothing (the request is
 // released when its handler returns). For any other context it is
 // context.WithTimeout.
 func (c *Conn) RequestTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
@@ -146,25 +144,20 @@ func (c *Conn) RequestTimeout(ctx context.Context, d time.Duration) (context.Con
 	ended := r.err != nil
 	r.mu.Unlock()
 	if !later && !ended {
-		c.reqDeadlines.Add(r, at)
+		c.mu.Lock()
+		c.armDeadline(at)
+		c.mu.Unlock()
 	}
 	return r, func() {}
-}
-
-// timed reports whether the request was given a deadline.
-func (r *request) timed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.deadline.IsZero()
 }
 
 // DecodedCallParams returns the params of the call request ctx is the
 // context of (a Handler's), if its connection decoded them with the
 // message: a plugin then need not read them a second time.
-func DecodedCallParams(ctx context.Context) (CallParams, bool) {
+func DecodedCallParams(ctx context.Context) (protocol.CallParams, bool) {
 	r, ok := ctx.(*request)
 	if !ok || !r.hasCall {
-		return CallParams{}, false
+		return protocol.CallParams{}, false
 	}
 	return r.call, true
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // A handler's context ends, with the right error, in each way a request
@@ -131,4 +134,52 @@ func TestRequestTimeout(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("RequestTimeout on another context never ended it")
 	}
+}
+
+// A request's deadline ends its context with context.DeadlineExceeded
+// when it passes, though the connection's one timer was armed for a later
+// deadline first (threat: a plugin handler running on past the time the
+// host gave it), and a request that ended is timed no more.
+func TestRequestDeadlineEnds(t *testing.T) {
+	var side atomic.Pointer[Conn]
+	timed := make(chan struct{}, 1)
+	h := handler(map[string]Handler{"wait": func(ctx context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
+		var ms int
+		if err := json.Unmarshal(p, &ms); err != nil {
+			return nil, err
+		}
+		ctx, _ = side.Load().RequestTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		timed <- struct{}{}
+		<-ctx.Done()
+		return nil, protocol.Errorf(protocol.CodeCancelled, "%v", ctx.Err())
+	}})
+	a, b := pair(t, nil, h, Options{}, Options{})
+	side.Store(b.Conn)
+	longCtx, stopLong := context.WithCancel(testCtx(t))
+	defer stopLong()
+	long := make(chan error, 1)
+	go func() {
+		_, err := a.Call(longCtx, "wait", json.RawMessage(`3600000`))
+		long <- err
+	}()
+	recv(t, timed, "the long request's deadline")
+	start := time.Now()
+	_, err := a.Call(testCtx(t), "wait", json.RawMessage(`20`))
+	<-timed
+	var re *protocol.Error
+	if !errors.As(err, &re) || !strings.Contains(re.Message, context.DeadlineExceeded.Error()) {
+		t.Fatalf("Call = %v, want the handler's context ended by its deadline", err)
+	}
+	if waited := time.Since(start); waited < 20*time.Millisecond {
+		t.Errorf("request ended after %v, before its 20ms deadline", waited)
+	}
+	stopLong() // $/cancel ends the long request
+	if err := recv(t, long, "the long call to return"); !errors.Is(err, context.Canceled) {
+		t.Errorf("long call = %v, want context.Canceled", err)
+	}
+	eventually(t, "the requests to be forgotten", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.running) == 0
+	})
 }

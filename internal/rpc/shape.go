@@ -8,10 +8,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // The messages of a call in the shape Airlock's own encoder writes them
-// (appendMessage, CallParams.AppendJSON) are recognised without the
+// (appendMessage, protocol.CallParams.AppendJSON) are recognised without the
 // general decoder: their fixed parts are compared byte for byte, and the
 // one value of variable shape (a result, params, a call's input) is
 // checked with jsontext.Value.IsValid, as strictly as decode would. On a
@@ -107,7 +109,7 @@ func (d *decoder) decodeShaped(line []byte, m *Message) bool {
 		if !ok || id == nil {
 			return false
 		}
-		*m = Message{JSONRPC: Version, ID: id, Result: bytes.Clone(result)}
+		*m = Message{JSONRPC: protocol.JSONRPC, ID: id, Result: bytes.Clone(result)}
 		return true
 	}
 	if !s.lit(`"method":`) {
@@ -128,23 +130,23 @@ func (d *decoder) decodeShaped(line []byte, m *Message) bool {
 		return false
 	}
 	name := intern(method)
-	if name == MethodCall {
+	if name == protocol.MethodCall {
 		return d.decodeShapedCall(&s, id, origin, m)
 	}
 	params, ok := s.tail(1)
 	if !ok {
 		return false
 	}
-	*m = Message{JSONRPC: Version, ID: id, Method: name, Origin: origin, Params: bytes.Clone(params)}
+	*m = Message{JSONRPC: protocol.JSONRPC, ID: id, Method: name, Origin: origin, Params: bytes.Clone(params)}
 	return true
 }
 
 // decodeShapedCall decodes the params of a call request as
-// CallParams.AppendJSON writes them: name, then phase, timeout_ms,
+// protocol.CallParams.AppendJSON writes them: name, then phase, timeout_ms,
 // traceparent and tracestate if set, then input, last.
 func (d *decoder) decodeShapedCall(s *shape, id, origin []byte, m *Message) bool {
 	start := s.pos
-	var p CallParams
+	var p protocol.CallParams
 	if !s.lit(`{"name":`) {
 		return false
 	}
@@ -194,7 +196,7 @@ func (d *decoder) decodeShapedCall(s *shape, id, origin []byte, m *Message) bool
 	}
 	p.Name = d.lastName
 	p.Input = json.RawMessage(params[inStart-start : inStart-start+len(input)])
-	*m = Message{JSONRPC: Version, ID: id, Method: MethodCall, Origin: origin, Params: params, call: p, hasCall: true}
+	*m = Message{JSONRPC: protocol.JSONRPC, ID: id, Method: protocol.MethodCall, Origin: origin, Params: params, call: p, hasCall: true}
 	return true
 }
 

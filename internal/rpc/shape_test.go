@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // shapedSeeds are lines as Airlock's encoder writes them, and a few it
@@ -19,12 +21,12 @@ func shapedSeeds(t testing.TB) [][]byte {
 		{ID: json.RawMessage("8"), Method: "kv.get", Params: json.RawMessage(`{"key":"k"}`)},
 		{ID: json.RawMessage("9"), Method: "kv.get", Origin: json.RawMessage("41"), Params: json.RawMessage(`{"key":"k"}`)},
 		{Method: "log", Params: json.RawMessage(`{"level":"info","msg":"héllo"}`)},
-		{Method: MethodCancel, Params: json.RawMessage(`{"id":3}`)},
+		{Method: protocol.MethodCancel, Params: json.RawMessage(`{"id":3}`)},
 		{ID: json.RawMessage("9"), Method: "shutdown"},
-		{ID: json.RawMessage("10"), Error: &Error{Code: -32002, Message: "cancelled"}},
+		{ID: json.RawMessage("10"), Error: &protocol.Error{Code: -32002, Message: "cancelled"}},
 		{ID: json.RawMessage(`"s"`), Result: json.RawMessage(`1`)},
 	}
-	calls := []CallParams{
+	calls := []protocol.CallParams{
 		{Name: "echo", TimeoutMS: 30000, Input: json.RawMessage(`"xyz"`)},
 		{Name: "greet", Phase: "before", TimeoutMS: 5, Input: json.RawMessage(`{"name":"ada","n":[1,2]}`)},
 		{Name: "odd \"name\"", Input: json.RawMessage(`1`)},
@@ -34,7 +36,7 @@ func shapedSeeds(t testing.TB) [][]byte {
 	}
 	var lines [][]byte
 	for i := range msgs {
-		msgs[i].JSONRPC = Version
+		msgs[i].JSONRPC = protocol.JSONRPC
 		b, err := appendMessage(nil, &msgs[i])
 		if err != nil {
 			t.Fatal(err)
@@ -42,7 +44,7 @@ func shapedSeeds(t testing.TB) [][]byte {
 		lines = append(lines, b)
 	}
 	for i, p := range calls {
-		m := Message{JSONRPC: Version, numID: int64(i + 1), Method: MethodCall, appendParams: p}
+		m := Message{JSONRPC: protocol.JSONRPC, numID: int64(i + 1), Method: protocol.MethodCall, appendParams: p}
 		if i == 1 {
 			m.Origin = json.RawMessage("12")
 		}

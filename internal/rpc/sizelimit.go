@@ -3,6 +3,8 @@ package rpc
 import (
 	"errors"
 	"fmt"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // The message size limit holds in both directions: a Conn refuses to read
@@ -29,6 +31,6 @@ func (c *Conn) checkSize(m *Message, n int) error {
 
 // tooLargeAnswer is the answer sent instead of one that was too large to
 // send, so that the peer gets an answer rather than waiting for ever.
-func tooLargeAnswer(err error) *Error {
-	return &Error{Code: CodeInternalError, Message: "answer not sent: " + err.Error()}
+func tooLargeAnswer(err error) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeInternalError, Message: "answer not sent: " + err.Error()}
 }

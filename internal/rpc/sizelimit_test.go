@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // A string param whose notification, encoded, is exactly n bytes.
@@ -67,9 +69,9 @@ func TestSendRespectsMaxMessage(t *testing.T) {
 	// so does an error whose message is over it.
 	for _, method := range []string{"big", "bigerr"} {
 		_, err := b.Call(ctx, method, nil)
-		var re *Error
-		if !errors.As(err, &re) || re.Code != CodeInternalError || !strings.Contains(re.Message, "answer not sent: message too large: response of") {
-			t.Errorf("Call(%s) = %v, want a %d error saying the answer was too large", method, err, CodeInternalError)
+		var re *protocol.Error
+		if !errors.As(err, &re) || re.Code != protocol.CodeInternalError || !strings.Contains(re.Message, "answer not sent: message too large: response of") {
+			t.Errorf("Call(%s) = %v, want a %d error saying the answer was too large", method, err, protocol.CodeInternalError)
 		}
 	}
 	// Nothing over the limit left, and the connection goes on.

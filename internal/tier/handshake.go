@@ -6,13 +6,13 @@ import (
 	"strings"
 
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // checkHandshake verifies that the plugin is what its manifest says
 // (threat: a plugin that claims hooks its operator never saw in the
 // manifest, or an entry swapped for another plugin's binary).
-func checkHandshake(m *manifest.Manifest, r rpc.InitializeResult) error {
+func checkHandshake(m *manifest.Manifest, r protocol.InitializeResult) error {
 	var probs []string
 	if r.Protocol != manifest.ProtocolVersion {
 		probs = append(probs, fmt.Sprintf("answered protocol %d, expected %d", r.Protocol, manifest.ProtocolVersion))

@@ -13,8 +13,8 @@ import (
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/sandbox"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Errors a tier reports; the root package re-exports them for errors.Is.
@@ -93,9 +93,9 @@ const (
 // Instance is one started plugin.
 type Instance interface {
 	// Call runs a hook or function and returns its JSON result. A plugin's
-	// own error is an *rpc.Error; a crash wraps ErrCrashed; a deadline
+	// own error is a *protocol.Error; a crash wraps ErrCrashed; a deadline
 	// wraps ErrDeadline.
-	Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, error)
+	Call(ctx context.Context, call protocol.CallParams) (json.RawMessage, error)
 	// Stop ends the plugin: orderly if it cooperates before ctx ends,
 	// forcibly otherwise. It returns once the plugin is gone.
 	Stop(ctx context.Context) error
@@ -104,7 +104,7 @@ type Instance interface {
 	// Err says why the plugin ended; nil while it runs.
 	Err() error
 	// Info is the plugin's answer to the handshake.
-	Info() rpc.InitializeResult
+	Info() protocol.InitializeResult
 }
 
 // Starter starts plugins of one tier.
@@ -114,6 +114,6 @@ type Starter interface {
 
 // CheckHandshake compares a plugin's handshake answer with its manifest,
 // for tiers that run a handshake.
-func CheckHandshake(m *manifest.Manifest, r rpc.InitializeResult) error {
+func CheckHandshake(m *manifest.Manifest, r protocol.InitializeResult) error {
 	return checkHandshake(m, r)
 }

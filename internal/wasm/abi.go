@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 	"github.com/airlock-go/airlock/internal/wasm/instrument"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // The contract, as docs/ABI.md describes it.
@@ -129,12 +130,12 @@ func (s signature) String() string {
 
 // invoke passes input to fn through guest memory and returns the result of
 // the envelope the guest answers with. A plugin's own error is an
-// *rpc.Error; any other error means the instance must not be reused.
+// *protocol.Error; any other error means the instance must not be reused.
 // While fn runs (not airlock_alloc or airlock_free), host_call is
 // allowed if state, the call's, is not nil.
 func (inst *instance) invoke(ctx context.Context, state *callState, fn api.Function, input []byte, limit int) (json.RawMessage, error) {
 	if len(input) > limit {
-		return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: fmt.Sprintf("input of %d bytes exceeds the limit of %d", len(input), limit)}
+		return nil, &protocol.Error{Code: protocol.CodeInvalidParams, Message: fmt.Sprintf("input of %d bytes exceeds the limit of %d", len(input), limit)}
 	}
 	mem := inst.mod.Memory()
 	res, err := inst.enter(ctx, inst.alloc, uint64(len(input)))
@@ -174,7 +175,7 @@ func (inst *instance) invoke(ctx context.Context, state *callState, fn api.Funct
 	}
 	var env struct {
 		Result json.RawMessage `json:"result"`
-		Error  *rpc.Error      `json:"error"`
+		Error  *protocol.Error `json:"error"`
 	}
 	if err := rpc.Unmarshal(out, &env); err != nil {
 		return nil, fmt.Errorf("%w: the module's answer is not a result envelope: %v", tier.ErrViolation, err)
@@ -259,20 +260,20 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = uint64(len(data))
 	}
 	fail := func(code int, format string, args ...any) {
-		answer(map[string]any{"error": rpc.Errorf(code, format, args...)})
+		answer(map[string]any{"error": protocol.Errorf(code, format, args...)})
 	}
 	mem := mod.Memory()
 	fn, ok1 := mem.Read(uint32(stack[0]), uint32(stack[1]))
 	in, ok2 := mem.Read(uint32(stack[2]), uint32(stack[3]))
 	switch {
 	case state == nil:
-		fail(rpc.CodeInvalidRequest, "host_call outside a call")
+		fail(protocol.CodeInvalidRequest, "host_call outside a call")
 		return
 	case !ok1 || !ok2:
-		fail(rpc.CodeInvalidParams, "host_call: out-of-bounds pointer")
+		fail(protocol.CodeInvalidParams, "host_call: out-of-bounds pointer")
 		return
 	case len(in) > p.spec.Limits.MaxMessage:
-		fail(rpc.CodeInvalidParams, "host_call: input of %d bytes exceeds the limit of %d", len(in), p.spec.Limits.MaxMessage)
+		fail(protocol.CodeInvalidParams, "host_call: input of %d bytes exceeds the limit of %d", len(in), p.spec.Limits.MaxMessage)
 		return
 	}
 	input := json.RawMessage(append([]byte(nil), in...))
@@ -281,9 +282,9 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	res, err := p.spec.Host(state.context(), string(fn), input)
 	if err != nil {
-		var re *rpc.Error
+		var re *protocol.Error
 		if !errors.As(err, &re) {
-			re = &rpc.Error{Code: rpc.CodeFailed, Message: err.Error()}
+			re = &protocol.Error{Code: protocol.CodeFailed, Message: err.Error()}
 		}
 		answer(map[string]any{"error": re})
 		return

@@ -12,8 +12,8 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // instance is one instantiated module with its exports looked up once.
@@ -47,8 +47,8 @@ func (inst *instance) close() {
 // the instrumented code's checks end them once that context has ended
 // (interrupt.go), which stops even a loop that never yields; a guest
 // asleep in WASI is woken by poll_oneoff (poll.go).
-func (p *plugin) newInstance(ctx context.Context) (*instance, rpc.InitializeResult, error) {
-	var info rpc.InitializeResult
+func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.InitializeResult, error) {
+	var info protocol.InitializeResult
 	begin := time.Now()
 	mem := p.mem.memory(p.initialMemory)
 	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), p.compiled, p.moduleConfig())
@@ -97,7 +97,7 @@ func (inst *instance) checkProtocol(ctx context.Context) error {
 }
 
 func (p *plugin) initParams() []byte {
-	params, _ := json.Marshal(rpc.InitializeParams{
+	params, _ := json.Marshal(protocol.InitializeParams{
 		Protocols: []int{1},
 		Plugin:    p.spec.Name,
 		Config:    p.spec.Config,

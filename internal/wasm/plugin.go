@@ -14,8 +14,8 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlock-go/airlock/internal/deadline"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // plugin is one loaded wasm plugin: its compiled module, a bounded pool
@@ -25,7 +25,7 @@ type plugin struct {
 	spec     tier.Spec
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
-	info     rpc.InitializeResult
+	info     protocol.InitializeResult
 	seq      atomic.Int64
 
 	slots         chan struct{}  // calls in flight
@@ -107,7 +107,7 @@ func (p *plugin) startFirst(ctx context.Context) error {
 }
 
 // Call runs one hook or function on an instance from the pool.
-func (p *plugin) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, error) {
+func (p *plugin) Call(ctx context.Context, call protocol.CallParams) (json.RawMessage, error) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -140,7 +140,7 @@ func (p *plugin) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage
 		p.put(inst, false)
 		return out, nil
 	}
-	if re := (*rpc.Error)(nil); errors.As(err, &re) {
+	if re := (*protocol.Error)(nil); errors.As(err, &re) {
 		p.put(inst, false) // the plugin's own error: the instance is fine
 		return nil, re
 	}
@@ -175,9 +175,9 @@ func (p *plugin) Stop(ctx context.Context) error {
 	return nil
 }
 
-func (p *plugin) Done() <-chan struct{}      { return p.done }
-func (p *plugin) Err() error                 { return nil }
-func (p *plugin) Info() rpc.InitializeResult { return p.info }
+func (p *plugin) Done() <-chan struct{}           { return p.done }
+func (p *plugin) Err() error                      { return nil }
+func (p *plugin) Info() protocol.InitializeResult { return p.info }
 
 // describe shortens wazero's errors for people.
 func describe(err error) string {

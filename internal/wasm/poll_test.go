@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/testutil"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 const goSleepManifest = `
@@ -44,7 +44,7 @@ func sleepers(t *testing.T) map[string]tier.Instance {
 
 // callSleep asks the guest to sleep for ms within ctx.
 func callSleep(ctx context.Context, inst tier.Instance, ms int) (json.RawMessage, error) {
-	call := rpc.CallParams{Name: "sleep", Phase: "define", Input: json.RawMessage(fmt.Sprintf(`{"ms":%d}`, ms))}
+	call := protocol.CallParams{Name: "sleep", Phase: "define", Input: json.RawMessage(fmt.Sprintf(`{"ms":%d}`, ms))}
 	if inst.Info().Name == "evil" {
 		call.Name, call.Input = "attack", json.RawMessage(fmt.Sprintf(`{"call":"sleep","ms":%d}`, ms))
 	}
@@ -90,7 +90,7 @@ func TestSleepEndsWithTheCall(t *testing.T) {
 func pollProbe(t *testing.T, inst tier.Instance, probe string) (int, [][3]int, time.Duration) {
 	t.Helper()
 	begin := time.Now()
-	out, err := inst.Call(context.Background(), rpc.CallParams{Name: "attack", Input: json.RawMessage(`{"call":"poll","probe":"` + probe + `"}`)})
+	out, err := inst.Call(context.Background(), protocol.CallParams{Name: "attack", Input: json.RawMessage(`{"call":"poll","probe":"` + probe + `"}`)})
 	took := time.Since(begin)
 	if err != nil {
 		t.Fatalf("%s: %v", probe, err)
@@ -164,7 +164,7 @@ func TestAbsoluteSleep(t *testing.T) {
 		t.Fatal(err)
 	}
 	begin := time.Now()
-	out, err := inst.Call(context.Background(), rpc.CallParams{Name: "attack", Input: json.RawMessage(`{"call":"sleepabs","ms":200}`)})
+	out, err := inst.Call(context.Background(), protocol.CallParams{Name: "attack", Input: json.RawMessage(`{"call":"sleepabs","ms":200}`)})
 	took := time.Since(begin)
 	if err != nil || string(out) != "[0,0]" {
 		t.Fatalf("sleepabs = %s, %v; want both clock_nanosleep calls to succeed", out, err)

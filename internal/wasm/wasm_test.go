@@ -19,9 +19,9 @@ import (
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
-	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/testutil"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // shared compiles each module once for the whole package: compiling a
@@ -65,7 +65,7 @@ func (f *fakeHost) call(_ context.Context, fn string, input json.RawMessage) (js
 	cap := map[string]string{"log": "log", "kv.set": "kv", "kv.get": "kv", "secret.read": "secret.read"}[fn]
 	if !f.granted.AllowsString(cap) {
 		f.denied = append(f.denied, fn)
-		return nil, rpc.Errorf(rpc.CodeDenied, "capability %q not granted (needed by %s)", cap, fn)
+		return nil, protocol.Errorf(protocol.CodeDenied, "capability %q not granted (needed by %s)", cap, fn)
 	}
 	f.calls = append(f.calls, fn)
 	switch fn {
@@ -164,7 +164,7 @@ func call(inst tier.Instance, name string, input any, timeout time.Duration) (js
 	raw, _ := json.Marshal(input)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return inst.Call(ctx, rpc.CallParams{Name: name, Phase: "define", Input: raw})
+	return inst.Call(ctx, protocol.CallParams{Name: name, Phase: "define", Input: raw})
 }
 
 func TestGreetBothLanguages(t *testing.T) {
@@ -203,8 +203,8 @@ func TestHostCallDenied(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = call(inst, "greet", map[string]string{"name": "ada"}, 10*time.Second)
-			var re *rpc.Error
-			if !errors.As(err, &re) || re.Code != rpc.CodeDenied {
+			var re *protocol.Error
+			if !errors.As(err, &re) || re.Code != protocol.CodeDenied {
 				t.Fatalf("err = %v, want the guest to pass on the denial (code -32001)", err)
 			}
 			if len(e.host.denied) != 1 || e.host.denied[0] != "log" {
@@ -346,7 +346,7 @@ func TestGoGuestMemoryBombAndPanic(t *testing.T) {
 		t.Errorf("membomb: err = %v, want ErrCrashed", err)
 	}
 	_, err = call(inst, "panic", nil, 10*time.Second)
-	var re *rpc.Error
+	var re *protocol.Error
 	if !errors.As(err, &re) || !strings.Contains(re.Message, "the guest panics") {
 		t.Errorf("panic: err = %v, want the plugin's error", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/sdkcore"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Main runs the plugin over its standard input and output and exits the
@@ -78,28 +79,28 @@ type session struct {
 
 func (s *session) handle(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	switch method {
-	case rpc.MethodInitialize:
+	case protocol.MethodInitialize:
 		return s.initialize(params)
-	case rpc.MethodCall:
+	case protocol.MethodCall:
 		return s.call(ctx, params)
-	case rpc.MethodShutdown:
+	case protocol.MethodShutdown:
 		return json.RawMessage("null"), nil
 	}
-	return nil, rpc.Errorf(rpc.CodeMethodNotFound, "method %q not found", method)
+	return nil, protocol.Errorf(protocol.CodeMethodNotFound, "method %q not found", method)
 }
 
 func (s *session) initialize(params json.RawMessage) (json.RawMessage, error) {
-	var in rpc.InitializeParams
+	var in protocol.InitializeParams
 	if err := rpc.Unmarshal(params, &in); err != nil {
-		return nil, rpc.Errorf(rpc.CodeInvalidParams, "initialize: %v", err)
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "initialize: %v", err)
 	}
 	if !slices.Contains(in.Protocols, protocolVersion) {
-		return nil, rpc.Errorf(rpc.CodeFailed, "plugin %s speaks protocol %d, host offers %v", s.plugin.Name(), protocolVersion, in.Protocols)
+		return nil, protocol.Errorf(protocol.CodeFailed, "plugin %s speaks protocol %d, host offers %v", s.plugin.Name(), protocolVersion, in.Protocols)
 	}
 	s.mu.Lock()
 	s.host = sdkcore.NewHost(connCaller{s.conn}, in.Config, in.Grants, in.Functions)
 	s.mu.Unlock()
-	return rpc.Marshal(rpc.InitializeResult{
+	return rpc.Marshal(protocol.InitializeResult{
 		Protocol: protocolVersion,
 		Name:     s.plugin.Name(),
 		Version:  s.plugin.Version(),
@@ -112,14 +113,14 @@ func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMes
 	if !ok {
 		var err error
 		if in, err = rpc.DecodeCallParams(params); err != nil {
-			return nil, rpc.Errorf(rpc.CodeInvalidParams, "call: %v", err)
+			return nil, protocol.Errorf(protocol.CodeInvalidParams, "call: %v", err)
 		}
 	}
 	s.mu.Lock()
 	h := s.host
 	s.mu.Unlock()
 	if h == nil {
-		return nil, rpc.Errorf(rpc.CodeInvalidRequest, "call before initialize")
+		return nil, protocol.Errorf(protocol.CodeInvalidRequest, "call before initialize")
 	}
 	if in.TimeoutMS > 0 {
 		// The request's own context takes the deadline: no context, no
@@ -134,9 +135,9 @@ func (s *session) call(ctx context.Context, params json.RawMessage) (json.RawMes
 		var pe *Error
 		switch {
 		case errors.As(err, &pe):
-			return nil, &rpc.Error{Code: pe.Code, Message: pe.Message}
+			return nil, &protocol.Error{Code: pe.Code, Message: pe.Message}
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			return nil, &rpc.Error{Code: rpc.CodeCancelled, Message: err.Error()}
+			return nil, &protocol.Error{Code: protocol.CodeCancelled, Message: err.Error()}
 		}
 		return nil, err
 	}
@@ -148,7 +149,7 @@ type connCaller struct{ conn *rpc.Conn }
 
 func (c connCaller) CallHost(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 	res, err := c.conn.Call(ctx, fn, input)
-	var re *rpc.Error
+	var re *protocol.Error
 	if errors.As(err, &re) {
 		return nil, &Error{Code: re.Code, Message: re.Message}
 	}

@@ -5,7 +5,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/airlock-go/airlock/internal/rpc"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // withTraceContext returns ctx carrying the host's span context, from the
@@ -17,7 +17,7 @@ import (
 // none), ctx is returned as it is. What it makes is what
 // propagation.TraceContext's Extract makes of the same headers, without
 // parsing the traceparent a second time.
-func withTraceContext(ctx context.Context, traceparent *rpc.Traceparent, tracestate string) context.Context {
+func withTraceContext(ctx context.Context, traceparent *protocol.Traceparent, tracestate string) context.Context {
 	tp := traceparent.Value()
 	if tp.IsZero() {
 		return ctx

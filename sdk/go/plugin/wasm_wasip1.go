@@ -16,6 +16,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/sdkcore"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // reactor is the plugin this module serves; a wasm module holds one.
@@ -85,17 +86,17 @@ func input(ptr, size uint32) []byte {
 func output(v any, err error) uint64 {
 	var env struct {
 		Result json.RawMessage `json:"result,omitempty"`
-		Error  *rpc.Error      `json:"error,omitempty"`
+		Error  *protocol.Error `json:"error,omitempty"`
 	}
 	if err != nil {
 		var pe *Error
 		switch {
 		case errors.As(err, &pe):
-			env.Error = &rpc.Error{Code: pe.Code, Message: pe.Message}
+			env.Error = &protocol.Error{Code: pe.Code, Message: pe.Message}
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			env.Error = &rpc.Error{Code: CodeCancelled, Message: err.Error()}
+			env.Error = &protocol.Error{Code: CodeCancelled, Message: err.Error()}
 		default:
-			env.Error = &rpc.Error{Code: CodeFailed, Message: err.Error()}
+			env.Error = &protocol.Error{Code: CodeFailed, Message: err.Error()}
 		}
 	} else {
 		raw, ok := v.(json.RawMessage)
@@ -118,7 +119,7 @@ func output(v any, err error) uint64 {
 
 //go:wasmexport airlock_init
 func airlockInit(ptr, size uint32) uint64 {
-	var in rpc.InitializeParams
+	var in protocol.InitializeParams
 	if err := rpc.Unmarshal(input(ptr, size), &in); err != nil {
 		return output(nil, &Error{Code: CodeInvalidInput, Message: "initialize: " + err.Error()})
 	}
@@ -130,12 +131,12 @@ func airlockInit(ptr, size uint32) uint64 {
 	}
 	reactor.p = reactor.make()
 	reactor.host = sdkcore.NewHost(importCaller{}, in.Config, in.Grants, in.Functions)
-	return output(rpc.InitializeResult{Protocol: protocolVersion, Name: reactor.p.Name(), Version: reactor.p.Version(), Hooks: reactor.p.Names()}, nil)
+	return output(protocol.InitializeResult{Protocol: protocolVersion, Name: reactor.p.Name(), Version: reactor.p.Version(), Hooks: reactor.p.Names()}, nil)
 }
 
 //go:wasmexport airlock_call
 func airlockCall(ptr, size uint32) uint64 {
-	var in rpc.CallParams
+	var in protocol.CallParams
 	if err := rpc.Unmarshal(input(ptr, size), &in); err != nil {
 		return output(nil, &Error{Code: CodeInvalidInput, Message: "call: " + err.Error()})
 	}
@@ -163,7 +164,7 @@ func (importCaller) CallHost(_ context.Context, fn string, in json.RawMessage) (
 	hostResult(ptrOf(buf))
 	var env struct {
 		Result json.RawMessage `json:"result"`
-		Error  *rpc.Error      `json:"error"`
+		Error  *protocol.Error `json:"error"`
 	}
 	if err := rpc.Unmarshal(buf, &env); err != nil {
 		return nil, fmt.Errorf("host call %s: bad answer: %w", fn, err)

@@ -1,4 +1,4 @@
-package rpc
+package protocol
 
 import "encoding/hex"
 
@@ -27,15 +27,6 @@ func (t *Traceparent) Value() Traceparent {
 		return Traceparent{}
 	}
 	return *t
-}
-
-// parseTraceparent returns the traceparent b, or nil if it is not valid.
-func parseTraceparent(b []byte) *Traceparent {
-	t, ok := ParseTraceparent(b)
-	if !ok {
-		return nil
-	}
-	return &t
 }
 
 // AppendText appends t as a version 00 traceparent, without allocating
