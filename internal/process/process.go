@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/sandbox"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/protocol"
 )
 
 // Starter starts process plugins. Its zero value is ready to use.
@@ -134,10 +135,13 @@ type proc struct {
 	logs  *logPump
 	slots chan struct{} // calls in flight
 	// endBox releases what the sandbox holds once the plugin has ended
-	// (explain mode's loop).
-	endBox func()
+	// (explain mode's loop), and not before boxChecked is closed: a plugin
+	// that dies at once must not have its sandbox released while start
+	// still reads the launcher's report.
+	endBox     func()
+	boxChecked chan struct{}
 
-	info rpc.InitializeResult
+	info protocol.InitializeResult
 
 	killOnce sync.Once
 	done     chan struct{}
@@ -179,14 +183,15 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 	closeAll(inR, outW, errW) // the child's ends
 	group := newGroup(cmd.Process, spec.Limits)
 	p := &proc{
-		spec:     spec,
-		cmd:      cmd,
-		group:    group,
-		logs:     newLogPump(errR, spec.Log, spec.Limits),
-		slots:    make(chan struct{}, spec.Limits.MaxInflight),
-		endBox:   box.end,
-		done:     make(chan struct{}),
-		stopping: make(chan struct{}),
+		spec:       spec,
+		cmd:        cmd,
+		group:      group,
+		logs:       newLogPump(errR, spec.Log, spec.Limits),
+		slots:      make(chan struct{}, spec.Limits.MaxInflight),
+		endBox:     box.end,
+		boxChecked: make(chan struct{}),
+		done:       make(chan struct{}),
+		stopping:   make(chan struct{}),
 	}
 	p.conn = rpc.NewConn(outR, inW, p.handleHostCall, rpc.Options{
 		MaxMessage:  spec.Limits.MaxMessage,
@@ -199,7 +204,9 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 		outR.Close()
 	})
 	go p.supervise(outR)
-	if err := box.started(); err != nil {
+	err = box.started()
+	close(p.boxChecked)
+	if err != nil {
 		p.kill()
 		<-p.done
 		return nil, explainStartError(target, err)
@@ -272,6 +279,7 @@ func (p *proc) supervise(outR *os.File) {
 	// Threat: children the plugin started and left behind.
 	p.group.kill()
 	p.group.release()
+	<-p.boxChecked
 	p.endBox()
 	outR.Close()
 	p.logs.closeAfter(200 * time.Millisecond)
@@ -335,7 +343,7 @@ func exitStatus(err error) string {
 }
 
 func (p *proc) handshake(ctx context.Context, spec tier.Spec) error {
-	res, err := p.conn.Call(ctx, rpc.MethodInitialize, rpc.InitializeParams{
+	res, err := p.conn.Call(ctx, protocol.MethodInitialize, protocol.InitializeParams{
 		Protocols: []int{1},
 		Plugin:    spec.Name,
 		Config:    spec.Config,
@@ -345,7 +353,7 @@ func (p *proc) handshake(ctx context.Context, spec tier.Spec) error {
 	if err != nil {
 		return p.handshakeError(ctx, err)
 	}
-	var info rpc.InitializeResult
+	var info protocol.InitializeResult
 	if err := json.Unmarshal(res, &info); err != nil {
 		return fmt.Errorf("%w: answer is not an initialize result: %v", tier.ErrHandshake, err)
 	}
@@ -357,7 +365,7 @@ func (p *proc) handshake(ctx context.Context, spec tier.Spec) error {
 }
 
 func (p *proc) handshakeError(ctx context.Context, err error) error {
-	var re *rpc.Error
+	var re *protocol.Error
 	switch {
 	case errors.As(err, &re):
 		return fmt.Errorf("%w: plugin refused: %s", tier.ErrHandshake, re.Message)
@@ -390,8 +398,8 @@ func (p *proc) logSuffix() string {
 // handleHostCall serves the plugin's requests: each is a host function
 // call, checked against the grants by spec.Host.
 func (p *proc) handleHostCall(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	if strings.HasPrefix(method, "$/") || method == rpc.MethodInitialize || method == rpc.MethodCall || method == rpc.MethodShutdown {
-		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "method %q is not a host function", method)
+	if strings.HasPrefix(method, "$/") || method == protocol.MethodInitialize || method == protocol.MethodCall || method == protocol.MethodShutdown {
+		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "method %q is not a host function", method)
 	}
 	if params == nil {
 		params = json.RawMessage("null")
@@ -404,7 +412,7 @@ func (p *proc) handleHostCall(ctx context.Context, method string, params json.Ra
 // launcher's, which executed the plugin in its place.
 func (p *proc) PID() int { return p.cmd.Process.Pid }
 
-func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, error) {
+func (p *proc) Call(ctx context.Context, call protocol.CallParams) (json.RawMessage, error) {
 	// Back-pressure: wait for a free slot rather than queueing without
 	// bound (threat: a slow plugin growing the host's memory).
 	select {
@@ -422,11 +430,11 @@ func (p *proc) Call(ctx context.Context, call rpc.CallParams) (json.RawMessage, 
 	call.TimeoutMS = max(timeout.Milliseconds(), 1)
 	// The connection keeps the deadline (one timer for all calls, cheaper
 	// than a context per call); ctx's own end still ends the call.
-	res, err := p.conn.CallTimeout(ctx, timeout, rpc.MethodCall, call)
+	res, err := p.conn.CallTimeout(ctx, timeout, protocol.MethodCall, call)
 	if err == nil {
 		return res, nil
 	}
-	var re *rpc.Error
+	var re *protocol.Error
 	switch {
 	case errors.As(err, &re):
 		return nil, re
@@ -465,7 +473,7 @@ func (p *proc) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
 		sctx, cancel := context.WithTimeout(ctx, p.spec.Limits.StopTimeout)
 		defer cancel()
-		_, _ = p.conn.Call(sctx, rpc.MethodShutdown, nil)
+		_, _ = p.conn.Call(sctx, protocol.MethodShutdown, nil)
 		close(p.stopping)
 		p.conn.Close(tier.ErrStopped)
 	})
@@ -492,4 +500,4 @@ func (p *proc) Err() error {
 }
 
 // Info is the plugin's handshake answer.
-func (p *proc) Info() rpc.InitializeResult { return p.info }
+func (p *proc) Info() protocol.InitializeResult { return p.info }
