@@ -407,11 +407,11 @@ func (p *proc) handleHostCall(ctx context.Context, method string, params json.Ra
 	return p.spec.Host(ctx, method, params)
 }
 
-// Call runs one hook or function in the plugin.
 // PID is the plugin's process ID in the host's PID namespace: the
 // launcher's, which executed the plugin in its place.
 func (p *proc) PID() int { return p.cmd.Process.Pid }
 
+// Call runs one hook or function in the plugin.
 func (p *proc) Call(ctx context.Context, call protocol.CallParams) (json.RawMessage, error) {
 	// Back-pressure: wait for a free slot rather than queueing without
 	// bound (threat: a slow plugin growing the host's memory).
