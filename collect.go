@@ -111,7 +111,7 @@ func (k *CollectHook[In, Out]) run(ctx context.Context, h *Host, in In) ([]Answe
 }
 
 // ask runs one plugin's define handler and checks its answer.
-func (k *CollectHook[In, Out]) ask(ctx context.Context, p *managed, input json.RawMessage) (Answer[Out], json.RawMessage) {
+func (k *CollectHook[In, Out]) ask(ctx context.Context, p *loadedPlugin, input json.RawMessage) (Answer[Out], json.RawMessage) {
 	a := Answer[Out]{Plugin: p.name}
 	fail := func(err error) (Answer[Out], json.RawMessage) {
 		a.Err = &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}

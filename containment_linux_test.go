@@ -91,15 +91,15 @@ func TestContainment(t *testing.T) {
 func runEscape(t *testing.T, plugin string, e *escapeEnv, c escapeCase) {
 	mode := e.mode
 	h, _ := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
-	pc := airlock.PluginConfig{
+	conf := airlock.PluginConfig{
 		Path:       plugin,
 		Grants:     append([]string{"log", "fs.read:" + e.home, "fs.write:" + e.writable}, c.grants...),
 		Namespaces: &mode.namespaces,
 	}
 	if mode.off {
-		pc.Sandbox = "off"
+		conf.Sandbox = "off"
 	}
-	load(t, h, pc)
+	load(t, h, conf)
 	input := map[string]any{"attack": c.attack, "pid": e.victim}
 	if c.input != nil {
 		for k, v := range c.input(e) {
@@ -522,9 +522,9 @@ func heldCapabilities(status string) []string {
 func TestRunAs(t *testing.T) {
 	dir := testPlugin(t)
 	h, _ := newHost(t, airlock.Options{})
-	pc := airlock.PluginConfig{Path: dir, RunAs: "nobody"}
+	conf := airlock.PluginConfig{Path: dir, RunAs: "nobody"}
 	if os.Geteuid() != 0 {
-		_, err := h.Load(ctxT(t, 10*time.Second), pc)
+		_, err := h.Load(ctxT(t, 10*time.Second), conf)
 		if !errors.Is(err, airlock.ErrInvalidConfig) || !strings.Contains(err.Error(), "root") {
 			t.Fatalf("run_as on a host not running as root: %v; want an error saying it needs root", err)
 		}
@@ -542,7 +542,7 @@ func TestRunAs(t *testing.T) {
 			}
 		}
 	}
-	load(t, h, pc)
+	load(t, h, conf)
 	r, err := airlock.CallFunc[attackResult](ctxT(t, 10*time.Second), h, "testplugin", "escape", map[string]any{"attack": "capabilities"})
 	if err != nil {
 		t.Fatal(err)

@@ -69,19 +69,19 @@ func (h *Host) judge(ctx context.Context, loc PluginConfig, configFor func(strin
 	if man := h.peek(ctx, loc); man != nil {
 		c.Name, c.Version, c.Tier = man.Name, man.Version, Tier(man.Tier)
 	}
-	pc := PluginConfig{}
+	conf := PluginConfig{}
 	if configFor != nil && c.Name != "" {
-		pc = configFor(c.Name)
+		conf = configFor(c.Name)
 	}
-	pc.Path, pc.Package, pc.Builtin = loc.Path, loc.Package, ""
-	c.Config = pc
-	src, _, err := h.prepare(ctx, pc)
+	conf.Path, conf.Package, conf.Builtin = loc.Path, loc.Package, ""
+	c.Config = conf
+	src, _, err := h.prepare(ctx, conf)
 	if err != nil {
 		c.Err = err
 		return c
 	}
 	defer src.cleanup()
-	c.Name, c.Version, c.Tier = src.man.Name, src.man.Version, Tier(src.man.Tier)
+	c.Name, c.Version, c.Tier = src.manifest.Name, src.manifest.Version, Tier(src.manifest.Tier)
 	return c
 }
 

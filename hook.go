@@ -130,7 +130,7 @@ func (k *Hook[In, Out]) run(ctx context.Context, h *Host, in In) (Out, error) {
 type hookRun struct {
 	decl                  *hookDecl
 	input                 json.RawMessage
-	before, define, after []*managed
+	before, define, after []*loadedPlugin
 }
 
 // startHook checks that h declares the hook, encodes (and with
@@ -178,7 +178,7 @@ func (r *hookRun) runAfter(ctx context.Context, output json.RawMessage) {
 
 // define runs the winning define handler, or the default. It returns the
 // output typed and, when a plugin produced it, as JSON.
-func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, input json.RawMessage) (Out, json.RawMessage, error) {
+func (k *Hook[In, Out]) define(ctx context.Context, definers []*loadedPlugin, in In, input json.RawMessage) (Out, json.RawMessage, error) {
 	var out Out
 	for _, p := range definers {
 		res, err := p.call(ctx, protocol.CallParams{Name: k.decl.name, Phase: manifest.PhaseDefine, Input: input})
@@ -215,17 +215,17 @@ func (k *Hook[In, Out]) define(ctx context.Context, definers []*managed, in In, 
 // priority order (highest first, ties by name). A disabled plugin is left
 // out where the operator's policy skips it (Config.Hooks); where it does
 // not, its call fails with ErrPluginDisabled and fails the hook.
-func (h *Host) handlers(hook string) (before, define, after []*managed, err error) {
+func (h *Host) handlers(hook string) (before, define, after []*loadedPlugin, err error) {
 	h.mu.RLock()
 	if h.closed {
 		h.mu.RUnlock()
 		return nil, nil, nil, ErrClosed
 	}
 	for _, p := range h.plugins {
-		if !p.man.Implements(hook) {
+		if !p.manifest.Implements(hook) {
 			continue
 		}
-		phase := p.man.Phase(hook)
+		phase := p.manifest.Phase(hook)
 		if p.disabled() && h.policy.skipDisabled(hook, phase) {
 			continue
 		}
@@ -239,7 +239,7 @@ func (h *Host) handlers(hook string) (before, define, after []*managed, err erro
 		}
 	}
 	h.mu.RUnlock()
-	for _, list := range [][]*managed{before, define, after} {
+	for _, list := range [][]*loadedPlugin{before, define, after} {
 		sort.Slice(list, func(i, j int) bool {
 			pi, pj := list[i].priority(hook), list[j].priority(hook)
 			if pi != pj {
@@ -251,7 +251,7 @@ func (h *Host) handlers(hook string) (before, define, after []*managed, err erro
 	return before, define, after, nil
 }
 
-func (p *managed) disabled() bool {
+func (p *loadedPlugin) disabled() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state == StateDisabled

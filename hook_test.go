@@ -90,7 +90,7 @@ func TestHookPhasesAndPriority(t *testing.T) {
 		}),
 	}
 	h, _ := newHost(t, airlock.Options{Builtins: builtins})
-	for _, pc := range []airlock.PluginConfig{
+	for _, conf := range []airlock.PluginConfig{
 		{Builtin: "guard-a", Priority: 1},
 		{Builtin: "guard-b", Priority: 5},
 		{Builtin: "define-low", Priority: 1},
@@ -98,7 +98,7 @@ func TestHookPhasesAndPriority(t *testing.T) {
 		{Builtin: "define-high", Priority: 0, HookPriority: map[string]int{"approve": 9}},
 		{Builtin: "observer"},
 	} {
-		load(t, h, pc)
+		load(t, h, conf)
 	}
 	in := order{Amount: 250, Tags: []string{"wire"}}
 	out, err := approve.Run(context.Background(), h, in)

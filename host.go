@@ -177,7 +177,7 @@ type Host struct {
 
 	reloadMu sync.Mutex // one Reload at a time (reload.go)
 	mu       sync.RWMutex
-	plugins  map[string]*managed
+	plugins  map[string]*loadedPlugin
 	closed   bool
 }
 
@@ -208,7 +208,7 @@ func newHost(opts Options, pol policy) (*Host, error) {
 		log:     opts.Logger,
 		funcs:   map[string]Function{},
 		hooks:   map[string]*hookDecl{},
-		plugins: map[string]*managed{},
+		plugins: map[string]*loadedPlugin{},
 	}
 	if err := h.declareContract(opts); err != nil {
 		return nil, err
@@ -249,12 +249,12 @@ func Open(ctx context.Context, cfg *Config, opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, pc := range cfg.Plugins {
-		if pc.Disabled {
+	for _, conf := range cfg.Plugins {
+		if conf.Disabled {
 			continue
 		}
-		if _, err := h.Load(ctx, pc); err != nil {
-			if pc.Optional {
+		if _, err := h.Load(ctx, conf); err != nil {
+			if conf.Optional {
 				h.log.Error("optional plugin not loaded", "error", err)
 				continue
 			}
@@ -274,7 +274,7 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	h.closed = true
-	plugins := make([]*managed, 0, len(h.plugins))
+	plugins := make([]*loadedPlugin, 0, len(h.plugins))
 	for _, p := range h.plugins {
 		plugins = append(plugins, p)
 	}
@@ -349,7 +349,7 @@ func (h *Host) Plugin(name string) (PluginInfo, bool) {
 	return p.info(), true
 }
 
-func (h *Host) lookup(name string) (*managed, error) {
+func (h *Host) lookup(name string) (*loadedPlugin, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.closed {
@@ -373,7 +373,7 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	if err != nil {
 		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: err}
 	}
-	if !slices.Contains(p.man.Functions, fn) && !p.man.Implements(fn) {
+	if !slices.Contains(p.manifest.Functions, fn) && !p.manifest.Implements(fn) {
 		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("%w: the manifest declares no function %q", ErrNotImplemented, fn)}
 	}
 	raw, err := encodeJSON(input)
@@ -381,8 +381,8 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("encode input: %w", err)}
 	}
 	params := protocol.CallParams{Name: fn, Input: raw}
-	if p.man.Implements(fn) {
-		params.Phase = p.man.Phase(fn)
+	if p.manifest.Implements(fn) {
+		params.Phase = p.manifest.Phase(fn)
 	}
 	res, err := p.call(ctx, params)
 	if err != nil {

@@ -88,7 +88,7 @@ func validFuncName(s string) bool {
 
 // Caller is the plugin calling a host function.
 type Caller struct {
-	plugin *managed
+	plugin *loadedPlugin
 }
 
 // Plugin returns the calling plugin's name.
@@ -119,7 +119,7 @@ type AuditEvent struct {
 
 // callHost runs host function fn for plugin p: the grant check, then the
 // function. It is the only way a plugin reaches the host.
-func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.RawMessage) (json.RawMessage, error) {
+func (h *Host) callHost(ctx context.Context, p *loadedPlugin, fn string, input json.RawMessage) (json.RawMessage, error) {
 	ctx, span := h.tel.startHostCall(ctx, p, fn) // telemetry.go
 	res, err := h.runHostCall(ctx, p, fn, input)
 	endHostCall(span, err)
@@ -127,7 +127,7 @@ func (h *Host) callHost(ctx context.Context, p *managed, fn string, input json.R
 }
 
 // runHostCall is callHost without its telemetry.
-func (h *Host) runHostCall(ctx context.Context, p *managed, fn string, input json.RawMessage) (json.RawMessage, error) {
+func (h *Host) runHostCall(ctx context.Context, p *loadedPlugin, fn string, input json.RawMessage) (json.RawMessage, error) {
 	// Threat: a plugin flooding the host with calls to starve it or the
 	// other plugins.
 	if !p.calls.Allow() {

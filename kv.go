@@ -362,7 +362,7 @@ func (s *kvStore) cas(ctx context.Context, c Caller, in kvCASInput) (kvCASOutput
 // openFor opens the store when p holds the "kv" capability, so that a
 // store that cannot open (a file held by another host) fails the plugin's
 // load, not its first call.
-func (s *kvStore) openFor(p *managed) error {
+func (s *kvStore) openFor(p *loadedPlugin) error {
 	if !p.grants.Allows(kvCap) {
 		return nil
 	}

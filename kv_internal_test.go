@@ -33,7 +33,7 @@ func TestKVStoreHammer(t *testing.T) {
 func kvStoreHammer(t *testing.T, s *kvStore, goroutines, iterations int) {
 	const maxKeys, maxTotal = 24, 2048
 	defer s.close()
-	p := &managed{name: "hammered", spec: tier.Spec{Limits: tier.Limits{KVMaxKeys: maxKeys, KVMaxValueBytes: 300, KVMaxTotalBytes: maxTotal}.WithDefaults()}}
+	p := &loadedPlugin{name: "hammered", spec: tier.Spec{Limits: tier.Limits{KVMaxKeys: maxKeys, KVMaxValueBytes: 300, KVMaxTotalBytes: maxTotal}.WithDefaults()}}
 	c := Caller{plugin: p}
 	st, err := s.open()
 	if err != nil {

@@ -223,7 +223,7 @@ func (r *specRecorder) Start(ctx context.Context, spec tier.Spec) (tier.Instance
 type effective struct {
 	spec tier.Limits      // what the builtin tier was started with (tier.Spec)
 	inst *inproc.Instance // the builtin tier's instance
-	p    *managed         // the host's side of the builtin plugin
+	p    *loadedPlugin    // the host's side of the builtin plugin
 	proc procProbe        // a process plugin's view from inside (Linux)
 }
 

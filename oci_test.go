@@ -60,10 +60,10 @@ func ociHost(t *testing.T, cache, trust, pkgRef string) (*airlock.Host, *recorde
 	if cfg.Plugins[0].Package != pkgRef {
 		t.Fatalf("ReadConfig changed the reference to %q", cfg.Plugins[0].Package)
 	}
-	pc := cfg.Plugins[0]
+	conf := cfg.Plugins[0]
 	cfg.Plugins = nil
 	h, rec := newHostWith(t, *cfg, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run"), OCICacheDir: cache})
-	return h, rec, pc
+	return h, rec, conf
 }
 
 func TestOCIPackages(t *testing.T) {
@@ -74,8 +74,8 @@ func TestOCIPackages(t *testing.T) {
 	t.Run("push then load by digest", func(t *testing.T) {
 		reg := ocitest.Start(t)
 		ref := pushPackage(t, reg, "plugins/hello-go:0.1.0", pkg)
-		h, rec, pc := ociHost(t, filepath.Join(t.TempDir(), "oci"), acme.pub, ref.String())
-		info, err := h.Load(ctxT(t, 30*time.Second), pc)
+		h, rec, conf := ociHost(t, filepath.Join(t.TempDir(), "oci"), acme.pub, ref.String())
+		info, err := h.Load(ctxT(t, 30*time.Second), conf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,8 +101,8 @@ func TestOCIPackages(t *testing.T) {
 		if err := os.WriteFile(blob, stored, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		h, _, pc := ociHost(t, filepath.Join(t.TempDir(), "oci"), acme.pub, ref.String())
-		_, err = h.Load(ctxT(t, 30*time.Second), pc)
+		h, _, conf := ociHost(t, filepath.Join(t.TempDir(), "oci"), acme.pub, ref.String())
+		_, err = h.Load(ctxT(t, 30*time.Second), conf)
 		if !errors.Is(err, airlock.ErrNotTrusted) || !errors.Is(err, oci.ErrDigestMismatch) || !strings.Contains(err.Error(), "package") {
 			t.Fatalf("err = %v, want ErrNotTrusted: digest mismatch of the package", err)
 		}
@@ -118,8 +118,8 @@ func TestOCIPackages(t *testing.T) {
 		manifest := strings.Replace(readExampleManifest(t, "hello-go"), `version = "0.1.0"`, `version = "0.2.0"`, 1)
 		bin := testutil.GoBinary(t, "examples/plugins/hello-go")
 		v2 := pushPackage(t, reg, "plugins/hello-go:stable", packAndSign(t, testutil.PluginDir(t, manifest, map[string]string{exe("bin/hello-go"): bin}), acme))
-		h, rec, pc := ociHost(t, filepath.Join(t.TempDir(), "oci"), acme.pub, v1.String())
-		info, err := h.Load(ctxT(t, 30*time.Second), pc)
+		h, rec, conf := ociHost(t, filepath.Join(t.TempDir(), "oci"), acme.pub, v1.String())
+		info, err := h.Load(ctxT(t, 30*time.Second), conf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,12 +135,12 @@ func TestOCIPackages(t *testing.T) {
 		reg := ocitest.Start(t)
 		ref := pushPackage(t, reg, "plugins/hello-go:0.1.0", pkg)
 		cache := filepath.Join(t.TempDir(), "oci")
-		h, _, pc := ociHost(t, cache, acme.pub, ref.String())
-		load(t, h, pc) // fills the cache
+		h, _, conf := ociHost(t, cache, acme.pub, ref.String())
+		load(t, h, conf) // fills the cache
 		reg.Stop()
 
-		h, rec, pc := ociHost(t, cache, acme.pub, ref.String())
-		load(t, h, pc)
+		h, rec, conf := ociHost(t, cache, acme.pub, ref.String())
+		load(t, h, conf)
 		if out, err := greet.Run(ctxT(t, 20*time.Second), h, map[string]string{"name": "ada"}); err != nil || out["message"] != "hello, ada" {
 			t.Errorf("greet = %v, %v", out, err)
 		}
@@ -148,8 +148,8 @@ func TestOCIPackages(t *testing.T) {
 			t.Errorf("no warning: %s", rec)
 		}
 
-		h, _, pc = ociHost(t, filepath.Join(t.TempDir(), "empty"), acme.pub, ref.String())
-		_, err := h.Load(ctxT(t, 30*time.Second), pc)
+		h, _, conf = ociHost(t, filepath.Join(t.TempDir(), "empty"), acme.pub, ref.String())
+		_, err := h.Load(ctxT(t, 30*time.Second), conf)
 		if !errors.Is(err, oci.ErrUnavailable) || !strings.Contains(err.Error(), "registry "+reg.Addr) {
 			t.Errorf("err = %v, want ErrUnavailable naming registry %s", err, reg.Addr)
 		}
@@ -160,13 +160,13 @@ func TestOCIPackages(t *testing.T) {
 		reg := ocitest.Start(t)
 		ref := pushPackage(t, reg, "plugins/hello-go:0.1.0", packAndSign(t, dir, mallory))
 		cache := filepath.Join(t.TempDir(), "oci")
-		h, _, pc := ociHost(t, cache, acme.pub, ref.String())
-		_, err := h.Load(ctxT(t, 30*time.Second), pc)
+		h, _, conf := ociHost(t, cache, acme.pub, ref.String())
+		_, err := h.Load(ctxT(t, 30*time.Second), conf)
 		if !errors.Is(err, airlock.ErrNotTrusted) || !strings.Contains(err.Error(), "not trusted: key "+mallory.id) {
 			t.Errorf("err = %v, want ErrNotTrusted naming key %s", err, mallory.id)
 		}
 		// Cached or not, the trust policy decides at every load.
-		if _, err := h.Load(ctxT(t, 30*time.Second), pc); !errors.Is(err, airlock.ErrNotTrusted) {
+		if _, err := h.Load(ctxT(t, 30*time.Second), conf); !errors.Is(err, airlock.ErrNotTrusted) {
 			t.Errorf("second load: err = %v, want ErrNotTrusted", err)
 		}
 	})

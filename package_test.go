@@ -89,23 +89,23 @@ func TestUntrustedPackagesRefused(t *testing.T) {
 	cases := []struct {
 		name  string
 		trust airlock.Trust
-		pc    func(pc *airlock.PluginConfig)
+		conf  func(conf *airlock.PluginConfig)
 		say   string
 	}{
 		{"untrusted key", airlock.Trust{Keys: []string{mallory.pub}}, nil, "not trusted: key " + acme.id},
 		{"revoked key", airlock.Trust{Keys: []string{acme.pub}, RevokedKeys: []string{acme.id}}, nil, "revoked key"},
 		{"revoked digest", airlock.Trust{Keys: []string{acme.pub}, RevokedDigests: []string{digest}}, nil, "revocation list"},
-		{"not the pinned publisher", airlock.Trust{Keys: []string{acme.pub, mallory.pub}}, func(pc *airlock.PluginConfig) { pc.Publishers = []string{mallory.id} }, "not pinned"},
-		{"unsigned", airlock.Trust{Keys: []string{acme.pub}}, func(pc *airlock.PluginConfig) { pc.Signature = filepath.Join(t.TempDir(), "none.minisig") }, "not signed"},
+		{"not the pinned publisher", airlock.Trust{Keys: []string{acme.pub, mallory.pub}}, func(conf *airlock.PluginConfig) { conf.Publishers = []string{mallory.id} }, "not pinned"},
+		{"unsigned", airlock.Trust{Keys: []string{acme.pub}}, func(conf *airlock.PluginConfig) { conf.Signature = filepath.Join(t.TempDir(), "none.minisig") }, "not signed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := hostWithTrust(t, c.trust)
-			pc := airlock.PluginConfig{Package: pkg, Grants: []string{"log"}}
-			if c.pc != nil {
-				c.pc(&pc)
+			conf := airlock.PluginConfig{Package: pkg, Grants: []string{"log"}}
+			if c.conf != nil {
+				c.conf(&conf)
 			}
-			_, err := h.Load(ctxT(t, 10*time.Second), pc)
+			_, err := h.Load(ctxT(t, 10*time.Second), conf)
 			if !errors.Is(err, airlock.ErrNotTrusted) || !strings.Contains(err.Error(), c.say) {
 				t.Errorf("err = %v, want ErrNotTrusted saying %q", err, c.say)
 			}
@@ -215,7 +215,7 @@ func TestDevelopmentModeWarning(t *testing.T) {
 	entry, _ := os.ReadFile(filepath.Join(dir, exe("bin/hello-go")))
 	cases := []struct {
 		name string
-		pc   airlock.PluginConfig
+		conf airlock.PluginConfig
 		warn bool
 	}{
 		{"unsigned directory", airlock.PluginConfig{Path: dir, AllowUnsigned: true}, true},
@@ -226,8 +226,8 @@ func TestDevelopmentModeWarning(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h, rec := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: []string{acme.pub}}}, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
-			c.pc.Grants = []string{"log"}
-			load(t, h, c.pc)
+			c.conf.Grants = []string{"log"}
+			load(t, h, c.conf)
 			if got := strings.Contains(rec.String(), "NOT SIGNED"); got != c.warn {
 				t.Errorf("development-mode warning logged = %v, want %v; logs:\n%s", got, c.warn, rec.String())
 			}

@@ -146,15 +146,15 @@ func entryHead(dir string, man *manifest.Manifest) ([]byte, error) {
 
 // checkPlatform checks a process plugin's executable, from its directory
 // or its verified package, against this host's platform.
-func (s *source) checkPlatform(pc PluginConfig) error {
-	if s.man.Tier != manifest.TierProcess || pc.Entry != "" {
+func (s *source) checkPlatform(conf PluginConfig) error {
+	if s.manifest.Tier != manifest.TierProcess || conf.Entry != "" {
 		return nil // an operator's entry is the operator's to get right
 	}
 	var head []byte
 	switch {
 	case s.dir != "":
 		var err error
-		if head, err = entryHead(s.dir, s.man); err != nil {
+		if head, err = entryHead(s.dir, s.manifest); err != nil {
 			return err
 		}
 	case s.starter != nil:
@@ -163,5 +163,5 @@ func (s *source) checkPlatform(pc PluginConfig) error {
 			head = head[:min(len(head), 4<<10)]
 		}
 	}
-	return checkPlatform(s.man, head)
+	return checkPlatform(s.manifest, head)
 }

@@ -19,22 +19,22 @@ import (
 	"github.com/airlock-go/airlock/protocol"
 )
 
-// managed is one loaded plugin of any tier, with its supervision: it is
+// loadedPlugin is one loaded plugin of any tier, with its supervision: it is
 // restarted with backoff after a crash and disabled after too many.
-type managed struct {
-	host    *Host
-	name    string
-	man     *manifest.Manifest
-	cfg     PluginConfig
-	grants  capability.Set // what the plugin holds: declared and granted
-	log     *slog.Logger
-	spec    tier.Spec
-	starter tier.Starter
-	policy  RestartPolicy
-	calls   *rate.Limiter // host function calls
-	cleanup func()        // removes what loading created
-	source  string        // how the plugin's code was verified
-	devMode bool          // loaded unsigned on the operator's say-so
+type loadedPlugin struct {
+	host     *Host
+	name     string
+	manifest *manifest.Manifest
+	cfg      PluginConfig
+	grants   capability.Set // what the plugin holds: declared and granted
+	log      *slog.Logger
+	spec     tier.Spec
+	starter  tier.Starter
+	policy   RestartPolicy
+	calls    *rate.Limiter // host function calls
+	cleanup  func()        // removes what loading created
+	source   string        // how the plugin's code was verified
+	devMode  bool          // loaded unsigned on the operator's say-so
 
 	mu       sync.Mutex
 	inst     tier.Instance
@@ -51,7 +51,7 @@ type managed struct {
 	// flight have finished.
 	retired  bool
 	inflight int
-	next     *managed      // the replacement; nil when removed
+	next     *loadedPlugin // the replacement; nil when removed
 	drained  chan struct{} // closed when retired with no call in flight
 	code     string        // the code's version (codeVersion), set at start
 }
@@ -59,8 +59,8 @@ type managed struct {
 // Load loads one plugin: it reads and checks the manifest, checks the
 // grants (a plugin missing a required capability is never started),
 // validates the settings, starts the plugin and runs the handshake.
-func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
-	src, p, err := h.prepare(ctx, pc)
+func (h *Host) Load(ctx context.Context, conf PluginConfig) (PluginInfo, error) {
+	src, p, err := h.prepare(ctx, conf)
 	if err != nil {
 		return PluginInfo{}, err
 	}
@@ -68,7 +68,7 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 		src.cleanup()
 		return PluginInfo{}, &PluginError{Plugin: p.name, Op: OpLoad, Err: err}
 	}
-	man := src.man
+	man := src.manifest
 	h.mu.Lock()
 	switch {
 	case h.closed:
@@ -94,7 +94,7 @@ func (h *Host) Load(ctx context.Context, pc PluginConfig) (PluginInfo, error) {
 
 // begin starts the plugin's first instance and watches it. On failure it
 // cleans up the source.
-func (p *managed) begin(ctx context.Context, src *source) error {
+func (p *loadedPlugin) begin(ctx context.Context, src *source) error {
 	if p.code == "" {
 		p.code = codeVersion(src)
 	}
@@ -108,7 +108,7 @@ func (p *managed) begin(ctx context.Context, src *source) error {
 	close(p.ready)
 	p.mu.Unlock()
 	p.watch(inst)
-	p.log.Info("plugin started", "version", p.man.Version, "tier", p.man.Tier, "grants", p.grants.Strings(), "source", src.note)
+	p.log.Info("plugin started", "version", p.manifest.Version, "tier", p.manifest.Tier, "grants", p.grants.Strings(), "source", src.note)
 	p.warnUnsigned()
 	return nil
 }
@@ -117,43 +117,43 @@ func (p *managed) begin(ctx context.Context, src *source) error {
 // configuration, the code's source and trust, the contract, the platform,
 // the grants and the settings. Discover reports its verdict; Load starts
 // what it admits. The caller cleans up the source.
-func (h *Host) prepare(ctx context.Context, pc PluginConfig) (*source, *managed, error) {
-	if err := pc.check(); err != nil {
-		return nil, nil, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
+func (h *Host) prepare(ctx context.Context, conf PluginConfig) (*source, *loadedPlugin, error) {
+	if err := conf.check(); err != nil {
+		return nil, nil, &PluginError{Plugin: conf.label(), Op: OpLoad, Err: fmt.Errorf("%w: %v", ErrInvalidConfig, err)}
 	}
-	src, err := h.readSource(ctx, pc)
+	src, err := h.readSource(ctx, conf)
 	if err != nil {
-		return nil, nil, &PluginError{Plugin: pc.label(), Op: OpLoad, Err: err}
+		return nil, nil, &PluginError{Plugin: conf.label(), Op: OpLoad, Err: err}
 	}
-	p, err := h.admit(src, pc)
+	p, err := h.admit(src, conf)
 	if err != nil {
 		src.cleanup()
-		return nil, nil, &PluginError{Plugin: src.man.Name, Op: OpLoad, Err: err}
+		return nil, nil, &PluginError{Plugin: src.manifest.Name, Op: OpLoad, Err: err}
 	}
 	return src, p, nil
 }
 
-func (pc PluginConfig) label() string {
+func (conf PluginConfig) label() string {
 	switch {
-	case pc.Name != "":
-		return pc.Name
-	case pc.Builtin != "":
-		return pc.Builtin
-	case pc.Package != "":
-		return pc.Package
+	case conf.Name != "":
+		return conf.Name
+	case conf.Builtin != "":
+		return conf.Builtin
+	case conf.Package != "":
+		return conf.Package
 	}
-	return pc.Path
+	return conf.Path
 }
 
 // admit checks the operator's configuration against the manifest and
 // prepares everything the tier needs to start the plugin.
-func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
-	man := src.man
-	if pc.Name != "" && pc.Name != man.Name {
-		return nil, fmt.Errorf("%w: host config names plugin %q but %s says %q", ErrInvalidConfig, pc.Name, man.File, man.Name)
+func (h *Host) admit(src *source, conf PluginConfig) (*loadedPlugin, error) {
+	man := src.manifest
+	if conf.Name != "" && conf.Name != man.Name {
+		return nil, fmt.Errorf("%w: host config names plugin %q but %s says %q", ErrInvalidConfig, conf.Name, man.File, man.Name)
 	}
-	if pc.Isolation != "" && man.Tier != manifest.TierNative { // native tier (internal/native)
-		return nil, fmt.Errorf("%w: isolation = %q is for native plugins; %s is a %s plugin", ErrInvalidConfig, pc.Isolation, man.Name, man.Tier)
+	if conf.Isolation != "" && man.Tier != manifest.TierNative { // native tier (internal/native)
+		return nil, fmt.Errorf("%w: isolation = %q is for native plugins; %s is a %s plugin", ErrInvalidConfig, conf.Isolation, man.Name, man.Tier)
 	}
 	starter, ok := h.starters[man.Tier]
 	if !ok {
@@ -165,14 +165,14 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 	if err := h.checkContract(man); err != nil {
 		return nil, err
 	}
-	if err := src.checkPlatform(pc); err != nil {
+	if err := src.checkPlatform(conf); err != nil {
 		return nil, err
 	}
-	granted, err := capability.NewSet(pc.Grants)
+	granted, err := capability.NewSet(conf.Grants)
 	if err != nil {
 		return nil, fmt.Errorf("%w: grants: %v", ErrInvalidConfig, err)
 	}
-	if err := h.checkGrants(pc.Grants); err != nil {
+	if err := h.checkGrants(conf.Grants); err != nil {
 		return nil, err
 	}
 	// Threat: a plugin started without what it requires would fail
@@ -186,52 +186,52 @@ func (h *Host) admit(src *source, pc PluginConfig) (*managed, error) {
 		return nil, fmt.Errorf("%w: %s (grant them in the host configuration, e.g. grants = [%q])", ErrMissingGrant, strings.Join(names, ", "), strings.Join(names, `", "`))
 	}
 	grants := effectiveGrants(granted, man)
-	settings, err := man.ResolveConfig(pc.Config)
+	settings, err := man.ResolveConfig(conf.Config)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	runAs, err := resolveRunAs(pc.RunAs)
+	runAs, err := resolveRunAs(conf.RunAs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	log := h.log.With("plugin", man.Name)
-	p := &managed{
-		host:    h,
-		name:    man.Name,
-		man:     man,
-		cfg:     pc,
-		grants:  grants,
-		log:     log,
-		starter: starter,
-		cleanup: src.cleanup,
-		source:  src.note,
-		devMode: pc.AllowUnsigned && src.unsigned,
-		policy:  h.policy.restart.withDefaults(),
-		state:   StateRestarting,
-		ready:   make(chan struct{}),
-		stopCh:  make(chan struct{}),
-		drained: make(chan struct{}),
+	p := &loadedPlugin{
+		host:     h,
+		name:     man.Name,
+		manifest: man,
+		cfg:      conf,
+		grants:   grants,
+		log:      log,
+		starter:  starter,
+		cleanup:  src.cleanup,
+		source:   src.note,
+		devMode:  conf.AllowUnsigned && src.unsigned,
+		policy:   h.policy.restart.withDefaults(),
+		state:    StateRestarting,
+		ready:    make(chan struct{}),
+		stopCh:   make(chan struct{}),
+		drained:  make(chan struct{}),
 	}
-	limits := h.policy.limits.over(pc.Limits).tier()
+	limits := h.policy.limits.over(conf.Limits).tier()
 	p.calls = rate.NewLimiter(rate.Limit(limits.HostCallsPerSec), limits.HostCallsPerSec)
 	p.spec = tier.Spec{
 		Manifest:     man,
 		Dir:          src.dir,
-		Entry:        pc.Entry,
+		Entry:        conf.Entry,
 		Code:         src.code,
 		Assets:       src.assets,
 		Name:         man.Name,
-		Args:         pc.Args,
+		Args:         conf.Args,
 		Config:       settings,
 		Grants:       grants,
 		Functions:    h.allowedFuncs(grants),
 		Limits:       limits,
 		Log:          log,
-		Sandbox:      string(pc.Sandbox),
-		NoNamespaces: pc.Namespaces != nil && !*pc.Namespaces,
+		Sandbox:      string(conf.Sandbox),
+		NoNamespaces: conf.Namespaces != nil && !*conf.Namespaces,
 		RunAs:        runAs,
-		Explain:      pc.Explain,
-		Isolation:    string(pc.Isolation),
+		Explain:      conf.Explain,
+		Isolation:    string(conf.Isolation),
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 			return h.callHost(ctx, p, fn, input)
 		},
@@ -267,7 +267,7 @@ func (h *Host) allowedFuncs(grants capability.Set) []string {
 
 // call runs a call on the current instance, waiting for a restart in
 // progress (within ctx).
-func (p *managed) call(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
+func (p *loadedPlugin) call(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
 	if !p.enter() {
 		// Replaced or removed by a reload since the caller found it.
 		if next := p.successor(); next != nil {
@@ -284,7 +284,7 @@ func (p *managed) call(ctx context.Context, params protocol.CallParams) (json.Ra
 
 // callCurrent runs a call on the current instance, waiting for a restart
 // in progress (within ctx).
-func (p *managed) callCurrent(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
+func (p *loadedPlugin) callCurrent(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
 	for {
 		p.mu.Lock()
 		state, inst, ready, lastErr := p.state, p.inst, p.ready, p.lastErr
@@ -325,7 +325,7 @@ func (p *managed) callCurrent(ctx context.Context, params protocol.CallParams) (
 
 // ended marks the plugin as restarting when inst, its current instance,
 // has ended; the watcher does the restart.
-func (p *managed) ended(inst tier.Instance) {
+func (p *loadedPlugin) ended(inst tier.Instance) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inst == inst && p.state == StateRunning {
@@ -336,7 +336,7 @@ func (p *managed) ended(inst tier.Instance) {
 
 // watch waits for inst to end and, unless the plugin is being stopped,
 // handles the crash.
-func (p *managed) watch(inst tier.Instance) {
+func (p *loadedPlugin) watch(inst tier.Instance) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -351,7 +351,7 @@ func (p *managed) watch(inst tier.Instance) {
 
 // crashed records a crash and restarts the plugin after a backoff, or
 // disables it after too many crashes in the window.
-func (p *managed) crashed(why error) {
+func (p *loadedPlugin) crashed(why error) {
 	for {
 		p.mu.Lock()
 		if p.state == StateStopped {
@@ -411,14 +411,14 @@ func (p *managed) crashed(why error) {
 
 // warnUnsigned says, at every start, that the plugin runs unsigned on the
 // operator's say-so.
-func (p *managed) warnUnsigned() {
+func (p *loadedPlugin) warnUnsigned() {
 	if p.devMode {
 		p.log.Warn("plugin is NOT SIGNED: loaded in development mode (allow_unsigned)", "source", p.source)
 	}
 }
 
 // stop ends the plugin for good.
-func (p *managed) stop(ctx context.Context) {
+func (p *loadedPlugin) stop(ctx context.Context) {
 	p.mu.Lock()
 	if p.state == StateStopped {
 		p.mu.Unlock()
@@ -439,7 +439,7 @@ func (p *managed) stop(ctx context.Context) {
 	p.cleanup()
 }
 
-func (p *managed) info() PluginInfo {
+func (p *loadedPlugin) info() PluginInfo {
 	p.mu.Lock()
 	state, restarts, inst, inflight := p.state, p.restarts, p.inst, p.inflight
 	p.mu.Unlock()
@@ -449,12 +449,12 @@ func (p *managed) info() PluginInfo {
 	}
 	return PluginInfo{
 		Name:        p.name,
-		Version:     p.man.Version,
-		Description: p.man.Description,
-		Tier:        Tier(p.man.Tier),
+		Version:     p.manifest.Version,
+		Description: p.manifest.Description,
+		Tier:        Tier(p.manifest.Tier),
 		Dir:         p.dir(),
-		Hooks:       slices.Clone(p.man.Hooks),
-		Functions:   slices.Clone(p.man.Functions),
+		Hooks:       slices.Clone(p.manifest.Hooks),
+		Functions:   slices.Clone(p.manifest.Functions),
 		Grants:      p.grants.Strings(),
 		Priority:    p.cfg.Priority,
 		State:       state,
@@ -466,7 +466,7 @@ func (p *managed) info() PluginInfo {
 
 // dir returns the directory the plugin runs from: for a verified package,
 // the one its current instance was unpacked into.
-func (p *managed) dir() string {
+func (p *loadedPlugin) dir() string {
 	if fs, ok := p.starter.(*freshStarter); ok {
 		return fs.current()
 	}
@@ -474,7 +474,7 @@ func (p *managed) dir() string {
 }
 
 // priority returns the operator's priority for the plugin in hook.
-func (p *managed) priority(hook string) int {
+func (p *loadedPlugin) priority(hook string) int {
 	if v, ok := p.cfg.HookPriority[hook]; ok {
 		return v
 	}

@@ -169,9 +169,9 @@ func newHostWith(t *testing.T, cfg airlock.Config, opts airlock.Options) (*airlo
 	return h, rec
 }
 
-func load(t *testing.T, h *airlock.Host, pc airlock.PluginConfig) {
+func load(t *testing.T, h *airlock.Host, conf airlock.PluginConfig) {
 	t.Helper()
-	if _, err := h.Load(context.Background(), pc); err != nil {
+	if _, err := h.Load(context.Background(), conf); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 }
@@ -675,11 +675,11 @@ entry = "raw.exe"
 			t.Parallel()
 			dir := testutil.PluginDir(t, manifest, map[string]string{exe("raw"): bin})
 			h, _ := newHost(t, airlock.Options{})
-			pc := airlock.PluginConfig{Path: dir, Args: []string{c.mode}, Limits: airlock.Limits{
+			conf := airlock.PluginConfig{Path: dir, Args: []string{c.mode}, Limits: airlock.Limits{
 				StartTimeout: airlock.Duration(time.Second), MaxMessageBytes: 1 << 20,
 			}}
 			start := time.Now()
-			_, err := h.Load(context.Background(), pc)
+			_, err := h.Load(context.Background(), conf)
 			if c.loadErr != nil {
 				checkErr(t, err, c.loadErr, c.say)
 				return

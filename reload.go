@@ -44,12 +44,12 @@ func (h *Host) Reload(ctx context.Context, cfg *Config) error {
 
 	var errs []error
 	keep := map[string]bool{}
-	var retire []*managed
-	for _, pc := range cfg.Plugins {
-		if pc.Disabled {
+	var retire []*loadedPlugin
+	for _, conf := range cfg.Plugins {
+		if conf.Disabled {
 			continue
 		}
-		name, old, err := h.reloadOne(ctx, pc)
+		name, old, err := h.reloadOne(ctx, conf)
 		if name != "" {
 			keep[name] = true
 		}
@@ -74,14 +74,14 @@ func (h *Host) Reload(ctx context.Context, cfg *Config) error {
 	return errors.Join(errs...)
 }
 
-// reloadOne brings one plugin to pc. It returns the plugin's name (to
+// reloadOne brings one plugin to conf. It returns the plugin's name (to
 // keep), the instance it replaced (to retire), and its error. A plugin
 // whose configuration cannot even be read keeps running under the name
 // of the old plugin at the same place.
-func (h *Host) reloadOne(ctx context.Context, pc PluginConfig) (string, *managed, error) {
-	src, p, err := h.prepare(ctx, pc)
+func (h *Host) reloadOne(ctx context.Context, conf PluginConfig) (string, *loadedPlugin, error) {
+	src, p, err := h.prepare(ctx, conf)
 	if err != nil {
-		return h.nameAt(pc), nil, err
+		return h.nameAt(conf), nil, err
 	}
 	h.mu.RLock()
 	old := h.plugins[p.name]
@@ -110,17 +110,17 @@ func (h *Host) reloadOne(ctx context.Context, pc PluginConfig) (string, *managed
 		old.mu.Lock()
 		old.next = p
 		old.mu.Unlock()
-		p.log.Info("plugin reloaded", "version", p.man.Version, "was", old.man.Version)
+		p.log.Info("plugin reloaded", "version", p.manifest.Version, "was", old.manifest.Version)
 	}
 	return p.name, old, nil
 }
 
-// nameAt finds the running plugin loaded from the same place as pc.
-func (h *Host) nameAt(pc PluginConfig) string {
+// nameAt finds the running plugin loaded from the same place as conf.
+func (h *Host) nameAt(conf PluginConfig) string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for name, p := range h.plugins {
-		if p.cfg.Path == pc.Path && p.cfg.Package == pc.Package && p.cfg.Builtin == pc.Builtin {
+		if p.cfg.Path == conf.Path && p.cfg.Package == conf.Package && p.cfg.Builtin == conf.Builtin {
 			return name
 		}
 	}
@@ -129,9 +129,9 @@ func (h *Host) nameAt(pc PluginConfig) string {
 
 // same reports whether p, about to be started, is what old already runs:
 // the same configuration, limits, restart policy, manifest and code.
-func (old *managed) same(p *managed) bool {
+func (old *loadedPlugin) same(p *loadedPlugin) bool {
 	return reflect.DeepEqual(old.cfg, p.cfg) && reflect.DeepEqual(old.spec.Limits, p.spec.Limits) &&
-		old.policy == p.policy && reflect.DeepEqual(old.man, p.man) &&
+		old.policy == p.policy && reflect.DeepEqual(old.manifest, p.manifest) &&
 		old.code != "" && old.code == p.code
 }
 
@@ -151,12 +151,12 @@ func codeVersion(src *source) string {
 			data = fs.bundle.Entry()
 		}
 	case src.dir != "":
-		fi, err := os.Stat(filepath.Join(src.dir, filepath.FromSlash(src.man.RunHere().Entry)))
+		fi, err := os.Stat(filepath.Join(src.dir, filepath.FromSlash(src.manifest.RunHere().Entry)))
 		if err != nil {
 			return ""
 		}
 		return fmt.Sprintf("file %d %d", fi.Size(), fi.ModTime().UnixNano())
-	case src.man.Tier == manifest.TierBuiltin:
+	case src.manifest.Tier == manifest.TierBuiltin:
 		return "builtin"
 	}
 	if data == nil {
@@ -167,7 +167,7 @@ func codeVersion(src *source) string {
 }
 
 // enter admits a call unless the plugin is retired.
-func (p *managed) enter() bool {
+func (p *loadedPlugin) enter() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.retired {
@@ -178,7 +178,7 @@ func (p *managed) enter() bool {
 }
 
 // leave ends a call admitted by enter.
-func (p *managed) leave() {
+func (p *loadedPlugin) leave() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inflight--
@@ -188,7 +188,7 @@ func (p *managed) leave() {
 }
 
 // successor is the plugin that replaced a retired one, if any.
-func (p *managed) successor() *managed {
+func (p *loadedPlugin) successor() *loadedPlugin {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.next
@@ -196,7 +196,7 @@ func (p *managed) successor() *managed {
 
 // retire stops new calls (they go to the successor), waits for the calls
 // in flight to finish (within ctx) and stops the plugin.
-func (p *managed) retire(ctx context.Context) {
+func (p *loadedPlugin) retire(ctx context.Context) {
 	p.mu.Lock()
 	if !p.retired {
 		p.retired = true

@@ -51,9 +51,9 @@ func (t Trust) policy() (signing.Policy, error) {
 
 // source is where a plugin's code comes from, read and checked.
 type source struct {
-	man  *manifest.Manifest
-	dir  string // where its files are, for the process tier
-	code []byte // the entry's verified bytes, for the wasm tier
+	manifest *manifest.Manifest
+	dir      string // where its files are, for the process tier
+	code     []byte // the entry's verified bytes, for the wasm tier
 	// starter, if set, replaces the tier's starter: a verified process
 	// plugin is unpacked afresh at every start (see freshStarter).
 	starter tier.Starter
@@ -72,32 +72,32 @@ type source struct {
 
 // readSource finds and checks the plugin's code: a builtin, a signed
 // package, or a directory (with its entry pinned by digest or not).
-func (h *Host) readSource(ctx context.Context, pc PluginConfig) (*source, error) {
+func (h *Host) readSource(ctx context.Context, conf PluginConfig) (*source, error) {
 	switch {
-	case pc.Builtin != "":
-		b, ok := h.opts.Builtins[pc.Builtin]
+	case conf.Builtin != "":
+		b, ok := h.opts.Builtins[conf.Builtin]
 		if !ok {
-			return nil, fmt.Errorf("%w: no builtin plugin %q in this host", ErrInvalidConfig, pc.Builtin)
+			return nil, fmt.Errorf("%w: no builtin plugin %q in this host", ErrInvalidConfig, conf.Builtin)
 		}
-		man, err := b.manifest(pc.Builtin)
-		return &source{man: man, cleanup: func() {}, note: "builtin"}, err
-	case pc.Package != "":
-		if oci.IsReference(pc.Package) { // oci: fetch the pinned artifact into the cache; verified below like a local file
-			f, err := (&oci.Cache{Dir: h.opts.OCICacheDir, Client: h.ociClient(), Log: h.log}).Get(ctx, pc.Package)
+		man, err := b.manifest(conf.Builtin)
+		return &source{manifest: man, cleanup: func() {}, note: "builtin"}, err
+	case conf.Package != "":
+		if oci.IsReference(conf.Package) { // oci: fetch the pinned artifact into the cache; verified below like a local file
+			f, err := (&oci.Cache{Dir: h.opts.OCICacheDir, Client: h.ociClient(), Log: h.log}).Get(ctx, conf.Package)
 			if err != nil {
 				return nil, ociError(err)
 			}
-			pc.Package, pc.Signature = f.Package, f.Signature
+			conf.Package, conf.Signature = f.Package, f.Signature
 		}
-		data, err := readBounded(pc.Package, 512<<20)
+		data, err := readBounded(conf.Package, 512<<20)
 		if err != nil {
 			return nil, fmt.Errorf("%w: package: %v", ErrInvalidConfig, err)
 		}
-		b, err := h.openBundle(ctx, pc, data)
+		b, err := h.openBundle(ctx, conf, data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrNotTrusted, pc.Package, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotTrusted, conf.Package, err)
 		}
-		v, err := h.verify(pc, data, b)
+		v, err := h.verify(conf, data, b)
 		if err != nil {
 			return nil, err
 		}
@@ -107,20 +107,20 @@ func (h *Host) readSource(ctx context.Context, pc PluginConfig) (*source, error)
 		}
 		return src, err
 	}
-	man, err := manifest.Load(pc.Path)
+	man, err := manifest.Load(conf.Path)
 	if err != nil {
 		return nil, manifestError(err)
 	}
 	if man.Tier == manifest.TierBuiltin {
 		return nil, fmt.Errorf("%w: %s: tier builtin cannot be loaded from a directory; register it in Options.Builtins", ErrInvalidConfig, man.File)
 	}
-	if pc.EntrySHA256 != "" {
-		return h.pinnedDir(ctx, pc)
+	if conf.EntrySHA256 != "" {
+		return h.pinnedDir(ctx, conf)
 	}
-	if h.policy.trust.RequireSigned && !pc.AllowUnsigned {
-		return nil, fmt.Errorf("%w: %s is a plain directory and the host requires signed plugins (pin its entry with entry_sha256, or set allow_unsigned for development)", ErrNotTrusted, pc.Path)
+	if h.policy.trust.RequireSigned && !conf.AllowUnsigned {
+		return nil, fmt.Errorf("%w: %s is a plain directory and the host requires signed plugins (pin its entry with entry_sha256, or set allow_unsigned for development)", ErrNotTrusted, conf.Path)
 	}
-	return &source{man: man, dir: man.Dir, cleanup: func() {}, note: "directory, unsigned", unsigned: true}, nil
+	return &source{manifest: man, dir: man.Dir, cleanup: func() {}, note: "directory, unsigned", unsigned: true}, nil
 }
 
 // verification is how a package was verified.
@@ -130,10 +130,10 @@ type verification struct {
 }
 
 // verify checks a package's signature against the trust policy.
-func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (verification, error) {
-	sigPath := pc.Signature
+func (h *Host) verify(conf PluginConfig, data []byte, b *bundle.Bundle) (verification, error) {
+	sigPath := conf.Signature
 	if sigPath == "" {
-		sigPath = pc.Package + ".minisig"
+		sigPath = conf.Package + ".minisig"
 	}
 	sig, err := readBounded(sigPath, 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
@@ -142,16 +142,16 @@ func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (verificat
 	if err != nil {
 		return verification{}, fmt.Errorf("%w: signature: %v", ErrNotTrusted, err)
 	}
-	if sig == nil && pc.AllowUnsigned {
+	if sig == nil && conf.AllowUnsigned {
 		return verification{note: "UNSIGNED package (allow_unsigned: development mode)", unsigned: true}, nil
 	}
 	policy, err := h.policy.trust.policy()
 	if err != nil {
 		return verification{}, err
 	}
-	v, err := policy.Verify(data, sig, b.Manifest.Name, b.Manifest.Version, pc.Publishers)
+	v, err := policy.Verify(data, sig, b.Manifest.Name, b.Manifest.Version, conf.Publishers)
 	if err != nil {
-		return verification{}, fmt.Errorf("%w: %s: %v", ErrNotTrusted, pc.Package, err)
+		return verification{}, fmt.Errorf("%w: %s: %v", ErrNotTrusted, conf.Package, err)
 	}
 	return verification{note: fmt.Sprintf("signed by key %s, package sha256:%s", v.KeyID, v.Digest)}, nil
 }
@@ -159,8 +159,8 @@ func (h *Host) verify(pc PluginConfig, data []byte, b *bundle.Bundle) (verificat
 // openBundle reads and checks a package within the plugin's start
 // timeout (threat: a small package crafted to take the host minutes to
 // read; the bundle's limits bound the work, the deadline bounds the time).
-func (h *Host) openBundle(ctx context.Context, pc PluginConfig, data []byte) (*bundle.Bundle, error) {
-	limits := h.policy.limits.over(pc.Limits).tier()
+func (h *Host) openBundle(ctx context.Context, conf PluginConfig, data []byte) (*bundle.Bundle, error) {
+	limits := h.policy.limits.over(conf.Limits).tier()
 	ctx, cancel := context.WithTimeout(ctx, limits.StartTimeout)
 	defer cancel()
 	return bundle.OpenContext(ctx, data, bundle.Limits{})
@@ -170,7 +170,7 @@ func (h *Host) openBundle(ctx context.Context, pc PluginConfig, data []byte) (*b
 // bytes; a process plugin from a private directory they are written to
 // afresh at every start.
 func (h *Host) fromBundle(b *bundle.Bundle, note string) (*source, error) {
-	src := &source{man: b.Manifest, cleanup: func() {}, note: note}
+	src := &source{manifest: b.Manifest, cleanup: func() {}, note: note}
 	if b.Manifest.Tier == manifest.TierWasm {
 		src.code, src.assets = b.Entry(), b.FS()
 		return src, nil
@@ -273,17 +273,17 @@ func (s *freshStarter) removeAll() {
 // pinnedDir reads a directory plugin once into memory, checks its entry
 // against the operator's digest, and runs it from those bytes, so that
 // swapping the file afterwards changes nothing.
-func (h *Host) pinnedDir(ctx context.Context, pc PluginConfig) (*source, error) {
-	data, err := bundle.Pack(pc.Path)
+func (h *Host) pinnedDir(ctx context.Context, conf PluginConfig) (*source, error) {
+	data, err := bundle.Pack(conf.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	b, err := h.openBundle(ctx, pc, data)
+	b, err := h.openBundle(ctx, conf, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotTrusted, err)
 	}
-	if got := signing.Digest(b.Entry()); got != pc.EntrySHA256 {
-		return nil, fmt.Errorf("%w: the entry of plugin %s (%s) has sha256 %s, the configuration pins %s", ErrNotTrusted, b.Manifest.Name, pc.Path, got, pc.EntrySHA256)
+	if got := signing.Digest(b.Entry()); got != conf.EntrySHA256 {
+		return nil, fmt.Errorf("%w: the entry of plugin %s (%s) has sha256 %s, the configuration pins %s", ErrNotTrusted, b.Manifest.Name, conf.Path, got, conf.EntrySHA256)
 	}
 	return h.fromBundle(b, "directory, entry pinned by sha256")
 }

@@ -67,7 +67,7 @@ func newLogGates() *logGates { return &logGates{gates: map[string]*logGate{}} }
 // logGate counts one plugin's log lines in the current one-second window,
 // as the process tier's stderr pump does for its standard error.
 type logGate struct {
-	owner *managed // a plugin loaded again under the same name gets a new gate
+	owner *loadedPlugin // a plugin loaded again under the same name gets a new gate
 
 	mu        sync.Mutex
 	windowEnd time.Time
@@ -76,7 +76,7 @@ type logGate struct {
 }
 
 // gate returns the gate of the calling plugin.
-func (g *logGates) gate(p *managed) *logGate {
+func (g *logGates) gate(p *loadedPlugin) *logGate {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	lg := g.gates[p.name]

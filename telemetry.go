@@ -164,7 +164,7 @@ func (t *telemetry) close() {
 }
 
 // attrsFor returns the attributes of a call to p's function in phase.
-func (t *telemetry) attrsFor(p *managed, function, phase string) *callAttrs {
+func (t *telemetry) attrsFor(p *loadedPlugin, function, phase string) *callAttrs {
 	key := callKey{p.name, function, phase}
 	t.mu.RLock()
 	a := t.attrs[key]
@@ -178,7 +178,7 @@ func (t *telemetry) attrsFor(p *managed, function, phase string) *callAttrs {
 		add:       []metric.AddOption{set},
 		record:    []metric.RecordOption{set},
 		span:      "airlock.call " + p.name + "/" + function,
-		spanAttrs: append(kv, attrTier.String(p.man.Tier)),
+		spanAttrs: append(kv, attrTier.String(p.manifest.Tier)),
 		plugin:    p.name,
 		function:  function,
 		phase:     phase,
@@ -205,7 +205,7 @@ type callRecord struct {
 // carries it, and the params with the span's trace context (W3C
 // traceparent and tracestate) for the plugin, so that the plugin's own
 // spans join the host's trace.
-func (t *telemetry) startCall(ctx context.Context, p *managed, params protocol.CallParams) (context.Context, protocol.CallParams, callRecord) {
+func (t *telemetry) startCall(ctx context.Context, p *loadedPlugin, params protocol.CallParams) (context.Context, protocol.CallParams, callRecord) {
 	a := t.attrsFor(p, params.Name, params.Phase)
 	ctx, span := t.start(ctx, func() string { return a.span }, callSpan)
 	if span != nil && span.IsRecording() {
@@ -232,7 +232,7 @@ func (r callRecord) end(ctx context.Context, err error) {
 
 // resultRefused counts a result the host refused after the call returned
 // (ErrBadResult: the call's span has ended; the hook's span says it).
-func (t *telemetry) resultRefused(ctx context.Context, p *managed, function, phase string, err error) {
+func (t *telemetry) resultRefused(ctx context.Context, p *loadedPlugin, function, phase string, err error) {
 	t.errs.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(p.name), attrFunction.String(function), attrPhase.String(phase), attrErrType.String(errorKind(err))))
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent("result refused", trace.WithAttributes(attrPlugin.String(p.name), attrErrType.String(errorKind(err))))
@@ -297,7 +297,7 @@ var (
 // arrive on its connection, each naming the call it serves, and the
 // connection gives its context (rpc.Origin; threat: a plugin attaching
 // spans to another's trace: only its own calls in flight are found).
-func (t *telemetry) startHostCall(ctx context.Context, p *managed, fn string) (context.Context, trace.Span) {
+func (t *telemetry) startHostCall(ctx context.Context, p *loadedPlugin, fn string) (context.Context, trace.Span) {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		if origin, ok := rpc.Origin(ctx); ok {
 			ctx = trace.ContextWithSpan(ctx, trace.SpanFromContext(origin))
@@ -332,12 +332,12 @@ func (t *telemetry) refusedHostCall(ctx context.Context, plugin, fn, reason stri
 }
 
 // restarted counts a restart of p after a crash.
-func (t *telemetry) restarted(p *managed) {
+func (t *telemetry) restarted(p *loadedPlugin) {
 	t.restarts.Add(context.Background(), 1, metric.WithAttributes(attrPlugin.String(p.name)))
 }
 
 // disabled counts p's being disabled after crashing too often.
-func (t *telemetry) disabled(p *managed) {
+func (t *telemetry) disabled(p *loadedPlugin) {
 	t.disables.Add(context.Background(), 1, metric.WithAttributes(attrPlugin.String(p.name)))
 }
 

@@ -27,7 +27,7 @@ const timerMaxDelay = 366 * 24 * time.Hour
 type timerSched struct {
 	mu      sync.Mutex
 	next    uint64
-	plugins map[*managed]map[string]*timer // by plugin, then id
+	plugins map[*loadedPlugin]map[string]*timer // by plugin, then id
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -35,7 +35,7 @@ type timerSched struct {
 // timer is one timer of one plugin.
 type timer struct {
 	id     string
-	p      *managed
+	p      *loadedPlugin
 	fn     string
 	input  json.RawMessage
 	delay  time.Duration
@@ -45,7 +45,7 @@ type timer struct {
 }
 
 func newTimerSched() *timerSched {
-	return &timerSched{plugins: map[*managed]map[string]*timer{}}
+	return &timerSched{plugins: map[*loadedPlugin]map[string]*timer{}}
 }
 
 // TimerAfterInput is the input of the timer.after host function.
@@ -87,7 +87,7 @@ func (s *timerSched) funcs() []Function {
 
 // timerLimits returns the plugin's timer limits (Limits.TimerMax,
 // Limits.TimerMinPeriod), with their defaults filled in at load.
-func timerLimits(p *managed) (maxTimers int, minPeriod time.Duration) {
+func timerLimits(p *loadedPlugin) (maxTimers int, minPeriod time.Duration) {
 	return p.spec.Limits.TimerMax, p.spec.Limits.TimerMinPeriod
 }
 
@@ -96,7 +96,7 @@ func timerLimits(p *managed) (maxTimers int, minPeriod time.Duration) {
 // too: a chain of one-shot timers is a periodic timer.
 func (s *timerSched) add(c Caller, what string, delayMS, periodMS int64, fn string, input json.RawMessage) (TimerID, error) {
 	p := c.plugin
-	if !slices.Contains(p.man.Functions, fn) {
+	if !slices.Contains(p.manifest.Functions, fn) {
 		return TimerID{}, protocol.Errorf(protocol.CodeInvalidParams, "%s: plugin %s: the manifest declares no function %q", what, p.name, fn)
 	}
 	maxTimers, minPeriod := timerLimits(p)
@@ -135,7 +135,7 @@ func (s *timerSched) add(c Caller, what string, delayMS, periodMS int64, fn stri
 }
 
 // cancelOne cancels one of p's timers; another plugin's id is unknown.
-func (s *timerSched) cancelOne(p *managed, id string) bool {
+func (s *timerSched) cancelOne(p *loadedPlugin, id string) bool {
 	s.mu.Lock()
 	t := s.plugins[p][id]
 	s.mu.Unlock()
@@ -150,7 +150,7 @@ func (s *timerSched) cancelOne(p *managed, id string) bool {
 // cancelPlugin cancels all of p's timers: it unloads, restarts after a
 // crash, is disabled, or the host closes. It does not wait for a callback
 // in progress, which ends with the instance it runs on.
-func (s *timerSched) cancelPlugin(p *managed) {
+func (s *timerSched) cancelPlugin(p *loadedPlugin) {
 	s.mu.Lock()
 	timers := s.plugins[p]
 	delete(s.plugins, p)
@@ -174,7 +174,7 @@ func (s *timerSched) close() {
 			all = append(all, t)
 		}
 	}
-	s.plugins = map[*managed]map[string]*timer{}
+	s.plugins = map[*loadedPlugin]map[string]*timer{}
 	s.mu.Unlock()
 	for _, t := range all {
 		t.cancel()
@@ -254,7 +254,7 @@ func (s *timerSched) fire(t *timer) {
 }
 
 // currentState returns the plugin's state.
-func (p *managed) currentState() State {
+func (p *loadedPlugin) currentState() State {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state

@@ -65,21 +65,21 @@ func timerGuestBuiltin(name string, active, peak *atomic.Int32) airlock.Builtin 
 // (builtins) and the plugin's configuration.
 func timerGuest(t *testing.T, tier string) (airlock.Options, airlock.PluginConfig) {
 	t.Helper()
-	pc := airlock.PluginConfig{Grants: []string{"timer", "log"}, Limits: timerLimits}
+	conf := airlock.PluginConfig{Grants: []string{"timer", "log"}, Limits: timerLimits}
 	switch tier {
 	case "builtin":
-		pc.Builtin = "timerguest"
-		return airlock.Options{Builtins: map[string]airlock.Builtin{"timerguest": timerGuestBuiltin("timerguest", new(atomic.Int32), new(atomic.Int32))}}, pc
+		conf.Builtin = "timerguest"
+		return airlock.Options{Builtins: map[string]airlock.Builtin{"timerguest": timerGuestBuiltin("timerguest", new(atomic.Int32), new(atomic.Int32))}}, conf
 	case "process":
 		bin := testutil.GoBinary(t, "testdata/plugins/timerguest")
 		m := fmt.Sprintf(timerGuestManifest, "process", fmt.Sprintf("entry = %q", exe("bin/timerguest")))
-		pc.Path = testutil.PluginDir(t, m, map[string]string{exe("bin/timerguest"): bin})
+		conf.Path = testutil.PluginDir(t, m, map[string]string{exe("bin/timerguest"): bin})
 	case "wasm":
 		module := testutil.GoWasm(t, "testdata/plugins/timerguest")
 		m := fmt.Sprintf(timerGuestManifest, "wasm", `entry = "timerguest.wasm"`)
-		pc.Path = testutil.PluginDir(t, m, map[string]string{"timerguest.wasm": module})
+		conf.Path = testutil.PluginDir(t, m, map[string]string{"timerguest.wasm": module})
 	}
-	return airlock.Options{}, pc
+	return airlock.Options{}, conf
 }
 
 // arm calls a timer host function as plugin.
@@ -120,9 +120,9 @@ func ticks(rec *recorder, input string) int {
 func TestTimers(t *testing.T) {
 	for _, tier := range []string{"builtin", "process", "wasm"} {
 		t.Run(tier, func(t *testing.T) {
-			opts, pc := timerGuest(t, tier)
+			opts, conf := timerGuest(t, tier)
 			h, rec := newHost(t, opts)
-			load(t, h, pc)
+			load(t, h, conf)
 
 			mustArm(t, h, "timerguest", "timer.after", map[string]any{"delay_ms": 30, "function": "tick", "input": "once"})
 			waitFor(t, func() bool { return ticks(rec, "once") == 1 }, "the one-shot timer")
@@ -150,7 +150,7 @@ func TestTimers(t *testing.T) {
 			if !strings.Contains(rec.String(), "plugin timers cancelled") {
 				t.Error("unloading did not cancel the plugin's timers")
 			}
-			load(t, h, pc)
+			load(t, h, conf)
 			n = ticks(rec, "unload")
 			settle(t, h, rec, "timerguest", 200*time.Millisecond)
 			if got := ticks(rec, "unload"); got != n {
@@ -241,9 +241,9 @@ func TestTimerRunsNeverOverlap(t *testing.T) {
 
 // A failing callback is logged with the plugin and the function named.
 func TestTimerCallbackErrorIsLogged(t *testing.T) {
-	opts, pc := timerGuest(t, "builtin")
+	opts, conf := timerGuest(t, "builtin")
 	h, rec := newHost(t, opts)
-	load(t, h, pc)
+	load(t, h, conf)
 	mustArm(t, h, "timerguest", "timer.after", map[string]any{"delay_ms": 20, "function": "tick", "input": "fail"})
 	waitFor(t, func() bool { return strings.Contains(rec.String(), "timer callback failed") }, "the failure logged")
 	line := ""
@@ -271,9 +271,9 @@ func TestTimersEndWithACrash(t *testing.T) {
 		{"disabled", 1, airlock.StateDisabled},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, pc := timerGuest(t, "process")
+			_, conf := timerGuest(t, "process")
 			h, rec := newHostWith(t, airlock.Config{Restart: airlock.RestartPolicy{MaxCrashes: c.maxCrashes, Backoff: airlock.Duration(10 * time.Millisecond)}}, airlock.Options{})
-			load(t, h, pc)
+			load(t, h, conf)
 			mustArm(t, h, "timerguest", "timer.every", map[string]any{"period_ms": 25, "function": "tick", "input": "crash"})
 			waitFor(t, func() bool { return ticks(rec, "crash") >= 2 }, "two runs")
 			h.Call(context.Background(), "timerguest", "crash", nil)

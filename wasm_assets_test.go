@@ -41,13 +41,13 @@ func TestWasmGuestReadsItsAssets(t *testing.T) {
 	h, _ := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: []string{acme.pub}}}, airlock.Options{})
 	for _, source := range []struct {
 		name string
-		pc   airlock.PluginConfig
+		conf airlock.PluginConfig
 	}{
 		{"directory", airlock.PluginConfig{Path: dir}},
 		{"package", airlock.PluginConfig{Package: pkg}},
 	} {
 		t.Run(source.name, func(t *testing.T) {
-			load(t, h, source.pc)
+			load(t, h, source.conf)
 			defer h.Unload(context.Background(), "goguest")
 			ctx := ctxT(t, 30*time.Second)
 			call := func(fn, path string) (string, error) {
