@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,34 @@ func osPeer(t *testing.T, h Handler) (*Conn, *os.File, *peer) {
 	return p.Conn, w, p
 }
 
+// callerBlockedReading waits until a caller reading for its answer
+// (lead) is blocked in its read: in a system call (poll(2) on Linux) or
+// parked in Go's poller. An event rather than a sleep, so that a loaded
+// machine cannot make the test take another path than the one it means
+// (interrupting a reader that has not started reading yet).
+func callerBlockedReading(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	blocked := func() bool {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "(*Conn).lead(") && (strings.Contains(g, "[syscall") || strings.Contains(g, "[IO wait")) {
+				return true
+			}
+		}
+		return false
+	}
+	// Seen twice in a row: a read that returns at once (input was
+	// waiting) can be caught in its system call once.
+	eventually(t, "a caller blocked in its read", func() bool {
+		if !blocked() {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+		return blocked()
+	})
+}
+
 // A request the peer sends while no call is in flight is read by the
 // background reader and answered.
 func TestCallerReadsAnswersWhenIdle(t *testing.T) {
@@ -121,7 +150,9 @@ func TestCallerReadsInterruptedMidLine(t *testing.T) {
 	// Half of the answer, then the caller gives up.
 	answer := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":"late"}`+"\n", req.ID)
 	p.send(answer[:10])
-	time.Sleep(10 * time.Millisecond) // let the caller block in its read: not an assertion
+	// The caller blocks again only once it has read those bytes: a read
+	// with input waiting does not block.
+	callerBlockedReading(t)
 	cancel()
 	if err := recv(t, done, "the cancelled call"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call = %v, want context.Canceled", err)
@@ -154,7 +185,7 @@ func TestCallerReadsClose(t *testing.T) {
 		done <- err
 	}()
 	p.next(t)
-	time.Sleep(10 * time.Millisecond) // let the caller block in its read: not an assertion
+	callerBlockedReading(t)
 	c.Close(errors.New("stopping"))
 	if err := recv(t, done, "the call after Close"); err == nil || !strings.Contains(err.Error(), "stopping") {
 		t.Fatalf("call after Close = %v, want the close reason", err)

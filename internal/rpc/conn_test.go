@@ -544,7 +544,7 @@ func TestRequestIDs(t *testing.T) {
 // handler ran long enough for another worker to take over reading.
 func TestIDReusedRightAfterAnswer(t *testing.T) {
 	slowEcho := func(ctx context.Context, _ string, p json.RawMessage) (json.RawMessage, error) {
-		time.Sleep(200 * time.Microsecond) // longer than handoffDelay: not an assertion
+		time.Sleep(200 * time.Microsecond) // a handler slower than handoffDelay: the workload under test, not a wait
 		return p, nil
 	}
 	p := newPeer(t, slowEcho, Options{MaxHandlers: 1})
