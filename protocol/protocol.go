@@ -2,8 +2,8 @@
 // (docs/PROTOCOL.md) that hosts, plugins and SDKs share: the protocol
 // version, the method names, the error codes, the message size limit, and
 // the params and results of the protocol's methods (InitializeParams,
-// InitializeResult, CallParams, AfterInput, CancelParams) and its error
-// object (Error). The connection that carries them is the host's and the
+// InitializeResult, CallParams, AfterInput, CancelParams), its error
+// object (Error) and the W3C traceparent a call carries (Traceparent). The connection that carries them is the host's and the
 // Go SDK's own business (internal/rpc).
 //
 // A host sees the codes in airlock.RemoteError.Code; a Go plugin returns
