@@ -371,7 +371,12 @@ func (d *demo) config() *airlock.Config {
 // host reading a host.toml gets it from ReadConfig instead.
 func (d *demo) policy() *airlock.Config {
 	return &airlock.Config{
-		Limits: airlock.Limits{CallTimeout: airlock.Duration(time.Second), CancelGrace: airlock.Duration(300 * time.Millisecond)},
+		Limits: airlock.Limits{
+			CallTimeout: airlock.Duration(time.Second), CancelGrace: airlock.Duration(300 * time.Millisecond),
+			// The defaults, said here because the reload step paces its
+			// caller below them (reload_test.go).
+			HostCallsPerSecond: 1000, LogLinesPerSecond: 200,
+		},
 	}
 }
 
