@@ -367,11 +367,13 @@ func (p *loadedPlugin) crashed(why error) {
 			p.state, p.ready = StateRestarting, make(chan struct{})
 		}
 		if n >= p.policy.MaxCrashes {
+			// Counted before the state is seen: whoever sees it disabled
+			// finds it counted.
+			p.host.tel.disabled(p) // telemetry.go
 			p.state = StateDisabled
 			close(p.ready)
 			p.mu.Unlock()
 			p.host.timers.cancelPlugin(p) // timers.go
-			p.host.tel.disabled(p)        // telemetry.go
 			p.log.Error("plugin disabled: crashed too often", "crashes", n, "window", time.Duration(p.policy.Window), "last_error", why)
 			return
 		}
@@ -397,11 +399,11 @@ func (p *loadedPlugin) crashed(why error) {
 			_ = inst.Stop(context.Background())
 			return
 		}
+		p.host.tel.restarted(p) // telemetry.go; counted before the state is seen
 		p.inst, p.state = inst, StateRunning
 		p.restarts++
 		close(p.ready)
 		p.mu.Unlock()
-		p.host.tel.restarted(p) // telemetry.go
 		p.log.Info("plugin restarted", "restarts", p.restarts, "source", p.source)
 		p.warnUnsigned()
 		p.watch(inst)
