@@ -361,12 +361,10 @@ mod tests {
         panic!("boom")
     }
 
-    // The trace context is read only when the host's sizes say it is
-    // there: an older host's shorter call struct is never read past.
-    #[test]
-    fn traceparent_only_from_hosts_that_pass_it() {
-        let tp = c"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let raw = RawCall {
+    /// greet_call is a call of "greet" with no input, config or trace
+    /// context, as a host would fill it in.
+    fn greet_call() -> RawCall {
+        RawCall {
             name: c"greet".as_ptr(),
             name_len: 5,
             phase: c"".as_ptr(),
@@ -376,10 +374,24 @@ mod tests {
             config: std::ptr::null(),
             config_len: 0,
             ctx: std::ptr::null_mut(),
+            traceparent: std::ptr::null(),
+            traceparent_len: 0,
+            tracestate: std::ptr::null(),
+            tracestate_len: 0,
+        }
+    }
+
+    // The trace context is read only when the host's sizes say it is
+    // there: an older host's shorter call struct is never read past.
+    #[test]
+    fn traceparent_only_from_hosts_that_pass_it() {
+        let tp = c"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let raw = RawCall {
             traceparent: tp.as_ptr(),
             traceparent_len: tp.to_bytes().len(),
             tracestate: c"k=v".as_ptr(),
             tracestate_len: 3,
+            ..greet_call()
         };
         let call = |host: &HostTable| {
             let c = Call { raw: &raw, host, _call: std::marker::PhantomData };
@@ -402,21 +414,7 @@ mod tests {
     fn dispatch_catches_panics() {
         let h = Box::leak(Box::new(host(API_VERSION)));
         HOST.store(h, Ordering::Release);
-        let raw = RawCall {
-            name: c"greet".as_ptr(),
-            name_len: 5,
-            phase: c"".as_ptr(),
-            phase_len: 0,
-            input: std::ptr::null(),
-            input_len: 0,
-            config: std::ptr::null(),
-            config_len: 0,
-            ctx: std::ptr::null_mut(),
-            traceparent: std::ptr::null(),
-            traceparent_len: 0,
-            tracestate: std::ptr::null(),
-            tracestate_len: 0,
-        };
+        let raw = greet_call();
         let (mut out, mut n) = (std::ptr::null_mut(), 0usize);
         let rc = unsafe { dispatch(panics, &raw, &mut out, &mut n) };
         assert_eq!(rc, code::FAILED);
