@@ -62,10 +62,11 @@ func newCacheAuth(dir string) *cacheAuth {
 	return &cacheAuth{dir: dir, checked: map[string]checkedEntry{}}
 }
 
-// sweep removes every entry that has no valid MAC, and anything else in
-// wazero's subdirectories that wazero could read and that is not the host
-// user's regular file. Called before each compile.
-func (a *cacheAuth) sweep() error {
+// sweep removes every entry of the module cache directory moduleDir
+// (modcache.go) that has no valid MAC, and anything else in wazero's
+// subdirectories there that wazero could read and that is not the host
+// user's regular file. Called before each compile of the module.
+func (a *cacheAuth) sweep(moduleDir string) error {
 	key, err := cacheKey(a.dir)
 	if err != nil {
 		return err
@@ -73,13 +74,13 @@ func (a *cacheAuth) sweep() error {
 	if !hmac.Equal(key, a.key) {
 		a.key, a.checked = key, map[string]checkedEntry{}
 	}
-	return a.eachVersionDir(a.sweepDir)
+	return a.eachVersionDir(moduleDir, a.sweepDir)
 }
 
-// seal adds a MAC to each entry without one: the entries wazero wrote
-// since the sweep. Called after each compile.
-func (a *cacheAuth) seal() error {
-	return a.eachVersionDir(func(dir string) error {
+// seal adds a MAC to each entry of moduleDir without one: the entries
+// wazero wrote since the sweep. Called after each compile.
+func (a *cacheAuth) seal(moduleDir string) error {
+	return a.eachVersionDir(moduleDir, func(dir string) error {
 		names, err := entries(dir)
 		if err != nil {
 			return err
@@ -97,11 +98,11 @@ func (a *cacheAuth) seal() error {
 	})
 }
 
-// eachVersionDir calls fn with each of wazero's subdirectories, after
-// removing any that is not the host user's private directory (wazero
-// creates them again).
-func (a *cacheAuth) eachVersionDir(fn func(dir string) error) error {
-	list, err := os.ReadDir(a.dir)
+// eachVersionDir calls fn with each of wazero's subdirectories of
+// moduleDir, after removing any that is not the host user's private
+// directory (wazero creates them again).
+func (a *cacheAuth) eachVersionDir(moduleDir string, fn func(dir string) error) error {
+	list, err := os.ReadDir(moduleDir)
 	if err != nil {
 		return fmt.Errorf("wasm compilation cache: %w", err)
 	}
@@ -109,7 +110,7 @@ func (a *cacheAuth) eachVersionDir(fn func(dir string) error) error {
 		if !strings.HasPrefix(d.Name(), wazeroPrefix) {
 			continue
 		}
-		path := filepath.Join(a.dir, d.Name())
+		path := filepath.Join(moduleDir, d.Name())
 		fi, err := os.Lstat(path)
 		if err != nil {
 			return fmt.Errorf("wasm compilation cache: %w", err)
@@ -117,6 +118,11 @@ func (a *cacheAuth) eachVersionDir(fn func(dir string) error) error {
 		if !fi.IsDir() || private(fi) != nil {
 			if err := os.RemoveAll(path); err != nil {
 				return fmt.Errorf("wasm compilation cache: remove %s: %w", path, err)
+			}
+			// wazero made it when the module's cache was opened, and
+			// writes its entries there.
+			if err := os.Mkdir(path, 0o700); err != nil {
+				return fmt.Errorf("wasm compilation cache: %w", err)
 			}
 			continue
 		}

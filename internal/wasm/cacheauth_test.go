@@ -104,7 +104,7 @@ func TestTamperedCacheEntryNeverRuns(t *testing.T) {
 		t.Errorf("the planted entry is still there (err %v)", err)
 	}
 	auth := newCacheAuth(dir)
-	if err := auth.sweep(); err != nil || !auth.valid(entryA) {
+	if err := auth.sweep(moduleDirOf(entryA)); err != nil || !auth.valid(entryA) {
 		t.Errorf("the replacing entry is not sealed (err %v)", err)
 	}
 }
@@ -123,7 +123,7 @@ func TestCacheSweep(t *testing.T) {
 	if os.Symlink(entry, link) == nil {
 		os.WriteFile(link+macSuffix, mustRead(t, entry+macSuffix), 0o600)
 	}
-	if err := auth.sweep(); err != nil {
+	if err := auth.sweep(moduleDirOf(entry)); err != nil {
 		t.Fatal(err)
 	}
 	if got := cacheEntries(t, dir); !slices.Equal(got, []string{entry}) {
@@ -135,7 +135,7 @@ func TestCacheSweep(t *testing.T) {
 	key := filepath.Join(dir, keyDirName, keyFileName)
 	old := mustRead(t, key)
 	os.Chmod(key, 0o644)
-	if err := auth.sweep(); err != nil {
+	if err := auth.sweep(moduleDirOf(entry)); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 || bytes.Equal(mustRead(t, key), old) {
@@ -146,6 +146,47 @@ func TestCacheSweep(t *testing.T) {
 	}
 	if got := runAnswer(t, dir, a); got != "42" {
 		t.Errorf("after the new key: %s", got)
+	}
+}
+
+// moduleDirOf returns the module cache directory holding entry
+// (CacheDir/mod-HASH/wazero-VERSION/ENTRY).
+func moduleDirOf(entry string) string { return filepath.Dir(filepath.Dir(entry)) }
+
+// Starting a module checks its own entries only: another module's entry,
+// even one that could not be read, is left for that module's own start,
+// so that a host's start does not grow with the cache. The layout before
+// module directories is removed.
+func TestCacheChecksOnlyTheModuleItRuns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	a, b := answerModule(t, "42"), answerModule(t, "41")
+	entryA, entryB := compileInto(t, dir, a), compileInto(t, dir, b)
+	if moduleDirOf(entryA) == moduleDirOf(entryB) {
+		t.Fatalf("two modules share the cache directory %s", moduleDirOf(entryA))
+	}
+	// Unsealed: the check of b would remove it, a check of a must not
+	// look at it.
+	if err := os.Remove(entryB + macSuffix); err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(dir, wazeroPrefix+"v1.0.0-amd64-linux")
+	if err := os.MkdirAll(legacy, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := runAnswer(t, dir, a); got != "42" {
+		t.Fatalf("a answered %s", got)
+	}
+	if _, err := os.Stat(entryB); err != nil {
+		t.Errorf("starting a checked b's entry: %v", err)
+	}
+	if _, err := os.Stat(legacy); err == nil {
+		t.Errorf("the old layout's %s is still there", legacy)
+	}
+	if got := runAnswer(t, dir, b); got != "41" {
+		t.Fatalf("b answered %s", got)
+	}
+	if auth := newCacheAuth(dir); auth.sweep(moduleDirOf(entryB)) != nil || !auth.valid(entryB) {
+		t.Errorf("b's unsealed entry was not replaced by a sealed one")
 	}
 }
 

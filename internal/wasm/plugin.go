@@ -23,6 +23,8 @@ import (
 // they share.
 type plugin struct {
 	spec     tier.Spec
+	starter  *Starter
+	cache    *moduleCache // released at Stop
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	info     protocol.InitializeResult
@@ -41,7 +43,7 @@ type plugin struct {
 // newPlugin compiles code into rt (through the starter's authenticated
 // cache), checks it against the contract before any of its code runs,
 // and starts a first instance under the start timeout.
-func newPlugin(ctx context.Context, s *Starter, rt wazero.Runtime, code []byte, spec tier.Spec) (*plugin, error) {
+func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Runtime, code []byte, spec tier.Spec) (*plugin, error) {
 	p := &plugin{
 		spec:  spec,
 		rt:    rt,
@@ -61,7 +63,7 @@ func newPlugin(ctx context.Context, s *Starter, rt wazero.Runtime, code []byte, 
 	if err := p.instantiateInterrupt(ctx); err != nil {
 		return nil, fmt.Errorf("%w: interrupt module: %v", tier.ErrStart, err)
 	}
-	compiled, err := s.compile(ctx, rt, code)
+	compiled, err := s.compile(ctx, rt, cache, code)
 	var invalid invalidModule
 	switch {
 	case errors.As(err, &invalid):
@@ -76,6 +78,7 @@ func newPlugin(ctx context.Context, s *Starter, rt wazero.Runtime, code []byte, 
 		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
 	}
 	p.compiled = compiled
+	p.starter, p.cache = s, cache
 	p.initialMemory = int64(compiled.ExportedMemories()[exportMemory].Min()) * pageSize
 	if err := p.startFirst(ctx); err != nil {
 		return nil, err
@@ -170,6 +173,7 @@ func (p *plugin) Stop(ctx context.Context) error {
 		close(p.done)
 		p.closePool()
 		p.rt.Close(ctx)
+		p.starter.release(ctx, p.cache)
 		p.watch.Stop()
 	})
 	return nil

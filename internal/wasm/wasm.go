@@ -41,51 +41,61 @@ type Options struct {
 // Starter starts wasm plugins. It shares compiled code among the plugins
 // it starts, in memory and on disk.
 type Starter struct {
-	cache wazero.CompilationCache
-	dir   string
+	dir    string                  // the on-disk cache; "" without one
+	memory wazero.CompilationCache // without an on-disk cache: every module's
 
 	// mu orders compiles, so that each one's sweep, compile and seal of
-	// the on-disk cache do not interleave with another's.
-	mu   sync.Mutex
-	auth *cacheAuth // nil without an on-disk cache
+	// the on-disk cache do not interleave with another's, and guards
+	// modules.
+	mu      sync.Mutex
+	auth    *cacheAuth              // nil without an on-disk cache
+	modules map[string]*moduleCache // open module caches, by directory name (modcache.go)
 }
 
 // NewStarter returns a Starter using opts.
 func NewStarter(opts Options) (*Starter, error) {
-	s := &Starter{}
-	switch dir := opts.CacheDir; dir {
-	case "-":
-		s.cache = wazero.NewCompilationCache()
-	default:
-		if dir == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				base = os.TempDir()
-			}
-			dir = filepath.Join(base, "airlock", "wasm-cache")
-		}
-		// Threat: planted machine code in the cache, which the host
-		// would execute.
-		if err := privdir.Ensure(dir); err != nil {
-			return nil, fmt.Errorf("wasm compilation cache: %w", err)
-		}
-		// Threat: the same, by whoever could write into the directory
-		// once; see cacheAuth.
-		s.auth = newCacheAuth(dir)
-		if err := s.auth.sweep(); err != nil {
-			return nil, err
-		}
-		c, err := wazero.NewCompilationCacheWithDir(dir)
-		if err != nil {
-			return nil, fmt.Errorf("wasm compilation cache %s: %w", dir, err)
-		}
-		s.cache, s.dir = c, dir
+	s := &Starter{modules: map[string]*moduleCache{}}
+	dir := opts.CacheDir
+	if dir == "-" {
+		s.memory = wazero.NewCompilationCache()
+		return s, nil
 	}
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "airlock", "wasm-cache")
+	}
+	// Threat: planted machine code in the cache, which the host would
+	// execute.
+	if err := privdir.Ensure(dir); err != nil {
+		return nil, fmt.Errorf("wasm compilation cache: %w", err)
+	}
+	if err := removeLegacyLayout(dir); err != nil {
+		return nil, err
+	}
+	// Threat: the same, by whoever could write into the directory once;
+	// see cacheAuth. Each module's entries are checked when it compiles.
+	s.auth = newCacheAuth(dir)
+	s.dir = dir
 	return s, nil
 }
 
-// Close releases the compilation cache.
-func (s *Starter) Close(ctx context.Context) error { return s.cache.Close(ctx) }
+// Close releases the compilation caches.
+func (s *Starter) Close(ctx context.Context) error {
+	if s.memory != nil {
+		return s.memory.Close(ctx)
+	}
+	s.mu.Lock()
+	open := s.modules
+	s.modules = map[string]*moduleCache{}
+	s.mu.Unlock()
+	for _, m := range open {
+		m.cache.Close(ctx)
+	}
+	return nil
+}
 
 // CacheDir returns the on-disk cache directory, or "" if there is none.
 func (s *Starter) CacheDir() string { return s.dir }
@@ -117,21 +127,26 @@ func (s *Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, err
 	case err != nil:
 		return nil, fmt.Errorf("%w: %s is not a valid WebAssembly module: %w", tier.ErrStart, spec.Manifest.RunHere().Entry, err)
 	}
+	cache, err := s.acquire(code)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
-		WithCompilationCache(s.cache).
+		WithCompilationCache(cache.cache).
 		WithMemoryLimitPages(pages(spec.Limits.MaxMemory)))
-	p, err := newPlugin(ctx, s, rt, code, spec)
+	p, err := newPlugin(ctx, s, cache, rt, code, spec)
 	if err != nil {
 		rt.Close(ctx)
+		s.release(ctx, cache)
 		return nil, err
 	}
 	return p, nil
 }
 
-// compile compiles code in rt. With an on-disk cache, the cache's
-// entries are authenticated before wazero can read them, and the entries
-// it writes are sealed after (cacheAuth).
-func (s *Starter) compile(ctx context.Context, rt wazero.Runtime, code []byte) (wazero.CompiledModule, error) {
+// compile compiles code in rt, whose compilation cache is m. With an
+// on-disk cache, the module's entries are authenticated before wazero can
+// read them, and the entries it writes are sealed after (cacheAuth).
+func (s *Starter) compile(ctx context.Context, rt wazero.Runtime, m *moduleCache, code []byte) (wazero.CompiledModule, error) {
 	if s.auth == nil {
 		compiled, err := rt.CompileModule(ctx, code)
 		if err != nil {
@@ -141,14 +156,14 @@ func (s *Starter) compile(ctx context.Context, rt wazero.Runtime, code []byte) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.auth.sweep(); err != nil {
+	if err := s.auth.sweep(m.dir); err != nil {
 		return nil, err
 	}
 	compiled, err := rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, invalidModule{err}
 	}
-	if err := s.auth.seal(); err != nil {
+	if err := s.auth.seal(m.dir); err != nil {
 		compiled.Close(ctx)
 		return nil, err
 	}
