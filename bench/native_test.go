@@ -107,8 +107,8 @@ func BenchmarkNative(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
-					res, err := h.Call(ctx, "nativeecho", "echo", m.json)
-					if err != nil || len(res) != len(m.json) {
+					res, err := h.Call(ctx, "nativeecho", "echo", m.value)
+					if err != nil || len(res) != m.size {
 						b.Fatalf("echo: %d bytes, %v", len(res), err)
 					}
 				}

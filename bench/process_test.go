@@ -70,65 +70,54 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var sizes = []struct {
-	name string
-	n    int
-}{{"64B", 64}, {"4KiB", 4 << 10}, {"256KiB", 256 << 10}}
-
-// payload is a JSON string of n bytes in all (quotes included).
-func payload(n int) string { return strings.Repeat("x", n-2) }
-
-// msg is a payload in the forms the echoers take, made once per benchmark
-// (an application holding its payload as JSON, or as bytes, passes it as
-// it is).
-type msg struct {
-	s    string          // the payload's characters
-	json json.RawMessage // the payload as a JSON string: n bytes in all
-	b    []byte          // the characters as bytes
-}
-
-func newMsg(n int) msg {
-	s := payload(n)
-	return msg{s: s, json: json.RawMessage(`"` + s + `"`), b: []byte(s)}
-}
-
 // echoer is one way of making the echo call.
 type echoer interface {
 	echo(ctx context.Context, m msg) error
 	close()
 }
 
+// BenchmarkCall makes the echo call with each kind of payload (payloads:
+// the plain string, named SIZE/CONTENDER as before the other kinds, an
+// escaped string and an object, named KIND/SIZE/CONTENDER) at each size
+// through every contender. Each contender is handed the payload as msg
+// says, encodes it if it is a Go value, sends it, and checks the length
+// of what comes back.
 func BenchmarkCall(b *testing.B) {
-	for _, sz := range sizes {
-		for _, impl := range []struct {
-			name  string
-			start func(b *testing.B) echoer
-		}{
-			{"raw-pipe", startRaw},
-			{"raw-pipe-blocking", startRawBlocking},
-			{"raw-jsonrpc", startRawJSON},
-			{"raw-client-sdk-plugin", startRawToSDK},
-			{"airlock", startAirlock},
-			{"airlock-no-sandbox", func(b *testing.B) echoer { return startAirlockWith(b, "off") }},
-			{"goplugin-grpc", func(b *testing.B) echoer { return startGoPlugin(b, "grpc") }},
-			{"goplugin-netrpc", func(b *testing.B) echoer { return startGoPlugin(b, "netrpc") }},
-		} {
-			b.Run(sz.name+"/"+impl.name, func(b *testing.B) {
-				e := impl.start(b)
-				defer e.close()
-				p := newMsg(sz.n)
-				ctx := context.Background()
-				b.SetBytes(int64(sz.n))
-				b.ReportAllocs()
-				b.ResetTimer()
-				use := startUsage()
-				for b.Loop() {
-					if err := e.echo(ctx, p); err != nil {
-						b.Fatal(err)
+	for _, pl := range payloads {
+		for _, sz := range sizes {
+			p, err := valueMsg(pl.make(sz.n))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, impl := range []struct {
+				name  string
+				start func(b *testing.B) echoer
+			}{
+				{"raw-pipe", startRaw},
+				{"raw-pipe-blocking", startRawBlocking},
+				{"raw-jsonrpc", startRawJSON},
+				{"raw-client-sdk-plugin", startRawToSDK},
+				{"airlock", startAirlock},
+				{"airlock-no-sandbox", func(b *testing.B) echoer { return startAirlockWith(b, "off") }},
+				{"goplugin-grpc", func(b *testing.B) echoer { return startGoPlugin(b, "grpc") }},
+				{"goplugin-netrpc", func(b *testing.B) echoer { return startGoPlugin(b, "netrpc") }},
+			} {
+				b.Run(benchName(pl.name, sz.name, impl.name), func(b *testing.B) {
+					e := impl.start(b)
+					defer e.close()
+					ctx := context.Background()
+					b.SetBytes(int64(p.size))
+					b.ReportAllocs()
+					b.ResetTimer()
+					use := startUsage()
+					for b.Loop() {
+						if err := e.echo(ctx, p); err != nil {
+							b.Fatal(err)
+						}
 					}
-				}
-				use.report(b)
-			})
+					use.report(b)
+				})
+			}
 		}
 	}
 }
@@ -268,17 +257,25 @@ func spawnRaw(b *testing.B, path string, blocking bool) rawEcho {
 	return rawEcho{cmd: cmd, w: w, r: bufio.NewReaderSize(r, 1<<20)}
 }
 
-// echo sends the same JSON-RPC request the host would and reads one line,
-// with no decoding: the floor any process-tier call stands on.
+// echo sends the same JSON-RPC request the host would, the payload
+// encoded if it is a Go value, and reads one line, with no decoding: the
+// floor any process-tier call stands on. The answer is the request itself
+// (the child echoes the line): its length is checked.
 func (e *rawEcho) echo(_ context.Context, m msg) error {
-	s := m.s
-	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"echo","timeout_ms":30000,"input":"`...)
-	e.buf = append(e.buf, s...)
-	e.buf = append(e.buf, "\"}}\n"...)
+	in, err := m.encoded()
+	if err != nil {
+		return err
+	}
+	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":1,"method":"call","params":{"name":"echo","timeout_ms":30000,"input":`...)
+	e.buf = append(e.buf, in...)
+	e.buf = append(e.buf, "}}\n"...)
 	if _, err := e.w.Write(e.buf); err != nil {
 		return err
 	}
-	_, err := e.r.ReadSlice('\n')
+	line, err := e.r.ReadSlice('\n')
+	if err == nil && len(line) != len(e.buf) {
+		err = fmt.Errorf("raw echo returned %d bytes, want %d", len(line), len(e.buf))
+	}
 	return err
 }
 
@@ -335,13 +332,16 @@ type rawResponse struct {
 }
 
 func (e *rawJSONEcho) echo(_ context.Context, m msg) error {
-	s := m.s
+	in, err := m.encoded()
+	if err != nil {
+		return err
+	}
 	e.id++
 	e.buf = append(e.buf[:0], `{"jsonrpc":"2.0","id":`...)
 	e.buf = strconv.AppendInt(e.buf, e.id, 10)
-	e.buf = append(e.buf, `,"method":"call","params":{"name":"echo","timeout_ms":30000,"input":"`...)
-	e.buf = append(e.buf, s...)
-	e.buf = append(e.buf, "\"}}\n"...)
+	e.buf = append(e.buf, `,"method":"call","params":{"name":"echo","timeout_ms":30000,"input":`...)
+	e.buf = append(e.buf, in...)
+	e.buf = append(e.buf, "}}\n"...)
 	if _, err := e.w.Write(e.buf); err != nil {
 		return err
 	}
@@ -365,8 +365,8 @@ func (e *rawJSONEcho) echo(_ context.Context, m msg) error {
 	if err := jsonv2.Unmarshal(line, &res); err != nil {
 		return err
 	}
-	if res.ID != e.id || len(res.Result) != len(s)+2 {
-		return fmt.Errorf("answer %d with %d bytes, want %d with %d", res.ID, len(res.Result), e.id, len(s)+2)
+	if res.ID != e.id || len(res.Result) != len(in) {
+		return fmt.Errorf("answer %d with %d bytes, want %d with %d", res.ID, len(res.Result), e.id, len(in))
 	}
 	return nil
 }
@@ -405,10 +405,11 @@ func startAirlockWith(b *testing.B, sandbox airlock.SandboxMode) echoer {
 	return &airlockEcho{h: h, name: "airlockecho"}
 }
 
+// echo hands Host.Call the payload's Go value, which Airlock encodes.
 func (e *airlockEcho) echo(ctx context.Context, m msg) error {
-	res, err := e.h.Call(ctx, e.name, "echo", m.json)
-	if err == nil && len(res) != len(m.json) {
-		err = fmt.Errorf("echo returned %d bytes, want %d", len(res), len(m.json))
+	res, err := e.h.Call(ctx, e.name, "echo", m.value)
+	if err == nil && len(res) != m.size {
+		err = fmt.Errorf("echo returned %d bytes, want %d", len(res), m.size)
 	}
 	return err
 }
@@ -448,10 +449,17 @@ func startGoPlugin(b *testing.B, transport string) echoer {
 	return &goPluginEcho{client: client, echoer: raw.(gp.Echo)}
 }
 
+// echo passes a string as its bytes and any other kind as JSON bytes
+// (msg.bytes), as go-plugin's users do: the plugin returns the bytes as
+// they are, without decoding them.
 func (e *goPluginEcho) echo(_ context.Context, m msg) error {
-	out, err := e.echoer.Echo(m.b)
-	if err == nil && len(out) != len(m.b) {
-		err = fmt.Errorf("echo returned %d bytes, want %d", len(out), len(m.b))
+	in, err := m.bytes()
+	if err != nil {
+		return err
+	}
+	out, err := e.echoer.Echo(in)
+	if err == nil && len(out) != len(in) {
+		err = fmt.Errorf("echo returned %d bytes, want %d", len(out), len(in))
 	}
 	return err
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -80,40 +79,9 @@ func buildWasm(b *testing.B) {
 	}
 }
 
-// wasmPayloads are the inputs of the wasm call benchmarks, as the Go
-// values an application holds, each about n bytes once encoded: a plain
-// string (the case Airlock's encoder handles fastest), a string that needs
-// escaping, and an object with many fields. Every contender is handed the
-// value and encodes it itself with each call, so that all do the same
-// encoding work.
-var wasmPayloads = []struct {
-	name string
-	make func(n int) any
-}{
-	{"string", func(n int) any { return payload(n) }},
-	{"escaped", escapedString},
-	{"object", manyFields},
-}
-
-// escapedString is a string whose JSON encoding, about n bytes, escapes a
-// third of its characters.
-func escapedString(n int) any {
-	const unit = "ab\"c\\d\ne" // 9 characters, 12 bytes encoded
-	return strings.Repeat(unit, max((n-2)/12, 1))
-}
-
-// manyFields is an object of about n bytes encoded, 15 bytes a field.
-func manyFields(n int) any {
-	m := make(map[string]int, n/15)
-	for i := range max(n/15, 1) {
-		m[fmt.Sprintf("f%04d", i)] = 100000 + i
-	}
-	return m
-}
-
 func BenchmarkWasm(b *testing.B) {
 	buildWasm(b)
-	for _, pl := range wasmPayloads {
+	for _, pl := range payloads {
 		for _, sz := range sizes {
 			input := pl.make(sz.n)
 			encoded, err := json.Marshal(input)

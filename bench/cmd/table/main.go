@@ -94,6 +94,7 @@ func comparisons() []comparison {
 		cs = append(cs, c)
 		cs = append(cs, comparison{what: "process call " + sz + ": go-plugin net/rpc ÷ Airlock", num: "Call/" + sz + "/goplugin-netrpc", den: "Call/" + sz + "/airlock", unit: "ns/op"})
 		cs = append(cs, comparison{what: "process call " + sz + ": sandbox cost (with ÷ without)", num: "Call/" + sz + "/airlock", den: "Call/" + sz + "/airlock-no-sandbox", unit: "ns/op"})
+		cs = append(cs, kindComparisons(sz)...)
 	}
 	for _, n := range []string{"4", "16", "64"} {
 		c := comparison{what: "process throughput, " + n + " in flight ÷ 1", num: "Inflight/1/airlock", den: "Inflight/" + n + "/airlock", unit: "ns/op"}
@@ -141,6 +142,31 @@ func comparisons() []comparison {
 		comparison{what: "wasm start: first compile ÷ warm cache", num: "WasmStart/cold", den: "WasmStart/warm", unit: "ns/op", target: "≥ 20", ok: atLeast(20)},
 	)
 	return append(cs, telemetryComparisons()...)
+}
+
+// kinds are the payloads of the call benchmarks other than the plain
+// string (bench/payload_test.go), by benchmark name and as the table says
+// them.
+var kinds = []struct{ name, what string }{
+	{"escaped", "escaped string"},
+	{"object", "object of many fields"},
+}
+
+// kindComparisons are the process rows of one size for the payloads other
+// than the plain string: Airlock against the floors and against go-plugin,
+// as the plain string's rows.
+func kindComparisons(sz string) []comparison {
+	var cs []comparison
+	for _, k := range kinds {
+		call := callPrefix(k.name, sz)
+		what := "process call " + sz + ", " + k.what + ": "
+		cs = append(cs,
+			comparison{what: what + "Airlock ÷ raw pipe", num: call + "airlock", den: call + "raw-pipe", unit: "ns/op"},
+			comparison{what: what + "Airlock ÷ raw JSON-RPC", num: call + "airlock", den: call + "raw-jsonrpc", unit: "ns/op"},
+			comparison{what: what + "go-plugin gRPC ÷ Airlock", num: call + "goplugin-grpc", den: call + "airlock", unit: "ns/op"},
+			comparison{what: what + "go-plugin net/rpc ÷ Airlock", num: call + "goplugin-netrpc", den: call + "airlock", unit: "ns/op"})
+	}
+	return cs
 }
 
 // telemetryComparisons are the rows of the telemetry benchmarks: a 64 B
@@ -198,6 +224,7 @@ func main() {
 		fmt.Printf("| %s | %s | %s | %.2f | %s | %s |\n", c.what, human(num, c.unit), human(den, c.unit), num/den, c.target, met)
 	}
 	printSides(res)
+	printKinds(os.Stdout, res)
 	if mem, ok := res.median("Memory", "host-bytes/plugin"); ok {
 		fmt.Printf("\nHost heap per loaded process plugin: %.0f KiB\n", mem/1024)
 	}
@@ -230,6 +257,59 @@ func printSides(res results) {
 		fmt.Printf("| %s | %s | %s | %s | %.2f | %.2f |\n", r, human(wall, "ns/op"), human(hc, "ns/op"), human(pc, "ns/op"), hw, pw)
 	}
 	fmt.Println()
+}
+
+// callContenders are the contenders of BenchmarkCall, in its order.
+var callContenders = []string{"raw-pipe", "raw-pipe-blocking", "raw-jsonrpc", "raw-client-sdk-plugin", "airlock", "airlock-no-sandbox", "goplugin-grpc", "goplugin-netrpc"}
+
+// printKinds prints the time of a process call by payload and contender,
+// each payload's medians side by side, with each contender's ratio to
+// Airlock.
+func printKinds(w io.Writer, res results) {
+	if _, ok := res.median(callPrefix("escaped", "64B")+"airlock", "ns/op"); !ok {
+		return
+	}
+	fmt.Fprintln(w, "\nA process call's time by payload (medians; in brackets, the contender's time ÷ Airlock's):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| payload | "+strings.Join(callContenders, " | ")+" |")
+	fmt.Fprintln(w, "|---|"+strings.Repeat("---|", len(callContenders)))
+	for _, k := range append([]struct{ name, what string }{{"string", "plain string"}}, kinds...) {
+		for _, sz := range []string{"64B", "4KiB", "256KiB"} {
+			if cells, ok := kindRow(res, callPrefix(k.name, sz)); ok {
+				fmt.Fprintf(w, "| %s %s | %s |\n", k.what, sz, strings.Join(cells, " | "))
+			}
+		}
+	}
+}
+
+// kindRow is the cells of one payload's row: each contender's median, and
+// its ratio to Airlock's; not ok if Airlock was not measured.
+func kindRow(res results, prefix string) (cells []string, ok bool) {
+	airlock, ok := res.median(prefix+"airlock", "ns/op")
+	if !ok {
+		return nil, false
+	}
+	for _, c := range callContenders {
+		v, measured := res.median(prefix+c, "ns/op")
+		switch {
+		case !measured:
+			cells = append(cells, "-")
+		case c == "airlock":
+			cells = append(cells, human(v, "ns/op"))
+		default:
+			cells = append(cells, fmt.Sprintf("%s (%.2f)", human(v, "ns/op"), v/airlock))
+		}
+	}
+	return cells, true
+}
+
+// callPrefix is the name of BenchmarkCall's benchmarks of a payload kind
+// and size, up to the contender: the plain string's have no kind.
+func callPrefix(kind, size string) string {
+	if kind == "string" {
+		return "Call/" + size + "/"
+	}
+	return "Call/" + kind + "/" + size + "/"
 }
 
 func human(v float64, unit string) string {
