@@ -697,6 +697,41 @@ entry = "raw.exe"
 	}
 }
 
+// A plugin that ignores shutdown and the end of its input, and writes
+// nothing, is killed once the stop timeout has passed: Unload returns
+// even with no deadline of its own (Linux, and Windows under wine).
+func TestStubbornPluginIsKilledAtStop(t *testing.T) {
+	bin := testutil.GoBinary(t, "testdata/plugins/raw")
+	manifest := `
+name = "raw"
+version = "1.0.0"
+tier = "process"
+protocol = 1
+entry = "raw"
+functions = ["poke"]
+[platform.windows]
+entry = "raw.exe"
+`
+	dir := testutil.PluginDir(t, manifest, map[string]string{exe("raw"): bin})
+	h, _ := newHost(t, airlock.Options{})
+	load(t, h, airlock.PluginConfig{Path: dir, Args: []string{"stubborn"}, Limits: airlock.Limits{
+		StopTimeout: airlock.Duration(300 * time.Millisecond),
+	}})
+	if _, err := h.Call(ctxT(t, 10*time.Second), "raw", "poke", nil); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.Unload(context.Background(), "raw") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Unload still waits for a plugin that ignores shutdown, 30 s after it was asked to stop")
+	}
+}
+
 func checkErr(t *testing.T, err, want error, say string) {
 	t.Helper()
 	if !errors.Is(err, want) {

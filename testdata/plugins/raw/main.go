@@ -59,8 +59,16 @@ func main() {
 		case "call":
 			misbehave(mode, m.ID, send, out)
 		case "shutdown":
+			if mode == "stubborn" {
+				continue
+			}
 			send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":null}`, m.ID))
 		}
+	}
+	if mode == "stubborn" {
+		// Ignores the end of its input too, writing nothing: only being
+		// killed ends it.
+		time.Sleep(time.Hour)
 	}
 }
 
