@@ -111,17 +111,13 @@ func (p *plugin) startFirst(ctx context.Context) error {
 
 // Call runs one hook or function on an instance from the pool.
 func (p *plugin) Call(ctx context.Context, call protocol.CallParams) (json.RawMessage, error) {
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: waiting for a free slot (%d calls in flight)", tier.ErrDeadline, cap(p.slots))
-	case <-p.done:
-		return nil, tier.ErrStopped
+	if err := p.takeSlot(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-p.slots }()
 	timeout := p.spec.Limits.CallTimeout
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
 	}
 	cctx := newCallState(ctx, &p.watch, timeout)
 	defer cctx.end()
@@ -161,6 +157,29 @@ func (p *plugin) Call(ctx context.Context, call protocol.CallParams) (json.RawMe
 		return nil, fmt.Errorf("%w: no answer within %v (instance stopped)", tier.ErrDeadline, timeout.Round(time.Millisecond))
 	}
 	return nil, err
+}
+
+// takeSlot takes one of the slots that bound the calls in flight,
+// waiting for one while ctx allows.
+func (p *plugin) takeSlot(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return tier.ErrStopped
+	default:
+	}
+	select {
+	case p.slots <- struct{}{}: // the common case, without a wait
+		return nil
+	default:
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for a free slot (%d calls in flight)", tier.ErrDeadline, cap(p.slots))
+	case <-p.done:
+		return tier.ErrStopped
+	}
 }
 
 // reuseParams bounds the buffer an instance keeps for encoding its calls'
