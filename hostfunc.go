@@ -131,7 +131,8 @@ func (h *Host) runHostCall(ctx context.Context, p *loadedPlugin, fn string, inpu
 	// Threat: a plugin flooding the host with calls to starve it or the
 	// other plugins.
 	if !p.calls.Allow() {
-		h.tel.refusedHostCall(ctx, p.name, fn, "rate_limited") // telemetry.go
+		_, known := h.funcs[fn]
+		h.tel.refusedHostCall(ctx, p.name, fn, known, "rate_limited") // telemetry.go
 		return nil, protocol.Errorf(protocol.CodeRateLimited, "plugin %s: too many host function calls (limit %v a second)", p.name, p.calls.Limit())
 	}
 	f, ok := h.funcs[fn]
@@ -196,7 +197,8 @@ func (h *Host) audit(ctx context.Context, ev AuditEvent) {
 		slog.String("function", ev.Function),
 		slog.String("capability", ev.Capability),
 		slog.String("reason", string(ev.Reason)))
-	h.tel.refusedHostCall(ctx, ev.Plugin, ev.Function, auditReasonLabel(ev.Reason)) // telemetry.go
+	_, known := h.funcs[ev.Function]
+	h.tel.refusedHostCall(ctx, ev.Plugin, ev.Function, known, auditReasonLabel(ev.Reason)) // telemetry.go
 	if h.opts.OnAudit != nil {
 		h.opts.OnAudit(ev)
 	}

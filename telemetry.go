@@ -57,8 +57,38 @@ type telemetry struct {
 	disables  metric.Int64Counter
 	reg       metric.Registration // the in-flight gauge's callback
 
-	mu    sync.RWMutex
-	attrs map[callKey]*callAttrs // made once per plugin, function and phase
+	// The attributes of calls, hook runs and host calls, made once per
+	// kind: a measurement then allocates nothing.
+	callKinds attrCache[callKey, callAttrs]
+	hooks     attrCache[hookKey, hookAttrs]
+	hostFuncs attrCache[hostCallKey, hostCallAttrs]
+}
+
+// attrCache holds attributes made once per key.
+type attrCache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]*V
+}
+
+// get returns k's attributes, made by build the first time.
+func (c *attrCache[K, V]) get(k K, build func() *V) *V {
+	c.mu.RLock()
+	v := c.m[k]
+	c.mu.RUnlock()
+	if v != nil {
+		return v
+	}
+	v = build()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[k]; old != nil {
+		return old
+	}
+	if c.m == nil {
+		c.m = map[K]*V{}
+	}
+	c.m[k] = v
+	return v
 }
 
 // callKey names one kind of call.
@@ -94,7 +124,7 @@ func newTelemetry(opts Options, h *Host) *telemetry {
 		}
 	}
 	m := mp.Meter(instrumentationName)
-	t := &telemetry{tracer: tp.Tracer(instrumentationName), unset: unset, attrs: map[callKey]*callAttrs{}}
+	t := &telemetry{tracer: tp.Tracer(instrumentationName), unset: unset}
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -148,12 +178,19 @@ func (t *telemetry) tracing() bool {
 	return t.unset == nil || otel.GetTracerProvider() != t.unset
 }
 
-// start starts a span, or none (nil) when tracing is off.
-func (t *telemetry) start(ctx context.Context, name func() string, opts []trace.SpanStartOption) (context.Context, trace.Span) {
+// start starts a span named name with attrs, or none (nil) when tracing
+// is off.
+func (t *telemetry) start(ctx context.Context, name string, attrs []attribute.KeyValue, opts []trace.SpanStartOption) (context.Context, trace.Span) {
 	if !t.tracing() {
 		return ctx, nil
 	}
-	return t.tracer.Start(ctx, name(), opts...)
+	ctx, span := t.tracer.Start(ctx, name, opts...)
+	// Set on a span that records (given to Start, they would be copied
+	// once more, for the sampler, on every call).
+	if span.IsRecording() {
+		span.SetAttributes(attrs...)
+	}
+	return ctx, span
 }
 
 // close unregisters the in-flight gauge's callback.
@@ -164,33 +201,22 @@ func (t *telemetry) close() {
 }
 
 // attrsFor returns the attributes of a call to p's function in phase.
+// (Host.Call takes only the functions p's manifest declares: the kinds
+// are bounded.)
 func (t *telemetry) attrsFor(p *loadedPlugin, function, phase string) *callAttrs {
-	key := callKey{p.name, function, phase}
-	t.mu.RLock()
-	a := t.attrs[key]
-	t.mu.RUnlock()
-	if a != nil {
-		return a
-	}
-	kv := []attribute.KeyValue{attrPlugin.String(p.name), attrFunction.String(function), attrPhase.String(phase)}
-	set := metric.WithAttributeSet(attribute.NewSet(kv...))
-	a = &callAttrs{
-		add:       []metric.AddOption{set},
-		record:    []metric.RecordOption{set},
-		span:      "airlock.call " + p.name + "/" + function,
-		spanAttrs: append(kv, attrTier.String(p.manifest.Tier)),
-		plugin:    p.name,
-		function:  function,
-		phase:     phase,
-	}
-	t.mu.Lock()
-	if old := t.attrs[key]; old != nil {
-		a = old
-	} else {
-		t.attrs[key] = a
-	}
-	t.mu.Unlock()
-	return a
+	return t.callKinds.get(callKey{p.name, function, phase}, func() *callAttrs {
+		kv := []attribute.KeyValue{attrPlugin.String(p.name), attrFunction.String(function), attrPhase.String(phase)}
+		set := metric.WithAttributeSet(attribute.NewSet(kv...))
+		return &callAttrs{
+			add:       []metric.AddOption{set},
+			record:    []metric.RecordOption{set},
+			span:      "airlock.call " + p.name + "/" + function,
+			spanAttrs: append(kv, attrTier.String(p.manifest.Tier)),
+			plugin:    p.name,
+			function:  function,
+			phase:     phase,
+		}
+	})
 }
 
 // callRecord is one plugin call being measured.
@@ -207,27 +233,55 @@ type callRecord struct {
 // spans join the host's trace.
 func (t *telemetry) startCall(ctx context.Context, p *loadedPlugin, params protocol.CallParams) (context.Context, protocol.CallParams, callRecord) {
 	a := t.attrsFor(p, params.Name, params.Phase)
-	ctx, span := t.start(ctx, func() string { return a.span }, callSpan)
-	if span != nil && span.IsRecording() {
-		span.SetAttributes(a.spanAttrs...)
-	}
+	ctx, span := t.start(ctx, a.span, a.spanAttrs, callSpan)
 	// Without a span of its own, the caller's trace context, if any.
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		withTraceContext(sc, &params)
 	}
-	return ctx, params, callRecord{t: t, a: a, span: span, start: time.Now()}
+	return ctx, params, callRecord{t: t, a: a, span: span, start: startTime(span)}
 }
 
 // end records the call's outcome: its duration, and its error's kind.
 func (r callRecord) end(ctx context.Context, err error) {
-	r.t.calls.Add(ctx, 1, r.a.add...)
-	r.t.duration.Record(ctx, time.Since(r.start).Seconds(), r.a.record...)
+	var kind string
 	if err != nil {
-		kind := errorKind(err)
-		r.t.errs.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(r.a.plugin), attrFunction.String(r.a.function), attrPhase.String(r.a.phase), attrErrType.String(kind)))
+		kind = errorKind(err)
 		failSpan(r.span, kind, err)
 	}
 	endSpan(r.span)
+	r.t.calls.Add(ctx, 1, r.a.add...)
+	r.t.duration.Record(ctx, elapsed(r.span, r.start).Seconds(), r.a.record...)
+	if err != nil {
+		r.t.errs.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(r.a.plugin), attrFunction.String(r.a.function), attrPhase.String(r.a.phase), attrErrType.String(kind)))
+	}
+}
+
+// timedSpan is a span that tells when it started and ended, as the
+// OpenTelemetry SDK's do.
+type timedSpan interface {
+	StartTime() time.Time
+	EndTime() time.Time
+}
+
+// startTime returns when span started, if it records and tells, or now: a
+// traced call's or run's duration is its span's, without reading the
+// clock twice more (on a small call, about a tenth of what the span adds).
+func startTime(span trace.Span) time.Time {
+	if s, ok := span.(timedSpan); ok && span.IsRecording() {
+		return s.StartTime()
+	}
+	return time.Now()
+}
+
+// elapsed returns how long it has been since start, or, if span has
+// ended and tells when, until then.
+func elapsed(span trace.Span, start time.Time) time.Duration {
+	if s, ok := span.(timedSpan); ok {
+		if end := s.EndTime(); !end.IsZero() {
+			return end.Sub(start)
+		}
+	}
+	return time.Since(start)
 }
 
 // resultRefused counts a result the host refused after the call returned
@@ -254,34 +308,59 @@ func withTraceContext(sc trace.SpanContext, params *protocol.CallParams) {
 	}
 }
 
+// hookKey names a hook.
+type hookKey struct {
+	name    string
+	collect bool
+}
+
+// hookAttrs are a hook's attributes, built once.
+type hookAttrs struct {
+	add       []metric.AddOption    // hook
+	record    []metric.RecordOption // the same
+	span      string                // the span's name
+	spanAttrs []attribute.KeyValue  // hook, collect
+	hook      string
+}
+
 // hookRecord is one hook run being measured.
 type hookRecord struct {
 	t     *telemetry
-	hook  string
+	a     *hookAttrs
 	span  trace.Span
 	start time.Time
 }
 
-// startHook starts the span of a run of hook.
+// startHook starts the span of a run of hook. (The host's code declares
+// its hooks: the kinds are bounded.)
 func (t *telemetry) startHook(ctx context.Context, decl *hookDecl) (context.Context, hookRecord) {
-	ctx, span := t.start(ctx, func() string { return "airlock.hook " + decl.name }, hookSpan)
-	if span != nil && span.IsRecording() {
-		span.SetAttributes(attrHook.String(decl.name), attribute.Bool("collect", decl.collect))
-	}
-	return ctx, hookRecord{t: t, hook: decl.name, span: span, start: time.Now()}
+	a := t.hooks.get(hookKey{decl.name, decl.collect}, func() *hookAttrs {
+		set := metric.WithAttributeSet(attribute.NewSet(attrHook.String(decl.name)))
+		return &hookAttrs{
+			add:       []metric.AddOption{set},
+			record:    []metric.RecordOption{set},
+			span:      "airlock.hook " + decl.name,
+			spanAttrs: []attribute.KeyValue{attrHook.String(decl.name), attribute.Bool("collect", decl.collect)},
+			hook:      decl.name,
+		}
+	})
+	ctx, span := t.start(ctx, a.span, a.spanAttrs, hookSpan)
+	return ctx, hookRecord{t: t, a: a, span: span, start: startTime(span)}
 }
 
 // end records the run's outcome.
 func (r hookRecord) end(ctx context.Context, err error) {
-	hook := metric.WithAttributes(attrHook.String(r.hook))
-	r.t.hookRuns.Add(ctx, 1, hook)
-	r.t.hookDur.Record(ctx, time.Since(r.start).Seconds(), hook)
+	var kind string
 	if err != nil {
-		kind := errorKind(err)
-		r.t.hookErrs.Add(ctx, 1, metric.WithAttributes(attrHook.String(r.hook), attrErrType.String(kind)))
+		kind = errorKind(err)
 		failSpan(r.span, kind, err)
 	}
 	endSpan(r.span)
+	r.t.hookRuns.Add(ctx, 1, r.a.add...)
+	r.t.hookDur.Record(ctx, elapsed(r.span, r.start).Seconds(), r.a.record...)
+	if err != nil {
+		r.t.hookErrs.Add(ctx, 1, metric.WithAttributes(attrHook.String(r.a.hook), attrErrType.String(kind)))
+	}
 }
 
 // The spans' kinds.
@@ -303,12 +382,58 @@ func (t *telemetry) startHostCall(ctx context.Context, p *loadedPlugin, fn strin
 			ctx = trace.ContextWithSpan(ctx, trace.SpanFromContext(origin))
 		}
 	}
-	ctx, span := t.start(ctx, func() string { return "airlock.host_call " + fn }, hostCallSpan)
-	if span != nil && span.IsRecording() {
-		span.SetAttributes(attrPlugin.String(p.name), attrFunction.String(fn))
-	}
-	t.hostCalls.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(p.name), attrFunction.String(fn)))
+	a := t.hostCallAttrs(p, fn)
+	ctx, span := t.start(ctx, a.span, a.spanAttrs, hostCallSpan)
+	t.hostCalls.Add(ctx, 1, a.add...)
 	return ctx, span
+}
+
+// hostCallKey names a host function called by a plugin.
+type hostCallKey struct{ plugin, function string }
+
+// hostCallAttrs are the attributes of p's calls to a host function.
+type hostCallAttrs struct {
+	add       []metric.AddOption   // plugin, function
+	span      string               // the span's name
+	spanAttrs []attribute.KeyValue // the same
+}
+
+// hostCallAttrs returns the attributes of p's calls to host function fn,
+// kept only for the host's functions. Threat: a plugin naming a new
+// function at every call, to grow the host's memory without bound; those
+// calls are refused, and their attributes are made for each.
+func (t *telemetry) hostCallAttrs(p *loadedPlugin, fn string) *hostCallAttrs {
+	_, known := p.host.funcs[fn]
+	fn = functionLabel(fn, known)
+	build := func() *hostCallAttrs {
+		kv := []attribute.KeyValue{attrPlugin.String(p.name), attrFunction.String(fn)}
+		return &hostCallAttrs{
+			add:       []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kv...))},
+			span:      "airlock.host_call " + fn,
+			spanAttrs: kv,
+		}
+	}
+	if !known {
+		return build()
+	}
+	return t.hostFuncs.get(hostCallKey{p.name, fn}, build)
+}
+
+// unknownFunction stands in the metrics and span names for any name a
+// plugin called that is not one of the host's functions.
+const unknownFunction = "(unknown)"
+
+// functionLabel is the name of a host function for metrics and spans:
+// fn if the host has it, else unknownFunction. Threat: a plugin calling a
+// new made-up name each time, to fill the metric SDK's series for host
+// calls (2000 an instrument by default, after which every plugin's
+// calls are counted only in an overflow series) and the traces' span
+// names. The audit log keeps the name.
+func functionLabel(fn string, known bool) string {
+	if known {
+		return fn
+	}
+	return unknownFunction
 }
 
 // endHostCall ends a host call's span.
@@ -326,9 +451,10 @@ func endSpan(span trace.Span) {
 	}
 }
 
-// refusedHostCall counts a refused host call.
-func (t *telemetry) refusedHostCall(ctx context.Context, plugin, fn, reason string) {
-	t.refused.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(plugin), attrFunction.String(fn), attrReason.String(reason)))
+// refusedHostCall counts a refused host call to fn, which the host has if
+// known (functionLabel).
+func (t *telemetry) refusedHostCall(ctx context.Context, plugin, fn string, known bool, reason string) {
+	t.refused.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(plugin), attrFunction.String(functionLabel(fn, known)), attrReason.String(reason)))
 }
 
 // restarted counts a restart of p after a crash.

@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/protocol"
 )
 
@@ -74,5 +79,70 @@ func TestTracingOnlyWithAProvider(t *testing.T) {
 	defer tp.Shutdown(context.Background())
 	if isGlobalDefault(tp) || !newTelemetry(Options{TracerProvider: tp}, &Host{log: slog.New(slog.DiscardHandler)}).tracing() {
 		t.Errorf("an SDK provider given in Options does not trace")
+	}
+}
+
+// A plugin naming a new host function at every call must not grow the
+// host's memory: the attributes of host calls are kept only for the
+// host's own functions.
+func TestHostCallAttributesKeptOnlyForHostFunctions(t *testing.T) {
+	h := &Host{log: slog.New(slog.DiscardHandler), funcs: map[string]Function{"kv_get": {}}}
+	tel := newTelemetry(Options{}, h)
+	p := &loadedPlugin{host: h, name: "p"}
+	for i := range 100 {
+		a := tel.hostCallAttrs(p, fmt.Sprintf("nope%d", i))
+		if want := fmt.Sprintf("airlock.host_call nope%d", i); a.span != want {
+			t.Fatalf("span name %q, want %q", a.span, want)
+		}
+	}
+	if n := len(tel.hostFuncs.m); n != 0 {
+		t.Errorf("%d unknown host functions kept, want none", n)
+	}
+	if tel.hostCallAttrs(p, "kv_get") != tel.hostCallAttrs(p, "kv_get") {
+		t.Errorf("a host function's attributes are made at every call")
+	}
+}
+
+// A traced call's and hook run's duration are their span's: the host reads
+// the span's times rather than the clock.
+func TestTracedDurationIsTheSpans(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	defer tp.Shutdown(context.Background())
+	tel := newTelemetry(Options{MeterProvider: mp, TracerProvider: tp}, &Host{log: slog.New(slog.DiscardHandler)})
+	defer tel.close()
+	p := &loadedPlugin{name: "p", manifest: &manifest.Manifest{Tier: manifest.TierProcess}}
+
+	ctx, _, rec := tel.startCall(context.Background(), p, protocol.CallParams{Name: "f", Phase: manifest.PhaseDefine})
+	time.Sleep(2 * time.Millisecond)
+	rec.end(ctx, nil)
+	ctx, hrec := tel.startHook(context.Background(), &hookDecl{name: "h"})
+	time.Sleep(2 * time.Millisecond)
+	hrec.end(ctx, nil)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				sums[m.Name] = h.DataPoints[0].Sum
+			}
+		}
+	}
+	ended := spans.Ended()
+	if len(ended) != 2 {
+		t.Fatalf("%d spans ended, want 2", len(ended))
+	}
+	for i, metric := range []string{"airlock.plugin.call.duration", "airlock.hook.duration"} {
+		s := ended[i]
+		if want := s.EndTime().Sub(s.StartTime()).Seconds(); sums[metric] != want {
+			t.Errorf("%s = %v s, want span %s's %v s", metric, sums[metric], s.Name(), want)
+		}
 	}
 }

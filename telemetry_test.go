@@ -139,6 +139,13 @@ func TestTelemetryProcessPlugin(t *testing.T) {
 	if _, err := h.Call(ctx, "testplugin", "callhost", map[string]any{"fn": "secret.read", "input": map[string]any{}}); err != nil {
 		t.Fatal(err)
 	}
+	// Names the host does not have, made up by the plugin, are counted
+	// under one label (threat: a plugin filling the metric series).
+	for _, fn := range []string{"made.up.1", "made.up.2"} {
+		if _, err := h.Call(ctx, "testplugin", "callhost", map[string]any{"fn": fn, "input": map[string]any{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// The trace context reaches the plugin: its handler's context holds
 	// the host's call span, as a remote parent.
@@ -186,8 +193,14 @@ func TestTelemetryProcessPlugin(t *testing.T) {
 	if r := o.points(t, "airlock.hook.runs"); r["hook=greet"] != 1 {
 		t.Errorf("airlock.hook.runs = %v, want greet once", r)
 	}
-	if r := o.points(t, "airlock.host_calls.refused"); r["function=secret.read,plugin=testplugin,reason=not_granted"] != 1 {
-		t.Errorf("airlock.host_calls.refused = %v, want secret.read refused once", r)
+	if r := o.points(t, "airlock.host_calls.refused"); r["function=secret.read,plugin=testplugin,reason=not_granted"] != 1 ||
+		r["function=(unknown),plugin=testplugin,reason=no_such_function"] != 2 || len(r) != 2 {
+		t.Errorf("airlock.host_calls.refused = %v, want secret.read refused once and two unknown names under one label", r)
+	}
+	for name, n := range o.points(t, "airlock.host_calls") {
+		if strings.Contains(name, "made.up") {
+			t.Errorf("airlock.host_calls{%s} = %v: a made-up name became a series", name, n)
+		}
 	}
 
 	hook, greetCall := o.span(t, "airlock.hook greet"), o.span(t, "airlock.call testplugin/greet")
