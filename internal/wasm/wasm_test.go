@@ -24,22 +24,21 @@ import (
 	"github.com/airlock-go/airlock/protocol"
 )
 
-// shared compiles each module once for the whole package: compiling a
-// Go-built module takes seconds, more under the race detector.
+// shared compiles each module once for the whole package, into the
+// default cache, as hosts do: compiling a Go-built module takes seconds,
+// a minute under the race detector (CI compiles them into that cache
+// first: internal/testutil/warmwasm). The tests of the cache itself use
+// their own directories.
 var shared *Starter
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "airlock-wasm-cache-")
-	if err != nil {
-		panic(err)
-	}
-	shared, err = NewStarter(Options{CacheDir: filepath.Join(dir, "cache")})
+	var err error
+	shared, err = NewStarter(Options{})
 	if err != nil {
 		panic(err)
 	}
 	code := m.Run()
 	shared.Close(context.Background())
-	os.RemoveAll(dir)
 	testutil.Cleanup()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

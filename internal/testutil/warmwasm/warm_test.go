@@ -25,6 +25,7 @@ import (
 var modules = []string{
 	"examples/plugins/hello-wasm-go",
 	"internal/wasm/testdata/goguest",
+	"internal/wasm/testdata/gosleep",
 	"testdata/plugins/timerguest",
 }
 
