@@ -40,6 +40,11 @@
 //     call the check, and enters itself again at its header (wrapOpen in
 //     code.go), so that no call sits on its path: a call there, even one
 //     never made, had wazero keep the loop's values in memory.
+//   - likewise a function's entry branches out of its body when the
+//     fuel runs out, to call the check after the body's end and then the
+//     function itself with its parameters, which runs the body from its
+//     start (entryOpen in code.go): the charge at entry is a load, a
+//     subtraction, a store and a branch never taken.
 //   - a loop whose header is followed by nothing but straight-line code
 //     and a call to one of the module's functions is charged at that call
 //     instead (every iteration makes it, and the callee checks at its
@@ -62,7 +67,7 @@ import (
 
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change.
-const Version = 2
+const Version = 3
 
 // The import the rewritten module calls when its fuel runs out.
 const (
@@ -114,10 +119,13 @@ type module struct {
 	sections []section
 
 	paramCounts []uint32 // per type
-	funcTypes   []uint32 // per defined function
-	funcImports uint32   // K: functions imported before ours
-	globals     uint32   // globals, imported and defined, before ours
-	checkType   uint32   // the type () -> i32 added for the import
+	// resultBlocks are, per type, the block type of a block with its
+	// results and no parameters, or 0 if that needs a type index.
+	resultBlocks []byte
+	funcTypes    []uint32 // per defined function
+	funcImports  uint32   // K: functions imported before ours
+	globals      uint32   // globals, imported and defined, before ours
+	checkType    uint32   // the type () -> i32 added for the import
 }
 
 // Module returns the module wasm, rewritten as the package describes.
@@ -239,10 +247,12 @@ func (m *module) readTypes(b []byte) error {
 			r.valType()
 		}
 		results := r.u32()
+		first := r.pos
 		for j := uint32(0); j < results && r.err == nil; j++ {
 			r.valType()
 		}
 		m.paramCounts = append(m.paramCounts, params)
+		m.resultBlocks = append(m.resultBlocks, resultBlock(r.b[first:r.pos], results))
 	}
 	m.checkType = uint32(len(m.paramCounts))
 	return r.end()
@@ -306,6 +316,18 @@ func readLimits(r *reader) {
 	if flags == 1 {
 		r.u32()
 	}
+}
+
+// resultBlock returns the block type with the given results and no
+// parameters: empty, or a value type of one byte; else 0.
+func resultBlock(types []byte, n uint32) byte {
+	switch {
+	case n == 0:
+		return blockEmpty
+	case n == 1 && len(types) == 1:
+		return types[0]
+	}
+	return 0
 }
 
 func (m *module) readFunctions(b []byte) error {

@@ -92,6 +92,10 @@ func mustInstrument(t testing.TB, wasm []byte) []byte {
 func TestBehaviourUnchanged(t *testing.T) {
 	wasm := workModule(t)
 	orig := newHost(t, 0).instantiate(t, wasm)
+	// The refill (1000 instructions) is below the cost of fib's calls
+	// between two checks many times over: the check's path at entry,
+	// and the call of the function itself after it (entryCheck), runs
+	// thousands of times.
 	h := newHost(t, 1000)
 	inst := h.instantiate(t, mustInstrument(t, wasm))
 	ctx := context.Background()
@@ -119,6 +123,79 @@ func TestBehaviourUnchanged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Branches to the function's own label (br_if with a value, br_table)
+// return what they did, also in the call the entry's check makes of the
+// function itself: the entry wraps the body in a block of the
+// function's results, which such branches now end, before a return
+// (entryOpen), or, for a function with two results, puts the check
+// before the body (entryCheck). A refill of 1 takes the
+// check's path at every call (the modules have no loop: a loop's charge
+// is above 1, and a refill below a loop's charge would send it to the
+// check at every iteration without end).
+func TestBranchesToTheFunctionLabel(t *testing.T) {
+	for _, wasm := range [][]byte{branchModule(), twoResultModule()} {
+		orig := newHost(t, 0).instantiate(t, wasm).ExportedFunction("f")
+		for _, refill := range []int32{1, 1 << 16} {
+			h := newHost(t, refill)
+			inst := h.instantiate(t, mustInstrument(t, wasm)).ExportedFunction("f")
+			for sel := uint64(0); sel < 4; sel++ {
+				want, err := orig.Call(context.Background(), sel, 5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := inst.Call(context.Background(), sel, 5)
+				if err != nil {
+					t.Fatalf("refill %d: f(%d, 5): %v", refill, sel, err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("refill %d: f(%d, 5) = %v instrumented, %v originally", refill, sel, got, want)
+				}
+			}
+			if refill == 1 && h.checks.Load() < 4 {
+				t.Errorf("refill 1: %d checks for 4 calls, want one a call", h.checks.Load())
+			}
+		}
+	}
+}
+
+// twoResultModule exports f(sel, v), which returns (sel, v) when sel is
+// 3 (br_if to the function's label) and (sel, v+100) otherwise: results
+// no block type names without a type index.
+//
+//	(func (export "f") (param i32 i32) (result i32 i32)
+//	  local.get 0  local.get 1  local.get 0  i32.const 3  i32.eq  br_if 0
+//	  i32.const 100  i32.add)
+func twoResultModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 2, 0x7f, 0x7f, 2, 0x7f, 0x7f})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(appendName(nil, "f"), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{0},
+			0x20, 0x00, 0x20, 0x01, 0x20, 0x00, 0x41, 0x03, 0x46, 0x0d, 0x00,
+			0x41, 0xe4, 0x00, 0x6a, 0x0b))),
+	)
+}
+
+// branchModule exports f(sel, v): v when sel is 3 (br_if to the
+// function's label), v+100 when sel is 0 (br_table to the block), v
+// otherwise (br_table to the function's label).
+//
+//	(func (export "f") (param i32 i32) (result i32)
+//	  local.get 1  local.get 0  i32.const 3  i32.eq  br_if 0  drop
+//	  block (result i32)  local.get 1  local.get 0  br_table 0 1 1  end
+//	  i32.const 100  i32.add)
+func branchModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 2, 0x7f, 0x7f, 1, 0x7f})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(appendName(nil, "f"), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{0},
+			0x20, 0x01, 0x20, 0x00, 0x41, 0x03, 0x46, 0x0d, 0x00, 0x1a,
+			0x02, 0x7f, 0x20, 0x01, 0x20, 0x00, 0x0e, 0x02, 0x00, 0x01, 0x01, 0x0b,
+			0x41, 0xe4, 0x00, 0x6a, 0x0b))),
+	)
 }
 
 // A guest that spins, recurses without loops or loops in its start
@@ -256,6 +333,12 @@ func FuzzModule(f *testing.F) {
 	f.Add(loopStartModule())
 	f.Add(renumberModule())
 	f.Add(skipCallModule())
+	f.Add(branchModule())
+	f.Add(twoResultModule())
+	// Found by the fuzzer: a body () -> () that leaves a value on the
+	// stack, invalid; a rewriting that ended the body with a return
+	// made it valid.
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x01\x04\x01`\x00\x00\x03\x02\x01\x00\n\t\x01\a\x010\x7fA\xab0\v"))
 	if path, err := filepath.Abs("testdata/work.c"); err == nil {
 		if _, err := os.Stat(path); err == nil {
 			f.Add(workModule(f))
@@ -442,5 +525,38 @@ func TestRefusesCountsBeyondTheBytes(t *testing.T) {
 				t.Fatalf("err = %v, want the module refused for its count", err)
 			}
 		})
+	}
+}
+
+// A module of many functions of a type with many parameters is
+// rewritten to a size linear in its own: the entry's call of the
+// function itself (which passes every parameter) is not used there
+// (threat: n functions of n parameters rewritten to n*n bytes), and such
+// a function still calls the check and computes the same.
+func TestManyParameters(t *testing.T) {
+	const n = 1000
+	typ := append([]byte{0x60}, uleb(n)...)
+	typ = append(append(typ, bytes.Repeat([]byte{0x7f}, n)...), 1, 0x7f)
+	funcs, bodies := make([][]byte, n), make([][]byte, n)
+	for i := range n {
+		funcs[i] = []byte{0}
+		bodies[i] = fbody([]byte{0}, 0x20, 0x01, 0x0b) // local.get 1
+	}
+	wasm := wasmOf(
+		sec(secType, vec(typ)),
+		sec(secFunction, vec(funcs...)),
+		sec(secExport, vec(append(appendName(nil, "f"), 0x00, 0x00))),
+		sec(secCode, vec(bodies...)),
+	)
+	out := mustInstrument(t, wasm)
+	if len(out) > 16*len(wasm) {
+		t.Fatalf("rewritten to %d bytes from %d", len(out), len(wasm))
+	}
+	h := newHost(t, 1)
+	args := make([]uint64, n)
+	args[1] = 42
+	got, err := h.instantiate(t, out).ExportedFunction("f").Call(context.Background(), args...)
+	if err != nil || got[0] != 42 || h.checks.Load() == 0 {
+		t.Fatalf("f = %v, %v after %d checks, want 42 after a check", got, err, h.checks.Load())
 	}
 }
