@@ -30,6 +30,10 @@ type runFunc func(ctx context.Context, c *cli, args []string) error
 type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// noNotify has serve --watch ignore the file system's change
+	// notifications, as on a file system that loses them: tests of its
+	// polling.
+	noNotify bool
 }
 
 // usageError is a mistake in how a command was called; main prints the

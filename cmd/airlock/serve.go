@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,6 +16,11 @@ import (
 // reloadSettle is how long serve --watch waits after the last change
 // before it reloads: a build or an editor writes several files in turn.
 const reloadSettle = 300 * time.Millisecond
+
+// watchPoll is how often serve --watch also compares the watched files'
+// names, sizes and times with what it saw last, for the file systems that
+// lose change notifications (network and some container mounts; Wine's).
+const watchPoll = 2 * time.Second
 
 // serve keeps the host running until ctx ends; with o.watch, it reloads
 // the host (Host.Reload: no call dropped) whenever host.toml or a
@@ -34,6 +40,13 @@ func (c *cli) serve(ctx context.Context, h *airlock.Host, o runOptions) error {
 	}
 	defer w.Close()
 	watchPaths(w, o)
+	poll := time.NewTicker(watchPoll)
+	defer poll.Stop()
+	seen := snapshot(o)
+	events := w.Events
+	if c.noNotify {
+		events = nil
+	}
 	var settle <-chan time.Time
 	for {
 		select {
@@ -41,12 +54,17 @@ func (c *cli) serve(ctx context.Context, h *airlock.Host, o runOptions) error {
 			return nil
 		case err := <-w.Errors:
 			fmt.Fprintf(c.stderr, "airlock run: watch: %v\n", err)
-		case ev := <-w.Events:
+		case ev := <-events:
 			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove) != 0 {
+				settle = time.After(reloadSettle)
+			}
+		case <-poll.C:
+			if now := snapshot(o); now != seen && settle == nil {
 				settle = time.After(reloadSettle)
 			}
 		case <-settle:
 			settle = nil
+			seen = snapshot(o) // what this reload reads
 			c.reload(ctx, h, o)
 			watchPaths(w, o) // plugins added by the reload
 		}
@@ -73,6 +91,15 @@ func (c *cli) reload(ctx context.Context, h *airlock.Host, o runOptions) {
 // the directory of each package: where the operator's files are, never
 // the run directories the host unpacks packages into.
 func watchPaths(w *fsnotify.Watcher, o runOptions) {
+	for _, d := range watchedDirs(o) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			_ = w.Add(d) // adding a watched directory again is a no-op
+		}
+	}
+}
+
+// watchedDirs are the directories serve --watch watches (watchPaths).
+func watchedDirs(o runOptions) []string {
 	dirs := []string{filepath.Dir(o.config)}
 	if cfg, err := airlock.ReadConfig(o.config); err == nil {
 		for _, pc := range cfg.Plugins {
@@ -84,9 +111,21 @@ func watchPaths(w *fsnotify.Watcher, o runOptions) {
 			}
 		}
 	}
-	for _, d := range dirs {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			_ = w.Add(d) // adding a watched directory again is a no-op
+	return dirs
+}
+
+// snapshot sums up the watched directories' entries (names, sizes, modes,
+// modification times): it changes when one of them does.
+func snapshot(o runOptions) uint64 {
+	h := fnv.New64a()
+	for _, d := range watchedDirs(o) {
+		entries, _ := os.ReadDir(d)
+		fmt.Fprintf(h, "%s\x00", d)
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil {
+				fmt.Fprintf(h, "%s\x00%d\x00%v\x00%d\x00", e.Name(), fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
+			}
 		}
 	}
+	return h.Sum64()
 }

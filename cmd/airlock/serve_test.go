@@ -31,8 +31,19 @@ func (l *lockedBuffer) String() string {
 }
 
 // serve --watch reloads the host when host.toml changes, and goes on
-// serving when the new file is broken.
+// serving when the new file is broken; also where the file system loses
+// every change notification (it polls).
 func TestRunServeWatch(t *testing.T) {
+	for _, notify := range []bool{true, false} {
+		name := "notified"
+		if !notify {
+			name = "polled"
+		}
+		t.Run(name, func(t *testing.T) { testRunServeWatch(t, notify) })
+	}
+}
+
+func testRunServeWatch(t *testing.T, notify bool) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "host.toml")
 	write := func(greeting string) {
@@ -43,7 +54,7 @@ func TestRunServeWatch(t *testing.T) {
 	}
 	write("hi")
 	var out, errOut lockedBuffer
-	c := &cli{stdout: &out, stderr: &errOut, getenv: os.Getenv}
+	c := &cli{stdout: &out, stderr: &errOut, getenv: os.Getenv, noNotify: !notify}
 	ctx, cancel := context.WithCancel(t.Context())
 	code := make(chan int, 1)
 	go func() { code <- c.main(ctx, []string{"run", config, "serve", "--watch", "-q"}) }()
