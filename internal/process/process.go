@@ -248,16 +248,15 @@ func (p *proc) supervise(outR *os.File) {
 	var serveErr, waitErr error
 	select {
 	case waitErr = <-exited:
-		// Give the connection a moment to read what the plugin wrote last,
-		// then close our end: a grandchild holding the pipe must not keep
-		// the host waiting.
-		select {
-		case serveErr = <-served:
-		case <-time.After(200 * time.Millisecond):
-			p.conn.Close(nil)
-			outR.Close()
-			serveErr = <-served
-		}
+		serveErr = p.drain(served, outR)
+	case <-p.stopping:
+		// Stop closed the connection. Threat: a plugin that ignores
+		// shutdown and the end of its input holding Stop as long as the
+		// read of its output goes on (closing our end of a pipe ends a
+		// blocked read on Linux, not everywhere). It gets the stop
+		// timeout, then is killed.
+		waitErr = p.waitAfterStop(exited)
+		serveErr = p.drain(served, outR)
 	case serveErr = <-served:
 		// The connection ended first: the plugin closed its output, broke
 		// the protocol, ignored a cancellation, or we are stopping it. A
@@ -286,6 +285,22 @@ func (p *proc) supervise(outR *os.File) {
 	p.err = p.describeEnd(serveErr, waitErr)
 	p.conn.Close(p.err)
 	close(p.done)
+}
+
+// drain waits a moment for the connection to read what the plugin wrote
+// last, then ends it. Threat: a descendant of the plugin holding the pipe
+// keeping the host waiting; the process tree is killed before our end is
+// closed, since closing it does not end a blocked read everywhere.
+func (p *proc) drain(served <-chan error, outR *os.File) error {
+	select {
+	case err := <-served:
+		return err
+	case <-time.After(200 * time.Millisecond):
+	}
+	p.group.kill()
+	p.conn.Close(nil)
+	outR.Close()
+	return <-served
 }
 
 // waitAfterStop waits for a plugin asked to stop, then terminates and
