@@ -640,9 +640,8 @@ func TestChildProcessesDieWithPlugin(t *testing.T) {
 // Protocol violations: each plugin breaks the protocol in one way; the
 // call fails with a typed error naming the plugin, and the plugin is
 // stopped (then restarted) rather than trusted further.
-func TestProtocolViolations(t *testing.T) {
-	bin := testutil.GoBinary(t, "testdata/plugins/raw")
-	manifest := `
+// rawManifest is the manifest of testdata/plugins/raw.
+const rawManifest = `
 name = "raw"
 version = "1.0.0"
 tier = "process"
@@ -652,6 +651,9 @@ functions = ["poke"]
 [platform.windows]
 entry = "raw.exe"
 `
+
+func TestProtocolViolations(t *testing.T) {
+	bin := testutil.GoBinary(t, "testdata/plugins/raw")
 	cases := []struct {
 		mode    string
 		loadErr error // nil: the handshake succeeds and the call fails
@@ -674,7 +676,7 @@ entry = "raw.exe"
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			t.Parallel()
-			dir := testutil.PluginDir(t, manifest, map[string]string{exe("raw"): bin})
+			dir := testutil.PluginDir(t, rawManifest, map[string]string{exe("raw"): bin})
 			h, _ := newHost(t, airlock.Options{})
 			conf := airlock.PluginConfig{Path: dir, Args: []string{c.mode}, Limits: airlock.Limits{
 				StartTimeout: airlock.Duration(time.Second), MaxMessageBytes: 1 << 20,
@@ -702,17 +704,7 @@ entry = "raw.exe"
 // even with no deadline of its own (Linux, and Windows under wine).
 func TestStubbornPluginIsKilledAtStop(t *testing.T) {
 	bin := testutil.GoBinary(t, "testdata/plugins/raw")
-	manifest := `
-name = "raw"
-version = "1.0.0"
-tier = "process"
-protocol = 1
-entry = "raw"
-functions = ["poke"]
-[platform.windows]
-entry = "raw.exe"
-`
-	dir := testutil.PluginDir(t, manifest, map[string]string{exe("raw"): bin})
+	dir := testutil.PluginDir(t, rawManifest, map[string]string{exe("raw"): bin})
 	h, _ := newHost(t, airlock.Options{})
 	load(t, h, airlock.PluginConfig{Path: dir, Args: []string{"stubborn"}, Limits: airlock.Limits{
 		StopTimeout: airlock.Duration(300 * time.Millisecond),

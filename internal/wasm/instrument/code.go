@@ -231,14 +231,7 @@ func (bd *body) entryOpen(out []byte) []byte {
 	case bd.results == 0:
 		return bd.entryCheck(out)
 	}
-	out = append(out, 0x02, blockEmpty)
-	local, global := uint64(bd.locals), uint64(bd.m.globals)
-	out = appendUleb(append(out, opcodeGlobalGet), global)
-	out = appendSleb(append(out, opcodeI32Const), int64(bd.entryCost()))
-	out = append(out, opcodeI32Sub)
-	out = appendUleb(append(out, opcodeLocalTee), local)
-	out = appendUleb(append(out, opcodeGlobalSet), global)
-	out = appendUleb(append(out, opcodeLocalGet), local)
+	out = bd.chargeEntry(append(out, 0x02, blockEmpty))
 	out = append(out, opcodeI32Const, 0, opcodeI32LtS, 0x0d, 0) // br_if $cold
 	return append(out, 0x02, bd.results)                        // block $body
 }
@@ -269,31 +262,30 @@ func (bd *body) recall(out []byte) []byte {
 //	  fuel = check() + cost; call $self (the parameters); return
 //	end
 func (bd *body) entryCheck(out []byte) []byte {
-	out = append(out, 0x02, blockEmpty)
-	local, global := uint64(bd.locals), uint64(bd.m.globals)
-	out = appendUleb(append(out, opcodeGlobalGet), global)
-	out = appendSleb(append(out, opcodeI32Const), int64(bd.entryCost()))
-	out = append(out, opcodeI32Sub)
-	out = appendUleb(append(out, opcodeLocalTee), local)
-	out = appendUleb(append(out, opcodeGlobalSet), global)
-	out = appendUleb(append(out, opcodeLocalGet), local)
+	out = bd.chargeEntry(append(out, 0x02, blockEmpty))
 	out = append(out, opcodeI32Const, 0, opcodeI32GeS, 0x0d, 0) // br_if $hot
 	return append(bd.recall(out), 0x0f, opcodeEnd)              // return; end $hot
 }
 
 // entryInline appends: fuel -= cost; if fuel < 0 { fuel = check() }.
 func (bd *body) entryInline(out []byte) []byte {
+	out = bd.chargeEntry(out)
+	out = append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty)
+	out = appendUleb(append(out, opcodeCall), uint64(bd.m.funcImports))
+	out = appendUleb(append(out, opcodeGlobalSet), uint64(bd.m.globals))
+	return append(out, opcodeEnd)
+}
+
+// chargeEntry appends: fuel -= the entry's cost, leaving the fuel on the
+// stack (the global holds it; the local is a scratch copy).
+func (bd *body) chargeEntry(out []byte) []byte {
 	local, global := uint64(bd.locals), uint64(bd.m.globals)
 	out = appendUleb(append(out, opcodeGlobalGet), global)
 	out = appendSleb(append(out, opcodeI32Const), int64(bd.entryCost()))
 	out = append(out, opcodeI32Sub)
 	out = appendUleb(append(out, opcodeLocalTee), local)
 	out = appendUleb(append(out, opcodeGlobalSet), global)
-	out = appendUleb(append(out, opcodeLocalGet), local)
-	out = append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty)
-	out = appendUleb(append(out, opcodeCall), uint64(bd.m.funcImports))
-	out = appendUleb(append(out, opcodeGlobalSet), global)
-	return append(out, opcodeEnd)
+	return appendUleb(append(out, opcodeLocalGet), local)
 }
 
 // entryCost is the charge at the function's entry.
