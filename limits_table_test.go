@@ -326,8 +326,11 @@ func distinctLimits() (host, own Limits, want map[string]int64) {
 		switch f.Type {
 		case reflect.TypeFor[Duration]():
 			v = int64(time.Duration(i+2)*time.Second + time.Duration(i+1)*time.Millisecond)
-		case reflect.TypeFor[int64](): // bytes: enough memory for a shell
-			v = int64(100+i)<<20 + int64(37*i)
+		case reflect.TypeFor[int64]():
+			// Bytes: enough memory for a shell, and for the sandbox's
+			// launcher until its exec, which is this test binary, built
+			// with -race in CI (it died once under about 100 MiB).
+			v = int64(512+i)<<20 + int64(37*i)
 		}
 		hv.Field(i).SetInt(v)
 		if i%2 == 1 {
