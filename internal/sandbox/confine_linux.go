@@ -43,8 +43,8 @@ func markAllCloseOnExec() {
 // capabilities, the system call filters, and resource limits. Landlock
 // before seccomp, since the Landlock library needs system calls that the
 // filter denies; privileges after the mounts, which need them; resource
-// limits last, so that the launcher's own work is not held to the plugin's
-// memory cap.
+// limits last, the memory cap after everything else, just before the exec
+// (runLauncher), so that the launcher's own work is not held to it.
 func apply(req request) (Report, error) {
 	var rep Report
 	p := req.Policy

@@ -270,17 +270,48 @@ func runLauncher() {
 	// Every descriptor beyond stdio closes at exec, the status pipe
 	// included, which tells the host the exec succeeded.
 	closeExtraOnExec()
+	// The memory cap comes last, between the launcher's final allocations
+	// and the exec: the launcher (a Go program, race-built in tests) needs
+	// more memory than a small plugin's cap, and dying under it would lose
+	// the plugin's error. A failure here still reaches the host, which
+	// reads status lines until the exec closes the pipe.
+	if err := setLimits(limits(req.Policy, dataLimitEnforced), atExec); err != nil {
+		fail("%v", err)
+	}
 	err = syscall.Exec(req.Path, req.Args, req.Env)
 	fail("exec %s: %v", req.Path, err)
 }
 
-// applyLimits sets the policy's resource limits on the current process.
+// applyLimits sets the policy's resource limits on the current process,
+// all but those left for the moment of the exec (atExec), and reports
+// them all as enforced: the launcher sets the rest or fails to start the
+// plugin.
 func applyLimits(p Policy, rep *Report) error {
-	for _, l := range limits(p, dataLimitEnforced) {
+	all := limits(p, dataLimitEnforced)
+	if err := setLimits(all, func(l limit) bool { return !atExec(l) }); err != nil {
+		return err
+	}
+	for _, l := range all {
+		rep.Enforced = append(rep.Enforced, fmt.Sprintf("%s=%d", l.name, l.value))
+	}
+	return nil
+}
+
+// atExec reports whether limit l is set just before the exec rather than
+// with the others: the data segment cap, which the launcher itself would
+// otherwise be held to.
+func atExec(l limit) bool { return l.res == unix.RLIMIT_DATA }
+
+// setLimits sets the limits that match on the current process, soft and
+// hard alike, so that the plugin cannot raise them.
+func setLimits(ls []limit, match func(limit) bool) error {
+	for _, l := range ls {
+		if !match(l) {
+			continue
+		}
 		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.value, Max: l.value}); err != nil {
 			return fmt.Errorf("setrlimit %s: %w", l.name, err)
 		}
-		rep.Enforced = append(rep.Enforced, fmt.Sprintf("%s=%d", l.name, l.value))
 	}
 	return nil
 }
