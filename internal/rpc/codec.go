@@ -284,7 +284,7 @@ func Marshal(v any) (json.RawMessage, error) {
 // be read as a message of its own).
 func CheckRaw(raw []byte) (json.RawMessage, error) {
 	v := jsontext.Value(raw)
-	if !plainStringValue(v) && !v.IsValid() {
+	if !ValidValue(v) {
 		// Decode it only to learn what is wrong.
 		var x jsontext.Value
 		if err := jsonv2.Unmarshal(raw, &x); err != nil {

@@ -82,7 +82,7 @@ func (s *shape) tail(depth int) (jsontext.Value, bool) {
 	v := jsontext.Value(s.b[s.pos:end])
 	// Whitespace around the value would be kept by IsValid but not by
 	// decode: such a line is decode's.
-	if isSpace(v[0]) || isSpace(v[len(v)-1]) || !(plainStringValue(v) || v.IsValid()) {
+	if isSpace(v[0]) || isSpace(v[len(v)-1]) || !ValidValue(v) {
 		return nil, false
 	}
 	return v, true
@@ -207,6 +207,14 @@ func intern(b []byte) string {
 		return s
 	}
 	return string(b)
+}
+
+// ValidValue reports whether v is exactly one valid JSON value, as
+// strictly as this package decodes (valid UTF-8, no duplicate member
+// names), with a fast path for a plain string (plainStringValue). The
+// wasm tier checks a guest's result with it.
+func ValidValue(v []byte) bool {
+	return plainStringValue(v) || jsontext.Value(v).IsValid()
 }
 
 // plainStringValue reports whether v is a JSON string without escapes or

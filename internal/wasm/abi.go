@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
@@ -199,8 +198,8 @@ func compactResult(out []byte) (json.RawMessage, bool) {
 	if n < len(prefix)+2 || string(out[:len(prefix)]) != prefix || out[n-1] != '}' {
 		return nil, false
 	}
-	v := jsontext.Value(out[len(prefix) : n-1])
-	if isSpace(v[0]) || isSpace(v[len(v)-1]) || !v.IsValid() {
+	v := out[len(prefix) : n-1]
+	if isSpace(v[0]) || isSpace(v[len(v)-1]) || !rpc.ValidValue(v) {
 		return nil, false
 	}
 	return json.RawMessage(v), true

@@ -24,6 +24,9 @@ func TestCompactResult(t *testing.T) {
 		{`{"result":"unterminated}`, false},
 		{`{"result":{"a":1,"a":2}}`, false}, // duplicate names: refused as rpc.Unmarshal refuses them
 		{"{\"result\":\"\xff\"}", false},    // invalid UTF-8
+		{"{\"result\":\"caf\xc3\"}", false}, // a plain string cut inside a rune
+		{"{\"result\":\"a\x01b\"}", false},  // a control character, unescaped
+		{`{"result":"café, plain"}`, true},
 		{`{"result": 1}`, false},
 		{`{"result":1 }`, false},
 		{`{"result":1,"error":null}`, false},

@@ -23,25 +23,28 @@ import (
 // A state is used by one goroutine, the call's: wazero runs the guest
 // and its host functions on the goroutine that called it.
 type callState struct {
-	parent   context.Context
-	deadline time.Time
-	watch    *deadline.Watch
-	timed    context.Context // made on first need
-	release  context.CancelFunc
-	inCall   bool   // airlock_call is running: host_call is allowed
-	pending  []byte // host_call's answer, until host_result copies it
+	parent  context.Context
+	epoch   time.Time     // the plugin's (plugin.epoch)
+	due     time.Duration // the deadline, as time since epoch
+	watch   *deadline.Watch
+	timed   context.Context // made on first need
+	release context.CancelFunc
+	inCall  bool   // airlock_call is running: host_call is allowed
+	pending []byte // host_call's answer, until host_result copies it
 }
 
 // newCallState returns the state of a call under parent that must end
-// within timeout.
-func newCallState(parent context.Context, w *deadline.Watch, timeout time.Duration) *callState {
-	return &callState{parent: parent, deadline: time.Now().Add(timeout), watch: w}
+// within timeout. epoch is a time read once, earlier: the deadline is
+// kept as the time since then, which reads the monotonic clock alone
+// (time.Now reads the wall clock as well).
+func newCallState(parent context.Context, w *deadline.Watch, epoch time.Time, timeout time.Duration) *callState {
+	return &callState{parent: parent, epoch: epoch, due: time.Since(epoch) + timeout, watch: w}
 }
 
 type stateKey struct{}
 
 // Deadline is the call's deadline.
-func (s *callState) Deadline() (time.Time, bool) { return s.deadline, true }
+func (s *callState) Deadline() (time.Time, bool) { return s.epoch.Add(s.due), true }
 
 // Done makes the context that ends at the deadline, if it is not made
 // yet, and returns its channel.
@@ -56,7 +59,7 @@ func (s *callState) Err() error {
 	if err := s.parent.Err(); err != nil {
 		return err
 	}
-	if time.Until(s.deadline) <= 0 { // the monotonic clock alone: half a time.Now
+	if time.Since(s.epoch) >= s.due {
 		return context.DeadlineExceeded
 	}
 	return nil
@@ -74,7 +77,7 @@ func (s *callState) Value(key any) any {
 // parent), made on the first call.
 func (s *callState) context() context.Context {
 	if s.timed == nil {
-		s.timed, s.release = s.watch.WithTimeout(s.parent, time.Until(s.deadline))
+		s.timed, s.release = s.watch.WithTimeout(s.parent, s.due-time.Since(s.epoch))
 	}
 	return s.timed
 }

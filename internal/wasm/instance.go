@@ -21,9 +21,9 @@ type instance struct {
 	mod               api.Module
 	mem               *linearMemory
 	alloc, free, call api.Function
-	idleSince         time.Time // when it was last returned to the pool
-	params            []byte    // the last call's encoded parameters, for the next to reuse
-	stack             [2]uint64 // arguments and results of calls into the guest (enter)
+	idleSince         time.Duration // when it was last returned to the pool, since plugin.epoch
+	params            []byte        // the last call's encoded parameters, for the next to reuse
+	stack             [2]uint64     // arguments and results of calls into the guest (enter)
 }
 
 // close closes the module and returns its memory to the budget (wazero

@@ -29,6 +29,7 @@ type plugin struct {
 	compiled wazero.CompiledModule
 	info     protocol.InitializeResult
 	seq      atomic.Int64
+	epoch    time.Time // read once: call deadlines and idle times are kept as time since then
 
 	slots         chan struct{}  // calls in flight
 	watch         deadline.Watch // the calls' deadlines
@@ -50,6 +51,7 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 		slots: make(chan struct{}, spec.Limits.MaxInflight),
 		mem:   &budget{limit: int64(pages(spec.Limits.MaxMemory)) * pageSize},
 		done:  make(chan struct{}),
+		epoch: time.Now(),
 	}
 	p.pool.changed = make(chan struct{})
 	p.pool.ttl = idleTimeout
@@ -119,7 +121,7 @@ func (p *plugin) Call(ctx context.Context, call protocol.CallParams) (json.RawMe
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
-	cctx := newCallState(ctx, &p.watch, timeout)
+	cctx := newCallState(ctx, &p.watch, p.epoch, timeout)
 	defer cctx.end()
 	inst, err := p.get(cctx)
 	if err != nil {

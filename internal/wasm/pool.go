@@ -119,7 +119,7 @@ func (p *plugin) put(inst *instance, broken bool) {
 		return
 	}
 	p.pool.mu.Lock()
-	inst.idleSince = time.Now()
+	inst.idleSince = time.Since(p.epoch)
 	p.pool.idle = append(p.pool.idle, inst)
 	p.signal()
 	p.armReaper()
@@ -142,7 +142,7 @@ func (p *plugin) armReaper() {
 	if len(p.pool.idle) < 2 || p.pool.reaper != nil {
 		return
 	}
-	due := time.Until(p.pool.idle[0].idleSince.Add(p.pool.ttl))
+	due := p.pool.idle[0].idleSince + p.pool.ttl - time.Since(p.epoch)
 	p.pool.reaper = time.AfterFunc(max(due, 0), p.reap)
 }
 
@@ -152,8 +152,8 @@ func (p *plugin) reap() {
 	p.pool.mu.Lock()
 	p.pool.reaper = nil
 	var old []*instance
-	cutoff := time.Now().Add(-p.pool.ttl)
-	for len(p.pool.idle) > 1 && !p.pool.idle[0].idleSince.After(cutoff) {
+	cutoff := time.Since(p.epoch) - p.pool.ttl
+	for len(p.pool.idle) > 1 && p.pool.idle[0].idleSince <= cutoff {
 		old = append(old, p.pool.idle[0])
 		p.pool.idle = p.pool.idle[1:]
 	}
