@@ -152,7 +152,12 @@ static char call_tracestate[513];
 
 EXPORT("airlock_protocol") uint32_t airlock_protocol(void) { return 1; }
 
-EXPORT("airlock_alloc") void *airlock_alloc(uint32_t size) { return malloc(size ? size : 1); }
+/* One byte more than asked for: take terminates the host's input in
+ * place, without a copy. */
+EXPORT("airlock_alloc") void *airlock_alloc(uint32_t size) {
+    if (size == UINT32_MAX) return NULL; /* size + 1 would wrap on wasm32 */
+    return malloc((size_t)size + 1);
+}
 
 EXPORT("airlock_free") void airlock_free(void *ptr, uint32_t size) {
     (void)size;
@@ -168,12 +173,12 @@ static char *copy(const char *s, size_t n) {
     return out;
 }
 
-/* take turns the input the host placed in memory into a NUL-terminated
- * string, freeing the host's buffer. */
+/* take turns the input the host placed in memory (len bytes in a buffer
+ * of airlock_alloc's, which has room for one more) into a NUL-terminated
+ * string, in place; the caller frees it. */
 static char *take(char *ptr, uint32_t len) {
-    char *s = copy(ptr, len);
-    free(ptr);
-    return s;
+    ptr[len] = 0;
+    return ptr;
 }
 
 /* answer_len packs an envelope of n bytes for the host: pointer in the
@@ -218,8 +223,10 @@ EXPORT("airlock_init") uint64_t airlock_init(char *ptr, uint32_t len) {
 
 /* parse_call reads the call params: name, phase and the input, which the
  * host always sends last (docs/ABI.md), so that its end is found without
- * scanning it: every loop iteration in a guest pays a termination check. */
-static char *parse_call(const char *in, size_t len, char *name, size_t name_size, char *phase, size_t phase_size) {
+ * scanning it: every loop iteration in a guest pays a termination check.
+ * The input is returned in place, terminated where it ends (in must stay
+ * alive while it is used), or "null" if the params have none. */
+static const char *parse_call(char *in, size_t len, char *name, size_t name_size, char *phase, size_t phase_size) {
     name[0] = phase[0] = 0;
     call_traceparent[0] = call_tracestate[0] = 0;
     const char *end = in + len; /* the closing brace is the last byte */
@@ -236,10 +243,11 @@ static char *parse_call(const char *in, size_t len, char *name, size_t name_size
         if (*p != ':') return NULL;
         const char *v = skip_ws(p + 1);
         if (klen == 5 && strncmp(key, "input", 5) == 0) {
-            const char *vend = end - 1; /* the closing brace */
+            char *vend = (char *)end - 1; /* the closing brace */
             while (vend > v && (vend[-1] == ' ' || vend[-1] == '\n' || vend[-1] == '\t' || vend[-1] == '\r')) vend--;
             if (vend <= v) return NULL;
-            return copy(v, (size_t)(vend - v));
+            *vend = 0;
+            return v;
         }
         if (klen == 4 && strncmp(key, "name", 4) == 0 && *v == '"') unescape(v, name, name_size);
         if (klen == 5 && strncmp(key, "phase", 5) == 0 && *v == '"') unescape(v, phase, phase_size);
@@ -251,16 +259,15 @@ static char *parse_call(const char *in, size_t len, char *name, size_t name_size
         if (*p != ',') break;
         p = skip_ws(p + 1);
     }
-    return copy("null", 4);
+    return "null";
 }
 
 EXPORT("airlock_call") uint64_t airlock_call(char *ptr, uint32_t len) {
     char *in = take(ptr, len);
     char name[128], phase[16];
-    char *input_json = parse_call(in, len, name, sizeof name, phase, sizeof phase);
-    free(in);
+    const char *input_json = parse_call(in, len, name, sizeof name, phase, sizeof phase);
     if (!input_json || !name[0]) {
-        free(input_json);
+        free(in);
         return answer_error(AIRLOCK_INVALID_INPUT, "call without a name or with malformed params");
     }
 
@@ -270,11 +277,11 @@ EXPORT("airlock_call") uint64_t airlock_call(char *ptr, uint32_t len) {
     free(error_message);
     result_json = NULL, error_message = NULL, error_code = 0;
     if (!known) {
-        free(input_json);
+        free(in);
         return answer_error(AIRLOCK_NOT_IMPLEMENTED, "not implemented");
     }
     airlock_handle(name, phase, input_json);
-    free(input_json);
+    free(in);
     if (error_code) return answer_error(error_code, error_message ? error_message : "failed");
     const char *res = result_json ? result_json : "null";
     size_t n = result_json ? result_len : 4;
