@@ -23,8 +23,9 @@ import (
 // The wasm-tier benchmarks: the same echo in C through Airlock, through a
 // raw wazero call into the very same module doing the same copies (the
 // limit), and through extism's Go SDK running an equivalent extism plugin,
-// with and without its timeout; compute-bound guest code through Airlock
-// and raw wazero; then start-up with a cold and a warm compilation cache.
+// with and without its timeout; the 64 B call and compute-bound guest
+// code through Airlock and raw wazero in turns (paired_test.go); then
+// start-up with a cold and a warm compilation cache.
 
 var wasmBins struct {
 	once                 sync.Once
@@ -227,56 +228,79 @@ func airlockHost(b *testing.B, dir string) *airlock.Host {
 
 // BenchmarkWasmCompute runs compute-bound guest code (a tight loop,
 // recursion without loops, memory-heavy sorting) through Airlock, whose
-// module is instrumented to be stoppable, and through raw wazero on the
-// original module, with no termination checks and with wazero's own
-// (WithCloseOnContextDone). Each call does milliseconds of work, so the
-// ratio is the cost of being stoppable, not of the call.
+// module is instrumented to be stoppable, against raw wazero on the
+// original module with no termination checks (WORK/airlock); and raw
+// wazero with its own checks (WithCloseOnContextDone) against the same
+// (WORK/raw-wazero-closeonctx). Each pair runs in turns within every
+// iteration (paired): the ratio metrics are the ones to read, the
+// benchmark's own ns/op is the time of both. Each call does milliseconds
+// of work, so the ratio is the cost of being stoppable, not of the call.
+// Every call's answer is checked against the work's known result.
 func BenchmarkWasmCompute(b *testing.B) {
 	buildWasm(b)
 	for _, work := range []struct{ name, n, want string }{
-		{"loop", "20", ""}, {"recurse", "27", "196418"}, {"memory", "2500", ""},
+		{"loop", "20", "2547686853"}, {"recurse", "27", "196418"}, {"memory", "2500", "3509172401"},
 	} {
-		for _, impl := range []struct {
-			name  string
-			start func(b *testing.B) func(name, input string) ([]byte, error)
-		}{
-			{"raw-wazero", func(b *testing.B) func(name, input string) ([]byte, error) {
-				return rawWazeroModule(b, wazero.NewRuntimeConfig(), wasmBins.computeWasm)
-			}},
-			{"raw-wazero-closeonctx", func(b *testing.B) func(name, input string) ([]byte, error) {
-				return rawWazeroModule(b, wazero.NewRuntimeConfig().WithCloseOnContextDone(true), wasmBins.computeWasm)
-			}},
-			{"airlock", func(b *testing.B) func(name, input string) ([]byte, error) {
-				h := airlockHost(b, wasmBins.computeDir)
-				return func(name, input string) ([]byte, error) {
-					out, err := h.Call(context.Background(), "wasmcompute", name, json.RawMessage(input))
-					return []byte(`{"result":` + string(out) + `}`), err
-				}
-			}},
-		} {
-			b.Run(work.name+"/"+impl.name, func(b *testing.B) {
-				call := impl.start(b)
-				want, err := call(work.name, work.n)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if work.want != "" && string(want) != `{"result":`+work.want+`}` {
-					b.Fatalf("%s(%s) = %s, want %s", work.name, work.n, want, work.want)
-				}
-				b.ResetTimer()
-				u := startUsage()
-				for b.Loop() {
-					out, err := call(work.name, work.n)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if string(out) != string(want) {
-						b.Fatalf("%s(%s) = %s, then %s", work.name, work.n, want, out)
-					}
-				}
-				u.report(b)
+		for _, other := range []string{"airlock", "raw-wazero-closeonctx"} {
+			b.Run(work.name+"/"+other, func(b *testing.B) {
+				base := computeContender(b, "raw-wazero", work.name, work.n, work.want)
+				paired(b, 1, base, computeContender(b, other, work.name, work.n, work.want))
 			})
 		}
+	}
+}
+
+// computeContender starts a contender of BenchmarkWasmCompute on the
+// compute module (a host of its own, or a raw wazero runtime of its own)
+// and returns its call of fn(n), which fails unless the answer is want.
+func computeContender(b *testing.B, name, fn, n, want string) contender {
+	var call func() ([]byte, error)
+	switch name {
+	case "raw-wazero", "raw-wazero-closeonctx":
+		cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(name == "raw-wazero-closeonctx")
+		raw := rawWazeroModule(b, cfg, wasmBins.computeWasm)
+		call = func() ([]byte, error) { return raw(fn, n) }
+		want = `{"result":` + want + `}`
+	case "airlock":
+		h := airlockHost(b, wasmBins.computeDir)
+		call = func() ([]byte, error) { return h.Call(context.Background(), "wasmcompute", fn, json.RawMessage(n)) }
+	default:
+		b.Fatalf("no compute contender %q", name)
+	}
+	return contender{name, func() error {
+		out, err := call()
+		if err == nil && string(out) != want {
+			err = fmt.Errorf("%s(%s) = %s, want %s", fn, n, out, want)
+		}
+		return err
+	}}
+}
+
+// BenchmarkWasmCallPaired makes BenchmarkWasm's 64 B call (the plain
+// string, encoded with each call, the answer's length checked) through
+// Airlock against raw wazero calling the same module with the same copies
+// and no termination checks (/airlock), and raw wazero with
+// WithCloseOnContextDone against the same (/raw-wazero-closeonctx), in
+// turns within every iteration (paired), blocks of 100 calls each: the
+// ratio metrics are the ones to read.
+func BenchmarkWasmCallPaired(b *testing.B) {
+	buildWasm(b)
+	input := payload(64)
+	encoded, err := json.Marshal(input)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want := len(encoded)
+	for _, other := range []struct {
+		name  string
+		start func(b *testing.B) func(input any, want int) error
+	}{{"airlock", startAirlockWasm}, {"raw-wazero-closeonctx", startRawWazeroClose}} {
+		b.Run(other.name, func(b *testing.B) {
+			base, call := startRawWazero(b), other.start(b)
+			paired(b, 100,
+				contender{"raw-wazero", func() error { return base(input, want) }},
+				contender{other.name, func() error { return call(input, want) }})
+		})
 	}
 }
 

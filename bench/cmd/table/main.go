@@ -59,12 +59,16 @@ func (r results) median(name, unit string) (float64, bool) {
 }
 
 // comparison is one row: num / den of a unit (den's own unit if denUnit
-// is set: two measures of one benchmark), and its target.
+// is set: two measures of one benchmark), and its target. If ratio is
+// set, the row's ratio is the median of that metric of num, a ratio the
+// benchmark measured itself (a paired benchmark: both contenders timed in
+// turns within each run), and num and den are shown beside it.
 type comparison struct {
 	what     string
 	num, den string
 	unit     string
 	denUnit  string
+	ratio    string
 	target   string
 	ok       func(float64) bool
 }
@@ -117,9 +121,9 @@ func comparisons() []comparison {
 			comparison{what: "native call " + sz + ": contained ÷ Go process plugin", num: n + "process", den: "Call/" + sz + "/airlock", unit: "ns/op"})
 	}
 	cs = append(cs,
-		comparison{what: "wasm call 64B: Airlock ÷ raw wazero (same copies, no termination checks)", num: "Wasm/airlock", den: "Wasm/raw-wazero", unit: "ns/op", target: "≤ 2", ok: atMost(2)},
-		comparison{what: "wasm call 64B, host CPU: Airlock ÷ raw wazero", num: "Wasm/airlock", den: "Wasm/raw-wazero", unit: "host-cpu-ns/op", target: "≤ 2", ok: atMost(2)},
-		comparison{what: "wasm call 64B: Airlock ÷ raw wazero with WithCloseOnContextDone", num: "Wasm/airlock", den: "Wasm/raw-wazero-closeonctx", unit: "ns/op"},
+		paired("wasm call 64B: Airlock ÷ raw wazero (same copies, no termination checks)", "WasmCallPaired/airlock", wall, "≤ 2", atMost(2)),
+		paired("wasm call 64B, host CPU: Airlock ÷ raw wazero", "WasmCallPaired/airlock", hostCPU, "≤ 2", atMost(2)),
+		paired("wasm call 64B: raw wazero with WithCloseOnContextDone ÷ without", "WasmCallPaired/raw-wazero-closeonctx", wall, "", nil),
 		comparison{what: "wasm call 64B: extism (no timeout: cannot stop a guest) ÷ Airlock", num: "Wasm/extism", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
 		comparison{what: "wasm call 64B: extism with Manifest.Timeout ÷ Airlock", num: "Wasm/extism-timeout", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
 		comparison{what: "wasm call 64B, escaped string: Airlock ÷ raw wazero", num: "Wasm/escaped/64B/airlock", den: "Wasm/escaped/64B/raw-wazero", unit: "ns/op"},
@@ -130,18 +134,35 @@ func comparisons() []comparison {
 		comparison{what: "wasm call 4KiB: extism with Manifest.Timeout ÷ Airlock", num: "Wasm/4KiB/extism-timeout", den: "Wasm/4KiB/airlock", unit: "ns/op"},
 		comparison{what: "wasm call 256KiB: Airlock ÷ raw wazero", num: "Wasm/256KiB/airlock", den: "Wasm/256KiB/raw-wazero", unit: "ns/op"},
 		comparison{what: "wasm call 256KiB: extism with Manifest.Timeout ÷ Airlock", num: "Wasm/256KiB/extism-timeout", den: "Wasm/256KiB/airlock", unit: "ns/op"},
-		comparison{what: "wasm compute (loop): Airlock ÷ raw wazero with no termination checks", num: "WasmCompute/loop/airlock", den: "WasmCompute/loop/raw-wazero", unit: "ns/op", target: "≤ 1.15", ok: atMost(1.15)},
-		comparison{what: "wasm compute (loop), host CPU: Airlock ÷ raw wazero", num: "WasmCompute/loop/airlock", den: "WasmCompute/loop/raw-wazero", unit: "host-cpu-ns/op", target: "≤ 1.15", ok: atMost(1.15)},
-		comparison{what: "wasm compute (loop): raw wazero with WithCloseOnContextDone ÷ without", num: "WasmCompute/loop/raw-wazero-closeonctx", den: "WasmCompute/loop/raw-wazero", unit: "ns/op"},
-		comparison{what: "wasm compute (recurse): Airlock ÷ raw wazero with no termination checks", num: "WasmCompute/recurse/airlock", den: "WasmCompute/recurse/raw-wazero", unit: "ns/op", target: "≤ 1.15", ok: atMost(1.15)},
-		comparison{what: "wasm compute (recurse), host CPU: Airlock ÷ raw wazero", num: "WasmCompute/recurse/airlock", den: "WasmCompute/recurse/raw-wazero", unit: "host-cpu-ns/op", target: "≤ 1.15", ok: atMost(1.15)},
-		comparison{what: "wasm compute (recurse): raw wazero with WithCloseOnContextDone ÷ without", num: "WasmCompute/recurse/raw-wazero-closeonctx", den: "WasmCompute/recurse/raw-wazero", unit: "ns/op"},
-		comparison{what: "wasm compute (memory): Airlock ÷ raw wazero with no termination checks", num: "WasmCompute/memory/airlock", den: "WasmCompute/memory/raw-wazero", unit: "ns/op", target: "≤ 1.15", ok: atMost(1.15)},
-		comparison{what: "wasm compute (memory), host CPU: Airlock ÷ raw wazero", num: "WasmCompute/memory/airlock", den: "WasmCompute/memory/raw-wazero", unit: "host-cpu-ns/op", target: "≤ 1.15", ok: atMost(1.15)},
-		comparison{what: "wasm compute (memory): raw wazero with WithCloseOnContextDone ÷ without", num: "WasmCompute/memory/raw-wazero-closeonctx", den: "WasmCompute/memory/raw-wazero", unit: "ns/op"},
-		comparison{what: "wasm start: first compile ÷ warm cache", num: "WasmStart/cold", den: "WasmStart/warm", unit: "ns/op", target: "≥ 20", ok: atLeast(20)},
 	)
+	for _, work := range []string{"loop", "recurse", "memory"} {
+		what, pair := "wasm compute ("+work+")", "WasmCompute/"+work+"/"
+		cs = append(cs,
+			paired(what+": Airlock ÷ raw wazero with no termination checks", pair+"airlock", wall, "≤ 1.15", atMost(1.15)),
+			paired(what+", host CPU: Airlock ÷ raw wazero", pair+"airlock", hostCPU, "≤ 1.15", atMost(1.15)),
+			paired(what+": raw wazero with WithCloseOnContextDone ÷ without", pair+"raw-wazero-closeonctx", wall, "", nil))
+	}
+	cs = append(cs, comparison{what: "wasm start: first compile ÷ warm cache", num: "WasmStart/cold", den: "WasmStart/warm", unit: "ns/op", target: "≥ 20", ok: atLeast(20)})
 	return append(cs, telemetryComparisons()...)
+}
+
+// A paired benchmark's measures (bench/paired_test.go): per contender
+// NAME-ns/op and NAME-host-cpu-ns/op, and their ratios.
+var (
+	wall    = measure{"-ns/op", "ratio"}
+	hostCPU = measure{"-host-cpu-ns/op", "host-cpu-ratio"}
+)
+
+// measure is one of a paired benchmark's measures: the suffix of each
+// contender's unit, and the unit of their ratio.
+type measure struct{ suffix, ratio string }
+
+// paired is the row of a paired benchmark, bench/CONTENDER (bench/paired_test.go):
+// CONTENDER against raw wazero, timed in turns within each run, in one
+// measure; its ratio is the median of the runs' own ratios.
+func paired(what, bench string, m measure, target string, ok func(float64) bool) comparison {
+	other := bench[strings.LastIndexByte(bench, '/')+1:]
+	return comparison{what: what + " (paired)", num: bench, den: bench, unit: other + m.suffix, denUnit: "raw-wazero" + m.suffix, ratio: m.ratio, target: target, ok: ok}
 }
 
 // kinds are the payloads of the call benchmarks other than the plain
@@ -201,28 +222,7 @@ func telemetryComparisons() []comparison {
 
 func main() {
 	res := parse(os.Stdin)
-	fmt.Println("| comparison | numerator | denominator | ratio | target | met |")
-	fmt.Println("|---|---|---|---|---|---|")
-	for _, c := range comparisons() {
-		denUnit := c.unit
-		if c.denUnit != "" {
-			denUnit = c.denUnit
-		}
-		num, ok1 := res.median(c.num, c.unit)
-		den, ok2 := res.median(c.den, denUnit)
-		if !ok1 || !ok2 || den == 0 {
-			fmt.Printf("| %s | %s | %s | not measured | %s | |\n", c.what, c.num, c.den, c.target)
-			continue
-		}
-		met := ""
-		if c.ok != nil {
-			met = "no"
-			if c.ok(num / den) {
-				met = "yes"
-			}
-		}
-		fmt.Printf("| %s | %s | %s | %.2f | %s | %s |\n", c.what, human(num, c.unit), human(den, c.unit), num/den, c.target, met)
-	}
+	printComparisons(os.Stdout, res)
 	printSides(res)
 	printKinds(os.Stdout, res)
 	if mem, ok := res.median("Memory", "host-bytes/plugin"); ok {
@@ -230,6 +230,37 @@ func main() {
 	}
 	if mem, ok := res.median("WasmMemory", "host-bytes/plugin"); ok {
 		fmt.Printf("Host heap per loaded wasm plugin: %.0f KiB\n", mem/1024)
+	}
+}
+
+// printComparisons prints the table of comparisons: each row's ratio,
+// the medians it was taken from, and whether it meets its target.
+func printComparisons(w io.Writer, res results) {
+	fmt.Fprintln(w, "| comparison | numerator | denominator | ratio | target | met |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, c := range comparisons() {
+		denUnit := c.unit
+		if c.denUnit != "" {
+			denUnit = c.denUnit
+		}
+		num, ok1 := res.median(c.num, c.unit)
+		den, ok2 := res.median(c.den, denUnit)
+		ratio, ok3 := num/den, den != 0
+		if c.ratio != "" {
+			ratio, ok3 = res.median(c.num, c.ratio)
+		}
+		if !ok1 || !ok2 || !ok3 {
+			fmt.Fprintf(w, "| %s | %s | %s | not measured | %s | |\n", c.what, c.num, c.den, c.target)
+			continue
+		}
+		met := ""
+		if c.ok != nil {
+			met = "no"
+			if c.ok(ratio) {
+				met = "yes"
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %s | %s |\n", c.what, human(num, c.unit), human(den, denUnit), ratio, c.target, met)
 	}
 }
 
@@ -313,7 +344,7 @@ func callPrefix(kind, size string) string {
 }
 
 func human(v float64, unit string) string {
-	if unit != "ns/op" && !strings.HasSuffix(unit, "-ns/call") {
+	if !strings.HasSuffix(unit, "ns/op") && !strings.HasSuffix(unit, "-ns/call") {
 		return fmt.Sprintf("%.0f %s", v, unit)
 	}
 	switch {

@@ -96,3 +96,58 @@ func TestPrintKinds(t *testing.T) {
 		})
 	}
 }
+
+// pairedLine is one run of a paired benchmark (bench/paired_test.go):
+// contender other against raw wazero, per call times and the ratios the
+// benchmark computed itself.
+func pairedLine(name, other string, base, ns, baseCPU, cpu, ratio, cpuRatio float64) string {
+	return fmt.Sprintf("Benchmark%s-2 \t 50\t 2000000 ns/op\t %.0f %s-host-cpu-ns/op\t %.0f %s-ns/op\t %.3f host-cpu-ratio\t %.3f ratio\t %.0f raw-wazero-host-cpu-ns/op\t %.0f raw-wazero-ns/op\n",
+		name, cpu, other, ns, other, cpuRatio, ratio, baseCPU, base)
+}
+
+// TestPairedRows checks that the wasm rows of the paired benchmarks read
+// the ratio each run measured (the median of the runs'), not the ratio of
+// the contenders' medians, which may come from different runs, and show
+// the contenders' medians beside it.
+func TestPairedRows(t *testing.T) {
+	// Three runs, the machine slower in each: the contenders' medians
+	// come from the second run (2240 / 2000 = 1.12), the median of the
+	// runs' ratios from the first (1.10).
+	input := pairedLine("WasmCompute/loop/airlock", "airlock", 1000, 1100, 900, 990, 1.10, 1.10) +
+		pairedLine("WasmCompute/loop/airlock", "airlock", 2000, 2240, 1800, 1980, 1.12, 1.10) +
+		pairedLine("WasmCompute/loop/airlock", "airlock", 3000, 3210, 2700, 2916, 1.07, 1.08) +
+		pairedLine("WasmCallPaired/raw-wazero-closeonctx", "raw-wazero-closeonctx", 500, 6000, 500, 3000, 12, 6) +
+		pairedLine("WasmCallPaired/airlock", "airlock", 500, 1100, 500, 900, 2.2, 1.8)
+	tests := []struct {
+		what     string
+		ratio    float64
+		num, den string // as printed
+		target   string
+		met      string
+	}{
+		{"wasm compute (loop): Airlock ÷ raw wazero with no termination checks (paired)", 1.10, "2.2 µs", "2.0 µs", "≤ 1.15", "yes"},
+		{"wasm compute (loop), host CPU: Airlock ÷ raw wazero (paired)", 1.10, "2.0 µs", "1.8 µs", "≤ 1.15", "yes"},
+		{"wasm call 64B: raw wazero with WithCloseOnContextDone ÷ without (paired)", 12, "6.0 µs", "500 ns", "", ""},
+		{"wasm call 64B: Airlock ÷ raw wazero (same copies, no termination checks) (paired)", 2.2, "1.1 µs", "500 ns", "≤ 2", "no"},
+		{"wasm call 64B, host CPU: Airlock ÷ raw wazero (paired)", 1.8, "900 ns", "500 ns", "≤ 2", "yes"},
+	}
+	out := table(t, input)
+	for _, tt := range tests {
+		want := fmt.Sprintf("| %s | %s | %s | %.2f | %s | %s |\n", tt.what, tt.num, tt.den, tt.ratio, tt.target, tt.met)
+		if !strings.Contains(out, want) {
+			t.Errorf("no row %q in\n%s", want, out)
+		}
+	}
+	// The recursion was not measured: its rows say so.
+	if !strings.Contains(out, "| wasm compute (recurse), host CPU: Airlock ÷ raw wazero (paired) | WasmCompute/recurse/airlock | WasmCompute/recurse/airlock | not measured |") {
+		t.Errorf("no row for the recursion, not measured, in\n%s", out)
+	}
+}
+
+// table is the table of comparisons for input, `go test -bench` output.
+func table(t *testing.T, input string) string {
+	t.Helper()
+	var b bytes.Buffer
+	printComparisons(&b, parse(strings.NewReader(input)))
+	return b.String()
+}
