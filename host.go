@@ -373,7 +373,8 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	if err != nil {
 		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: err}
 	}
-	if !slices.Contains(p.manifest.Functions, fn) && !p.manifest.Implements(fn) {
+	hook := p.manifest.Implements(fn)
+	if !hook && !slices.Contains(p.manifest.Functions, fn) {
 		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("%w: the manifest declares no function %q", ErrNotImplemented, fn)}
 	}
 	raw, err := encodeJSON(input)
@@ -381,7 +382,7 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 		return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: fmt.Errorf("encode input: %w", err)}
 	}
 	params := protocol.CallParams{Name: fn, Input: raw}
-	if p.manifest.Implements(fn) {
+	if hook {
 		params.Phase = p.manifest.Phase(fn)
 	}
 	res, err := p.call(ctx, params)
