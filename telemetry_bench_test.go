@@ -22,7 +22,8 @@ import (
 // it measures: a call's (startCall and end, as (*loadedPlugin).call makes
 // them), a hook run's and a host function call's, with real SDK providers
 // (bench/telemetry_test.go measures it on a real call). The traces are
-// exported as they end to an exporter that drops them.
+// exported as they end to an exporter that drops them; every call is
+// traced, or 1 % of them (a parent-based sampler).
 //
 //	go test -run '^$' -bench CallTelemetry -benchmem .
 func BenchmarkCallTelemetry(b *testing.B) {
@@ -37,6 +38,8 @@ func BenchmarkCallTelemetry(b *testing.B) {
 		{"metrics", true, nil, context.Background()},
 		{"metrics+context", true, nil, sampled},
 		{"metrics+traces", true, []sdktrace.TracerProviderOption{sdktrace.WithSyncer(tracetest.NewNoopExporter())}, context.Background()},
+		// 1 % of the traces sampled: mostly a span that does not record.
+		{"metrics+traces-1%", true, []sdktrace.TracerProviderOption{sdktrace.WithSyncer(tracetest.NewNoopExporter()), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))}, context.Background()},
 	}
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {

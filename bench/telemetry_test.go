@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -14,19 +15,19 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlock-go/airlock"
+	"github.com/airlock-go/airlock/spanbatch"
 )
 
 // BenchmarkTelemetry is the cost of Airlock's OpenTelemetry instrumentation
-// (docs/OBSERVABILITY.md) on a 64 B process call, side by side in one run:
-// the same echo with telemetry off (no providers: the otel globals,
-// no-ops), with real SDK metrics only, with metrics and the caller's trace
-// context passed on (no spans of Airlock's), and with real SDK metrics and
-// traces: every span exported as it ends to an exporter that drops it
-// (Airlock's own cost: the span, the trace context sent to the plugin and
-// parsed there), through the SDK's batch span processor, and through the
-// batch processor with 1 % of the traces sampled. Besides time and
-// allocations it reports each side's CPU time per call (usage_test.go),
-// which moves much less than wall time on a shared machine.
+// (docs/OBSERVABILITY.md) on a 64 B process call, side by side in one run,
+// in each of telemetryModes: off (no providers: the otel globals, no-ops),
+// the SDK's metrics only, metrics and the caller's trace context passed on
+// (no spans of Airlock's), and metrics and traces, every call traced or
+// 1 % of them, each span exported as it ends or through a batching
+// processor (the SDK's or package spanbatch), to an exporter that drops
+// it. Besides time and allocations it reports each side's CPU time and
+// thread wake-ups per call (usage_test.go), which move much less than
+// wall time on a shared machine.
 //
 //	cd bench && go test -run '^$' -bench Telemetry -count 10 .
 //
@@ -52,12 +53,13 @@ func BenchmarkTelemetry(b *testing.B) {
 }
 
 // BenchmarkTelemetryInterleaved makes the same calls as BenchmarkTelemetry
-// in turns: at every iteration, a block of calls in each mode, so that a
-// busy machine slows them all alike (a block keeps its plugin warm, as
-// back-to-back calls do). It reports each mode's median time per call over
-// the blocks, and its ratio to the median with telemetry off. (CPU time is
-// BenchmarkTelemetry's: measured here per block, a mode would be charged
-// for the garbage collection of the modes before it.)
+// in turns: at every iteration, a block of calls in each mode, in a
+// random order, so that a busy machine slows them all alike (a block
+// keeps its plugin warm, as back-to-back calls do). It reports each
+// mode's median time per call over the blocks, and its ratio to the
+// median with telemetry off. (CPU time is BenchmarkTelemetry's: measured
+// here per block, a mode would be charged for the garbage collection of
+// the modes before it.)
 func BenchmarkTelemetryInterleaved(b *testing.B) {
 	const block = 200
 	hosts := make([]*airlockEcho, len(telemetryModes))
@@ -68,7 +70,11 @@ func BenchmarkTelemetryInterleaved(b *testing.B) {
 	}
 	p := newMsg(64)
 	for b.Loop() {
-		for i, e := range hosts {
+		// In a new order each time: a block is not always the one after
+		// the same mode (whose garbage, or batch processor's goroutine,
+		// it might pay for).
+		for _, i := range rand.Perm(len(hosts)) {
+			e := hosts[i]
 			ctx := telemetryModes[i].ctx()
 			start := time.Now()
 			for range block {
@@ -114,21 +120,55 @@ func (m telemetryMode) ctx() context.Context {
 	return trace.ContextWithSpanContext(context.Background(), sc)
 }
 
+// telemetryModes are the ways telemetry is on, named as in the tables
+// (docs/OBSERVABILITY.md, "Cost"). "traces-all": every call traced (the
+// default sampler); "traces-1%": a parent-based sampler keeping 1 % of
+// the traces. "sync": each span exported as it ends (sdktrace.WithSyncer)
+// to an exporter that drops it, Airlock's own cost; "sdkbatch": the SDK's
+// batch span processor (sdktrace.WithBatcher), as the SDK's docs run it;
+// "spanbatch": Airlock's batching processor (package spanbatch). The
+// exporters drop the spans. Metrics are the SDK's with a manual reader,
+// never collected.
 var telemetryModes = []telemetryMode{
 	{"off", false, nil, false},
 	{"metrics", true, nil, false},
 	// No tracer provider, but the caller's span context: what carrying
 	// the trace context to the plugin costs on its own.
-	{"metrics+context", true, nil, true},
-	{"metrics+traces", true, func() []sdktrace.TracerProviderOption {
-		return []sdktrace.TracerProviderOption{sdktrace.WithSyncer(tracetest.NewNoopExporter())}
-	}, false},
-	{"metrics+traces-batched", true, func() []sdktrace.TracerProviderOption {
-		return []sdktrace.TracerProviderOption{sdktrace.WithBatcher(tracetest.NewNoopExporter())}
-	}, false},
-	{"metrics+traces-batched-sampled-1%", true, func() []sdktrace.TracerProviderOption {
-		return []sdktrace.TracerProviderOption{sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))}
-	}, false},
+	{"metrics+caller-context", true, nil, true},
+	{"metrics+traces-all-sync", true, traced(syncer), false},
+	{"metrics+traces-all-sdkbatch", true, traced(sdkBatcher), false},
+	{"metrics+traces-all-spanbatch", true, traced(spanBatcher), false},
+	{"metrics+traces-1%-sdkbatch", true, traced(sdkBatcher, onePercent), false},
+	{"metrics+traces-1%-spanbatch", true, traced(spanBatcher, onePercent), false},
+}
+
+// traced returns the options of a tracer provider, made for each host.
+func traced(opts ...func() sdktrace.TracerProviderOption) func() []sdktrace.TracerProviderOption {
+	return func() []sdktrace.TracerProviderOption {
+		var out []sdktrace.TracerProviderOption
+		for _, o := range opts {
+			out = append(out, o())
+		}
+		return out
+	}
+}
+
+// The parts of a tracer provider's options: each makes a new one (a
+// batch processor is made with its option).
+func syncer() sdktrace.TracerProviderOption {
+	return sdktrace.WithSyncer(tracetest.NewNoopExporter())
+}
+
+func sdkBatcher() sdktrace.TracerProviderOption {
+	return sdktrace.WithBatcher(tracetest.NewNoopExporter())
+}
+
+func spanBatcher() sdktrace.TracerProviderOption {
+	return sdktrace.WithSpanProcessor(spanbatch.New(tracetest.NewNoopExporter(), spanbatch.Options{}))
+}
+
+func onePercent() sdktrace.TracerProviderOption {
+	return sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01)))
 }
 
 // startTelemetryHost starts a host with the echo plugin and mode's

@@ -196,11 +196,13 @@ func kindComparisons(sz string) []comparison {
 // benchmark), then by each side's CPU time (BenchmarkTelemetry).
 func telemetryComparisons() []comparison {
 	modes := []struct{ mode, what, target string }{
-		{"metrics", "metrics (OpenTelemetry SDK)", "≤ 1.1"},
-		{"metrics+context", "metrics, the caller's trace context passed on", ""},
-		{"metrics+traces", "metrics and a span per call, exported as it ends (no-op exporter: Airlock's own cost)", "≤ 1.1"},
-		{"metrics+traces-batched", "metrics and a span per call, through the SDK's batch span processor", ""},
-		{"metrics+traces-batched-sampled-1%", "metrics and spans, batch processor, 1 % of the traces sampled", ""},
+		{"metrics", "metrics (OpenTelemetry SDK), no tracer provider", "≤ 1.1"},
+		{"metrics+caller-context", "metrics, the caller's trace context passed on, no tracer provider", ""},
+		{"metrics+traces-all-sync", "metrics and a span for every call, each exported as it ends (no-op exporter: Airlock's own cost)", "≤ 1.1"},
+		{"metrics+traces-all-sdkbatch", "metrics and a span for every call, the SDK's batch span processor", ""},
+		{"metrics+traces-all-spanbatch", "metrics and a span for every call, Airlock's spanbatch processor", ""},
+		{"metrics+traces-1%-sdkbatch", "metrics, 1 % of the traces sampled, the SDK's batch span processor", ""},
+		{"metrics+traces-1%-spanbatch", "metrics, 1 % of the traces sampled, spanbatch", "≤ 1.1"},
 	}
 	var cs []comparison
 	for _, m := range modes {
