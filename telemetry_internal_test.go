@@ -72,13 +72,53 @@ func TestHostCallErrorKind(t *testing.T) {
 // check fails here rather than the saving silently going away.
 func TestTracingOnlyWithAProvider(t *testing.T) {
 	tel := newTelemetry(Options{}, &Host{log: slog.New(slog.DiscardHandler)})
-	if !isGlobalDefault(otel.GetTracerProvider()) || tel.tracing() {
-		t.Fatalf("with the otel global unset: isGlobalDefault %v, tracing %v; want true, false", isGlobalDefault(otel.GetTracerProvider()), tel.tracing())
+	if !isGlobal(otel.GetTracerProvider(), "tracerProvider") || tel.tracing() {
+		t.Fatalf("with the otel global unset: isGlobalDefault %v, tracing %v; want true, false", isGlobal(otel.GetTracerProvider(), "tracerProvider"), tel.tracing())
 	}
 	tp := sdktrace.NewTracerProvider()
 	defer tp.Shutdown(context.Background())
-	if isGlobalDefault(tp) || !newTelemetry(Options{TracerProvider: tp}, &Host{log: slog.New(slog.DiscardHandler)}).tracing() {
+	if isGlobal(tp, "tracerProvider") || !newTelemetry(Options{TracerProvider: tp}, &Host{log: slog.New(slog.DiscardHandler)}).tracing() {
 		t.Errorf("an SDK provider given in Options does not trace")
+	}
+}
+
+// With no meter provider given and none set as the otel global, calls
+// skip their measurements (telemetry.off); a provider the application
+// sets as the global later, after the host was made, gets them, through
+// the instruments the host made from the global at the start.
+func TestMetricsFollowAGlobalSetLater(t *testing.T) {
+	if !isGlobal(otel.GetMeterProvider(), "meterProvider") {
+		t.Fatal("the otel global meter provider is already set: this test must be the only one to set it")
+	}
+	tel := newTelemetry(Options{}, &Host{log: slog.New(slog.DiscardHandler)})
+	if tel.metering() || !tel.off() {
+		t.Fatalf("with the otel globals unset: metering %v, off %v; want false, true", tel.metering(), tel.off())
+	}
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	otel.SetMeterProvider(mp)
+	if !tel.metering() || tel.off() {
+		t.Fatalf("with a global meter provider set: metering %v, off %v; want true, false", tel.metering(), tel.off())
+	}
+	ctx, _, rec := tel.startCall(context.Background(), &loadedPlugin{name: "p", manifest: &manifest.Manifest{Tier: "builtin"}}, protocol.CallParams{Name: "f"})
+	rec.end(ctx, nil)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var calls int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "airlock.plugin.calls" {
+				for _, dp := range sum.DataPoints {
+					calls += dp.Value
+				}
+			}
+		}
+	}
+	if calls != 1 {
+		t.Errorf("airlock.plugin.calls = %d in the global provider set later, want 1", calls)
 	}
 }
 
