@@ -123,6 +123,14 @@ func (p *plugin) Call(ctx context.Context, call protocol.CallParams) (json.RawMe
 	}
 	cctx := newCallState(ctx, &p.watch, p.epoch, timeout)
 	defer cctx.end()
+	// The call's work is a function of its own: with its many returns
+	// here, the two defers would not be compiled inline (about 0.1 µs a
+	// call).
+	return p.call(ctx, cctx, call, timeout)
+}
+
+// call is Call's work, on slot taken, under state cctx.
+func (p *plugin) call(ctx context.Context, cctx *callState, call protocol.CallParams, timeout time.Duration) (json.RawMessage, error) {
 	inst, err := p.get(cctx)
 	if err != nil {
 		return nil, err
