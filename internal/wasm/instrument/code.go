@@ -20,6 +20,7 @@ type op struct {
 	store      bool     // the fuel stored into the global before it
 	leave      bool     // the end of an outermost loop: the fuel stored after it
 	reload     bool     // a call from inside a loop: the fuel reloaded after it
+	counted    *counted // a loop charged once before it runs (counted.go)
 }
 
 // body is the state of rewriting one function body.
@@ -36,6 +37,7 @@ type body struct {
 	params     uint32   // the function's parameters
 	results    byte     // the block type of its results, 0 if none fits or inline (see entryOpen)
 	inline     bool     // the check's call at entry on the body's path (see entryOpen)
+	counted    bool     // the body has counted loops (counted.go)
 }
 
 // maxRecallParams bounds the parameters a function's entry passes to
@@ -88,7 +90,7 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 	bd.params = params
 	for i := uint32(0); i < entries && r.err == nil; i++ {
 		c := r.u32()
-		r.valType()
+		r.valType(bd.m.checkType)
 		if uint64(bd.locals)+uint64(c) > maxLocals {
 			return nil, fmt.Errorf("more than %d locals", maxLocals)
 		}
@@ -106,7 +108,11 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 	// The locals: the function's own, then ours.
 	out = appendUleb(out, uint64(entries)+1)
 	out = append(out, header...)
-	out = append(out, 1, 0x7f)
+	ours := byte(1)
+	if bd.counted {
+		ours += countedLocals
+	}
+	out = append(out, ours, 0x7f)
 	out = bd.entryOpen(out)
 	for i, o := range bd.ops {
 		if i == len(bd.ops)-1 && bd.results != 0 { // the body's end
@@ -125,6 +131,8 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 			out = bd.store(out, 0)
 		}
 		switch {
+		case o.counted != nil:
+			out = bd.countedOpen(out, code, i)
 		case o.wrap:
 			out = append(out, wrapOpen...)
 		case o.renumber:
@@ -426,6 +434,7 @@ func (bd *body) decode(r *reader) error {
 	bd.ops = bd.ops[:0]
 	bd.labelBuf = bd.labelBuf[:0] // the last body's ops are emitted already
 	bd.outside = 0
+	bd.counted = false
 	d := decoder{stack: make([]block, 0, 16), prefix: -1}
 	var count uint32
 	for r.err == nil {
@@ -474,6 +483,10 @@ func (bd *body) decode(r *reader) error {
 				}
 				d.charged = d.charged || !bd.ops[b.op].byCall
 				d.loops--
+				if o.unwrap {
+					bd.ops[b.op].counted = bd.countedLoop(r.b, &d, b.op, len(bd.ops))
+					bd.counted = bd.counted || bd.ops[b.op].counted != nil
+				}
 				o.leave = d.loops == 0
 				if o.leave && !d.charged {
 					bd.globalNest(bd.ops[b.op:])
@@ -623,7 +636,7 @@ func (bd *body) immediates(r *reader, code byte) {
 	case code == 0x1c: // select t*
 		n := r.u32()
 		for i := uint32(0); i < n && r.err == nil; i++ {
-			r.valType()
+			r.valType(bd.m.checkType)
 		}
 	case code >= 0x20 && code <= 0x22:
 		if l := r.u32(); r.err == nil && l >= bd.locals {
@@ -646,7 +659,7 @@ func (bd *body) immediates(r *reader, code byte) {
 	case code == 0x44:
 		r.bytes(8)
 	case code == 0xd0: // ref.null
-		r.valType()
+		r.valType(bd.m.checkType)
 	case code == 0xfc:
 		miscImmediates(r)
 	case code == 0xfd:

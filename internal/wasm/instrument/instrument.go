@@ -27,7 +27,8 @@
 //     element segment, export, start function, global initializer and
 //     function name is renumbered.
 //   - each function gets one more i32 local (after its own, which are
-//     checked the same way) holding the fuel inside loops, so that a loop
+//     checked the same way; a second, a scratch, with counted loops)
+//     holding the fuel inside loops, so that a loop
 //     counts in a register; it is loaded from the global when a loop is
 //     entered from outside any loop, and stored back before calls and
 //     wherever control leaves every loop, so that no spending is lost.
@@ -50,6 +51,12 @@
 //     instead (every iteration makes it, and the callee checks at its
 //     entry); not at all when the callee's own charge is at least the
 //     loop's, so that the fuel goes through memory once a call, not twice.
+//   - an innermost loop without calls whose trip count its code bounds
+//     (clang's counted loops: an induction variable stepped once an
+//     iteration and compared with a bound the loop does not write) is
+//     charged before it runs, for the iterations the bound allows, and
+//     then runs a copy of itself without a charge; its exits give back
+//     what it did not run (counted.go).
 //   - a custom section names the rewriting's Version, so that a
 //     compilation cache keyed by the module's bytes never serves code
 //     from another version.
@@ -67,7 +74,7 @@ import (
 
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change.
-const Version = 3
+const Version = 4
 
 // The import the rewritten module calls when its fuel runs out.
 const (
@@ -244,12 +251,12 @@ func (m *module) readTypes(b []byte) error {
 		}
 		params := r.u32()
 		for j := uint32(0); j < params && r.err == nil; j++ {
-			r.valType()
+			r.valType(n)
 		}
 		results := r.u32()
 		first := r.pos
 		for j := uint32(0); j < results && r.err == nil; j++ {
-			r.valType()
+			r.valType(n)
 		}
 		m.paramCounts = append(m.paramCounts, params)
 		m.resultBlocks = append(m.resultBlocks, resultBlock(r.b[first:r.pos], results))
@@ -274,12 +281,12 @@ func (m *module) readImports(b []byte) error {
 			}
 			m.funcImports++
 		case 0x01:
-			r.valType()
+			r.valType(m.checkType)
 			readLimits(r)
 		case 0x02:
 			readLimits(r)
 		case 0x03:
-			r.valType()
+			r.valType(m.checkType)
 			r.byte()
 			m.globals++
 		default:
@@ -295,12 +302,12 @@ func (m *module) readImports(b []byte) error {
 // a module of a few hundred bytes claiming 2^32 imports made the host
 // run out of memory and die, which no recover can catch; every section
 // wazero decodes is walked here first).
-func checkLimits(b []byte, table bool) ([]byte, error) {
+func checkLimits(b []byte, table bool, types uint32) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		if table {
-			r.valType()
+			r.valType(types)
 		}
 		readLimits(r)
 	}
@@ -387,7 +394,7 @@ func (m *module) rewrite(s section) ([]byte, error) {
 	case secCustom:
 		return m.rewriteCustom(s.data)
 	case secTable, secMemory:
-		return checkLimits(s.data, s.id == secTable)
+		return checkLimits(s.data, s.id == secTable, m.checkType)
 	}
 	return s.data, nil
 }
@@ -428,7 +435,7 @@ func (m *module) rewriteGlobals(b []byte) ([]byte, error) {
 	out := appendUleb(nil, uint64(n)+1)
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		start := r.pos
-		r.valType()
+		r.valType(m.checkType)
 		r.byte() // mutability
 		out = append(out, r.b[start:r.pos]...)
 		out = m.constExpr(r, out)
@@ -511,7 +518,7 @@ func (m *module) rewriteElements(b []byte) ([]byte, error) {
 		}
 		if flags&3 != 0 { // an element kind or reference type
 			start := r.pos
-			r.valType()
+			r.valType(m.checkType)
 			out = append(out, r.b[start:r.pos]...)
 		}
 		count := r.u32()

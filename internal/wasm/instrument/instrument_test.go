@@ -29,7 +29,11 @@ type host struct {
 
 	// lastCPU and maxGap are the calling thread's CPU time at the last
 	// check and the longest stretch between two checks (meaningful when
-	// the caller locked its goroutine to its thread).
+	// the caller locked its goroutine to its thread), kept when gaps is
+	// set: reading a thread's CPU time is a system call of about 0.7 µs
+	// here, several times what the host's own check costs, which would
+	// weigh in the overhead BenchmarkOverhead measures.
+	gaps            bool
 	lastCPU, maxGap atomic.Int64
 }
 
@@ -41,9 +45,11 @@ func newHost(t testing.TB, refill int32) *host {
 	_, err := h.rt.NewHostModuleBuilder(ImportModule).NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
 			h.checks.Add(1)
-			now := threadCPU()
-			if last := h.lastCPU.Swap(now); last != 0 && now-last > h.maxGap.Load() {
-				h.maxGap.Store(now - last)
+			if h.gaps {
+				now := threadCPU()
+				if last := h.lastCPU.Swap(now); last != 0 && now-last > h.maxGap.Load() {
+					h.maxGap.Store(now - last)
+				}
 			}
 			if h.stop.Load() {
 				panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
@@ -214,10 +220,13 @@ func TestStopsRunaways(t *testing.T) {
 		{"recursion without loops", treeModule(), "tree", false},
 		{"start section loop", loopStartModule(), "", true},
 		{"loop that branches back before its call", skipCallModule(), "spin", false},
+		{"counted loop whose bound is not a whole number of steps away", strideModule(), "spin", false},
+		{"counted loop in a loop", nestedCountedModule(false), "spin", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHost(t, 1<<16)
+			h.gaps = true
 			ctx := context.Background()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
@@ -335,6 +344,8 @@ func FuzzModule(f *testing.F) {
 	f.Add(skipCallModule())
 	f.Add(branchModule())
 	f.Add(twoResultModule())
+	f.Add(strideModule())
+	f.Add(nestedCountedModule(false))
 	// Found by the fuzzer: a body () -> () that leaves a value on the
 	// stack, invalid; a rewriting that ended the body with a return
 	// made it valid.
@@ -430,6 +441,196 @@ func treeModule() []byte {
 			0x6a, // i32.add
 			0x0b, 0x0b))),
 	)
+}
+
+// spinModule exports spin(n), running code in a function (param i32)
+// (result i32) with one more i32 local, and returning 0 if it ends.
+func spinModule(code ...byte) []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 1, 0x7f})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(appendName(nil, "spin"), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{1, 1, 0x7f}, append(code, 0x41, 0x00, 0x0b)...))),
+	)
+}
+
+// strideModule's loop has the form of a counted loop (counted.go), x
+// += 2 while x != bound, but the bound, 7, is not a whole number of
+// steps away: it never ends, and must be charged at every iteration.
+//
+//	i32.const 7  local.set 1  i32.const 0  local.set 0
+//	loop  local.get 0  i32.const 2  i32.add  local.tee 0  local.get 1  i32.ne  br_if 0  end
+func strideModule() []byte {
+	return spinModule(0x41, 7, 0x21, 1, 0x41, 0, 0x21, 0,
+		0x03, 0x40, 0x20, 0, 0x41, 2, 0x6a, 0x22, 0, 0x20, 1, 0x47, 0x0d, 0, 0x0b)
+}
+
+// nestedCountedModule loops around a counted loop of 4000 iterations
+// (x counts up while x < 4000, lt_s), for ever, or n times (n the
+// parameter) when finite: the outer loop's own charge is a few
+// instructions, so it is the counted loop's charge before it runs that
+// has the guest call the check every 65 536 of its instructions.
+//
+//	loop  i32.const 0  local.set 1
+//	  loop  local.get 1  i32.const 1  i32.add  local.tee 1  i32.const 4000  i32.lt_s  br_if 0  end
+//	  br 0                                                    ;; for ever
+//	  local.get 0  i32.const -1  i32.add  local.tee 0  br_if 0  ;; finite
+//	end
+func nestedCountedModule(finite bool) []byte {
+	code := []byte{0x03, 0x40, 0x41, 0, 0x21, 1,
+		0x03, 0x40, 0x20, 1, 0x41, 1, 0x6a, 0x22, 1, 0x41, 0xa0, 0x1f, 0x48, 0x0d, 0, 0x0b}
+	if finite {
+		code = append(code, 0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x0d, 0, 0x0b)
+	} else {
+		code = append(code, 0x0c, 0, 0x0b)
+	}
+	return spinModule(code...)
+}
+
+// A counted loop is charged for its iterations (counted.go): run 1000
+// times, the loop of 4000 iterations of seven instructions in
+// nestedCountedModule calls the check at least every 65 536 of them
+// (without the charge before the loop, the outer loop's few
+// instructions alone would call it no time).
+func TestCountedLoopsAreCharged(t *testing.T) {
+	wasm := nestedCountedModule(true)
+	if n := countedLoops(t, wasm); n != 1 {
+		t.Fatalf("%d counted loops, want 1", n)
+	}
+	h := newHost(t, 1<<16)
+	if _, err := h.instantiate(t, mustInstrument(t, wasm)).ExportedFunction("spin").Call(context.Background(), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(1000 * 4000 * 7 / (1 << 16)); h.checks.Load() < want {
+		t.Fatalf("%d checks, want at least %d", h.checks.Load(), want)
+	}
+}
+
+// A counted loop that is the function's only loop, left early by a
+// branch out of every loop or at its bound, returns what it did and is
+// charged, with the check's refill below, at and above its charge.
+//
+//	block $out
+//	  loop  local.get 1  local.get 0  i32.eq  br_if $out
+//	        local.get 1  i32.const 1  i32.add  local.tee 1  i32.const 1000  i32.lt_s  br_if 0
+//	  end
+//	  local.get 1  i32.const 100  i32.add  local.set 1   ;; at the bound only
+//	end
+//	local.get 1  return
+func TestCountedLoopExits(t *testing.T) {
+	wasm := spinModule(0x02, 0x40, 0x03, 0x40, 0x20, 1, 0x20, 0, 0x46, 0x0d, 1,
+		0x20, 1, 0x41, 1, 0x6a, 0x22, 1, 0x41, 0xe8, 0x07, 0x48, 0x0d, 0, 0x0b,
+		0x20, 1, 0x41, 0xe4, 0x00, 0x6a, 0x21, 1, 0x0b, 0x20, 1, 0x0f)
+	if n := countedLoops(t, wasm); n != 1 {
+		t.Fatalf("%d counted loops, want 1", n)
+	}
+	ctx := context.Background()
+	orig := newHost(t, 0).instantiate(t, wasm).ExportedFunction("spin")
+	for _, refill := range []int32{100, 1 << 16} {
+		h := newHost(t, refill)
+		inst := h.instantiate(t, mustInstrument(t, wasm)).ExportedFunction("spin")
+		for _, n := range []uint64{0, 1, 5, 999, 1000, 5000} {
+			want, err := orig.Call(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := inst.Call(ctx, n)
+			if err != nil || got[0] != want[0] {
+				t.Errorf("refill %d: spin(%d) = %v, %v instrumented, %d originally", refill, n, got, err, want[0])
+			}
+		}
+		if h.checks.Load() == 0 {
+			t.Errorf("refill %d: never called the check", refill)
+		}
+	}
+}
+
+// Only the loops whose trip count the code bounds, in the forms
+// counted.go lists, are counted loops (threat: a loop taken for one
+// with a wrong bound runs its copy without a charge).
+func TestCountedLoopForms(t *testing.T) {
+	loop := func(body ...byte) []byte { return append(append([]byte{0x03, 0x40}, body...), 0x0b) }
+	tail := []byte{0x20, 0, 0x41, 2, 0x6a, 0x22, 0, 0x20, 1, 0x47, 0x0d, 0} // x += 2; br_if x != local 1
+	for _, c := range []struct {
+		name string
+		code []byte
+		want int
+	}{
+		{"x += 2 while x != bound", loop(tail...), 1},
+		{"x -= 1 while x != 0", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x0d, 0), 1},
+		{"x -= 1 while x > 1", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 1, 0x4a, 0x0d, 0), 1},
+		{"bound > x + 1", loop(0x20, 1, 0x20, 0, 0x41, 1, 0x6a, 0x22, 0, 0x4b, 0x0d, 0), 1},
+		{"x written elsewhere", loop(append([]byte{0x41, 0, 0x21, 0}, tail...)...), 0},
+		{"bound written", loop(append([]byte{0x41, 5, 0x21, 1}, tail...)...), 0},
+		{"another branch back", loop(append([]byte{0x20, 0, 0x0d, 0}, tail...)...), 0},
+		{"x += 2 while x < bound", loop(0x20, 0, 0x41, 2, 0x6a, 0x22, 0, 0x20, 1, 0x48, 0x0d, 0), 0},
+		{"x += 3 while x != bound", loop(0x20, 0, 0x41, 3, 0x6a, 0x22, 0, 0x20, 1, 0x47, 0x0d, 0), 0},
+		{"x += 1 while x > bound", loop(0x20, 0, 0x41, 1, 0x6a, 0x22, 0, 0x20, 1, 0x4a, 0x0d, 0), 0},
+		{"an inner loop", loop(append(loop(), tail...)...), 0},
+		{"x += 1 while x != x", loop(0x20, 0, 0x41, 1, 0x6a, 0x22, 0, 0x20, 0, 0x47, 0x0d, 0), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if n := countedLoops(t, spinModule(c.code...)); n != c.want {
+				t.Errorf("%d counted loops, want %d", n, c.want)
+			}
+		})
+	}
+}
+
+// A module of many small counted loops is rewritten to a size linear
+// in its own (each loop is copied once, with a charge and an exit).
+func TestCountedLoopsSize(t *testing.T) {
+	var code []byte
+	for range 1000 {
+		code = append(code, 0x03, 0x40, 0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 1, 0x4a, 0x0d, 0, 0x0b) // x -= 1 while x > 1
+	}
+	wasm := spinModule(code...)
+	if n := countedLoops(t, wasm); n != 1000 {
+		t.Fatalf("%d counted loops, want 1000", n)
+	}
+	out := mustInstrument(t, wasm)
+	if len(out) > 16*len(wasm) {
+		t.Fatalf("rewritten to %d bytes from %d", len(out), len(wasm))
+	}
+	t.Logf("rewritten to %d bytes from %d", len(out), len(wasm))
+	got, err := newHost(t, 1<<16).instantiate(t, out).ExportedFunction("spin").Call(context.Background(), 5)
+	if err != nil || got[0] != 0 {
+		t.Fatalf("spin = %v, %v", got, err)
+	}
+}
+
+// countedLoops rewrites the one function of wasm and returns how many
+// of its loops are counted loops.
+func countedLoops(t *testing.T, wasm []byte) int {
+	t.Helper()
+	m := &module{}
+	if err := m.split(wasm[8:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.survey(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.sections {
+		if s.id != secCode {
+			continue
+		}
+		r := &reader{b: s.data}
+		r.u32()
+		code := r.bytes(r.uleb(32))
+		bd := &body{m: m, self: m.renumber(m.funcImports), results: m.resultBlocks[m.funcTypes[0]]}
+		if _, err := bd.rewrite(nil, code, m.paramCounts[m.funcTypes[0]]); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, o := range bd.ops {
+			if o.counted != nil {
+				n++
+			}
+		}
+		return n
+	}
+	t.Fatal("no code section")
+	return 0
 }
 
 // loopStartModule loops for ever in its start function.

@@ -134,9 +134,15 @@ func appendName(b []byte, s string) []byte {
 }
 
 // valType reads a value type: one byte, or a reference type's prefix and
-// its heap type (wazero reads those where a value type may be).
-func (r *reader) valType() {
+// its heap type (wazero reads those where a value type may be). A heap
+// type that names a type must name one of the module's own types, of
+// which there are types (threat: an index one past them, invalid in the
+// original, would name the type the rewriting adds; found by
+// FuzzModule).
+func (r *reader) valType(types uint32) {
 	if c := r.byte(); c == 0x63 || c == 0x64 {
-		r.sleb(33)
+		if t := r.sleb(33); r.err == nil && t >= int64(types) {
+			r.fail("reference to unknown type %d", t)
+		}
 	}
 }
