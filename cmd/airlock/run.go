@@ -139,6 +139,12 @@ type runOptions struct {
 // runHost loads the configuration with the standard host functions and
 // the stubs, and does what o asks.
 func (c *cli) runHost(ctx context.Context, o runOptions) error {
+	// What serve --watch compares with: taken before the configuration is
+	// read, so that a change made while the host starts is not missed.
+	var seen uint64
+	if o.watch {
+		seen = snapshot(o)
+	}
 	cfg, err := c.readRunConfig(o)
 	if err != nil {
 		return err
@@ -171,7 +177,7 @@ func (c *cli) runHost(ctx context.Context, o runOptions) error {
 	}
 	defer h.Close(context.WithoutCancel(ctx))
 	if o.verb == "serve" {
-		return c.serve(ctx, h, o)
+		return c.serve(ctx, h, o, seen)
 	}
 	if o.timeout > 0 {
 		var cancel context.CancelFunc

@@ -24,8 +24,9 @@ const watchPoll = 2 * time.Second
 
 // serve keeps the host running until ctx ends; with o.watch, it reloads
 // the host (Host.Reload: no call dropped) whenever host.toml or a
-// plugin's directory changes.
-func (c *cli) serve(ctx context.Context, h *airlock.Host, o runOptions) error {
+// plugin's directory changes, or has changed since seen, the snapshot of
+// the watched files taken before the host read its configuration.
+func (c *cli) serve(ctx context.Context, h *airlock.Host, o runOptions, seen uint64) error {
 	fmt.Fprintf(c.stdout, "serving %d plugins from %s; interrupt to stop\n", len(h.Plugins()), o.config)
 	if err := printPlugins(c.stdout, h.Plugins(), false); err != nil {
 		return err
@@ -42,7 +43,6 @@ func (c *cli) serve(ctx context.Context, h *airlock.Host, o runOptions) error {
 	watchPaths(w, o)
 	poll := time.NewTicker(watchPoll)
 	defer poll.Stop()
-	seen := snapshot(o)
 	events := w.Events
 	if c.noNotify {
 		events = nil
@@ -115,14 +115,17 @@ func watchedDirs(o runOptions) []string {
 }
 
 // snapshot sums up the watched directories' entries (names, sizes, modes,
-// modification times): it changes when one of them does.
+// modification times): it changes when one of them does. Each entry is
+// stat'ed by its path: on Windows, DirEntry.Info answers from the
+// directory listing, which can lag behind a file just rewritten (seen
+// under wine: a changed host.toml never noticed).
 func snapshot(o runOptions) uint64 {
 	h := fnv.New64a()
 	for _, d := range watchedDirs(o) {
 		entries, _ := os.ReadDir(d)
 		fmt.Fprintf(h, "%s\x00", d)
 		for _, e := range entries {
-			if fi, err := e.Info(); err == nil {
+			if fi, err := os.Lstat(filepath.Join(d, e.Name())); err == nil {
 				fmt.Fprintf(h, "%s\x00%d\x00%v\x00%d\x00", e.Name(), fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
 			}
 		}
