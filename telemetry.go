@@ -251,19 +251,19 @@ type callRecord struct {
 // traceparent and tracestate) for the plugin, so that the plugin's own
 // spans join the host's trace.
 func (t *telemetry) startCall(ctx context.Context, p *loadedPlugin, params protocol.CallParams) (context.Context, protocol.CallParams, callRecord) {
-	if t.off() {
-		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-			withTraceContext(sc, &params)
-		}
-		return ctx, params, callRecord{}
+	var rec callRecord
+	if !t.off() {
+		a := t.attrsFor(p, params.Name, params.Phase)
+		var span trace.Span
+		ctx, span = t.start(ctx, a.span, a.spanAttrs, callSpan)
+		rec = callRecord{t: t, a: a, span: span, start: startTime(span)}
 	}
-	a := t.attrsFor(p, params.Name, params.Phase)
-	ctx, span := t.start(ctx, a.span, a.spanAttrs, callSpan)
-	// Without a span of its own, the caller's trace context, if any.
+	// The call's span context, or without one of its own the caller's,
+	// if any.
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		withTraceContext(sc, &params)
 	}
-	return ctx, params, callRecord{t: t, a: a, span: span, start: startTime(span)}
+	return ctx, params, rec
 }
 
 // end records the call's outcome: its duration, and its error's kind.
