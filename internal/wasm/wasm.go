@@ -34,7 +34,9 @@ type Options struct {
 	// keyed by airlock-key/cache-hmac-sha256.key inside the directory
 	// (created 0600 in a 0700 directory, replaced if others could read
 	// it): an entry without a valid MAC is removed before it can be
-	// loaded, and the module compiled again.
+	// loaded, and the module compiled again. The instrumented form of
+	// each module is kept there too, under the same kind of MAC
+	// (rewritecache.go).
 	CacheDir string
 }
 
@@ -73,6 +75,9 @@ func NewStarter(opts Options) (*Starter, error) {
 		return nil, fmt.Errorf("wasm compilation cache: %w", err)
 	}
 	if err := removeLegacyLayout(dir); err != nil {
+		return nil, err
+	}
+	if err := removeOldRewrites(dir); err != nil {
 		return nil, err
 	}
 	// Threat: the same, by whoever could write into the directory once;
@@ -120,7 +125,7 @@ func (s *Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, err
 	// costlier WithCloseOnContextDone is not needed. It is rewritten
 	// before wazero decodes it, which also refuses the modules whose
 	// declared counts would make wazero's decoder allocate gigabytes.
-	code, err := instrument.Module(code)
+	code, err := s.instrumented(code)
 	switch {
 	case errors.Is(err, instrument.ErrUnsupported):
 		return nil, fmt.Errorf("%w: %s uses WebAssembly the wasm tier does not run (docs/ABI.md): %w", tier.ErrStart, spec.Manifest.RunHere().Entry, err)
@@ -148,7 +153,7 @@ func (s *Starter) Start(ctx context.Context, spec tier.Spec) (tier.Instance, err
 // deploy step, or CI before tests built with the race detector, whose
 // compiles take ten times longer).
 func (s *Starter) Compile(ctx context.Context, code []byte) error {
-	code, err := instrument.Module(code)
+	code, err := s.instrumented(code)
 	if err != nil {
 		return err
 	}
