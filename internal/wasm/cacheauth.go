@@ -45,6 +45,7 @@ type cacheAuth struct {
 	// not hashed again at every compile.
 	checked map[string]checkedEntry
 	key     []byte
+	hashed  int // entries hashed whole, for the tests
 }
 
 type checkedEntry struct {
@@ -54,8 +55,10 @@ type checkedEntry struct {
 
 const (
 	macSuffix    = ".mac"
+	seenSuffix   = ".seen"
 	wazeroPrefix = "wazero-" // wazero's per-version subdirectories
 	macDomain    = "airlock wasm compilation cache entry v1\x00"
+	seenDomain   = "airlock wasm compilation cache entry checked v1\x00"
 )
 
 func newCacheAuth(dir string) *cacheAuth {
@@ -146,7 +149,7 @@ func (a *cacheAuth) sweepDir(dir string) error {
 			continue
 		}
 		delete(a.checked, path)
-		for _, p := range []string{path, path + macSuffix} {
+		for _, p := range []string{path, path + macSuffix, path + seenSuffix} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("wasm compilation cache: remove unauthenticated entry: %w", err)
 			}
@@ -170,12 +173,59 @@ func (a *cacheAuth) valid(path string) bool {
 	if c, ok := a.checked[path]; ok && id != "" && c.id == id && bytes.Equal(c.mac, want) {
 		return true
 	}
+	if id != "" && a.seen(path, id, want) {
+		a.checked[path] = checkedEntry{id: id, mac: want}
+		return true
+	}
 	got, gotID, err := a.mac(path)
 	if err != nil || !hmac.Equal(got, want) {
 		return false
 	}
 	a.checked[path] = checkedEntry{id: gotID, mac: want}
+	a.markSeen(path, gotID, want)
 	return true
+}
+
+// A host that found an entry's MAC valid records that beside it, in
+// ENTRY.seen: a MAC over the entry's name, its fileID then and its MAC,
+// so that the next host to start the module need not hash the entry
+// again (24 MB for a Go-built module: about 20 ms). The fileID holds the
+// entry's change time, which only root can set, so an entry changed or
+// replaced since has another ID, and is hashed again. The record is
+// under the cache's key: whoever cannot read the key cannot make one.
+
+// seen reports whether ENTRY.seen records that the entry at path, with
+// fileID id and MAC mac, was checked.
+func (a *cacheAuth) seen(path, id string, mac []byte) bool {
+	got, err := readMAC(path + seenSuffix)
+	if err != nil {
+		return false
+	}
+	want, err := a.seenMAC(path, id, mac)
+	return err == nil && hmac.Equal(got, want)
+}
+
+// markSeen writes ENTRY.seen for the entry at path, checked with fileID
+// id and MAC mac. Errors are dropped: the record only saves time.
+func (a *cacheAuth) markSeen(path, id string, mac []byte) {
+	if id == "" {
+		return
+	}
+	sum, err := a.seenMAC(path, id, mac)
+	if err == nil {
+		writeMAC(path+seenSuffix, sum)
+	}
+}
+
+func (a *cacheAuth) seenMAC(path, id string, mac []byte) ([]byte, error) {
+	rel, err := filepath.Rel(a.dir, path)
+	if err != nil {
+		return nil, err
+	}
+	h := a.hash()
+	io.WriteString(h, seenDomain+filepath.ToSlash(rel)+"\x00"+id+"\x00")
+	h.Write(mac)
+	return h.Sum(nil), nil
 }
 
 // sealEntry writes the MAC of the entry at path beside it, under a
@@ -192,6 +242,16 @@ func (a *cacheAuth) sealEntry(path string) error {
 	if err != nil {
 		return err
 	}
+	if err := writeMAC(path+macSuffix, sum); err != nil {
+		return err
+	}
+	a.checked[path] = checkedEntry{id: id, mac: sum}
+	a.markSeen(path, id, sum)
+	return nil
+}
+
+// writeMAC writes sum at path, under a temporary name renamed into place.
+func writeMAC(path string, sum []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.mactmp")
 	if err != nil {
 		return err
@@ -202,10 +262,7 @@ func (a *cacheAuth) sealEntry(path string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path+macSuffix)
-	}
-	if err == nil {
-		a.checked[path] = checkedEntry{id: id, mac: sum}
+		err = os.Rename(tmp.Name(), path)
 	}
 	return err
 }
@@ -227,6 +284,7 @@ func (a *cacheAuth) mac(path string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	a.hashed++
 	h := a.hash()
 	io.WriteString(h, macDomain+filepath.ToSlash(rel)+"\x00")
 	if _, err := io.Copy(h, f); err != nil {

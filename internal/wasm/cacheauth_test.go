@@ -198,3 +198,42 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// A host that finds an entry valid records it (ENTRY.seen), and the next
+// host to start the module trusts the record instead of hashing the entry
+// again; an entry changed in place since, even to the same size and
+// modification time, is hashed again and, its MAC failing, removed.
+func TestCheckedEntriesAreRecorded(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no change times here: every entry is hashed at every start")
+	}
+	dir := filepath.Join(t.TempDir(), "cache")
+	entry := compileInto(t, dir, answerModule(t, "42"))
+	auth := newCacheAuth(dir)
+	if err := auth.sweep(moduleDirOf(entry)); err != nil {
+		t.Fatal(err)
+	}
+	if auth.hashed != 0 || len(cacheEntries(t, dir)) != 1 {
+		t.Fatalf("a new host hashed %d entries and kept %v: the record was not used", auth.hashed, cacheEntries(t, dir))
+	}
+	fi, err := os.Stat(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := mustRead(t, entry)
+	code[len(code)/2] ^= 0xff
+	f, err := os.OpenFile(entry, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(code[len(code)/2:len(code)/2+1], int64(len(code)/2))
+	f.Close()
+	os.Chtimes(entry, fi.ModTime(), fi.ModTime())
+	auth = newCacheAuth(dir)
+	if err := auth.sweep(moduleDirOf(entry)); err != nil {
+		t.Fatal(err)
+	}
+	if got := cacheEntries(t, dir); len(got) != 0 {
+		t.Errorf("an entry changed in place after it was recorded was kept (hashed %d)", auth.hashed)
+	}
+}
