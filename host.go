@@ -32,6 +32,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"go.opentelemetry.io/otel/metric"
@@ -123,6 +124,11 @@ type Options struct {
 	// It must be writable by the host's user only: cached machine code is
 	// code the host executes.
 	WasmCacheDir string
+	// WasmCacheMaxAge is how long the on-disk cache keeps the compiled
+	// code of a module no host has started: 0 means 30 days, a negative
+	// value forever. A host prunes the cache when it loads its first wasm
+	// plugin, at most once a day.
+	WasmCacheMaxAge time.Duration
 	// RunDir is where verified packages of process plugins are unpacked,
 	// each into a fresh private directory (default
 	// os.UserCacheDir()/airlock/run). It must be the host user's and not
@@ -227,7 +233,7 @@ func newHost(opts Options, pol policy) (*Host, error) {
 	if path := os.Getenv(contractEnv); path != "" {
 		exportContract(h, path) // does not return
 	}
-	h.wasm = &lazyWasm{opts: wasm.Options{CacheDir: opts.WasmCacheDir}}
+	h.wasm = &lazyWasm{opts: wasm.Options{CacheDir: opts.WasmCacheDir, CacheMaxAge: opts.WasmCacheMaxAge}}
 	h.starters = map[string]tier.Starter{
 		"process": process.Starter{},
 		"builtin": builtinStarter{builtins: opts.Builtins},

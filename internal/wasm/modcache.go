@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -31,6 +32,9 @@ type moduleCache struct {
 	dir   string
 	cache wazero.CompilationCache
 	users int // plugins holding it; guarded by Starter.mu
+	// versionDirs are the subdirectories wazero made in dir when the
+	// cache was opened, where it writes its entries.
+	versionDirs []string
 }
 
 // moduleDirName names the cache directory of the module code: the first
@@ -64,9 +68,31 @@ func (s *Starter) acquire(code []byte) (*moduleCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wasm compilation cache %s: %w", dir, err)
 	}
-	m := &moduleCache{name: name, dir: dir, cache: c, users: 1}
+	versionDirs, err := filepath.Glob(filepath.Join(dir, wazeroPrefix+"*"))
+	if err != nil {
+		c.Close(context.Background())
+		return nil, fmt.Errorf("wasm compilation cache %s: %w", dir, err)
+	}
+	m := &moduleCache{name: name, dir: dir, cache: c, users: 1, versionDirs: versionDirs}
 	s.modules[name] = m
 	return m, nil
+}
+
+// restore marks the module's directory used (prune.go), and makes it
+// again, with wazero's subdirectories, if another host pruned it while
+// this one held it open: wazero would fail to write its entries there.
+func (m *moduleCache) restore() error {
+	fi, err := os.Lstat(m.dir)
+	if err == nil && fi.IsDir() {
+		markUsed(m.dir, fi, time.Now())
+		return nil
+	}
+	for _, dir := range append([]string{m.dir}, m.versionDirs...) {
+		if err := ensurePrivateDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // release gives back a cache from acquire; the last plugin to release a

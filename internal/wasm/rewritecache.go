@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/airlock-go/airlock/internal/wasm/instrument"
 )
@@ -124,6 +125,7 @@ func readRewrite(key []byte, cacheDir, path string) ([]byte, error) {
 	if !hmac.Equal(mac, want) {
 		return nil, fmt.Errorf("%s: MAC does not match", path)
 	}
+	markUsed(path, opened, time.Now())
 	return module, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -38,6 +39,10 @@ type Options struct {
 	// each module is kept there too, under the same kind of MAC
 	// (rewritecache.go).
 	CacheDir string
+	// CacheMaxAge is how long the on-disk cache keeps a module no host
+	// has started (its machine code and its rewrite): 0 means
+	// DefaultCacheMaxAge, a negative value forever (prune.go).
+	CacheMaxAge time.Duration
 }
 
 // Starter starts wasm plugins. It shares compiled code among the plugins
@@ -78,6 +83,9 @@ func NewStarter(opts Options) (*Starter, error) {
 		return nil, err
 	}
 	if err := removeOldRewrites(dir); err != nil {
+		return nil, err
+	}
+	if err := prune(dir, opts.CacheMaxAge, time.Now()); err != nil {
 		return nil, err
 	}
 	// Threat: the same, by whoever could write into the directory once;
@@ -184,6 +192,9 @@ func (s *Starter) compile(ctx context.Context, rt wazero.Runtime, m *moduleCache
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := m.restore(); err != nil {
+		return nil, fmt.Errorf("wasm compilation cache: %w", err)
+	}
 	if err := s.auth.sweep(m.dir); err != nil {
 		return nil, err
 	}
