@@ -66,7 +66,10 @@ func pruneDirs(dir, prefix string, cutoff time.Time) error {
 			continue
 		}
 		path := filepath.Join(dir, d.Name())
-		if fi, err := os.Lstat(path); err == nil && fi.ModTime().Before(cutoff) {
+		// A link or a file in a module directory's place is removed
+		// whatever its age (acquire would replace it anyway); RemoveAll
+		// removes a link, not what it points to.
+		if fi, err := os.Lstat(path); err == nil && (!fi.IsDir() || fi.ModTime().Before(cutoff)) {
 			if err := os.RemoveAll(path); err != nil {
 				return fmt.Errorf("wasm compilation cache: prune: %w", err)
 			}
@@ -77,10 +80,22 @@ func pruneDirs(dir, prefix string, cutoff time.Time) error {
 
 // pruneFiles removes the files in dir last marked before cutoff.
 func pruneFiles(dir string, cutoff time.Time) error {
-	list, err := os.ReadDir(dir)
+	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("wasm compilation cache: %w", err)
+	}
+	if !fi.IsDir() {
+		// Threat: a link planted in the cache, through which a prune
+		// would remove the old files of a directory elsewhere.
+		if err := os.Remove(dir); err != nil {
+			return fmt.Errorf("wasm compilation cache: %w", err)
+		}
+		return nil
+	}
+	list, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("wasm compilation cache: %w", err)
 	}
@@ -106,6 +121,13 @@ func markUsed(path string, fi os.FileInfo, now time.Time) {
 
 // touch creates path if it is missing and sets its modification time.
 func touch(path string, now time.Time) error {
+	// Threat: a link planted in its place, through which the host
+	// would create or change a file elsewhere.
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		if err := os.RemoveAll(path); err != nil {
+			return err
+		}
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return err

@@ -109,3 +109,42 @@ func TestCompileRestoresAPrunedModuleDir(t *testing.T) {
 		t.Errorf("no entry was written in the restored directory")
 	}
 }
+
+// A prune follows no link planted in the cache: the old files of a
+// directory a link points to stay, and the links are removed.
+func TestPruneFollowsNoLink(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if _, err := NewStarter(Options{CacheDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	victim := filepath.Join(elsewhere, "old.txt")
+	os.WriteFile(victim, []byte("keep me"), 0o600)
+	long := time.Now().Add(-40 * 24 * time.Hour)
+	os.Chtimes(victim, long, long)
+	links := []string{filepath.Join(dir, rewriteDirName()), filepath.Join(dir, modulePrefix+"link")}
+	for _, l := range links {
+		if err := os.Symlink(elsewhere, l); err != nil {
+			t.Skipf("no symbolic links here: %v", err)
+		}
+	}
+	stampTarget := filepath.Join(elsewhere, "stamp")
+	os.WriteFile(stampTarget, nil, 0o600)
+	os.Chtimes(stampTarget, long, long)
+	os.Remove(filepath.Join(dir, pruneStamp))
+	os.Symlink(stampTarget, filepath.Join(dir, pruneStamp))
+	if err := prune(dir, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("a file behind a link was pruned: %v", err)
+	}
+	if fi, err := os.Stat(stampTarget); err != nil || time.Since(fi.ModTime()) < time.Hour {
+		t.Errorf("the file behind the stamp's link was changed (%v)", err)
+	}
+	for _, l := range append(links, filepath.Join(dir, pruneStamp)) {
+		if fi, err := os.Lstat(l); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			t.Errorf("the link %s is still there", l)
+		}
+	}
+}
