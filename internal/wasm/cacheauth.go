@@ -297,14 +297,12 @@ func (a *cacheAuth) hash() hash.Hash { return hmac.New(sha256.New, a.key) }
 
 // readMAC reads a MAC file: the host user's regular file of 32 bytes.
 func readMAC(path string) ([]byte, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() != sha256.Size || !ownedByHost(fi) {
-		return nil, fmt.Errorf("%s is not a MAC", path)
-	}
-	return os.ReadFile(path)
+	return readChecked(path, func(fi os.FileInfo) error {
+		if fi.Size() != sha256.Size || !ownedByHost(fi) {
+			return fmt.Errorf("%s is not a MAC", path)
+		}
+		return nil
+	})
 }
 
 // entries lists the names in dir that wazero would read as entries: the

@@ -76,15 +76,30 @@ func ensureKeyDir(keyDir string) (fresh bool, err error) {
 
 // readKey reads the key at path if it passes the checks.
 func readKey(path string) ([]byte, error) {
+	return readChecked(path, func(fi os.FileInfo) error {
+		if fi.Size() != keySize {
+			return fmt.Errorf("%s is not a %d-byte file", path, keySize)
+		}
+		if err := private(fi); err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+		return nil
+	})
+}
+
+// readChecked reads the file at path whole if it is a regular file (not
+// a link: threat, a link to a device or to a file that never ends) that
+// passes check, and is still that file once opened.
+func readChecked(path string, check func(os.FileInfo) error) ([]byte, error) {
 	before, err := os.Lstat(path)
 	if err != nil {
 		return nil, err
 	}
-	if !before.Mode().IsRegular() || before.Size() != keySize {
-		return nil, fmt.Errorf("%s is not a %d-byte file", path, keySize)
+	if !before.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	if err := private(before); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := check(before); err != nil {
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -95,14 +110,14 @@ func readKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !os.SameFile(before, opened) {
+	if !os.SameFile(before, opened) || opened.Size() != before.Size() {
 		return nil, fmt.Errorf("%s changed while it was opened", path)
 	}
-	key := make([]byte, keySize)
-	if _, err := io.ReadFull(f, key); err != nil {
+	data := make([]byte, before.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, err
 	}
-	return key, nil
+	return data, nil
 }
 
 // newKey writes a new random key at path (mode 0600), written whole

@@ -84,7 +84,7 @@ func (s *Starter) acquire(code []byte) (*moduleCache, error) {
 func (m *moduleCache) restore() error {
 	fi, err := os.Lstat(m.dir)
 	if err == nil && fi.IsDir() {
-		markUsed(m.dir, fi, time.Now())
+		markUsed(m.dir, time.Now())
 		return nil
 	}
 	for _, dir := range append([]string{m.dir}, m.versionDirs...) {

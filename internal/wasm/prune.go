@@ -113,8 +113,8 @@ func pruneFiles(dir string, cutoff time.Time) error {
 // markUsed sets the modification time of path, a module directory or a
 // rewrite, to now if it is older than markEvery, so that prune keeps it.
 // Errors are dropped: the mark only keeps the entry longer.
-func markUsed(path string, fi os.FileInfo, now time.Time) {
-	if now.Sub(fi.ModTime()) >= markEvery {
+func markUsed(path string, now time.Time) {
+	if fi, err := os.Lstat(path); err == nil && now.Sub(fi.ModTime()) >= markEvery {
 		os.Chtimes(path, now, now)
 	}
 }

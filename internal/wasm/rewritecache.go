@@ -91,30 +91,15 @@ func removeOldRewrites(dir string) error {
 }
 
 // readRewrite reads the rewrite at path and returns its module if the
-// file is the host user's regular file (not a link: threat, a link to a
-// device or a file that never ends) and its MAC is valid.
+// file is the host user's regular file and its MAC is valid.
 func readRewrite(key []byte, cacheDir, path string) ([]byte, error) {
-	before, err := os.Lstat(path)
+	data, err := readChecked(path, func(fi os.FileInfo) error {
+		if !ownedByHost(fi) || fi.Size() < sha256.Size || fi.Size() > maxRewrite {
+			return fmt.Errorf("%s is not a rewrite", path)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	if !before.Mode().IsRegular() || !ownedByHost(before) || before.Size() < sha256.Size || before.Size() > maxRewrite {
-		return nil, fmt.Errorf("%s is not a rewrite", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	opened, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !os.SameFile(before, opened) || opened.Size() != before.Size() {
-		return nil, fmt.Errorf("%s changed while it was opened", path)
-	}
-	data := make([]byte, opened.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, err
 	}
 	mac, module := data[:sha256.Size], data[sha256.Size:]
@@ -125,7 +110,7 @@ func readRewrite(key []byte, cacheDir, path string) ([]byte, error) {
 	if !hmac.Equal(mac, want) {
 		return nil, fmt.Errorf("%s: MAC does not match", path)
 	}
-	markUsed(path, opened, time.Now())
+	markUsed(path, time.Now())
 	return module, nil
 }
 
