@@ -35,9 +35,13 @@ import (
 const (
 	rewritePrefix = "instrumented-v"
 	rewriteDomain = "airlock wasm instrumented module v1\x00"
-	// maxRewrite bounds what is read back: the rewriter's output for
-	// the largest module readModule accepts stays well under it.
-	maxRewrite = 1 << 30
+	// A rewrite read back is at most rewriteGrowth times its original
+	// plus rewriteSlack bytes, well above what the rewriter makes
+	// (threat: a huge file planted in the cache, read whole into
+	// memory before its MAC fails). A larger real rewrite would only
+	// be made again at every start.
+	rewriteGrowth = 8
+	rewriteSlack  = 1 << 20
 )
 
 // instrumented returns code rewritten by instrument.Module, from the
@@ -53,7 +57,7 @@ func (s *Starter) instrumented(code []byte) ([]byte, error) {
 	if err != nil {
 		return instrument.Module(code)
 	}
-	if out, err := readRewrite(key, s.dir, path); err == nil {
+	if out, err := readRewrite(key, s.dir, path, rewriteGrowth*int64(len(code))+rewriteSlack); err == nil {
 		return out, nil
 	}
 	out, err := instrument.Module(code)
@@ -91,10 +95,11 @@ func removeOldRewrites(dir string) error {
 }
 
 // readRewrite reads the rewrite at path and returns its module if the
-// file is the host user's regular file and its MAC is valid.
-func readRewrite(key []byte, cacheDir, path string) ([]byte, error) {
+// file is the host user's regular file of at most limit bytes and its
+// MAC is valid.
+func readRewrite(key []byte, cacheDir, path string, limit int64) ([]byte, error) {
 	data, err := readChecked(path, func(fi os.FileInfo) error {
-		if !ownedByHost(fi) || fi.Size() < sha256.Size || fi.Size() > maxRewrite {
+		if !ownedByHost(fi) || fi.Size() < sha256.Size || fi.Size() > limit {
 			return fmt.Errorf("%s is not a rewrite", path)
 		}
 		return nil

@@ -28,7 +28,7 @@ func TestRewriteIsCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := readRewrite(key, dir, path); err != nil || !bytes.Equal(got, want) {
+	if got, err := readRewrite(key, dir, path, 1<<30); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("the first start kept no valid rewrite at %s (%v)", path, err)
 	}
 	other, err := instrument.Module(mustRead(t, b))
@@ -69,6 +69,9 @@ func TestPlantedRewriteNeverRuns(t *testing.T) {
 		}},
 		{"a link to another module's rewrite", func() error { return os.Symlink(pathB, pathA) }},
 		{"a short file", func() error { return os.WriteFile(pathA, []byte("\x00asm"), 0o600) }},
+		{"a file larger than any rewrite of the module", func() error {
+			return os.WriteFile(pathA, make([]byte, rewriteGrowth*len(mustRead(t, a))+rewriteSlack+1), 0o600)
+		}},
 	}
 	key, err := cacheKey(dir)
 	if err != nil {
@@ -87,7 +90,7 @@ func TestPlantedRewriteNeverRuns(t *testing.T) {
 			if err != nil || !fi.Mode().IsRegular() {
 				t.Fatalf("no rewrite replaced the planted one (%v)", err)
 			}
-			if _, err := readRewrite(key, dir, pathA); err != nil {
+			if _, err := readRewrite(key, dir, pathA, 1<<30); err != nil {
 				t.Errorf("the replacing rewrite is not valid: %v", err)
 			}
 		})
