@@ -56,6 +56,7 @@ type escapeEnv struct {
 	secret   string // a file in home
 	writable string // the plugin's write grant
 	sock     string // a unix socket the test listens on
+	dgram    string // a unix datagram socket the test listens on
 	reached  chan string
 }
 
@@ -67,6 +68,7 @@ type escapeCase struct {
 	// so the control would show nothing.
 	rootOnly  bool
 	noControl bool // see above
+	limits    airlock.Limits
 	input     func(e *escapeEnv) map[string]any
 	// check gets the attack's result and the call's error.
 	check func(e *escapeEnv, r attackResult, err error)
@@ -96,6 +98,7 @@ func runEscape(t *testing.T, plugin string, e *escapeEnv, c escapeCase) {
 		Path:       plugin,
 		Grants:     append([]string{"log", "fs.read:" + e.home, "fs.write:" + e.writable}, c.grants...),
 		Namespaces: &mode.namespaces,
+		Limits:     c.limits,
 	}
 	if mode.off {
 		conf.Sandbox = "off"
@@ -145,7 +148,26 @@ func newEscapeEnv(t *testing.T, mode sandboxMode, home, writable string) *escape
 		go e.accept(ln)
 	}
 	t.Cleanup(func() { os.Remove(e.sock) })
+	e.dgram = e.sock + ".dgram"
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: e.dgram, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close(); os.Remove(e.dgram) })
+	go e.receive(pc)
 	return e
+}
+
+// receive reports each datagram pc gets.
+func (e *escapeEnv) receive(pc net.PacketConn) {
+	buf := make([]byte, 16)
+	for {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		e.reached <- string(buf[:n])
+	}
 }
 
 // accept reports what each connection to ln sends.
@@ -453,6 +475,34 @@ func escapeCases() []escapeCase {
 			}},
 		{name: "unix socket by path with no grant", attack: "unix-connect",
 			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.sock} }, check: unixCheck(false)},
+		// socketpair makes unix sockets without the grant; a datagram one
+		// can still send to any datagram socket by path (syslog's
+		// /dev/log, systemd's notify socket).
+		{name: "unix datagram by path from a socketpair with no grant", attack: "unix-dgram-sendto",
+			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.dgram} }, check: unixCheck(false)},
+		{name: "unix datagram by path from a socketpair with the net grant", attack: "unix-dgram-sendto", grants: []string{"net"},
+			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.dgram} }, check: unixCheck(false)},
+		{name: "unix datagram by path with the unix grant", attack: "unix-dgram-sendto", grants: []string{"unix"},
+			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.dgram} }, check: unixCheck(true)},
+
+		// Class 8: memory beyond max_memory_bytes (64 MiB here; each
+		// attack touches 192 MiB) outside the data segment RLIMIT_DATA
+		// caps: shared mappings, memfds, System V shared memory.
+		{name: "shared anonymous memory beyond the cap", attack: "shared-anon-memory", limits: capped, check: memoryCheck},
+		{name: "memfd memory beyond the cap", attack: "memfd-memory", limits: capped, check: memoryCheck},
+		{name: "System V shared memory beyond the cap", attack: "sysv-shm-memory", limits: capped, check: memoryCheck},
+		// Without an IPC namespace, the host's System V objects are the
+		// plugin's to attach by id, if the user may.
+		{name: "the host's System V shared memory", attack: "sysv-shm-read", input: hostShm, check: func(e *escapeEnv, r attackResult, err error) {
+			if e.mode.off {
+				e.worked(r, err)
+				if r.Data != "HOST SECRET" {
+					e.t.Errorf("control: read %q from the host's segment", r.Data)
+				}
+				return
+			}
+			e.refused(r, err, "operation not permitted", "invalid argument")
+		}},
 
 		// Class 6: what a plugin keeps of a root host's privileges.
 		{name: "capabilities", attack: "capabilities", rootOnly: true, check: func(e *escapeEnv, r attackResult, err error) {
@@ -478,6 +528,42 @@ func escapeCases() []escapeCase {
 			e.refused(r, err, "operation not permitted")
 		}},
 	}
+}
+
+// capped is the memory cap of the class 8 cases.
+var capped = airlock.Limits{MaxMemoryBytes: 64 << 20}
+
+// memoryCheck expects the shared memory refused, and with the sandbox
+// off, held.
+func memoryCheck(e *escapeEnv, r attackResult, err error) {
+	e.t.Helper()
+	if e.mode.off {
+		e.worked(r, err)
+		if r.Count < 192<<20 {
+			e.t.Errorf("control: held %d bytes; want 192 MiB", r.Count)
+		}
+		return
+	}
+	e.refused(r, err, "operation not permitted")
+}
+
+// hostShm makes a System V shared memory segment of the test's, holding a
+// secret, and names it to the plugin.
+func hostShm(e *escapeEnv) map[string]any {
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o600)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { unix.SysvShmCtl(id, unix.IPC_RMID, nil) })
+	b, err := unix.SysvShmAttach(id, 0, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	copy(b, "HOST SECRET")
+	if err := unix.SysvShmDetach(b); err != nil {
+		e.t.Fatal(err)
+	}
+	return map[string]any{"pid": id}
 }
 
 // unixCheck expects the socket reached when allowed (or with the sandbox

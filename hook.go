@@ -171,7 +171,7 @@ func (r *hookRun) runAfter(ctx context.Context, output json.RawMessage) {
 	afterIn, _ := rpc.Marshal(protocol.AfterInput{Input: r.input, Output: output})
 	for _, p := range r.after {
 		if _, err := p.call(ctx, protocol.CallParams{Name: r.decl.name, Phase: manifest.PhaseAfter, Input: afterIn}); err != nil {
-			p.log.Warn("after handler failed", "hook", r.decl.name, "error", err)
+			p.log.Warn("after handler failed", "hook", r.decl.name, "error", errForLog(err, p.spec.Limits.MaxLogLine))
 		}
 	}
 }

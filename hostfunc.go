@@ -117,6 +117,10 @@ type AuditEvent struct {
 	Reason     AuditReason
 }
 
+// maxUnknownFuncName bounds what the audit log and the answer quote of the
+// name of a function the host does not have.
+const maxUnknownFuncName = 128
+
 // callHost runs host function fn for plugin p: the grant check, then the
 // function. It is the only way a plugin reaches the host.
 func (h *Host) callHost(ctx context.Context, p *loadedPlugin, fn string, input json.RawMessage) (json.RawMessage, error) {
@@ -137,8 +141,13 @@ func (h *Host) runHostCall(ctx context.Context, p *loadedPlugin, fn string, inpu
 	}
 	f, ok := h.funcs[fn]
 	if !ok {
-		h.audit(ctx, AuditEvent{Plugin: p.name, Function: fn, Reason: AuditNoSuchFunction})
-		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "no host function %q", fn)
+		// Threat: a made-up name megabytes long (up to max_message_bytes;
+		// a wasm guest's, up to its memory) copied into the audit log and
+		// the answer at every call, up to host_calls_per_second times a
+		// second. Names of host functions are short: it is cut.
+		name, _ := cutUTF8(fn, maxUnknownFuncName)
+		h.audit(ctx, AuditEvent{Plugin: p.name, Function: name, Reason: AuditNoSuchFunction})
+		return nil, protocol.Errorf(protocol.CodeMethodNotFound, "no host function %q", name)
 	}
 	// Threat: a plugin calling a function its manifest never asked for, or
 	// that the operator never granted (PluginOp, the QUIC plugin system in

@@ -13,6 +13,7 @@ import (
 	"runtime"
 
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/regfile"
 )
 
 // executablePlatform reads the platform an executable was built for from
@@ -121,7 +122,9 @@ func checkPlatform(man *manifest.Manifest, head []byte) error {
 // reports an unbuilt plugin.
 func entryHead(dir string, man *manifest.Manifest) ([]byte, error) {
 	run := man.RunHere()
-	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(run.Entry)))
+	// Threat: a pipe as the entry would block this read, and Load, for
+	// ever; only a regular file opens (internal/regfile).
+	f, err := regfile.Open(filepath.Join(dir, filepath.FromSlash(run.Entry)), true)
 	if errors.Is(err, os.ErrNotExist) {
 		hint := ""
 		if man.Build != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/airlock-go/airlock/internal/bundle"
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/oci"
+	"github.com/airlock-go/airlock/internal/regfile"
 	"github.com/airlock-go/airlock/internal/sandbox"
 	"github.com/airlock-go/airlock/internal/signing"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -82,22 +82,15 @@ func (h *Host) readSource(ctx context.Context, conf PluginConfig) (*source, erro
 		man, err := b.manifest(conf.Builtin)
 		return &source{manifest: man, cleanup: func() {}, note: "builtin"}, err
 	case conf.Package != "":
-		if oci.IsReference(conf.Package) { // oci: fetch the pinned artifact into the cache; verified below like a local file
-			f, err := (&oci.Cache{Dir: h.opts.OCICacheDir, Client: h.ociClient(), Log: h.log}).Get(ctx, conf.Package)
-			if err != nil {
-				return nil, ociError(err)
-			}
-			conf.Package, conf.Signature = f.Package, f.Signature
-		}
-		data, err := readBounded(conf.Package, 512<<20)
+		data, sig, err := h.readPackage(ctx, &conf)
 		if err != nil {
-			return nil, fmt.Errorf("%w: package: %v", ErrInvalidConfig, err)
+			return nil, err
 		}
 		b, err := h.openBundle(ctx, conf, data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrNotTrusted, conf.Package, err)
 		}
-		v, err := h.verify(conf, data, b)
+		v, err := h.verify(conf, data, sig, b)
 		if err != nil {
 			return nil, err
 		}
@@ -129,19 +122,40 @@ type verification struct {
 	unsigned bool   // no signature, allowed by allow_unsigned
 }
 
-// verify checks a package's signature against the trust policy.
-func (h *Host) verify(conf PluginConfig, data []byte, b *bundle.Bundle) (verification, error) {
+// readPackage reads a package and its signature (nil if there is none),
+// once: what is verified and run are these bytes. An oci:// package comes
+// from the cache as the bytes the cache checked against the pinned digest
+// (threat: a file changed between that check and a second read); conf's
+// Package and Signature then name the cached files, for messages.
+func (h *Host) readPackage(ctx context.Context, conf *PluginConfig) (data, sig []byte, err error) {
+	if oci.IsReference(conf.Package) { // oci: fetch the pinned artifact into the cache; verified like a local file
+		f, err := (&oci.Cache{Dir: h.opts.OCICacheDir, Client: h.ociClient(), Log: h.log}).Get(ctx, conf.Package)
+		if err != nil {
+			return nil, nil, ociError(err)
+		}
+		conf.Package, conf.Signature = f.Package, f.Signature
+		return f.Data, f.Sig, nil
+	}
+	data, err = readBounded(conf.Package, 512<<20)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: package: %v", ErrInvalidConfig, err)
+	}
 	sigPath := conf.Signature
 	if sigPath == "" {
 		sigPath = conf.Package + ".minisig"
 	}
-	sig, err := readBounded(sigPath, 64<<10)
+	sig, err = readBounded(sigPath, 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		sig, err = nil, nil
 	}
 	if err != nil {
-		return verification{}, fmt.Errorf("%w: signature: %v", ErrNotTrusted, err)
+		return nil, nil, fmt.Errorf("%w: signature: %v", ErrNotTrusted, err)
 	}
+	return data, sig, nil
+}
+
+// verify checks a package's signature against the trust policy.
+func (h *Host) verify(conf PluginConfig, data, sig []byte, b *bundle.Bundle) (verification, error) {
 	if sig == nil && conf.AllowUnsigned {
 		return verification{note: "UNSIGNED package (allow_unsigned: development mode)", unsigned: true}, nil
 	}
@@ -282,6 +296,13 @@ func (h *Host) pinnedDir(ctx context.Context, conf PluginConfig) (*source, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotTrusted, err)
 	}
+	// Threat: the pin covers the entry, not plugin.toml. An interpreter
+	// and its arguments come from the unpinned manifest, so whoever can
+	// edit it runs code nobody verified (["/bin/sh", "-c", "..."]),
+	// leaving the pinned script unread. Only a signed package binds them.
+	if run := b.Manifest.RunHere(); len(run.Interpreter) > 0 {
+		return nil, fmt.Errorf("%w: plugin %s (%s): entry_sha256 pins only the entry, but the entry runs with interpreter %q from the unpinned plugin.toml: pack and sign the plugin instead", ErrNotTrusted, b.Manifest.Name, conf.Path, run.Interpreter)
+	}
 	if got := signing.Digest(b.Entry()); got != conf.EntrySHA256 {
 		return nil, fmt.Errorf("%w: the entry of plugin %s (%s) has sha256 %s, the configuration pins %s", ErrNotTrusted, b.Manifest.Name, conf.Path, got, conf.EntrySHA256)
 	}
@@ -321,18 +342,9 @@ func (h *Host) runDir() string {
 	return filepath.Join(base, "airlock", "run")
 }
 
+// readBounded reads a package or a signature: a regular file of at most
+// max bytes (threat: a pipe planted beside a package would block Load for
+// ever; internal/regfile).
 func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return data, nil
+	return regfile.ReadCapped(path, max, true)
 }

@@ -218,6 +218,15 @@ func logAttr(key string, value json.RawMessage) slog.Attr {
 
 // cutUTF8 cuts s to at most max bytes on a character boundary, marking a
 // cut with an ellipsis (which the max does not count).
+// errForLog returns err's text cut at max bytes, for the host's log.
+// Threat: a plugin's error message (an after handler's, a timer
+// callback's), up to max_message_bytes, logged in full would pass the
+// max_log_line_bytes its own log lines are held to, at every call.
+func errForLog(err error, max int) string {
+	s, _ := cutUTF8(err.Error(), max)
+	return s
+}
+
 func cutUTF8(s string, max int) (string, bool) {
 	if len(s) <= max {
 		return s, false

@@ -249,7 +249,7 @@ func (s *timerSched) fire(t *timer) {
 	}
 	_, err := p.host.Call(t.ctx, p.name, t.fn, t.input)
 	if err != nil && t.ctx.Err() == nil {
-		p.log.Error("timer callback failed", "timer", t.id, "function", t.fn, "error", err)
+		p.log.Error("timer callback failed", "timer", t.id, "function", t.fn, "error", errForLog(err, p.spec.Limits.MaxLogLine))
 	}
 }
 

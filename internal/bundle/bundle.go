@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/airlock-go/airlock/internal/manifest"
+	"github.com/airlock-go/airlock/internal/regfile"
 	"github.com/airlock-go/airlock/internal/signing"
 )
 
@@ -145,12 +146,24 @@ func Pack(dir string) ([]byte, error) {
 	gz, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	gz.Header = gzip.Header{OS: 255} // no name, no time
 	tw := tar.NewWriter(gz)
+	limits := Limits{}.withDefaults()
+	if len(names) > limits.MaxFiles {
+		return nil, fmt.Errorf("pack %s: %d files, over the limit of %d", dir, len(names), limits.MaxFiles)
+	}
+	var total int64
 	for _, name := range names {
-		data, err := os.ReadFile(files[name])
+		// Threat: a file planted in a directory the host packs to check
+		// (a pinned directory) that claims a terabyte: a sparse file
+		// costs no disk, and reading it whole would kill the host. Sizes
+		// are checked before reading, and the read is capped.
+		st, err := os.Lstat(files[name])
 		if err != nil {
 			return nil, err
 		}
-		st, err := os.Stat(files[name])
+		if total += st.Size(); st.Size() > limits.MaxFileBytes || total > limits.MaxTotal {
+			return nil, fmt.Errorf("pack %s: %s: %d bytes, over the limit of %d for a file and %d in all", dir, name, st.Size(), limits.MaxFileBytes, limits.MaxTotal)
+		}
+		data, err := regfile.ReadCapped(files[name], limits.MaxFileBytes, false)
 		if err != nil {
 			return nil, err
 		}
@@ -224,7 +237,7 @@ func OpenContext(ctx context.Context, data []byte, limits Limits) (*Bundle, erro
 	// Threat: a decompression bomb. The expanded stream is cut at the
 	// total limit plus room for headers, whatever the headers claim.
 	expanded := &capReader{ctx: ctx, r: r, left: limits.MaxTotal + int64(limits.MaxEntries+2)*2048}
-	o := &opener{limits: limits, tr: tar.NewReader(expanded), expanded: expanded, folded: map[string]string{},
+	o := &opener{limits: limits, tr: tar.NewReader(expanded), expanded: expanded, folded: map[string]string{}, dirs: map[string]string{},
 		b: &Bundle{Files: map[string][]byte{}, Modes: map[string]fs.FileMode{}, Digest: signing.Digest(data)}}
 	for {
 		done, err := o.next()
@@ -247,7 +260,8 @@ type opener struct {
 	tr       *tar.Reader
 	expanded *capReader
 	b        *Bundle
-	folded   map[string]string // lower-cased name to name
+	folded   map[string]string // folded name (foldName) to name
+	dirs     map[string]string // folded directory to a name beneath it
 	entries  int
 	total    int64
 }
@@ -294,10 +308,24 @@ func (o *opener) next() (done bool, err error) {
 // admit checks a file from its header, before its contents are read.
 func (o *opener) admit(name string, size int64) error {
 	// Threat: one name hiding another on a case-insensitive file
-	// system (Windows, macOS), or a second copy replacing the first.
-	key := strings.ToLower(name)
+	// system (Windows, macOS), or a second copy replacing the first; or
+	// a file that another entry needs as a directory (unpacking would
+	// fail, or on some systems one would replace the other).
+	key := foldName(name)
 	if prev, dup := o.folded[key]; dup {
 		return refuse(name, "duplicate of %q", prev)
+	}
+	if prev, dir := o.dirs[key]; dir {
+		return refuse(name, "is a directory holding %q", prev)
+	}
+	for i := range len(key) {
+		if key[i] != '/' {
+			continue
+		}
+		if prev, file := o.folded[key[:i]]; file {
+			return refuse(name, "%q is a file, not a directory", prev)
+		}
+		o.dirs[key[:i]] = name
 	}
 	o.folded[key] = name
 	if len(o.b.Files) >= o.limits.MaxFiles {
@@ -362,6 +390,9 @@ func checkPath(name string, limits Limits) (string, error) {
 		}
 		if len(part) > limits.MaxNameBytes {
 			return "", refuse(name, "a path component of %d bytes, over the limit of %d", len(part), limits.MaxNameBytes)
+		}
+		if why := portablePart(part); why != "" {
+			return "", refuse(name, "%q: %s", part, why)
 		}
 	}
 	clean := path.Clean(name)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Cap is one parsed capability.
@@ -40,6 +41,15 @@ func Parse(s string) (Cap, error) {
 	}
 	if strings.ContainsFunc(scope, unicode.IsControl) {
 		return Cap{}, fmt.Errorf("capability %q: scope contains a control character", s)
+	}
+	// Threat: a scope that reads as another to the operator who reviews
+	// it (a bidi override reorders what follows; a zero-width character
+	// hides), in a manifest, an error's suggested grant or a log.
+	if !utf8.ValidString(scope) {
+		return Cap{}, fmt.Errorf("capability %q: scope is not valid UTF-8", s)
+	}
+	if strings.ContainsFunc(scope, func(r rune) bool { return unicode.Is(unicode.Cf, r) }) {
+		return Cap{}, fmt.Errorf("capability %q: scope contains an invisible formatting character", s)
 	}
 	if isPathCap(name) && hasScope {
 		clean, ok := cleanAbs(scope)

@@ -94,6 +94,12 @@ func TestParseInvalid(t *testing.T) {
 		{"DEL", "env:A\x7fB", "control character"},
 		{"C1 control", "env:A\u0085B", "control character"},
 		{"control in fs path", "fs.read:/srv/\x00in", "control character"},
+		// Threat: invisible or reordering characters make a grant read
+		// as another in a review, a log or an error message.
+		{"bidi override", "fs.read:/srv/in\u202e/cte", "invisible"},
+		{"zero-width space", "env:HOME\u200b", "invisible"},
+		{"byte order mark", "http:\ufeffapi.example.com", "invisible"},
+		{"invalid UTF-8", "env:HOME\xff", "not valid UTF-8"},
 		{"fs relative", "fs.read:relative/path", "absolute path"},
 		{"fs dot", "fs.read:.", "absolute path"},
 		{"fs dot-dot", "fs.write:../etc", "absolute path"},

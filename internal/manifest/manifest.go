@@ -20,6 +20,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/airlock-go/airlock/internal/capability"
+	"github.com/airlock-go/airlock/internal/regfile"
 )
 
 // FileName is the name of the manifest inside a plugin directory or package.
@@ -162,8 +163,11 @@ func Load(dir string) (*Manifest, error) {
 	return m, nil
 }
 
+// readBounded reads a manifest file: a regular file of at most MaxSize
+// bytes (threat: a pipe planted as plugin.toml would block Load for ever;
+// internal/regfile).
 func readBounded(file string) ([]byte, error) {
-	f, err := os.Open(file)
+	f, err := regfile.Open(file, true)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("no %s here: is this a plugin directory?", FileName)

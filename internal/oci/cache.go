@@ -41,6 +41,11 @@ type Cache struct {
 type Files struct {
 	Package, Signature string
 	Digest             digest.Digest
+	// Data and Sig are the package's and the signature's bytes as they
+	// were checked against the manifest (Sig nil without a signature):
+	// the host uses these, never reading the files again (threat: a file
+	// changed between the digest check and a second read).
+	Data, Sig []byte
 }
 
 // DefaultCacheDir is os.UserCacheDir()/airlock/oci.

@@ -24,6 +24,9 @@ type Client struct {
 	Credential auth.CredentialFunc
 	// HTTP is the HTTP client (nil: one with connection timeouts).
 	HTTP *http.Client
+	// Stall bounds a slow transfer: a manifest or a layer that brings
+	// fewer than MinStallBytes in any Stall period fails (default 30s).
+	Stall time.Duration
 }
 
 // DockerCredentials returns the credentials saved by docker login (or

@@ -9,12 +9,17 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/airlock-go/airlock/internal/regfile"
 )
 
 // readEntry reads a cache entry and checks it as a fetch is checked: the
 // manifest against the pinned digest, the files against the manifest.
 // A missing entry is fs.ErrNotExist.
 func readEntry(dir string, pinned digest.Digest) (Files, error) {
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		return Files{}, fmt.Errorf("%w: cache entry %s is not a directory (%v)", ErrDigestMismatch, dir, fi.Mode().Type())
+	}
 	man, err := readFileCapped(filepath.Join(dir, manifestFile), maxManifest)
 	if err != nil {
 		return Files{}, err
@@ -27,30 +32,35 @@ func readEntry(dir string, pinned digest.Digest) (Files, error) {
 		return Files{}, err
 	}
 	f := Files{Package: filepath.Join(dir, packageFile), Signature: filepath.Join(dir, signatureFile), Digest: pinned}
-	if err := checkFile(f.Package, "cached package", a.pkg); err != nil {
+	if f.Data, err = checkFile(f.Package, "cached package", a.pkg); err != nil {
 		return Files{}, err
 	}
 	if a.sig != nil {
-		if err := checkFile(f.Signature, "cached signature", *a.sig); err != nil {
+		if f.Sig, err = checkFile(f.Signature, "cached signature", *a.sig); err != nil {
 			return Files{}, err
 		}
 	}
 	return f, nil
 }
 
-func checkFile(path, what string, desc ocispec.Descriptor) error {
+// checkFile reads a cached file and returns its bytes if they are the
+// blob desc describes.
+func checkFile(path, what string, desc ocispec.Descriptor) ([]byte, error) {
 	data, err := readFileCapped(path, desc.Size)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %s missing", ErrDigestMismatch, what)
+		return nil, fmt.Errorf("%w: %s missing", ErrDigestMismatch, what)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return checkBlob(what, data, desc)
+	return data, checkBlob(what, data, desc)
 }
 
+// readFileCapped reads a cache file: a regular file, not a link (threat:
+// a pipe planted in the cache would block the host for ever; a link
+// would lead the check to a file someone else may change).
 func readFileCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path, false)
 	if err != nil {
 		return nil, err
 	}

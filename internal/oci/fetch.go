@@ -29,7 +29,7 @@ func (c *Client) Fetch(ctx context.Context, ref Reference) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	man, err := fetchManifest(ctx, repo, want)
+	man, err := c.fetchManifest(ctx, repo, want)
 	if err != nil {
 		return nil, unavailable(ref, err)
 	}
@@ -41,11 +41,11 @@ func (c *Client) Fetch(ctx context.Context, ref Reference) (*Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
-	if p.Data, err = fetchBlob(ctx, repo, a.pkg, "package"); err != nil {
+	if p.Data, err = c.fetchBlob(ctx, repo, a.pkg, "package"); err != nil {
 		return nil, blobError(ref, err)
 	}
 	if a.sig != nil {
-		if p.Signature, err = fetchBlob(ctx, repo, *a.sig, "signature"); err != nil {
+		if p.Signature, err = c.fetchBlob(ctx, repo, *a.sig, "signature"); err != nil {
 			return nil, blobError(ref, err)
 		}
 	}
@@ -65,29 +65,34 @@ func (c *Client) TagDigest(ctx context.Context, ref Reference) (digest.Digest, e
 	return desc.Digest, nil
 }
 
-func fetchManifest(ctx context.Context, repo *remote.Repository, reference string) ([]byte, error) {
+func (c *Client) fetchManifest(ctx context.Context, repo *remote.Repository, reference string) ([]byte, error) {
+	ctx, g := c.guard(ctx, maxManifest)
+	defer g.stop()
 	desc, rc, err := repo.Manifests().FetchReference(ctx, reference)
 	if err != nil {
-		return nil, err
+		return nil, g.explain(err)
 	}
 	defer rc.Close()
 	if desc.Size > maxManifest {
 		return nil, fmt.Errorf("manifest of %d bytes, over the limit of %d", desc.Size, maxManifest)
 	}
-	return readCapped(rc, maxManifest)
+	data, err := readCapped(g.reader(rc), maxManifest)
+	return data, g.explain(err)
 }
 
 // fetchBlob reads one layer, within the size the manifest gives it, and
 // checks its digest.
-func fetchBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, what string) ([]byte, error) {
+func (c *Client) fetchBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, what string) ([]byte, error) {
+	ctx, g := c.guard(ctx, desc.Size)
+	defer g.stop()
 	rc, err := repo.Blobs().Fetch(ctx, desc)
 	if err != nil {
-		return nil, err
+		return nil, g.explain(err)
 	}
 	defer rc.Close()
-	data, err := readCapped(rc, desc.Size)
+	data, err := readCapped(g.reader(rc), desc.Size)
 	if err != nil {
-		return nil, err
+		return nil, g.explain(err)
 	}
 	return data, checkBlob(what, data, desc)
 }

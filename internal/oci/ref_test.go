@@ -1,9 +1,13 @@
 package oci
 
 import (
+	_ "crypto/sha512" // digest.SHA512
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 const hexA = "a3f1c0ffee00000000000000000000000000000000000000000000000000beef"
@@ -87,6 +91,8 @@ func TestParseManifest(t *testing.T) {
 		{"huge package", strings.Replace(good, `"size":3}`, `"size":99999999999}`, 1), "over the limit"},
 		{"huge signature", strings.Replace(good, `"size":3}]`, `"size":70000}]`, 1), "over the limit"},
 		{"not json", "{", "manifest"},
+		{"negative size", strings.Replace(good, `"size":3}`, `"size":-1}`, 1), "-1 bytes"},
+		{"malformed layer digest", strings.Replace(good, "sha256:"+hexA, "sha256:xyz", 1), "layer digest"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,5 +104,21 @@ func TestParseManifest(t *testing.T) {
 				t.Errorf("err = %v, want ErrNotPackage saying %q", err, c.say)
 			}
 		})
+	}
+}
+
+// Threat: digest-algorithm confusion. A manifest may name a layer by a
+// sha512 digest that its bytes do match; the host checks sha256 only, so
+// such a layer is refused rather than checked with an algorithm the pin
+// never covered.
+func TestCheckBlobOnlySHA256(t *testing.T) {
+	data := []byte("the package")
+	desc := ocispec.Descriptor{MediaType: PackageType, Digest: digest.SHA512.FromBytes(data), Size: int64(len(data))}
+	if err := checkBlob("package", data, desc); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("a sha512-named layer: err = %v, want ErrDigestMismatch", err)
+	}
+	desc.Digest = digest.FromBytes(data)
+	if err := checkBlob("package", data, desc); err != nil {
+		t.Errorf("the sha256-named layer: %v", err)
 	}
 }

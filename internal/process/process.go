@@ -383,7 +383,13 @@ func (p *proc) handshakeError(ctx context.Context, err error) error {
 	var re *protocol.Error
 	switch {
 	case errors.As(err, &re):
-		return fmt.Errorf("%w: plugin refused: %s", tier.ErrHandshake, re.Message)
+		// Threat: a refusal megabytes long made the host's error (logged
+		// at each restart); it is cut as a log line is.
+		msg := re.Message
+		if len(msg) > p.spec.Limits.MaxLogLine {
+			msg = strings.ToValidUTF8(msg[:p.spec.Limits.MaxLogLine], "") + "..."
+		}
+		return fmt.Errorf("%w: plugin refused: %s", tier.ErrHandshake, msg)
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: no answer within %v%s", tier.ErrHandshake, p.spec.Limits.StartTimeout, p.logSuffix())
 	}
@@ -419,6 +425,13 @@ func (p *proc) handleHostCall(ctx context.Context, method string, params json.Ra
 	if params == nil {
 		params = json.RawMessage("null")
 	}
+	// Threat: host calls the plugin never waits for (made outside any
+	// call, or as notifications) holding the host function, its goroutine
+	// and what it holds for as long as the plugin lives. Each gets the
+	// plugin's call timeout, longer than any call it can serve, as a wasm
+	// guest's host call ends with its call.
+	ctx, cancel := p.conn.RequestTimeout(ctx, p.spec.Limits.CallTimeout)
+	defer cancel()
 	return p.spec.Host(ctx, method, params)
 }
 

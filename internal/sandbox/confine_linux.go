@@ -49,7 +49,8 @@ func apply(req request) (Report, error) {
 	var rep Report
 	p := req.Policy
 	namespaceReport(req, &rep)
-	fc := filterContext{self: os.Getpid(), pidNamespace: req.Namespaces&unix.CLONE_NEWPID != 0}
+	fc := filterContext{self: os.Getpid(), pidNamespace: req.Namespaces&unix.CLONE_NEWPID != 0,
+		ipcNamespace: req.Namespaces&unix.CLONE_NEWIPC != 0}
 	if req.Namespaces&unix.CLONE_NEWNS != 0 {
 		if err := mountProc(); err != nil {
 			return rep, fmt.Errorf("%w: %v", ErrNamespaces, err)

@@ -153,6 +153,7 @@ func TestExplainRefusal(t *testing.T) {
 		{"socket", [6]uint64{unix.AF_NETLINK, 0, 9}, Policy{Network: true}, `plugin "teller": sandbox refused socket(AF_NETLINK): rule "network" (of netlink, only routing sockets (NETLINK_ROUTE)); no grant allows it`},
 		{"socket", [6]uint64{unix.AF_PACKET}, Policy{Network: true}, `plugin "teller": sandbox refused socket(AF_PACKET): rule "socket families" (only inet, inet6, netlink routing and unix sockets can be granted); no grant allows it`},
 		{"socketpair", [6]uint64{unix.AF_INET}, Policy{}, `plugin "teller": sandbox refused socketpair(AF_INET): rule "socket families" (socketpair makes unix pairs only); no grant allows it`},
+		{"socketpair", [6]uint64{unix.AF_UNIX, unix.SOCK_DGRAM}, Policy{Network: true}, `plugin "teller": sandbox refused socketpair(AF_UNIX): rule "unix" (no unix grant: stream and sequenced-packet pairs only, since a datagram socket can send to any socket by path); grant "unix" would allow it`},
 		{"clone", [6]uint64{0x11}, Policy{}, `plugin "teller": sandbox refused clone: rule "spawn" (no spawn grant); grant "spawn" would allow it`},
 		{"fork", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused fork: rule "spawn" (no spawn grant); grant "spawn" would allow it`},
 		{"clone", [6]uint64{unix.CLONE_NEWUSER}, Policy{Spawn: true}, `plugin "teller": sandbox refused clone: rule "namespaces" (a plugin makes no namespaces); no grant allows it`},
@@ -164,6 +165,8 @@ func TestExplainRefusal(t *testing.T) {
 		{"mknodat", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused mknodat: rule "device nodes" (refused to every plugin); no grant allows it`},
 		{"fchmodat", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused fchmodat: rule "metadata" (without the namespace layer no file's mode, owner, attributes or times change; with it, those inside fs.write grants do); no grant allows it`},
 		{"setsid", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused setsid: rule "process group" (without the namespace layer a plugin stays in its process group); no grant allows it`},
+		{"mmap", [6]uint64{0, 1 << 20, 3, unix.MAP_SHARED | unix.MAP_ANONYMOUS}, Policy{Memory: 1 << 20}, `plugin "teller": sandbox refused mmap: rule "memory cap" (under max_memory_bytes, no shared anonymous memory, memfds or System V shared memory, which the cap does not count); no grant allows it`},
+		{"shmat", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused shmat: rule "System V IPC" (without the namespace layer, the host's System V IPC objects are out of reach); no grant allows it`},
 		{"keyctl", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused keyctl: rule "kernel interfaces" (refused to every plugin); no grant allows it`},
 	}
 	for _, c := range cases {
@@ -173,7 +176,7 @@ func TestExplainRefusal(t *testing.T) {
 	}
 	// Every call the policy refuses has a rule of its own, not the
 	// catch-all.
-	for _, p := range []Policy{{}, {Network: true, Unix: true}} {
+	for _, p := range []Policy{{}, {Network: true, Unix: true, Memory: 1 << 20}} {
 		for _, g := range filterGroups(p, filterContext{self: 7}) {
 			if g.Action != eperm {
 				continue

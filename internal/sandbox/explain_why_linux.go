@@ -68,6 +68,10 @@ func explainRefusal(name string, a [6]uint64, p Policy) refusal {
 		return refusal{call: name, rule: "device nodes", why: "refused to every plugin"}
 	case slices.Contains(metadataCalls, name):
 		return refusal{call: name, rule: "metadata", why: "without the namespace layer no file's mode, owner, attributes or times change; with it, those inside fs.write grants do"}
+	case name == "memfd_create" || name == "mmap" || name == "shmget" && p.Memory > 0:
+		return refusal{call: name, rule: "memory cap", why: "under max_memory_bytes, no shared anonymous memory, memfds or System V shared memory, which the cap does not count"}
+	case slices.Contains(sysvIPCCalls, name):
+		return refusal{call: name, rule: "System V IPC", why: "without the namespace layer, the host's System V IPC objects are out of reach"}
 	case name == "setsid" || name == "setpgid":
 		return refusal{call: name, rule: "process group", why: "without the namespace layer a plugin stays in its process group"}
 	case slices.Contains(deniedAlways, name):
@@ -83,6 +87,8 @@ func socketRefusal(name string, a [6]uint64, p Policy) refusal {
 	fam := int(a[0])
 	r := refusal{call: fmt.Sprintf("%s(%s)", name, familyName(fam))}
 	switch {
+	case name == "socketpair" && fam == unix.AF_UNIX:
+		r.rule, r.why, r.grant = "unix", "no unix grant: stream and sequenced-packet pairs only, since a datagram socket can send to any socket by path", "unix"
 	case name == "socketpair":
 		r.rule, r.why = "socket families", "socketpair makes unix pairs only"
 	case (fam == unix.AF_INET || fam == unix.AF_INET6 || fam == unix.AF_NETLINK) && !p.Network:

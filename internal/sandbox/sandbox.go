@@ -50,7 +50,9 @@ type Policy struct {
 	// root's identity, but with no capabilities.
 	RunAs *Credential `json:"run_as,omitempty"`
 	// Memory caps the plugin's data segment (RLIMIT_DATA: heap and private
-	// writable mappings), in bytes; 0 leaves it unlimited.
+	// writable mappings), in bytes; 0 leaves it unlimited. On Linux, a cap
+	// also refuses the memory RLIMIT_DATA does not count (shared anonymous
+	// mappings, memfds, System V shared memory: seccomp_linux.go).
 	Memory int64 `json:"memory"`
 	// Files caps open descriptors (RLIMIT_NOFILE); 0 means the default, 256.
 	Files int `json:"files"`

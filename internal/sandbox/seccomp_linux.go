@@ -17,6 +17,7 @@ import (
 type filterContext struct {
 	self          int  // the plugin's PID in its own PID namespace (1) or the host's
 	pidNamespace  bool // other processes cannot be named
+	ipcNamespace  bool // System V IPC objects are the plugin's own
 	signalScoped  bool // Landlock scopes signals to the plugin's domain
 	readOnlyMount bool // the file system outside write grants is read-only
 }
@@ -74,6 +75,12 @@ func describeFilter(p Policy, fc filterContext) string {
 		parts = append(parts, "no new processes")
 	}
 	parts = append(parts, "acts on itself only")
+	if p.Memory > 0 {
+		parts = append(parts, "no shared anonymous memory")
+	}
+	if !fc.ipcNamespace {
+		parts = append(parts, "no System V IPC")
+	}
 	if !fc.readOnlyMount {
 		parts = append(parts, "no metadata changes")
 	}
@@ -150,6 +157,7 @@ func filterGroups(p Policy, fc filterContext) []seccomp.SyscallGroup {
 		// layer, the plugin may change no metadata at all.
 		groups = append(groups, seccomp.SyscallGroup{Action: eperm, Names: existing(metadataCalls)})
 	}
+	groups = append(groups, sharedMemoryGroups(p, fc)...)
 	if !fc.pidNamespace {
 		// Threat: a descendant that leaves the plugin's process group
 		// escapes the group kill when the plugin ends.
@@ -187,7 +195,8 @@ func cloneRules(p Policy) []seccomp.NameWithConditions {
 // rest (threat: exfiltration over the network without a grant; local
 // services reached by unix socket path, which Landlock does not cover;
 // raw, packet, netlink and other kernel interfaces a plugin never needs).
-// socketpair makes unix sockets with no address and stays allowed.
+// socketpair makes unix sockets with no address and stays allowed, of
+// stream and sequenced-packet types only without the unix grant.
 func socketRules(p Policy) []seccomp.NameWithConditions {
 	var notAllowed seccomp.ArgumentConditions
 	allow := func(family uint64) {
@@ -201,10 +210,14 @@ func socketRules(p Policy) []seccomp.NameWithConditions {
 	if p.Unix {
 		allow(unix.AF_UNIX)
 	}
-	if len(notAllowed) == 0 {
-		return []seccomp.NameWithConditions{onlyUnixPairs} // socket itself is in socketNames
+	pairs := []seccomp.NameWithConditions{onlyUnixPairs}
+	if !p.Unix {
+		pairs = append(pairs, noDatagramPairs)
 	}
-	rules := []seccomp.NameWithConditions{{Name: "socket", Conditions: notAllowed}, onlyUnixPairs}
+	if len(notAllowed) == 0 {
+		return pairs // socket itself is in socketNames
+	}
+	rules := append([]seccomp.NameWithConditions{{Name: "socket", Conditions: notAllowed}}, pairs...)
 	if p.Network {
 		rules = append(rules, seccomp.NameWithConditions{Name: "socket", Conditions: seccomp.ArgumentConditions{
 			{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_NETLINK},
@@ -224,6 +237,18 @@ func socketNames(p Policy) []string {
 
 var onlyUnixPairs = seccomp.NameWithConditions{Name: "socketpair", Conditions: seccomp.ArgumentConditions{
 	{Argument: 0, Operation: seccomp.NotEqual, Value: unix.AF_UNIX},
+}}
+
+// noDatagramPairs refuses datagram socketpairs without the unix grant.
+// Threat: a datagram socket, unlike a stream one, is never done with its
+// peer: sendto or connect with a path reaches any datagram socket the user
+// can write (syslog's /dev/log, systemd's notify socket), with no grant
+// and through every namespace, since the path is in the shared file
+// system. The type's bit 2 is set in SOCK_DGRAM and SOCK_RAW (which unix
+// sockets treat as datagrams), and in neither SOCK_STREAM nor
+// SOCK_SEQPACKET, whatever SOCK_CLOEXEC and SOCK_NONBLOCK add.
+var noDatagramPairs = seccomp.NameWithConditions{Name: "socketpair", Conditions: seccomp.ArgumentConditions{
+	{Argument: 1, Operation: seccomp.BitsSet, Value: unix.SOCK_DGRAM},
 }}
 
 // selfOnlyRules refuses the calls that act on another process by its
@@ -279,6 +304,43 @@ func signalRules(self int) []seccomp.NameWithConditions {
 		{Name: "rt_sigqueueinfo", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.NotEqual, Value: s}}},
 		{Name: "pidfd_open", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.NotEqual, Value: s}}},
 	}
+}
+
+// sharedMemoryGroups refuses the ways to memory that RLIMIT_DATA does not
+// count, where the policy caps memory: it counts private writable
+// mappings only, and a plugin under a 64 MiB cap held 192 MiB through
+// shared anonymous mappings, memfds (each under RLIMIT_FSIZE, mapped and
+// closed) and System V shared memory. Without an IPC namespace it refuses
+// System V IPC altogether (threat: the host's segments, queues and
+// semaphores attached by id, and segments left behind that outlive the
+// plugin in the host's namespace).
+func sharedMemoryGroups(p Policy, fc filterContext) []seccomp.SyscallGroup {
+	var names []string
+	var rules []seccomp.NameWithConditions
+	if p.Memory > 0 {
+		names = append(names, "memfd_create")
+		// MAP_SHARED's bit is set in MAP_SHARED_VALIDATE too, and not in
+		// MAP_PRIVATE; a shared mapping of a file stays allowed.
+		rules = append(rules, seccomp.NameWithConditions{Name: "mmap", Conditions: seccomp.ArgumentConditions{
+			{Argument: 3, Operation: seccomp.BitsSet, Value: unix.MAP_SHARED},
+			{Argument: 3, Operation: seccomp.BitsSet, Value: unix.MAP_ANONYMOUS},
+		}})
+	}
+	switch {
+	case !fc.ipcNamespace:
+		names = append(names, existing(sysvIPCCalls)...)
+	case p.Memory > 0:
+		names = append(names, "shmget")
+	}
+	if len(names) == 0 && len(rules) == 0 {
+		return nil
+	}
+	return []seccomp.SyscallGroup{{Action: eperm, Names: names, NamesWithCondtions: rules}}
+}
+
+// sysvIPCCalls make, attach and use System V IPC objects.
+var sysvIPCCalls = []string{
+	"shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop", "semctl",
 }
 
 // deviceNodeRules refuses character and block device nodes (threat: a

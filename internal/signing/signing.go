@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +19,8 @@ import (
 	"strings"
 
 	"aead.dev/minisign"
+
+	"github.com/airlock-go/airlock/internal/regfile"
 )
 
 // Errors, for errors.Is.
@@ -28,6 +32,7 @@ var (
 	ErrMismatch      = errors.New("signature is for another package")
 	ErrUnsigned      = errors.New("package is not signed")
 	ErrNotPinned     = errors.New("signed by a key not pinned for this plugin")
+	ErrAmbiguousKey  = errors.New("two different trusted keys have the same key ID")
 )
 
 // commentPrefix starts the trusted comment of every Airlock signature.
@@ -156,12 +161,26 @@ func ParsePublicKey(text string) (minisign.PublicKey, error) {
 }
 
 // LoadPublicKey reads a public key: a path to a .pub file, or the key
-// itself.
+// itself. A file must be a regular file that only its owner, the host's
+// user or root, can write (threat: a trusted key that others can replace
+// with their own; a pipe in its place that blocks the host).
 func LoadPublicKey(pathOrKey string) (minisign.PublicKey, error) {
-	if data, err := os.ReadFile(pathOrKey); err == nil {
-		return ParsePublicKey(string(data))
+	f, err := regfile.Open(pathOrKey, true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ParsePublicKey(pathOrKey)
 	}
-	return ParsePublicKey(pathOrKey)
+	if err != nil {
+		return minisign.PublicKey{}, err
+	}
+	defer f.Close()
+	if err := regfile.CheckTrusted(f); err != nil {
+		return minisign.PublicKey{}, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return minisign.PublicKey{}, err
+	}
+	return ParsePublicKey(string(data))
 }
 
 // Sign signs a package's bytes for the plugin it holds, returning the
@@ -205,11 +224,19 @@ func (p Policy) Verify(pkg, sig []byte, name, version string, pin []string) (Ver
 	if slices.Contains(p.RevokedKeys, id) {
 		return Verified{}, fmt.Errorf("%w: key %s", ErrRevokedKey, id)
 	}
+	// Threat: key-ID confusion. A minisign key ID is chosen by whoever
+	// makes the key, so one trusted publisher can make a key claiming
+	// another's ID and pass that publisher's pin (publishers are pinned
+	// by ID). Two different trusted keys with one ID are refused.
 	var key *minisign.PublicKey
 	for i := range p.Trusted {
-		if p.Trusted[i].ID() == s.KeyID {
-			key = &p.Trusted[i]
+		if p.Trusted[i].ID() != s.KeyID {
+			continue
 		}
+		if key != nil && !key.Equal(p.Trusted[i]) {
+			return Verified{}, fmt.Errorf("%w: key %s: remove one from the trusted keys", ErrAmbiguousKey, id)
+		}
+		key = &p.Trusted[i]
 	}
 	if key == nil {
 		return Verified{}, fmt.Errorf("%w: key %s", ErrUntrustedKey, id)

@@ -55,8 +55,10 @@ type Limits struct {
 	// error and for the `log` host function each; the count is logged when
 	// the next second starts.
 	LogLinesPerSec int `toml:"log_lines_per_second" name:"LogLinesPerSecond" default:"200" unit:"per second"`
-	// Memory: a process plugin's data segment (Linux); a wasm plugin's
-	// linear memory, all its instances together (a `memory.grow` that
+	// Memory: a process plugin's data segment (Linux; under the cap, the
+	// memory it does not count is refused: shared anonymous mappings,
+	// `memfd_create`, System V shared memory); a wasm plugin's linear
+	// memory, all its instances together (a `memory.grow` that
 	// would exceed it fails; a call that needs a new instance waits for
 	// room within its deadline).
 	MaxMemory int64 `toml:"max_memory_bytes" name:"MaxMemoryBytes" default:"1 GiB" unit:"bytes"`

@@ -275,9 +275,19 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 		fail(protocol.CodeInvalidParams, "host_call: input of %d bytes exceeds the limit of %d", len(in), p.spec.Limits.MaxMessage)
 		return
 	}
-	input := json.RawMessage(append([]byte(nil), in...))
-	if len(input) == 0 {
-		input = json.RawMessage("null")
+	input := json.RawMessage("null")
+	if len(in) > 0 {
+		// Threat: a guest handing a host function what no process plugin
+		// can (the rpc decoder refuses it with the message): invalid JSON,
+		// invalid UTF-8, a member twice (two readers may take either
+		// value), nesting past the decoder's depth, or a second value
+		// after the first (a host forwarding it would send it on).
+		checked, err := rpc.CheckRaw(in)
+		if err != nil {
+			fail(protocol.CodeInvalidParams, "host_call: input is not one valid JSON value: %v", err)
+			return
+		}
+		input = append(json.RawMessage(nil), checked...)
 	}
 	res, err := p.spec.Host(state.context(), string(fn), input)
 	if err != nil {

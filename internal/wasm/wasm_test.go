@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +57,7 @@ type fakeHost struct {
 	denied  []string
 	granted capability.Set
 	kv      map[string]json.RawMessage
+	inputs  []json.RawMessage // every input a granted call got
 }
 
 func (f *fakeHost) call(_ context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
@@ -67,6 +69,7 @@ func (f *fakeHost) call(_ context.Context, fn string, input json.RawMessage) (js
 		return nil, protocol.Errorf(protocol.CodeDenied, "capability %q not granted (needed by %s)", cap, fn)
 	}
 	f.calls = append(f.calls, fn)
+	f.inputs = append(f.inputs, input)
 	switch fn {
 	case "kv.set":
 		var in struct {
@@ -449,5 +452,85 @@ func TestGuestStdoutGoesToLog(t *testing.T) {
 	}
 	if !strings.Contains(e.log(), "printed to stdout by the guest") || !strings.Contains(e.log(), "plugin=goguest") {
 		t.Errorf("guest's stdout not in the host's log:\n%s", e.log())
+	}
+}
+
+// A guest's host call input reaches the host function only as the process
+// tier's decoder would let it through: one valid JSON value, valid UTF-8,
+// no member twice, no deeper than the decoder's limit. Otherwise the
+// guest gets -32602 and the function never runs.
+func TestHostCallInputIsValidJSON(t *testing.T) {
+	s := newStarter(t)
+	inst, e, err := start(t, s, evilManifest, evil(t), []string{"kv"}, tier.Limits{MaxMemory: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call(inst, "badinput", nil, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "[-32602,-32602,-32602,-32602,-32602,-32602]" {
+		t.Errorf("the guest's bad inputs were answered %s; want every one refused with -32602", out)
+	}
+	e.host.mu.Lock()
+	defer e.host.mu.Unlock()
+	for _, in := range e.host.inputs {
+		t.Errorf("the host function got %.60q", in)
+	}
+}
+
+// The host functions misused (evil.c "abi"): pointers and lengths that
+// wrap or pass the end of memory, host_result with no answer to copy.
+// Each is refused inside the guest; the host neither panics nor writes
+// where it should not, and the next call works.
+func TestHostCallMisuse(t *testing.T) {
+	s := newStarter(t)
+	inst, e, err := start(t, s, evilManifest, evil(t), []string{"kv"}, tier.Limits{MaxMemory: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call(inst, "abi", nil, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != 5 {
+		t.Fatalf("answer %s, %v", out, err)
+	}
+	if got[0] == 0 || got[1] == 0 || got[2] == 0 || got[4] != 1 {
+		t.Errorf("answer lengths and canary %v: want each host_call answered and the canary untouched", got)
+	}
+	e.host.mu.Lock()
+	calls := slices.Clone(e.host.calls)
+	e.host.mu.Unlock()
+	if !slices.Equal(calls, []string{"kv.get"}) {
+		t.Errorf("host functions run: %q; want only the well-formed kv.get", calls)
+	}
+	if out, err := call(inst, "fine", nil, 10*time.Second); err != nil || string(out) != `"ok"` {
+		t.Errorf("the next call: %s, %v", out, err)
+	}
+}
+
+// A host call made while the instance starts (in _initialize, before any
+// call) is refused: host functions run only for a call, under its
+// deadline, and host_result then copies nothing.
+func TestHostCallDuringInitRefused(t *testing.T) {
+	s := newStarter(t)
+	t.Setenv(atStart, "hostcall")
+	inst, e, err := start(t, s, evilManifest, evil(t), []string{"kv", atStartGrant}, tier.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call(inst, "initcall", nil, 10*time.Second)
+	// The refusal's length, and nothing copied (there is no call to
+	// keep an answer for).
+	var got []json.RawMessage
+	if err != nil || json.Unmarshal(out, &got) != nil || len(got) != 2 || string(got[0]) == "0" || string(got[1]) != "null" {
+		t.Errorf("the host call in _initialize: %s, %v; want refused, nothing copied", out, err)
+	}
+	e.host.mu.Lock()
+	defer e.host.mu.Unlock()
+	if len(e.host.calls) != 0 {
+		t.Errorf("host functions run: %q", e.host.calls)
 	}
 }

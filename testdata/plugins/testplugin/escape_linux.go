@@ -148,6 +148,74 @@ var escapes = map[string]func(escapeInput) result{
 		}
 		return errResult(err)
 	},
+	// A datagram socket made by socketpair, which needs no grant, sending
+	// to a socket by path.
+	"unix-dgram-sendto": func(in escapeInput) result {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return errResult(err)
+		}
+		defer unix.Close(fds[0])
+		defer unix.Close(fds[1])
+		return errResult(unix.Sendto(fds[0], []byte("reached"), 0, &unix.SockaddrUnix{Name: in.Path}))
+	},
+
+	// Class 8: memory outside the data segment that max_memory_bytes caps:
+	// each touches sharedBytes of shared memory, then frees it.
+	"shared-anon-memory": func(escapeInput) result {
+		b, err := unix.Mmap(-1, 0, sharedBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return errResult(err)
+		}
+		defer unix.Munmap(b)
+		return touch(b)
+	},
+	"memfd-memory": func(escapeInput) result {
+		// Several memfds, each below max_file_bytes, mapped and closed.
+		const part = 32 << 20
+		var maps [][]byte
+		defer func() {
+			for _, m := range maps {
+				unix.Munmap(m)
+			}
+		}()
+		for len(maps)*part < sharedBytes {
+			fd, err := unix.MemfdCreate("airlock-escape", unix.MFD_CLOEXEC)
+			if err != nil {
+				return errResult(err)
+			}
+			b, err := mapFile(fd, part)
+			unix.Close(fd)
+			if err != nil {
+				return errResult(err)
+			}
+			maps = append(maps, b)
+			touch(b)
+		}
+		return result{Count: len(maps) * part}
+	},
+	"sysv-shm-memory": func(escapeInput) result {
+		id, err := unix.SysvShmGet(unix.IPC_PRIVATE, sharedBytes, unix.IPC_CREAT|0o600)
+		if err != nil {
+			return errResult(err)
+		}
+		defer unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+		b, err := unix.SysvShmAttach(id, 0, 0)
+		if err != nil {
+			return errResult(err)
+		}
+		defer unix.SysvShmDetach(b)
+		return touch(b)
+	},
+	// The host's System V shared memory, by its id (PID carries it).
+	"sysv-shm-read": func(in escapeInput) result {
+		b, err := unix.SysvShmAttach(in.PID, 0, unix.SHM_RDONLY)
+		if err != nil {
+			return errResult(err)
+		}
+		defer unix.SysvShmDetach(b)
+		return result{Count: len(b), Data: strings.TrimRight(string(b[:min(len(b), 64)]), "\x00")}
+	},
 
 	// Class 6: what a root host's plugin keeps.
 	"capabilities": func(escapeInput) result {
@@ -171,6 +239,25 @@ var escapes = map[string]func(escapeInput) result{
 		}
 		return errResult(err)
 	},
+}
+
+// sharedBytes is what the shared memory attacks touch: above the cap of
+// the containment suite's cases.
+const sharedBytes = 192 << 20
+
+// touch writes to every page of b, so that the kernel must back it.
+func touch(b []byte) result {
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	return result{Count: len(b)}
+}
+
+func mapFile(fd, n int) ([]byte, error) {
+	if err := unix.Ftruncate(fd, int64(n)); err != nil {
+		return nil, err
+	}
+	return unix.Mmap(fd, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 }
 
 func errResult(err error) result {

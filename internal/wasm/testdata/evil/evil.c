@@ -35,8 +35,16 @@ static const char *at_start(void) {
     return v ? v : "";
 }
 
+/* The answer to a host call made in _initialize ("hostcall"), and its
+ * length, kept for the "initcall" attack to report. */
+static char init_answer[256];
+static uint32_t init_len;
+
 __attribute__((constructor)) static void start(void) {
-    if (strcmp(at_start(), "spin") == 0) {
+    if (strcmp(at_start(), "hostcall") == 0) {
+        init_len = host_call("kv.get", 6, "{\"key\":\"k\"}", 11);
+        if (init_len < sizeof init_answer) host_result(init_answer);
+    } else if (strcmp(at_start(), "spin") == 0) {
         for (volatile int i = 0;; i++) {
         }
     } else if (strcmp(at_start(), "sleep") == 0) {
@@ -286,6 +294,57 @@ EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
         strcat(out, res);
         strcat(out, "}");
         r = reply(out);
+    } else if (strstr(in, "\"badinput\"")) {
+        /* Host calls whose input is not what the process tier's decoder
+         * would let through: cut short, invalid UTF-8, a member twice, a
+         * raw newline splitting a value, a second value after the first,
+         * nesting deeper than any decoder allows. */
+        static char deep[200002];
+        memset(deep, '[', 100000);
+        memset(deep + 100000, ']', 100000);
+        const char *bad[] = {"{\"key\":\"k\"", "{\"key\":\"\xff\xfe\"}", "{\"key\":\"a\",\"key\":\"b\"}",
+                             "{\"key\":\"k\",\"value\":1}\n{\"jsonrpc\":\"2.0\"}", "{\"key\":\"k\"} 7", deep};
+        char out[256];
+        int k = sprintf(out, "{\"result\":[");
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            uint32_t len = host_call("kv.set", 6, bad[i], strlen(bad[i]));
+            char *res = malloc(len + 1);
+            host_result(res);
+            res[len] = 0;
+            /* The answer's error code, or 0 for a result. */
+            const char *code = strstr(res, "\"code\":");
+            k += sprintf(out + k, "%s%ld", i ? "," : "", code ? atol(code + 7) : 0L);
+            free(res);
+        }
+        k += sprintf(out + k, "]}");
+        r = pack(out, (size_t)k);
+    } else if (strstr(in, "\"initcall\"")) {
+        char buf[320];
+        int k = sprintf(buf, "{\"result\":[%u,%s]}", init_len, init_answer[0] ? init_answer : "null");
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"abi\"")) {
+        /* The host functions misused: a name whose pointer and length wrap
+         * past 2^32, an input 4 GiB long, host_result to a pointer past
+         * the end of memory, host_result twice and without a host_call, a
+         * host_call with a NUL byte inside the name. Answer: each
+         * host_call's answer length, then whether the buffer host_result
+         * should not have written stayed untouched. */
+        uint32_t l1 = host_call((const char *)0xFFFFFFFFu, 2, "{}", 2);
+        uint32_t l2 = host_call("log", 3, (const char *)16, 0xFFFFFFFFu);
+        uint32_t l3 = host_call("kv.get", 6, "{\"key\":\"k\"}", 11);
+        host_result((char *)0xFFFFFFF0u);
+        char canary[64];
+        memset(canary, 'c', sizeof canary);
+        host_result(canary); /* the answer was taken: nothing left */
+        host_result(canary); /* no host_call at all */
+        uint32_t l4 = host_call("kv.get\0x", 8, "{}", 2);
+        char *res = malloc(l4 + 1);
+        host_result(res);
+        int untouched = 1;
+        for (size_t i = 0; i < sizeof canary; i++) untouched &= canary[i] == 'c';
+        char buf[128];
+        int k = sprintf(buf, "{\"result\":[%u,%u,%u,%u,%d]}", l1, l2, l3, l4, untouched);
+        r = pack(buf, (size_t)k);
     } else if (strstr(in, "\"hostoob\"")) {
         uint32_t len = host_call((const char *)0xFFFFFFF0u, 100, "{}", 2);
         (void)len;

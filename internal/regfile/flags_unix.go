@@ -1,0 +1,10 @@
+//go:build unix
+
+package regfile
+
+import "syscall"
+
+const (
+	nonBlock = syscall.O_NONBLOCK
+	noFollow = syscall.O_NOFOLLOW
+)
