@@ -563,7 +563,11 @@ func TestHostileDeafPlugin(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // stuck, within the grace
 	grew, now := int64(heap())-int64(before), runtime.NumGoroutine()
 	t.Logf("while stuck: heap grew by %d KiB, goroutines %d -> %d", grew>>10, goroutines, now)
-	if grew > 64<<20 || now > goroutines+100 {
+	// The bound: 64 requests handled at once and 64 answers waiting to
+	// be queued (internal/rpc, serve.go), and a few of the connection's
+	// own. Before answers had slots of their own, a stuck host reached
+	// 155 to 225 here in some runs, and its count grew with the requests.
+	if grew > 64<<20 || now > goroutines+2*64+16 {
 		t.Errorf("while stuck the host's heap grew by %d MiB and its goroutines from %d to %d", grew>>20, goroutines, now)
 	}
 	liarRecovers(t, h)

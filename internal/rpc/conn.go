@@ -105,6 +105,7 @@ type server struct {
 	handler   Handler
 	running   map[string]*request // the peer's requests being handled
 	handlers  chan struct{}       // a slot per request handled at once
+	answers   chan struct{}       // a slot per answer not yet queued (serve.go)
 	wg        sync.WaitGroup      // handlers running
 	notes     chan job            // the peer's notifications, to run in order
 	notesOnce sync.Once
@@ -154,6 +155,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 			handler:  handler,
 			running:  map[string]*request{},
 			handlers: make(chan struct{}, opts.MaxHandlers),
+			answers:  make(chan struct{}, opts.MaxHandlers),
 			notes:    make(chan job, opts.MaxHandlers),
 			baseCtx:  ctx,
 			stop:     stop,

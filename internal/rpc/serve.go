@@ -67,12 +67,19 @@ func (c *Conn) onRequest(m Message, line []byte) (job, *ViolationError) {
 		// Free the id and the slot before answering: the peer may reuse
 		// the id, or send its next request, as soon as it has the answer.
 		result, err := func() (json.RawMessage, error) {
-			defer func() { <-c.handlers }()
+			// The request's slot passes to one of the answers' slots
+			// before it is freed. Threat: a peer that stops reading
+			// while it keeps sending requests: each answer then waits
+			// for room in the outbox, and with the slot already free
+			// the next request would start another handler, without
+			// bound (goroutines and answers piling up in memory).
+			defer func() { c.answers <- struct{}{}; <-c.handlers }()
 			if r != nil {
 				defer c.finish(key, r)
 			}
 			return c.handler(ctx, m.Method, m.Params)
 		}()
+		defer func() { <-c.answers }()
 		if m.ID != nil {
 			// Run inline by the reading worker, the answer may wait for
 			// the worker's flush (outbox.go).
