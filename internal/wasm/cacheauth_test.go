@@ -237,3 +237,31 @@ func TestCheckedEntriesAreRecorded(t *testing.T) {
 		t.Errorf("an entry changed in place after it was recorded was kept (hashed %d)", auth.hashed)
 	}
 }
+
+// A key file replaced by a link is not read through the link (threat: a
+// key elsewhere, which others may know or change, authenticating the
+// cache's entries): a new key replaces the link.
+func TestCacheKeyIsNotALink(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := cacheKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(t.TempDir(), "known.key")
+	known := bytes.Repeat([]byte{7}, keySize)
+	os.WriteFile(planted, known, 0o600)
+	path := filepath.Join(dir, keyDirName, keyFileName)
+	os.Remove(path)
+	if err := os.Symlink(planted, path); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	key, err := cacheKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(key, known) {
+		t.Fatal("the key was read through a planted link")
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the link was not replaced by a key file (%v)", err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/airlock-go/airlock/internal/regfile"
 )
 
 // The key that authenticates the compilation cache's entries: 32 random
@@ -87,33 +89,23 @@ func readKey(path string) ([]byte, error) {
 	})
 }
 
-// readChecked reads the file at path whole if it is a regular file (not
-// a link: threat, a link to a device or to a file that never ends) that
-// passes check, and is still that file once opened.
+// readChecked reads the file at path whole if it is a regular file, not
+// a link (regfile.Open: threat, a link or pipe planted in the cache, a
+// device or a file that never ends), that passes check once opened.
 func readChecked(path string, check func(os.FileInfo) error) ([]byte, error) {
-	before, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !before.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if err := check(before); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
+	f, err := regfile.Open(path, false)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	opened, err := f.Stat()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if !os.SameFile(before, opened) || opened.Size() != before.Size() {
-		return nil, fmt.Errorf("%s changed while it was opened", path)
+	if err := check(fi); err != nil {
+		return nil, err
 	}
-	data := make([]byte, before.Size())
+	data := make([]byte, fi.Size())
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, err
 	}
