@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -485,6 +486,10 @@ func escapeCases() []escapeCase {
 		{name: "unix datagram by path with the unix grant", attack: "unix-dgram-sendto", grants: []string{"unix"},
 			input: func(e *escapeEnv) map[string]any { return map[string]any{"path": e.dgram} }, check: unixCheck(true)},
 
+		// Class 9: a thread bomb, which needs no spawn grant. The attack
+		// tries 400 threads that run no Go code under max_tasks = 64.
+		{name: "thread bomb without spawn", attack: "threadbomb", limits: airlock.Limits{MaxTasks: 64}, check: threadBombCheck},
+
 		// Class 8: memory beyond max_memory_bytes (64 MiB here; each
 		// attack touches 192 MiB) outside the data segment RLIMIT_DATA
 		// caps: shared mappings, memfds, System V shared memory.
@@ -828,4 +833,45 @@ func TestRunAsPackage(t *testing.T) {
 	if r.Count != 65534 {
 		t.Errorf("the packaged plugin runs as uid %d; want nobody's, 65534", r.Count)
 	}
+}
+
+// threadBombCheck: where the plugin's tasks can be bounded, the bomb stops
+// below the bound with EAGAIN; elsewhere (the control, and a host that is
+// not root without a user namespace, whose report says the bound is
+// missing) all 400 threads start.
+func threadBombCheck(e *escapeEnv, r attackResult, err error) {
+	e.t.Helper()
+	if runtime.GOARCH != "amd64" {
+		e.t.Skip("the thread bomb's clone is written for amd64")
+	}
+	if !tasksBounded(e.mode) {
+		e.worked(r, err)
+		if r.Count != 400 {
+			e.t.Errorf("unbounded: %d threads started, want 400", r.Count)
+		}
+		return
+	}
+	e.refused(r, err, "resource temporarily unavailable")
+	if r.Count <= 0 || r.Count >= 64 {
+		e.t.Errorf("%d threads started under max_tasks = 64", r.Count)
+	}
+}
+
+// tasksBounded reports whether a plugin's tasks are bounded in mode: by a
+// pids cgroup for a root host, by RLIMIT_NPROC in the plugin's own user
+// namespace otherwise (Linux 5.14 or later).
+func tasksBounded(mode sandboxMode) bool {
+	if mode.off {
+		return false
+	}
+	if os.Geteuid() == 0 {
+		return true
+	}
+	var u unix.Utsname
+	if !mode.namespaces || unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	return major > 5 || major == 5 && minor >= 14
 }

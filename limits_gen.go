@@ -74,8 +74,16 @@ type Limits struct {
 	// MaxProcesses, max_processes (default unset). `RLIMIT_NPROC` for a
 	// process plugin. The kernel counts all of the user's processes and
 	// exempts root, so process creation is normally controlled by the `spawn`
-	// capability instead.
+	// capability and `max_tasks` instead.
 	MaxProcesses int `toml:"max_processes"`
+
+	// MaxTasks, max_tasks (default 1024). Processes and threads of one process
+	// plugin at once, spawn grant or not (Linux), counted for that plugin
+	// alone: in a pids cgroup of its own for a host running as root, with
+	// `RLIMIT_NPROC` in its own user namespace otherwise (Linux 5.14 or
+	// later). A thread or process beyond it fails to start (`EAGAIN`). Where
+	// neither bound can be had, the sandbox's report says so.
+	MaxTasks int `toml:"max_tasks"`
 
 	// HostCallsPerSecond, host_calls_per_second (default 1000). Host function
 	// calls a plugin may make (with as large a burst); more are refused with
@@ -152,6 +160,9 @@ func (l Limits) over(o Limits) Limits {
 	if o.MaxProcesses > 0 {
 		l.MaxProcesses = o.MaxProcesses
 	}
+	if o.MaxTasks > 0 {
+		l.MaxTasks = o.MaxTasks
+	}
 	if o.HostCallsPerSecond > 0 {
 		l.HostCallsPerSecond = o.HostCallsPerSecond
 	}
@@ -190,6 +201,7 @@ func (l Limits) tier() tier.Limits {
 		MaxFileBytes:    l.MaxFileBytes,
 		MaxCPU:          time.Duration(l.MaxCPU),
 		MaxProcesses:    l.MaxProcesses,
+		MaxTasks:        l.MaxTasks,
 		HostCallsPerSec: l.HostCallsPerSecond,
 		KVMaxKeys:       l.KVMaxKeys,
 		KVMaxValueBytes: l.KVMaxValueBytes,

@@ -236,6 +236,9 @@ type limitProbe struct {
 	unit time.Duration
 	// process: read inside a process plugin, which runs on Linux only.
 	process bool
+	// want, if set, is the value expected where the configured values
+	// (want) interact at the enforcer.
+	want func(want map[string]int64) int64
 }
 
 // limitProbes names, for each field of Limits, the code that enforces it
@@ -262,6 +265,22 @@ var limitProbes = map[string]limitProbe{
 		return e.proc.value(t, "Max cpu time") * int64(time.Second)
 	}},
 	"MaxProcesses": {enforcer: "a process plugin's RLIMIT_NPROC", process: true, read: func(t *testing.T, e effective) int64 { return e.proc.value(t, "Max processes") }},
+	// As root, the plugin's pids cgroup (its pids.max, read by the
+	// plugin); otherwise RLIMIT_NPROC in its user namespace, which
+	// max_processes, set lower here, bounds too.
+	"MaxTasks": {enforcer: "a process plugin's pids cgroup (root) or RLIMIT_NPROC in its user namespace", process: true,
+		read: func(t *testing.T, e effective) int64 {
+			if os.Geteuid() == 0 {
+				return e.proc.value(t, "Max tasks")
+			}
+			return e.proc.value(t, "Max processes")
+		},
+		want: func(w map[string]int64) int64 {
+			if os.Geteuid() == 0 {
+				return w["MaxTasks"]
+			}
+			return min(w["MaxTasks"], w["MaxProcesses"])
+		}},
 	"HostCallsPerSecond": {enforcer: "the host's rate limiter of host function calls", read: func(_ *testing.T, e effective) int64 {
 		if int(e.p.calls.Limit()) != e.p.calls.Burst() {
 			return -1 // the burst is the rate: a mismatch is a wrong value
@@ -304,6 +323,9 @@ func TestLimitsReachEnforcement(t *testing.T) {
 		if pr.process && e.proc == nil {
 			t.Logf("Limits.%s: measured inside a process plugin, on Linux only", name)
 			continue
+		}
+		if pr.want != nil {
+			w = pr.want(want)
 		}
 		if pr.unit > 0 {
 			w -= w % int64(pr.unit)
@@ -389,10 +411,16 @@ func (p procProbe) value(t *testing.T, name string) int64 {
 
 // probeScript runs under sh in the sandbox, using only the shell's
 // builtins (without the spawn grant it may not fork): it copies its own
-// rlimits to standard error, writes a log line longer than any limit the
+// rlimits and its pids cgroup's pids.max (if it has one: cgroup v1 or v2)
+// to standard error, writes a log line longer than any limit the
 // test sets, and answers the handshake with a line longer than the
 // message limit.
 const probeScript = `while IFS= read -r line; do echo "$line" >&2; done < /proc/self/limits
+while IFS=: read -r n c path; do
+  for d in "/sys/fs/cgroup/pids$path" "/sys/fs/cgroup$path"; do
+    if [ "$path" != / ] && [ -r "$d/pids.max" ]; then read -r m < "$d/pids.max"; echo "Max tasks $m " >&2; fi
+  done
+done < /proc/self/cgroup
 printf 'cut:%05000d\n' 0 >&2
 printf '%05000d\n' 0
 `

@@ -63,6 +63,15 @@ MUTATIONS = [
     ("System V IPC refusal (no namespaces)", "internal/sandbox/seccomp_linux.go",
      "\t\tnames = append(names, existing(sysvIPCCalls)...)", '\t\tnames = append(names, "shmget")',
      "TestContainment/filter-only/the_host's_System_V", "."),
+    # The thread bomb: a root host's pids cgroup (fails as root), the
+    # user namespace's RLIMIT_NPROC (fails as an ordinary user).
+    ("task bound: pids cgroup", "internal/sandbox/tasks_linux.go",
+     "func wantsTaskGroup(p Policy) bool { return p.Tasks > 0 && os.Geteuid() == 0 }",
+     "func wantsTaskGroup(p Policy) bool { return false }",
+     "TestContainment/.*/thread_bomb|TestLimitsReach", "."),
+    ("task bound: RLIMIT_NPROC in the user namespace", "internal/sandbox/tasks_linux.go",
+     "\t\tif nproc <= 0 || p.Tasks < nproc {", "\t\tif false {",
+     "TestContainment/.*/thread_bomb", "."),
 
     # Resource bounds (docs/SECURITY.md)
     ('log host function: line cap', 'stdfuncs.go',

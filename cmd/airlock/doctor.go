@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/airlock-go/airlock/internal/sandbox"
+	"github.com/airlock-go/airlock/internal/tier"
 )
 
 var doctorCommand = command{
@@ -50,7 +51,9 @@ type diagnosis struct {
 // started, and reports what the launcher enforced.
 func diagnose() diagnosis {
 	d := diagnosis{Platform: runtime.GOOS + "/" + runtime.GOARCH, Facts: sandbox.MachineFacts()}
-	p := sandbox.Policy{ReadOnly: sandbox.DefaultReadOnly(), ReadWrite: sandbox.DefaultReadWrite()}
+	def := tier.DefaultLimits
+	p := sandbox.Policy{ReadOnly: sandbox.DefaultReadOnly(), ReadWrite: sandbox.DefaultReadWrite(),
+		Memory: def.MaxMemory, Files: def.MaxOpenFiles, FileSize: def.MaxFileBytes, Tasks: def.MaxTasks}
 	rep, err := sandbox.Probe(p, 10*time.Second)
 	if errors.Is(err, sandbox.ErrNamespaces) {
 		d.NamespaceFallback = err.Error()

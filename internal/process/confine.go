@@ -33,6 +33,7 @@ func policy(spec tier.Spec, interpreter string) sandbox.Policy {
 		FileSize:     spec.Limits.MaxFileBytes,
 		CPU:          spec.Limits.MaxCPU,
 		Processes:    spec.Limits.MaxProcesses,
+		Tasks:        spec.Limits.MaxTasks,
 		Require:      spec.Sandbox == tier.SandboxRequired,
 		Explain:      spec.Explain,
 	}

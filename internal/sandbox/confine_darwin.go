@@ -44,13 +44,13 @@ func closeExtraOnExec() {
 }
 
 // apply confines the current process as far as macOS allows.
-func apply(req request) (Report, error) {
+func apply(req request, rep Report) (Report, error) {
 	p := req.Policy
-	rep := Report{Missing: []string{
+	rep.Missing = append(rep.Missing,
 		"file system rules (no Landlock on macOS)",
 		"network denial (no seccomp on macOS)",
 		"system call filter (no seccomp on macOS)",
-	}}
+	)
 	if !p.Spawn && p.Processes <= 0 {
 		rep.Missing = append(rep.Missing, "process creation denial (no seccomp on macOS; set a process limit)")
 	}

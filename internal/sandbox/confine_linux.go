@@ -45,8 +45,7 @@ func markAllCloseOnExec() {
 // filter denies; privileges after the mounts, which need them; resource
 // limits last, the memory cap after everything else, just before the exec
 // (runLauncher), so that the launcher's own work is not held to it.
-func apply(req request) (Report, error) {
-	var rep Report
+func apply(req request, rep Report) (Report, error) {
 	p := req.Policy
 	namespaceReport(req, &rep)
 	fc := filterContext{self: os.Getpid(), pidNamespace: req.Namespaces&unix.CLONE_NEWPID != 0,

@@ -154,11 +154,6 @@ func (l *Launch) ExplainTo(log *slog.Logger, plugin string) {
 	l.ex.log, l.ex.plugin = log, plugin
 }
 
-// Close ends what the launch still holds once the plugin has ended:
-// explain mode's loop, which it waits for, and its descriptors. It is
-// safe to call more than once.
-func (l *Launch) Close() { l.ex.close() }
-
 // wrap makes the socketpair and returns the launcher's end.
 func (x *explainLink) wrap() (*os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)

@@ -16,9 +16,6 @@ type explainLink struct{}
 // whose refusals could be explained.
 func (l *Launch) ExplainTo(*slog.Logger, string) {}
 
-// Close does nothing on this platform.
-func (l *Launch) Close() {}
-
 func (x *explainLink) wrap() (*os.File, error) { return os.Open(os.DevNull) }
 
 func (x *explainLink) start(Policy, time.Duration) error { return nil }

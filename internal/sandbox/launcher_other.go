@@ -23,6 +23,9 @@ func (l *Launch) Start(cmd *exec.Cmd) (*exec.Cmd, error) { return cmd, cmd.Start
 // Abort does nothing here.
 func (l *Launch) Abort() {}
 
+// Close does nothing here.
+func (l *Launch) Close() {}
+
 // Started reports that nothing beyond the process tier's own measures is
 // enforced; with Policy.Require that is an error.
 func (l *Launch) Started(time.Duration) (Report, error) {

@@ -41,6 +41,11 @@ type request struct {
 	// kernel refused them.
 	Namespaces     uintptr `json:"namespaces"`
 	NamespaceError string  `json:"namespace_error,omitempty"`
+	// TaskGroup names the pids cgroup the host moved the launcher into
+	// (tasks_linux.go); TaskGroupError says why there is none, if the
+	// host tried.
+	TaskGroup      string `json:"task_group,omitempty"`
+	TaskGroupError string `json:"task_group_error,omitempty"`
 }
 
 // status is one line the launcher writes back.
@@ -76,6 +81,7 @@ type Launch struct {
 	statusR  *os.File
 	childEnd []*os.File
 	ex       explainLink // explain mode (explain_linux.go); zero otherwise
+	group    *taskGroup  // the plugin's pids cgroup (tasks_linux.go), or nil
 }
 
 // Wrap rewrites cmd to start the launcher, which applies p and then runs
@@ -131,16 +137,34 @@ func Wrap(cmd *exec.Cmd, p Policy) (*Launch, error) {
 // system call filter's argument checks then guard other processes alone.
 func (l *Launch) Start(cmd *exec.Cmd) (*exec.Cmd, error) {
 	err := cmd.Start()
-	if err == nil || l.req.Namespaces == 0 {
-		return cmd, err
+	if err != nil && l.req.Namespaces != 0 {
+		retry := withoutNamespaces(cmd)
+		if err2 := retry.Start(); err2 != nil {
+			return nil, err2
+		}
+		l.req.Namespaces = 0
+		l.req.NamespaceError = err.Error()
+		cmd, err = retry, nil
 	}
-	retry := withoutNamespaces(cmd)
-	if err2 := retry.Start(); err2 != nil {
-		return nil, err2
+	if err == nil {
+		l.joinTaskGroup(cmd.Process.Pid)
 	}
-	l.req.Namespaces = 0
-	l.req.NamespaceError = err.Error()
-	return retry, nil
+	return cmd, err
+}
+
+// joinTaskGroup puts the launcher, which waits for its policy and so has
+// run none of the plugin's code, into a pids cgroup of its own, where the
+// host may make one (root).
+func (l *Launch) joinTaskGroup(pid int) {
+	if !wantsTaskGroup(l.req.Policy) {
+		return
+	}
+	g, err := newTaskGroup(pid, l.req.Policy.Tasks)
+	if err != nil {
+		l.req.TaskGroupError = err.Error()
+		return
+	}
+	l.group, l.req.TaskGroup = g, g.dir
 }
 
 // Abort releases the launch's pipes after cmd.Start failed.
@@ -149,6 +173,16 @@ func (l *Launch) Abort() {
 		f.Close()
 	}
 	l.ex.close()
+	l.group.remove()
+}
+
+// Close ends what the launch still holds once the plugin has ended:
+// explain mode's loop, which it waits for, and its descriptors; and the
+// plugin's pids cgroup, whose remaining processes it kills. It is safe to
+// call more than once.
+func (l *Launch) Close() {
+	l.ex.close()
+	l.group.remove()
 }
 
 // Started sends the policy to the launcher and waits, up to timeout, for
@@ -225,6 +259,7 @@ func Probe(p Policy, timeout time.Duration) (Report, error) {
 		return Report{}, err
 	}
 	rep, err := l.Started(timeout)
+	defer l.Close()
 	if werr := started.Wait(); err == nil && werr != nil {
 		err = fmt.Errorf("sandbox probe: %w", werr)
 	}
@@ -253,7 +288,9 @@ func runLauncher() {
 	if err := json.Unmarshal(data, &req); err != nil {
 		fail("decode policy: %v", err)
 	}
-	rep, err := apply(req)
+	var rep Report
+	req.Policy.Processes = taskBound(req, &rep)
+	rep, err = apply(req, rep)
 	if errors.Is(err, ErrNamespaces) {
 		msg, _ := json.Marshal(status{Error: "sandbox: " + err.Error(), Namespaces: true})
 		st.Write(append(msg, '\n'))
@@ -298,9 +335,10 @@ func applyLimits(p Policy, rep *Report) error {
 }
 
 // atExec reports whether limit l is set just before the exec rather than
-// with the others: the data segment cap, which the launcher itself would
-// otherwise be held to.
-func atExec(l limit) bool { return l.res == unix.RLIMIT_DATA }
+// with the others: the data segment cap and the task count, which the
+// launcher itself (a Go program, which may start a thread at any time)
+// would otherwise be held to.
+func atExec(l limit) bool { return l.res == unix.RLIMIT_DATA || l.res == unix.RLIMIT_NPROC }
 
 // setLimits sets the limits that match on the current process, soft and
 // hard alike, so that the plugin cannot raise them.

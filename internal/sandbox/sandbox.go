@@ -66,6 +66,13 @@ type Policy struct {
 	// (RLIMIT_NPROC); 0 leaves it unset. The kernel counts every process of
 	// the user and exempts root, so it is off unless set explicitly.
 	Processes int `json:"processes"`
+	// Tasks caps the processes and threads of this plugin alone, spawn
+	// grant or not (Linux: a pids cgroup for a root host, RLIMIT_NPROC in
+	// the plugin's own user namespace otherwise; tasks_linux.go); 0 leaves
+	// them unbounded. The launcher, a few threads of its own, is counted
+	// too. Processes, if set and lower, is the bound in a user namespace,
+	// where the two count the same tasks.
+	Tasks int `json:"tasks"`
 	// Require makes a missing mechanism an error instead of a warning.
 	Require bool `json:"require"`
 	// Explain (Linux; explain mode, issue 14) has the host log every

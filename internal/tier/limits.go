@@ -71,8 +71,15 @@ type Limits struct {
 	MaxCPU time.Duration `toml:"max_cpu" default:"unlimited" unit:"duration"`
 	// `RLIMIT_NPROC` for a process plugin. The kernel counts all of the
 	// user's processes and exempts root, so process creation is normally
-	// controlled by the `spawn` capability instead.
+	// controlled by the `spawn` capability and `max_tasks` instead.
 	MaxProcesses int `toml:"max_processes" default:"unset" unit:"count"`
+	// Processes and threads of one process plugin at once, spawn grant or
+	// not (Linux), counted for that plugin alone: in a pids cgroup of its
+	// own for a host running as root, with `RLIMIT_NPROC` in its own user
+	// namespace otherwise (Linux 5.14 or later). A thread or process
+	// beyond it fails to start (`EAGAIN`). Where neither bound can be had,
+	// the sandbox's report says so.
+	MaxTasks int `toml:"max_tasks" default:"1024" unit:"count"`
 	// Host function calls a plugin may make (with as large a burst); more
 	// are refused with code -32005.
 	HostCallsPerSec int `toml:"host_calls_per_second" name:"HostCallsPerSecond" default:"1000" unit:"per second"`

@@ -15,7 +15,7 @@ func TestDefaultLimits(t *testing.T) {
 	want := Limits{
 		CallTimeout: 10 * time.Second, StartTimeout: 10 * time.Second, StopTimeout: 3 * time.Second,
 		CancelGrace: time.Second, MaxMessage: 4 << 20, MaxInflight: 64, MaxLogLine: 4 << 10,
-		LogLinesPerSec: 200, MaxMemory: 1 << 30, MaxOpenFiles: 256, MaxFileBytes: 64 << 20,
+		LogLinesPerSec: 200, MaxMemory: 1 << 30, MaxOpenFiles: 256, MaxFileBytes: 64 << 20, MaxTasks: 1024,
 		HostCallsPerSec: 1000, KVMaxKeys: 1024, KVMaxValueBytes: 64 << 10, KVMaxTotalBytes: 1 << 20,
 		TimerMax: 16, TimerMinPeriod: time.Second,
 	}

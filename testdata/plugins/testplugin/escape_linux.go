@@ -40,6 +40,10 @@ func escape(p *plugin.Plugin) {
 }
 
 var escapes = map[string]func(escapeInput) result{
+	// Class 0: taking every PID of the machine with threads, which need
+	// no spawn grant (the host's bound is max_tasks).
+	"threadbomb": threadBomb,
+
 	// Class 1: system calls through a foreign ABI.
 	"i386-socket": func(escapeInput) result {
 		return rawResult(int80(i386Socket, unix.AF_INET, unix.SOCK_DGRAM, 0))
@@ -281,4 +285,32 @@ func rawResult(r uintptr) result {
 		return result{Count: -1, Error: syscall.Errno(-v).Error()}
 	}
 	return result{Count: int(int32(r))}
+}
+
+// threadStack is the stack every thread of the thread bomb is started
+// on: they never use it (they only make system calls, with every signal
+// blocked), as the attack's own code would not.
+var threadStack [4096]byte
+
+// threadBombSize is how many threads the bomb tries to start: enough to
+// show a bound of 64 holding, few enough to harm no machine when the
+// control case (sandbox off) starts them all.
+const threadBombSize = 400
+
+// threadBomb starts threads that only wait, until threadBombSize or an
+// error; they end with the process.
+func threadBomb(escapeInput) result {
+	if !haveCloneThread {
+		return result{Error: "not on this architecture"}
+	}
+	top := uintptr(unsafe.Pointer(&threadStack[len(threadStack)-64]))
+	var r result
+	for r.Count < threadBombSize {
+		if tid := int(cloneThread(top)); tid < 0 {
+			r.Error = syscall.Errno(-tid).Error()
+			return r
+		}
+		r.Count++
+	}
+	return r
 }
