@@ -78,6 +78,12 @@ type PluginConfig struct {
 	// Name, if set, must match the plugin's manifest: a guard against
 	// pointing Path at the wrong plugin.
 	Name string `toml:"name"`
+	// MinVersion, if set, is the lowest version of the plugin (its
+	// manifest's, compared as semantic versions) the host will load, from
+	// any source. Threat: a package rolled back to an older release that
+	// is still validly signed, with a flaw the newer one fixed. Raise it
+	// with each release that fixes one.
+	MinVersion string `toml:"min_version"`
 	// Entry, if set, is the absolute path of a process plugin's executable,
 	// overriding the manifest's entry. It is for platforms where
 	// executables cannot live beside the plugin's files: on Android, a

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
 	"github.com/airlock-go/airlock/internal/tier"
@@ -151,6 +152,9 @@ func (h *Host) admit(src *source, conf PluginConfig) (*loadedPlugin, error) {
 	man := src.manifest
 	if conf.Name != "" && conf.Name != man.Name {
 		return nil, fmt.Errorf("%w: host config names plugin %q but %s says %q", ErrInvalidConfig, conf.Name, man.File, man.Name)
+	}
+	if err := checkMinVersion(conf.MinVersion, man); err != nil {
+		return nil, err
 	}
 	if conf.Isolation != "" && man.Tier != manifest.TierNative { // native tier (internal/native)
 		return nil, fmt.Errorf("%w: isolation = %q is for native plugins; %s is a %s plugin", ErrInvalidConfig, conf.Isolation, man.Name, man.Tier)
@@ -481,4 +485,24 @@ func (p *loadedPlugin) priority(hook string) int {
 		return v
 	}
 	return p.cfg.Priority
+}
+
+// checkMinVersion refuses a plugin older than the operator's min_version
+// (threat: rollback to an older signed release).
+func checkMinVersion(min string, man *manifest.Manifest) error {
+	if min == "" {
+		return nil
+	}
+	floor, err := semver.StrictNewVersion(min)
+	if err != nil {
+		return fmt.Errorf("%w: min_version %q is not a semantic version (MAJOR.MINOR.PATCH): %v", ErrInvalidConfig, min, err)
+	}
+	v, err := semver.StrictNewVersion(man.Version)
+	if err != nil {
+		return fmt.Errorf("%w: %s: version %q is not a semantic version: %v", ErrInvalidConfig, man.File, man.Version, err)
+	}
+	if v.LessThan(floor) {
+		return fmt.Errorf("%w: %s is version %s, below the host's min_version %s (an older release, refused as a rollback)", ErrNotTrusted, man.Name, man.Version, min)
+	}
+	return nil
 }

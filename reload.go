@@ -25,7 +25,10 @@ import (
 // and it is stopped. A plugin that fails to start keeps the old one
 // serving, and its error is in Reload's error. A plugin unchanged and
 // running is left alone; a disabled one is started afresh (re-enabled).
-// Plugins no longer in cfg are stopped once their calls have finished.
+// Plugins no longer in cfg are stopped once their calls have finished,
+// unless a plugin of cfg could not be read far enough to tell which
+// running plugin it replaces (a package that fails verification, say):
+// then none is stopped, since it may be the one being replaced.
 //
 // Reload returns when every old instance has stopped. If ctx ends first,
 // the old instances still draining are stopped at once, which cancels
@@ -44,6 +47,7 @@ func (h *Host) Reload(ctx context.Context, cfg *Config) error {
 
 	var errs []error
 	keep := map[string]bool{}
+	unknown := false // a plugin of cfg failed before it could be named
 	var retire []*loadedPlugin
 	for _, conf := range cfg.Plugins {
 		if conf.Disabled {
@@ -55,6 +59,7 @@ func (h *Host) Reload(ctx context.Context, cfg *Config) error {
 		}
 		if err != nil {
 			errs = append(errs, err)
+			unknown = unknown || name == ""
 		}
 		if old != nil {
 			retire = append(retire, old)
@@ -62,10 +67,17 @@ func (h *Host) Reload(ctx context.Context, cfg *Config) error {
 	}
 	h.mu.Lock()
 	for name, p := range h.plugins {
-		if !keep[name] {
-			delete(h.plugins, name)
-			retire = append(retire, p)
+		if keep[name] {
+			continue
 		}
+		if unknown {
+			// Threat: a broken new release (at a new path) taking the
+			// running one down with it.
+			h.log.Warn("plugin kept running although the new configuration does not name it: a plugin in it could not be read, and may be its replacement", "plugin", name)
+			continue
+		}
+		delete(h.plugins, name)
+		retire = append(retire, p)
 	}
 	h.mu.Unlock()
 	for _, p := range retire {
@@ -81,7 +93,7 @@ func (h *Host) Reload(ctx context.Context, cfg *Config) error {
 func (h *Host) reloadOne(ctx context.Context, conf PluginConfig) (string, *loadedPlugin, error) {
 	src, p, err := h.prepare(ctx, conf)
 	if err != nil {
-		return h.nameAt(conf), nil, err
+		return h.nameAt(conf, err), nil, err
 	}
 	h.mu.RLock()
 	old := h.plugins[p.name]
@@ -115,10 +127,20 @@ func (h *Host) reloadOne(ctx context.Context, conf PluginConfig) (string, *loade
 	return p.name, old, nil
 }
 
-// nameAt finds the running plugin loaded from the same place as conf.
-func (h *Host) nameAt(conf PluginConfig) string {
+// nameAt finds the running plugin that conf, which failed with err
+// before it could start, was meant for: the one its manifest names (err
+// names it once the manifest was read), the one conf names, or the one
+// loaded from the same place. It returns "" if there is none.
+func (h *Host) nameAt(conf PluginConfig, err error) string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	var pe *PluginError
+	if errors.As(err, &pe) && h.plugins[pe.Plugin] != nil {
+		return pe.Plugin
+	}
+	if conf.Name != "" && h.plugins[conf.Name] != nil {
+		return conf.Name
+	}
 	for name, p := range h.plugins {
 		if p.cfg.Path == conf.Path && p.cfg.Package == conf.Package && p.cfg.Builtin == conf.Builtin {
 			return name

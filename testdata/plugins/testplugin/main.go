@@ -21,6 +21,7 @@ import (
 func main() {
 	touch := flag.String("touch", "", "create this file at start")
 	name := flag.String("name", "testplugin", "the name to give in the handshake")
+	version := flag.String("version", "1.0.0", "the version to give in the handshake")
 	sleeper := flag.Bool("sleeper", false, "just sleep (as a child process)")
 	flag.String("tag", "", "a mark on a sleeper's command line, for the tests to find it")
 	flag.Parse()
@@ -33,7 +34,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "touch:", err)
 		}
 	}
-	p := plugin.New(*name, "1.0.0")
+	p := plugin.New(*name, *version)
 	plugin.Handle(p, "echo", func(_ context.Context, _ *plugin.Host, in json.RawMessage) (json.RawMessage, error) {
 		return in, nil
 	})
