@@ -489,6 +489,18 @@ func escapeCases() []escapeCase {
 		// Class 9: a thread bomb, which needs no spawn grant. The attack
 		// tries 400 threads that run no Go code under max_tasks = 64.
 		{name: "thread bomb without spawn", attack: "threadbomb", limits: airlock.Limits{MaxTasks: 64}, check: threadBombCheck},
+		// The pids cgroup a root host's plugin is in: lifting its bound
+		// or moving out of it. No control: without the sandbox there is
+		// no group, and the writes would change the host's own cgroup.
+		{name: "leaving the pids cgroup", attack: "leave-pids-cgroup", rootOnly: true, noControl: true, check: func(e *escapeEnv, r attackResult, err error) {
+			if os.Geteuid() != 0 {
+				return // no group: only root hosts make them
+			}
+			e.refused(r, err, "read-only file system", "permission denied")
+			if r.Count != 0 || !strings.Contains(r.Data, "/airlock-") {
+				e.t.Errorf("%d writes worked; the plugin's cgroups afterwards:\n%s", r.Count, r.Data)
+			}
+		}},
 
 		// Class 8: memory beyond max_memory_bytes (64 MiB here; each
 		// attack touches 192 MiB) outside the data segment RLIMIT_DATA

@@ -69,6 +69,12 @@ func apply(req request, rep Report) (Report, error) {
 		return rep, err
 	}
 	fc.signalScoped = scoped
+	if abi, err := ll.LandlockGetABIVersion(); req.TaskGroup != "" && !fc.readOnlyMount && (err != nil || abi < 1) {
+		// A root plugin without capabilities still owns the cgroup files
+		// (root's, mode 0644): only read-only mounts or Landlock keep it
+		// in its pids cgroup.
+		rep.Missing = append(rep.Missing, "a pids cgroup the plugin cannot leave (neither read-only mounts nor Landlock here, and a root plugin owns the cgroup files)")
+	}
 	if err := dropPrivileges(p.RunAs, &rep); err != nil {
 		return rep, err
 	}

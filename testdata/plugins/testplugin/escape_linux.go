@@ -43,6 +43,8 @@ var escapes = map[string]func(escapeInput) result{
 	// Class 0: taking every PID of the machine with threads, which need
 	// no spawn grant (the host's bound is max_tasks).
 	"threadbomb": threadBomb,
+	// ... and leaving the pids cgroup that bounds them (root hosts).
+	"leave-pids-cgroup": leavePidsCgroup,
 
 	// Class 1: system calls through a foreign ABI.
 	"i386-socket": func(escapeInput) result {
@@ -312,5 +314,45 @@ func threadBomb(escapeInput) result {
 		}
 		r.Count++
 	}
+	return r
+}
+
+// leavePidsCgroup tries to lift the bound of the pids cgroup the plugin is
+// in (pids.max) and to move itself to the cgroup above. It acts only in a
+// group the host made for it (airlock-*), and reports how many writes
+// worked and its cgroups afterwards.
+func leavePidsCgroup(escapeInput) result {
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return result{Count: -1, Error: err.Error()}
+	}
+	var dir string
+	for _, line := range strings.Split(string(own), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && strings.Contains(parts[2], "/airlock-") {
+			for _, root := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup"} {
+				if _, err := os.Stat(root + parts[2] + "/pids.max"); err == nil {
+					dir = root + parts[2]
+				}
+			}
+		}
+	}
+	if dir == "" {
+		return result{Count: -1, Error: "not in a pids cgroup of the host's: " + string(own)}
+	}
+	var r result
+	var errs []string
+	for _, w := range []struct{ file, data string }{
+		{dir + "/pids.max", "max"},
+		{dir[:strings.LastIndex(dir, "/")] + "/cgroup.procs", "0"}, // 0: the writer itself
+	} {
+		if err := os.WriteFile(w.file, []byte(w.data), 0); err != nil {
+			errs = append(errs, err.Error())
+		} else {
+			r.Count++
+		}
+	}
+	after, _ := os.ReadFile("/proc/self/cgroup")
+	r.Data, r.Error = string(after), strings.Join(errs, "; ")
 	return r
 }
