@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,34 @@ func stillServing(ctx context.Context, t *testing.T, h *airlock.Host, version st
 	}
 	if out, err := airlock.CallFunc[string](ctx, h, "testplugin", "echo", "still here"); err != nil || out != "still here" {
 		t.Errorf("echo after the refused reload = %q, %v", out, err)
+	}
+}
+
+// With more than one trusted key, a package plugin pinned to neither a
+// publisher nor a name is loaded with a warning: any trusted publisher's
+// package put at its path would get its grants.
+func TestUnpinnedPackageWarned(t *testing.T) {
+	acme, other := newPublisher(t, "acme"), newPublisher(t, "other")
+	pkg := packAndSign(t, testPlugin(t), acme)
+	const warning = "pinned to no publisher and no name"
+	cases := []struct {
+		name string
+		keys []string
+		conf airlock.PluginConfig
+		warn bool
+	}{
+		{"two keys, nothing pinned", []string{acme.pub, other.pub}, airlock.PluginConfig{Package: pkg}, true},
+		{"two keys, publisher pinned", []string{acme.pub, other.pub}, airlock.PluginConfig{Package: pkg, Publishers: []string{acme.id}}, false},
+		{"two keys, name pinned", []string{acme.pub, other.pub}, airlock.PluginConfig{Package: pkg, Name: "testplugin"}, false},
+		{"one key", []string{acme.pub}, airlock.PluginConfig{Package: pkg}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h, rec := newHostWith(t, airlock.Config{Trust: airlock.Trust{Keys: c.keys}}, airlock.Options{RunDir: filepath.Join(t.TempDir(), "run")})
+			load(t, h, c.conf)
+			if got := strings.Contains(rec.String(), warning); got != c.warn {
+				t.Errorf("warned: %v, want %v; log:\n%s", got, c.warn, rec.String())
+			}
+		})
 	}
 }

@@ -167,6 +167,12 @@ func (h *Host) verify(conf PluginConfig, data, sig []byte, b *bundle.Bundle) (ve
 	if err != nil {
 		return verification{}, fmt.Errorf("%w: %s: %v", ErrNotTrusted, conf.Package, err)
 	}
+	if len(policy.Trusted) > 1 && len(conf.Publishers) == 0 && conf.Name == "" {
+		// Threat: another trusted publisher's package put at this path,
+		// which would get the grants meant for this plugin.
+		h.log.Warn("plugin package pinned to no publisher and no name: a package any trusted key signed, put at its path, would load with its grants; set publishers or name",
+			"plugin", b.Manifest.Name, "package", conf.Package, "key", v.KeyID)
+	}
 	return verification{note: fmt.Sprintf("signed by key %s, package sha256:%s", v.KeyID, v.Digest)}, nil
 }
 
