@@ -508,6 +508,20 @@ func escapeCases() []escapeCase {
 		{name: "shared anonymous memory beyond the cap", attack: "shared-anon-memory", limits: capped, check: memoryCheck},
 		{name: "memfd memory beyond the cap", attack: "memfd-memory", limits: capped, check: memoryCheck},
 		{name: "System V shared memory beyond the cap", attack: "sysv-shm-memory", limits: capped, check: memoryCheck},
+		// Kernel memory in pipes: 48 MiB in pipes grown to 1 MiB each.
+		{name: "pipes grown beyond their default size under the cap", attack: "pipe-memory", limits: capped, check: func(e *escapeEnv, r attackResult, err error) {
+			if e.mode.off {
+				e.worked(r, err)
+				if r.Count < 48<<20 {
+					e.t.Errorf("control: held %d bytes in pipes; want 48 MiB", r.Count)
+				}
+				return
+			}
+			e.refused(r, err, "operation not permitted")
+			if r.Count != 0 {
+				e.t.Errorf("%d bytes held in grown pipes", r.Count)
+			}
+		}},
 		// Without an IPC namespace, the host's System V objects are the
 		// plugin's to attach by id, if the user may.
 		{name: "the host's System V shared memory", attack: "sysv-shm-read", input: hostShm, check: func(e *escapeEnv, r attackResult, err error) {

@@ -76,7 +76,7 @@ func describeFilter(p Policy, fc filterContext) string {
 	}
 	parts = append(parts, "acts on itself only")
 	if p.Memory > 0 {
-		parts = append(parts, "no shared anonymous memory")
+		parts = append(parts, "no shared anonymous memory or larger pipes")
 	}
 	if !fc.ipcNamespace {
 		parts = append(parts, "no System V IPC")
@@ -310,7 +310,9 @@ func signalRules(self int) []seccomp.NameWithConditions {
 // count, where the policy caps memory: it counts private writable
 // mappings only, and a plugin under a 64 MiB cap held 192 MiB through
 // shared anonymous mappings, memfds (each under RLIMIT_FSIZE, mapped and
-// closed) and System V shared memory. Without an IPC namespace it refuses
+// closed) and System V shared memory, and 63 MiB more (the user's whole
+// pipe quota, which the host's own pipes then go without) in pipes grown
+// to 1 MiB each with F_SETPIPE_SZ. Without an IPC namespace it refuses
 // System V IPC altogether (threat: the host's segments, queues and
 // semaphores attached by id, and segments left behind that outlive the
 // plugin in the host's namespace).
@@ -324,6 +326,8 @@ func sharedMemoryGroups(p Policy, fc filterContext) []seccomp.SyscallGroup {
 		rules = append(rules, seccomp.NameWithConditions{Name: "mmap", Conditions: seccomp.ArgumentConditions{
 			{Argument: 3, Operation: seccomp.BitsSet, Value: unix.MAP_SHARED},
 			{Argument: 3, Operation: seccomp.BitsSet, Value: unix.MAP_ANONYMOUS},
+		}}, seccomp.NameWithConditions{Name: "fcntl", Conditions: seccomp.ArgumentConditions{
+			{Argument: 1, Operation: seccomp.Equal, Value: unix.F_SETPIPE_SZ},
 		}})
 	}
 	switch {

@@ -200,6 +200,33 @@ var escapes = map[string]func(escapeInput) result{
 		}
 		return result{Count: len(maps) * part}
 	},
+	// Pipes grown to 1 MiB each and filled, up to pipeBytes: kernel
+	// memory, which no rlimit counts.
+	"pipe-memory": func(escapeInput) result {
+		chunk := make([]byte, 64<<10)
+		var r result
+		for r.Count < pipeBytes {
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+				r.Error = err.Error()
+				return r
+			}
+			defer unix.Close(p[0])
+			defer unix.Close(p[1])
+			if _, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, 1<<20); err != nil {
+				r.Error = err.Error()
+				return r
+			}
+			for {
+				n, err := unix.Write(p[1], chunk)
+				if err != nil || n <= 0 {
+					break
+				}
+				r.Count += n
+			}
+		}
+		return r
+	},
 	"sysv-shm-memory": func(escapeInput) result {
 		id, err := unix.SysvShmGet(unix.IPC_PRIVATE, sharedBytes, unix.IPC_CREAT|0o600)
 		if err != nil {
@@ -250,6 +277,11 @@ var escapes = map[string]func(escapeInput) result{
 // sharedBytes is what the shared memory attacks touch: above the cap of
 // the containment suite's cases.
 const sharedBytes = 192 << 20
+
+// pipeBytes is what the pipe attack holds: below the kernel's default
+// pipe quota of a user (64 MiB), so that the control case shows the
+// attack, not the quota.
+const pipeBytes = 48 << 20
 
 // touch writes to every page of b, so that the kernel must back it.
 func touch(b []byte) result {
