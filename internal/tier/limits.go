@@ -57,7 +57,8 @@ type Limits struct {
 	LogLinesPerSec int `toml:"log_lines_per_second" name:"LogLinesPerSecond" default:"200" unit:"per second"`
 	// Memory: a process plugin's data segment (Linux; under the cap, the
 	// memory it does not count is refused: shared anonymous mappings,
-	// `memfd_create`, System V shared memory); a wasm plugin's linear
+	// `memfd_create`, System V shared memory, pipes grown beyond their
+	// default size); a wasm plugin's linear
 	// memory, all its instances together (a `memory.grow` that
 	// would exceed it fails; a call that needs a new instance waits for
 	// room within its deadline).
