@@ -508,6 +508,10 @@ func escapeCases() []escapeCase {
 		{name: "shared anonymous memory beyond the cap", attack: "shared-anon-memory", limits: capped, check: memoryCheck},
 		{name: "memfd memory beyond the cap", attack: "memfd-memory", limits: capped, check: memoryCheck},
 		{name: "System V shared memory beyond the cap", attack: "sysv-shm-memory", limits: capped, check: memoryCheck},
+		// The user's inotify instances (128 by default), which a plugin
+		// with no grant held all of. No control: the host user's (root's
+		// on CI) would all be taken while it runs.
+		{name: "the user's inotify instances", attack: "inotify-instances", noControl: true, check: inotifyCheck},
 		// Kernel memory in pipes: 48 MiB in pipes grown to 1 MiB each.
 		{name: "pipes grown beyond their default size under the cap", attack: "pipe-memory", limits: capped, check: func(e *escapeEnv, r attackResult, err error) {
 			if e.mode.off {
@@ -900,4 +904,27 @@ func tasksBounded(mode sandboxMode) bool {
 	var major, minor int
 	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
 	return major > 5 || major == 5 && minor >= 14
+}
+
+// inotifyCheck: in its own user namespace (a host that is not root) the
+// plugin gets 16 instances; elsewhere inotify is refused. Either way the
+// host can still make one while the plugin holds what it got.
+func inotifyCheck(e *escapeEnv, r attackResult, err error) {
+	e.t.Helper()
+	if os.Geteuid() != 0 && e.mode.namespaces {
+		if err != nil || r.Count != 16 || !strings.Contains(r.Error, "too many open files") {
+			e.t.Errorf("attack got %+v, %v; want 16 instances, then too many open files", r, err)
+		}
+	} else {
+		e.refused(r, err, "operation not permitted")
+		if r.Count != 0 {
+			e.t.Errorf("the plugin made %d inotify instances", r.Count)
+		}
+	}
+	fd, ierr := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if ierr != nil {
+		e.t.Errorf("the host cannot make an inotify instance while the plugin runs: %v", ierr)
+		return
+	}
+	unix.Close(fd)
 }

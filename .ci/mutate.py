@@ -63,6 +63,14 @@ MUTATIONS = [
     ("memory cap: pipes grown with F_SETPIPE_SZ", "internal/sandbox/seccomp_linux.go",
      "\t\t\t{Argument: 1, Operation: seccomp.Equal, Value: unix.F_SETPIPE_SZ},", "\t\t\t{Argument: 1, Operation: seccomp.Equal, Value: 0xdead},",
      "TestContainment/.*/pipes_grown", "."),
+    # inotify: refused where nothing counts it for the plugin (fails as
+    # root), bounded in the plugin's user namespace (fails as a user).
+    ("inotify refusal", "internal/sandbox/seccomp_linux.go",
+     "\tif !fc.inotifyBounded {\n\t\t// Threat", "\tif false {\n\t\t// Threat",
+     "TestContainment/.*/the_user's_inotify", "."),
+    ("inotify bound in the user namespace", "internal/sandbox/confine_linux.go",
+     "\t\t\tfc.inotifyBounded = boundInotify(&rep) == nil", "\t\t\tfc.inotifyBounded = true",
+     "TestContainment/.*/the_user's_inotify", "."),
     ("System V IPC refusal (no namespaces)", "internal/sandbox/seccomp_linux.go",
      "\t\tnames = append(names, existing(sysvIPCCalls)...)", '\t\tnames = append(names, "shmget")',
      "TestContainment/filter-only/the_host's_System_V", "."),

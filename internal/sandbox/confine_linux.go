@@ -54,6 +54,11 @@ func apply(req request, rep Report) (Report, error) {
 		if err := mountProc(); err != nil {
 			return rep, fmt.Errorf("%w: %v", ErrNamespaces, err)
 		}
+		// While /proc is writable and the launcher holds its
+		// capabilities (inotify_linux.go); without it, inotify is refused.
+		if req.Namespaces&unix.CLONE_NEWUSER != 0 {
+			fc.inotifyBounded = boundInotify(&rep) == nil
+		}
 		if err := readOnlyExceptWrites(p); err != nil {
 			rep.Missing = append(rep.Missing, "read-only mounts ("+err.Error()+"; metadata changes are refused by the system call filter instead)")
 		} else {

@@ -54,9 +54,10 @@ func isolate(cmd *exec.Cmd, p Policy) uintptr {
 		a.GidMappingsEnableSetgroups = false
 		// The launcher is executed as the user it was, which would clear
 		// the capabilities the new user namespace gives it: it keeps the
-		// two it needs to set up its mounts and then to drop them all
+		// three it needs to set up its mounts and its namespace's inotify
+		// limits (inotify_linux.go) and then to drop them all
 		// (dropPrivileges) before the plugin runs.
-		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}
+		a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_SYS_RESOURCE}
 	}
 	a.Cloneflags |= flags
 	return flags

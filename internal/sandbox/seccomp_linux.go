@@ -20,6 +20,9 @@ type filterContext struct {
 	ipcNamespace  bool // System V IPC objects are the plugin's own
 	signalScoped  bool // Landlock scopes signals to the plugin's domain
 	readOnlyMount bool // the file system outside write grants is read-only
+	// inotifyBounded: the plugin's inotify instances and watches are
+	// counted in its own user namespace (inotify_linux.go).
+	inotifyBounded bool
 }
 
 var (
@@ -80,6 +83,9 @@ func describeFilter(p Policy, fc filterContext) string {
 	}
 	if !fc.ipcNamespace {
 		parts = append(parts, "no System V IPC")
+	}
+	if !fc.inotifyBounded {
+		parts = append(parts, "no inotify")
 	}
 	if !fc.readOnlyMount {
 		parts = append(parts, "no metadata changes")
@@ -158,6 +164,11 @@ func filterGroups(p Policy, fc filterContext) []seccomp.SyscallGroup {
 		groups = append(groups, seccomp.SyscallGroup{Action: eperm, Names: existing(metadataCalls)})
 	}
 	groups = append(groups, sharedMemoryGroups(p, fc)...)
+	if !fc.inotifyBounded {
+		// Threat: the user's inotify instances, which only a user
+		// namespace of the plugin's own can count for it alone.
+		groups = append(groups, seccomp.SyscallGroup{Action: eperm, Names: existing(inotifyCalls)})
+	}
 	if !fc.pidNamespace {
 		// Threat: a descendant that leaves the plugin's process group
 		// escapes the group kill when the plugin ends.
@@ -341,6 +352,9 @@ func sharedMemoryGroups(p Policy, fc filterContext) []seccomp.SyscallGroup {
 	}
 	return []seccomp.SyscallGroup{{Action: eperm, Names: names, NamesWithCondtions: rules}}
 }
+
+// inotifyCalls make inotify instances.
+var inotifyCalls = []string{"inotify_init", "inotify_init1"}
 
 // sysvIPCCalls make, attach and use System V IPC objects.
 var sysvIPCCalls = []string{

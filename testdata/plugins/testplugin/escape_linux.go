@@ -227,6 +227,20 @@ var escapes = map[string]func(escapeInput) result{
 		}
 		return r
 	},
+	// The user's inotify instances, kept until the plugin ends.
+	"inotify-instances": func(escapeInput) result {
+		var r result
+		for r.Count < 200 {
+			fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+			if err != nil {
+				r.Error = err.Error()
+				return r
+			}
+			inotifyHeld = append(inotifyHeld, fd)
+			r.Count++
+		}
+		return r
+	},
 	"sysv-shm-memory": func(escapeInput) result {
 		id, err := unix.SysvShmGet(unix.IPC_PRIVATE, sharedBytes, unix.IPC_CREAT|0o600)
 		if err != nil {
@@ -277,6 +291,9 @@ var escapes = map[string]func(escapeInput) result{
 // sharedBytes is what the shared memory attacks touch: above the cap of
 // the containment suite's cases.
 const sharedBytes = 192 << 20
+
+// inotifyHeld are the inotify instances the attack keeps.
+var inotifyHeld []int
 
 // pipeBytes is what the pipe attack holds: below the kernel's default
 // pipe quota of a user (64 MiB), so that the control case shows the
