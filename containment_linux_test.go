@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -57,6 +58,7 @@ type escapeEnv struct {
 	secret   string // a file in home
 	writable string // the plugin's write grant
 	sock     string // a unix socket the test listens on
+	mq       string // a POSIX message queue's name
 	dgram    string // a unix datagram socket the test listens on
 	reached  chan string
 }
@@ -508,6 +510,9 @@ func escapeCases() []escapeCase {
 		{name: "shared anonymous memory beyond the cap", attack: "shared-anon-memory", limits: capped, check: memoryCheck},
 		{name: "memfd memory beyond the cap", attack: "memfd-memory", limits: capped, check: memoryCheck},
 		{name: "System V shared memory beyond the cap", attack: "sysv-shm-memory", limits: capped, check: memoryCheck},
+		// A POSIX message queue made in the host's IPC namespace outlives
+		// the plugin (a kernel object, up to RLIMIT_MSGQUEUE's 800 KiB).
+		{name: "a message queue outliving the plugin", attack: "mq-create", input: mqName, check: mqCheck},
 		// The user's inotify instances (128 by default), which a plugin
 		// with no grant held all of. No control: the host user's (root's
 		// on CI) would all be taken while it runs.
@@ -927,4 +932,45 @@ func inotifyCheck(e *escapeEnv, r attackResult, err error) {
 		return
 	}
 	unix.Close(fd)
+}
+
+// mqName names a POSIX message queue for the attack, removed when the
+// test ends.
+func mqName(e *escapeEnv) map[string]any {
+	name := fmt.Sprintf("airlock-escape-%d-%d", os.Getpid(), time.Now().UnixNano())
+	e.t.Cleanup(func() { mqUnlink(name) })
+	e.mq = name
+	return map[string]any{"path": name}
+}
+
+// mqCheck: with an IPC namespace a queue would be the plugin's own (and
+// Landlock refuses to make one anyway); without one, seccomp refuses
+// mq_open. Only the control leaves the queue behind.
+func mqCheck(e *escapeEnv, r attackResult, err error) {
+	e.t.Helper()
+	switch {
+	case e.mode.off:
+		e.worked(r, err)
+	case e.mode.namespaces:
+		if err != nil {
+			e.t.Errorf("call failed: %v", err)
+		}
+	default:
+		e.refused(r, err, "operation not permitted")
+	}
+	if left := mqUnlink(e.mq) == nil; left != e.mode.off {
+		e.t.Errorf("a queue left in the host's namespace: %v, want %v", left, e.mode.off)
+	}
+}
+
+// mqUnlink removes a POSIX message queue of the test's namespace.
+func mqUnlink(name string) error {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	if _, _, e := unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(p)), 0, 0); e != 0 {
+		return e
+	}
+	return nil
 }

@@ -167,7 +167,8 @@ func TestExplainRefusal(t *testing.T) {
 		{"setsid", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused setsid: rule "process group" (without the namespace layer a plugin stays in its process group); no grant allows it`},
 		{"mmap", [6]uint64{0, 1 << 20, 3, unix.MAP_SHARED | unix.MAP_ANONYMOUS}, Policy{Memory: 1 << 20}, `plugin "teller": sandbox refused mmap: rule "memory cap" (under max_memory_bytes, no shared anonymous memory, memfds, System V shared memory or pipes grown beyond their default size, which the cap does not count); no grant allows it`},
 		{"fcntl", [6]uint64{4, unix.F_SETPIPE_SZ, 1 << 20}, Policy{Memory: 1 << 20}, `plugin "teller": sandbox refused fcntl: rule "memory cap" (under max_memory_bytes, no shared anonymous memory, memfds, System V shared memory or pipes grown beyond their default size, which the cap does not count); no grant allows it`},
-		{"shmat", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused shmat: rule "System V IPC" (without the namespace layer, the host's System V IPC objects are out of reach); no grant allows it`},
+		{"shmat", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused shmat: rule "IPC" (without the namespace layer, the host's System V IPC objects and POSIX message queues are out of reach); no grant allows it`},
+		{"mq_open", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused mq_open: rule "IPC" (without the namespace layer, the host's System V IPC objects and POSIX message queues are out of reach); no grant allows it`},
 		{"keyctl", [6]uint64{}, Policy{}, `plugin "teller": sandbox refused keyctl: rule "kernel interfaces" (refused to every plugin); no grant allows it`},
 	}
 	for _, c := range cases {

@@ -72,8 +72,8 @@ func explainRefusal(name string, a [6]uint64, p Policy) refusal {
 		return refusal{call: name, rule: "memory cap", why: "under max_memory_bytes, no shared anonymous memory, memfds, System V shared memory or pipes grown beyond their default size, which the cap does not count"}
 	case slices.Contains(inotifyCalls, name):
 		return refusal{call: name, rule: "inotify", why: "the host cannot count this plugin's inotify instances apart from its user's (a root host, or no user namespace), and a plugin could take them all"}
-	case slices.Contains(sysvIPCCalls, name):
-		return refusal{call: name, rule: "System V IPC", why: "without the namespace layer, the host's System V IPC objects are out of reach"}
+	case slices.Contains(sysvIPCCalls, name) || slices.Contains(posixMQCalls, name):
+		return refusal{call: name, rule: "IPC", why: "without the namespace layer, the host's System V IPC objects and POSIX message queues are out of reach"}
 	case name == "setsid" || name == "setpgid":
 		return refusal{call: name, rule: "process group", why: "without the namespace layer a plugin stays in its process group"}
 	case slices.Contains(deniedAlways, name):

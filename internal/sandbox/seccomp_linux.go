@@ -82,7 +82,7 @@ func describeFilter(p Policy, fc filterContext) string {
 		parts = append(parts, "no shared anonymous memory or larger pipes")
 	}
 	if !fc.ipcNamespace {
-		parts = append(parts, "no System V IPC")
+		parts = append(parts, "no System V IPC or message queues")
 	}
 	if !fc.inotifyBounded {
 		parts = append(parts, "no inotify")
@@ -344,6 +344,9 @@ func sharedMemoryGroups(p Policy, fc filterContext) []seccomp.SyscallGroup {
 	switch {
 	case !fc.ipcNamespace:
 		names = append(names, existing(sysvIPCCalls)...)
+		// Threat: POSIX message queues of the host's namespace, made to
+		// outlive the plugin, or the host's removed by name.
+		names = append(names, existing(posixMQCalls)...)
 	case p.Memory > 0:
 		names = append(names, "shmget")
 	}
@@ -355,6 +358,10 @@ func sharedMemoryGroups(p Policy, fc filterContext) []seccomp.SyscallGroup {
 
 // inotifyCalls make inotify instances.
 var inotifyCalls = []string{"inotify_init", "inotify_init1"}
+
+// posixMQCalls make and remove POSIX message queues (the others act on
+// a queue mq_open opened).
+var posixMQCalls = []string{"mq_open", "mq_unlink"}
 
 // sysvIPCCalls make, attach and use System V IPC objects.
 var sysvIPCCalls = []string{

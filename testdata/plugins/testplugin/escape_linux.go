@@ -227,6 +227,19 @@ var escapes = map[string]func(escapeInput) result{
 		}
 		return r
 	},
+	// A POSIX message queue named by the test, left behind.
+	"mq-create": func(in escapeInput) result {
+		name, err := unix.BytePtrFromString(strings.TrimPrefix(in.Path, "/"))
+		if err != nil {
+			return errResult(err)
+		}
+		fd, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(name)), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600, 0, 0, 0)
+		if e != 0 {
+			return errResult(e)
+		}
+		unix.Close(int(fd))
+		return result{Count: 1}
+	},
 	// The user's inotify instances, kept until the plugin ends.
 	"inotify-instances": func(escapeInput) result {
 		var r result
