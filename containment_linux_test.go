@@ -507,9 +507,9 @@ func escapeCases() []escapeCase {
 		// Class 8: memory beyond max_memory_bytes (64 MiB here; each
 		// attack touches 192 MiB) outside the data segment RLIMIT_DATA
 		// caps: shared mappings, memfds, System V shared memory.
-		{name: "shared anonymous memory beyond the cap", attack: "shared-anon-memory", limits: capped, check: memoryCheck},
-		{name: "memfd memory beyond the cap", attack: "memfd-memory", limits: capped, check: memoryCheck},
-		{name: "System V shared memory beyond the cap", attack: "sysv-shm-memory", limits: capped, check: memoryCheck},
+		{name: "shared anonymous memory beyond the cap", attack: "shared-anon-memory", limits: capped, check: memoryCheck(192 << 20)},
+		{name: "memfd memory beyond the cap", attack: "memfd-memory", limits: capped, check: memoryCheck(192 << 20)},
+		{name: "System V shared memory beyond the cap", attack: "sysv-shm-memory", limits: capped, check: memoryCheck(192 << 20)},
 		// A POSIX message queue made in the host's IPC namespace outlives
 		// the plugin (a kernel object, up to RLIMIT_MSGQUEUE's 800 KiB).
 		{name: "a message queue outliving the plugin", attack: "mq-create", input: mqName, check: mqCheck},
@@ -519,15 +519,8 @@ func escapeCases() []escapeCase {
 		{name: "the user's inotify instances", attack: "inotify-instances", noControl: true, check: inotifyCheck},
 		// Kernel memory in pipes: 48 MiB in pipes grown to 1 MiB each.
 		{name: "pipes grown beyond their default size under the cap", attack: "pipe-memory", limits: capped, check: func(e *escapeEnv, r attackResult, err error) {
-			if e.mode.off {
-				e.worked(r, err)
-				if r.Count < 48<<20 {
-					e.t.Errorf("control: held %d bytes in pipes; want 48 MiB", r.Count)
-				}
-				return
-			}
-			e.refused(r, err, "operation not permitted")
-			if r.Count != 0 {
+			memoryCheck(48<<20)(e, r, err)
+			if !e.mode.off && r.Count != 0 {
 				e.t.Errorf("%d bytes held in grown pipes", r.Count)
 			}
 		}},
@@ -573,18 +566,20 @@ func escapeCases() []escapeCase {
 // capped is the memory cap of the class 8 cases.
 var capped = airlock.Limits{MaxMemoryBytes: 64 << 20}
 
-// memoryCheck expects the shared memory refused, and with the sandbox
-// off, held.
-func memoryCheck(e *escapeEnv, r attackResult, err error) {
-	e.t.Helper()
-	if e.mode.off {
-		e.worked(r, err)
-		if r.Count < 192<<20 {
-			e.t.Errorf("control: held %d bytes; want 192 MiB", r.Count)
+// memoryCheck expects memory outside the cap refused, and with the
+// sandbox off, want bytes of it held.
+func memoryCheck(want int) func(*escapeEnv, attackResult, error) {
+	return func(e *escapeEnv, r attackResult, err error) {
+		e.t.Helper()
+		if e.mode.off {
+			e.worked(r, err)
+			if r.Count < want {
+				e.t.Errorf("control: held %d bytes; want %d MiB", r.Count, want>>20)
+			}
+			return
 		}
-		return
+		e.refused(r, err, "operation not permitted")
 	}
-	e.refused(r, err, "operation not permitted")
 }
 
 // hostShm makes a System V shared memory segment of the test's, holding a

@@ -64,35 +64,26 @@ func TestCgroupMountPath(t *testing.T) {
 func TestTaskBound(t *testing.T) {
 	perNS := perNamespaceNproc()
 	userns := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWPID)
-	cases := []struct {
+	type taskBoundCase struct {
 		name      string
 		req       request
 		wantNproc int
 		enforced  string // a substring of the one report line, "" for none
 		missing   string
-	}{
+	}
+	cases := []taskBoundCase{
 		{"no bound asked", request{Policy: Policy{Processes: 7}}, 7, "", ""},
 		{"pids cgroup", request{Policy: Policy{Tasks: 64}, TaskGroup: "/sys/fs/cgroup/pids/airlock-1-2"}, 0, "tasks<=64 (pids cgroup)", ""},
 		{"pids cgroup keeps max_processes", request{Policy: Policy{Tasks: 64, Processes: 9}, TaskGroup: "/g"}, 9, "tasks<=64 (pids cgroup)", ""},
 		{"no cgroup, no user namespace", request{Policy: Policy{Tasks: 64}, TaskGroupError: "read-only file system"}, 0, "", "no pids cgroup: read-only file system"},
 		{"no user namespace", request{Policy: Policy{Tasks: 64}, Namespaces: unix.CLONE_NEWPID}, 0, "", "no user namespace of its own"},
 	}
-	if perNS {
+	if perNS { // Linux 5.14 and later
 		cases = append(cases,
-			struct {
-				name      string
-				req       request
-				wantNproc int
-				enforced  string
-				missing   string
-			}{"user namespace", request{Policy: Policy{Tasks: 64}, Namespaces: userns}, 64, "tasks<=64 (RLIMIT_NPROC in the plugin's user namespace)", ""},
-			struct {
-				name      string
-				req       request
-				wantNproc int
-				enforced  string
-				missing   string
-			}{"user namespace, lower max_processes", request{Policy: Policy{Tasks: 64, Processes: 9}, Namespaces: userns}, 9, "tasks<=9 (RLIMIT_NPROC", ""})
+			taskBoundCase{"user namespace", request{Policy: Policy{Tasks: 64}, Namespaces: userns}, 64, "tasks<=64 (RLIMIT_NPROC in the plugin's user namespace)", ""},
+			taskBoundCase{"user namespace, lower max_processes", request{Policy: Policy{Tasks: 64, Processes: 9}, Namespaces: userns}, 9, "tasks<=9 (RLIMIT_NPROC", ""})
+	} else {
+		cases = append(cases, taskBoundCase{"user namespace, kernel before 5.14", request{Policy: Policy{Tasks: 64}, Namespaces: userns}, 0, "", "before 5.14"})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
