@@ -414,7 +414,8 @@ func (p procProbe) value(t *testing.T, name string) int64 {
 // rlimits and its pids cgroup's pids.max (if it has one: cgroup v1 or v2)
 // to standard error, writes a log line longer than any limit the
 // test sets, and answers the handshake with a line longer than the
-// message limit.
+// message limit; then it waits for its input to end, so that the host
+// sees the over-long answer before it sees the plugin exit.
 const probeScript = `while IFS= read -r line; do echo "$line" >&2; done < /proc/self/limits
 while IFS=: read -r n c path; do
   for d in "/sys/fs/cgroup/pids$path" "/sys/fs/cgroup$path"; do
@@ -423,6 +424,7 @@ while IFS=: read -r n c path; do
 done < /proc/self/cgroup
 printf 'cut:%05000d\n' 0 >&2
 printf '%05000d\n' 0
+read -r _
 `
 
 // probeProcess starts a process plugin that reports, from inside, the
