@@ -74,7 +74,7 @@ func apply(req request, rep Report) (Report, error) {
 		return rep, err
 	}
 	fc.signalScoped = scoped
-	if abi, err := ll.LandlockGetABIVersion(); req.TaskGroup != "" && !fc.readOnlyMount && (err != nil || abi < 1) {
+	if req.TaskGroup != "" && !fc.readOnlyMount && !landlockApplied(&rep) {
 		// A root plugin without capabilities still owns the cgroup files
 		// (root's, mode 0644): only read-only mounts or Landlock keep it
 		// in its pids cgroup.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -238,14 +239,8 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-func hasWord(s, w string) bool {
-	for _, f := range strings.Fields(s) {
-		if f == w {
-			return true
-		}
-	}
-	return false
-}
+// hasWord reports whether w is one of the space-separated words of s.
+func hasWord(s, w string) bool { return slices.Contains(strings.Fields(s), w) }
 
 // perNamespaceNproc reports whether the kernel counts RLIMIT_NPROC per
 // user namespace (Linux 5.14 and later: "ucounts").
