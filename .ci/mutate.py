@@ -86,6 +86,19 @@ MUTATIONS = [
     ("Landlock file system rules", "internal/sandbox/confine_linux.go",
      "\tscoped, err := applyLandlock(p, &rep)", "\tscoped, err := false, error(nil)",
      "TestContainment/filter-only/leaving_the_pids", "."),
+    ("a session of its own (no controlling terminal)", "internal/process/sys_unix.go",
+     "SysProcAttr{Setsid: true}", "SysProcAttr{Setpgid: true}",
+     "TestHostTerminalOutOfReach", "."),
+    ("no devices but the granted ones (read-only mounts)", "internal/sandbox/namespaces_linux.go",
+     "unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}", "unix.MOUNT_ATTR_NOSUID}",
+     "TestHostTerminalOutOfReach", "."),
+    ("Landlock file system rules (the terminal)", "internal/sandbox/confine_linux.go",
+     "\tscoped, err := applyLandlock(p, &rep)", "\tscoped, err := false, error(nil)",
+     "TestHostTerminalOutOfReach", "."),
+    ("Landlock file system rules and no devices", [
+        ("internal/sandbox/confine_linux.go", "\tscoped, err := applyLandlock(p, &rep)", "\tscoped, err := false, error(nil)"),
+        ("internal/sandbox/namespaces_linux.go", "unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}", "unix.MOUNT_ATTR_NOSUID}")],
+     None, None, "TestHostTerminalOutOfReach", "."),
     ("task bound: RLIMIT_NPROC in the user namespace", "internal/sandbox/tasks_linux.go",
      "\t\tif nproc <= 0 || p.Tasks < nproc {", "\t\tif false {",
      "TestContainment/.*/thread_bomb", "."),
@@ -212,17 +225,26 @@ def main(selected):
 
 
 def run_one(tree, name, path, old, new, tests, pkg):
-    file = os.path.join(tree, path)
-    src = open(file).read()
-    if old not in src:
-        print(f"## {name}: MUTATION NOT APPLIED (text not found in {path}; update .ci/mutate.py)")
-        return
-    open(file, "w").write(src.replace(old, new, 1))
+    # An entry with a list for path removes several mechanisms at once:
+    # a list of (path, old, new), old and new unused.
+    edits = path if isinstance(path, list) else [(path, old, new)]
+    saved = {}
+    for path, old, new in edits:
+        file = os.path.join(tree, path)
+        src = saved.setdefault(file, open(file).read())
+        cur = open(file).read()
+        if old not in cur:
+            print(f"## {name}: MUTATION NOT APPLIED (text not found in {path}; update .ci/mutate.py)")
+            for f, s in saved.items():
+                open(f, "w").write(s)
+            return
+        open(file, "w").write(cur.replace(old, new, 1))
     try:
         r = subprocess.run(["go", "test", "-count=1", "-timeout", "600s", "-run", tests, pkg],
                            cwd=tree, capture_output=True, text=True)
     finally:
-        open(file, "w").write(src)
+        for f, src in saved.items():
+            open(f, "w").write(src)
     failed = [l.split()[2] for l in r.stdout.splitlines()
               if l.strip().startswith("--- FAIL") and "/" in l.split()[2]]
     tops = [l.split()[2] for l in r.stdout.splitlines() if l.startswith("--- FAIL")]

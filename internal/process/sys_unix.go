@@ -11,11 +11,14 @@ import (
 	"github.com/airlock-go/airlock/internal/tier"
 )
 
-// processGroup prepares the child's process attributes: its own process
-// group, so that stopping it stops everything it started (threat:
-// go-plugin's Kill leaving children running).
+// processGroup prepares the child's process attributes: its own session,
+// and so its own process group, so that stopping it stops everything it
+// started (threat: go-plugin's Kill leaving children running), and no
+// controlling terminal (threat: a plugin of a host started from a shell
+// opening /dev/tty to type commands into the user's shell with TIOCSTI,
+// or to take the foreground and read what the user types).
 func processGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	setParentDeathSignal(cmd.SysProcAttr)
 }
 

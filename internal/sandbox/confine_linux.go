@@ -63,7 +63,7 @@ func apply(req request, rep Report) (Report, error) {
 			rep.Missing = append(rep.Missing, "read-only mounts ("+err.Error()+"; metadata changes are refused by the system call filter instead)")
 		} else {
 			fc.readOnlyMount = true
-			rep.Enforced = append(rep.Enforced, "read-only file system outside write grants")
+			rep.Enforced = append(rep.Enforced, "read-only file system outside write grants, with no device but the granted ones")
 		}
 		if err := reenterWorkDir(); err != nil {
 			return rep, fmt.Errorf("working directory: %w", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -107,49 +108,97 @@ func namespaceReport(req request, rep *Report) {
 }
 
 // readOnlyExceptWrites makes, in the launcher's own mount namespace, every
-// mount read-only except the policy's write grants, which are bound back
-// writable but without devices or set-user-ID (threat: metadata changes
-// outside the write grants, and device nodes made inside them). It keeps
-// nothing from propagating back to the host's mounts: mountProc, which
-// runs first, made every mount private.
+// mount read-only and without devices, except the policy's write grants,
+// which are bound back writable but without devices or set-user-ID, and
+// the device nodes the policy names (/dev/null, /dev/urandom, ...), bound
+// back as they were. Threats: metadata changes outside the write grants;
+// device nodes made inside them; and, where Landlock is missing, device
+// nodes the user may open: the terminal the host was started from
+// (/dev/pts/N, where a plugin would read the user's keystrokes), a root
+// plugin's raw disks. It keeps nothing from propagating back to the
+// host's mounts: mountProc, which runs first, made every mount private.
 func readOnlyExceptWrites(p Policy) error {
-	// Detached writable copies of the write grants, taken before the
-	// tree they come from turns read-only.
-	type grant struct {
-		path string
-		fd   int
-	}
-	var grants []grant
+	// Detached copies of the write grants and of the granted devices,
+	// taken before the tree they come from turns read-only and
+	// device-less.
+	var writes, devices []detached
 	defer func() {
-		for _, g := range grants {
-			unix.Close(g.fd)
+		for _, d := range append(writes, devices...) {
+			unix.Close(d.fd)
 		}
 	}()
 	for _, path := range p.ReadWrite {
 		st, err := os.Stat(path)
 		if err != nil || !(st.IsDir() || st.Mode().IsRegular()) {
-			continue // missing, or a device such as /dev/null: writes to devices pass read-only mounts
+			continue // missing, or a device such as /dev/null: bound back below
 		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		d, err := detach(path)
 		if err != nil {
 			return fmt.Errorf("copy write grant %s: %w", path, err)
 		}
-		grants = append(grants, grant{path, fd})
+		writes = append(writes, d)
 	}
-	ro := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID}
+	for _, path := range append(slices.Clone(p.ReadOnly), p.ReadWrite...) {
+		if !grantsDevices(path) {
+			continue
+		}
+		d, err := detach(path)
+		if err != nil {
+			return fmt.Errorf("copy granted device %s: %w", path, err)
+		}
+		devices = append(devices, d)
+	}
+	ro := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
 	if err := unix.MountSetattr(unix.AT_FDCWD, "/", unix.AT_RECURSIVE, ro); err != nil {
 		return fmt.Errorf("make the file system read-only: %w", err)
 	}
 	rw := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
-	for _, g := range grants {
-		if err := unix.MountSetattr(g.fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, rw); err != nil {
-			return fmt.Errorf("write grant %s: %w", g.path, err)
+	for _, d := range writes {
+		if err := d.attach(rw); err != nil {
+			return fmt.Errorf("write grant %s: %w", d.path, err)
 		}
-		if err := unix.MoveMount(g.fd, "", unix.AT_FDCWD, g.path, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-			return fmt.Errorf("write grant %s: %w", g.path, err)
+	}
+	// Writes to a device pass a read-only mount: /dev/null stays writable.
+	dev := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID}
+	for _, d := range devices {
+		if err := d.attach(dev); err != nil {
+			return fmt.Errorf("granted device %s: %w", d.path, err)
 		}
 	}
 	return nil
+}
+
+// detached is a detached copy of the mount tree at path.
+type detached struct {
+	path string
+	fd   int
+}
+
+func detach(path string) (detached, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	return detached{path, fd}, err
+}
+
+// attach sets attr on the copy and mounts it back over its path.
+func (d detached) attach(attr *unix.MountAttr) error {
+	if err := unix.MountSetattr(d.fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		return err
+	}
+	return unix.MoveMount(d.fd, "", unix.AT_FDCWD, d.path, unix.MOVE_MOUNT_F_EMPTY_PATH)
+}
+
+// grantsDevices reports whether a granted path is a device node, or a
+// directory of /dev the operator granted (a plugin granted
+// fs.read:/dev/input reads the devices in it).
+func grantsDevices(path string) bool {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return false
+	case st.Mode()&os.ModeDevice != 0:
+		return true
+	}
+	return st.IsDir() && (path == "/dev" || strings.HasPrefix(path, "/dev/"))
 }
 
 // mountProc mounts, in the launcher's mount namespace, a /proc of its own

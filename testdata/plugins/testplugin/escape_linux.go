@@ -277,6 +277,9 @@ var escapes = map[string]func(escapeInput) result{
 		return result{Count: len(b), Data: strings.TrimRight(string(b[:min(len(b), 64)]), "\x00")}
 	},
 
+	// Class 9: the terminal the host was started from (terminal_linux.go).
+	"terminal": terminal,
+
 	// Class 6: what a root host's plugin keeps.
 	"capabilities": func(escapeInput) result {
 		data, err := os.ReadFile("/proc/self/status")
