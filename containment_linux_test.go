@@ -550,6 +550,15 @@ func escapeCases() []escapeCase {
 				e.t.Errorf("the plugin holds capabilities: %v", held)
 			}
 		}},
+		{name: "the machine's console through its device node", attack: "open-device", rootOnly: true,
+			input: pathIs(func(e *escapeEnv) string { return consoleDevice(e.t) }),
+			check: func(e *escapeEnv, r attackResult, err error) {
+				if e.mode.off {
+					e.worked(r, err)
+					return
+				}
+				e.refused(r, err, "permission denied")
+			}},
 		{name: "sethostname", attack: "sethostname", noControl: true, check: func(e *escapeEnv, r attackResult, err error) {
 			e.refused(r, err, "operation not permitted")
 		}},
@@ -968,4 +977,19 @@ func mqUnlink(name string) error {
 		return e
 	}
 	return nil
+}
+
+// consoleDevice names a device node only root may open, and which a root
+// plugin must not: the machine's first virtual console, where it would
+// read what is typed at the console (a device cgroup may keep root from
+// the disks, as on the VMs CI runs on, but not from the consoles).
+func consoleDevice(t *testing.T) string {
+	t.Helper()
+	for _, dev := range []string{"/dev/tty1", "/dev/console"} {
+		if fileExists(dev) {
+			return dev
+		}
+	}
+	t.Skip("no console device here")
+	return ""
 }

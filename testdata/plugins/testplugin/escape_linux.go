@@ -294,6 +294,13 @@ var escapes = map[string]func(escapeInput) result{
 		}
 		return result{Count: os.Getuid(), Data: strings.Join(caps, "\n")}
 	},
+	"open-device": func(in escapeInput) result {
+		fd, err := unix.Open(in.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return errResult(err)
+	},
 	"sethostname": func(escapeInput) result { return errResult(unix.Sethostname([]byte("airlock-pwned"))) },
 	"raw-socket": func(escapeInput) result {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
