@@ -559,6 +559,10 @@ func escapeCases() []escapeCase {
 				}
 				e.refused(r, err, "permission denied")
 			}},
+		{name: "a kernel setting in /proc/sys", attack: "write-back", rootOnly: true,
+			input: pathIs(func(*escapeEnv) string { return "/proc/sys/kernel/pid_max" }), check: kernelSettingCheck},
+		{name: "a kernel setting in /sys", attack: "write-back", rootOnly: true,
+			input: pathIs(func(e *escapeEnv) string { return sysSetting(e.t) }), check: kernelSettingCheck},
 		{name: "sethostname", attack: "sethostname", noControl: true, check: func(e *escapeEnv, r attackResult, err error) {
 			e.refused(r, err, "operation not permitted")
 		}},
@@ -977,6 +981,32 @@ func mqUnlink(name string) error {
 		return e
 	}
 	return nil
+}
+
+// kernelSettingCheck: a root plugin holds no capability, but the
+// kernel's settings are root's files, and many are guarded by nothing
+// else (pid_max set to 300 would keep the host from starting a process);
+// the attack writes one back to its own value.
+func kernelSettingCheck(e *escapeEnv, r attackResult, err error) {
+	e.t.Helper()
+	if e.mode.off {
+		e.worked(r, err)
+		return
+	}
+	e.refused(r, err, "read-only file system", "permission denied")
+}
+
+// sysSetting names a setting in /sys that root may write and that reads
+// as it is written.
+func sysSetting(t *testing.T) string {
+	t.Helper()
+	for _, path := range []string{"/sys/kernel/mm/ksm/pages_to_scan", "/sys/module/printk/parameters/time"} {
+		if fileExists(path) {
+			return path
+		}
+	}
+	t.Skip("no /sys setting known here")
+	return ""
 }
 
 // consoleDevice names a device node only root may open, and which a root

@@ -92,9 +92,13 @@ MUTATIONS = [
     ("no devices but the granted ones (read-only mounts)", "internal/sandbox/namespaces_linux.go",
      "unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}", "unix.MOUNT_ATTR_NOSUID}",
      "TestHostTerminalOutOfReach|TestContainment/.*/the_machine's_console", "."),
-    ("Landlock file system rules (the terminal)", "internal/sandbox/confine_linux.go",
+    ("Landlock file system rules (the terminal, the console, kernel settings)", "internal/sandbox/confine_linux.go",
      "\tscoped, err := applyLandlock(p, &rep)", "\tscoped, err := false, error(nil)",
-     "TestHostTerminalOutOfReach|TestContainment/.*/the_machine's_console", "."),
+     "TestHostTerminalOutOfReach|TestContainment/.*/(the_machine's_console|a_kernel_setting)", "."),
+    ("read-only mounts and Landlock", [
+        ("internal/sandbox/confine_linux.go", "\tscoped, err := applyLandlock(p, &rep)", "\tscoped, err := false, error(nil)"),
+        ("internal/sandbox/confine_linux.go", "\t\tif err := readOnlyExceptWrites(p); err != nil {", "\t\tif err := error(nil); err != nil {")],
+     None, None, "TestContainment/.*/a_kernel_setting", "."),
     ("Landlock file system rules and no devices", [
         ("internal/sandbox/confine_linux.go", "\tscoped, err := applyLandlock(p, &rep)", "\tscoped, err := false, error(nil)"),
         ("internal/sandbox/namespaces_linux.go", "unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}", "unix.MOUNT_ATTR_NOSUID}")],

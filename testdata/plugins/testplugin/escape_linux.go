@@ -301,6 +301,21 @@ var escapes = map[string]func(escapeInput) result{
 		}
 		return errResult(err)
 	},
+	// Writes back what it reads: a kernel setting rewritten to its own
+	// value shows the plugin could set it, and changes nothing.
+	"write-back": func(in escapeInput) result {
+		b, err := os.ReadFile(in.Path)
+		if err != nil {
+			return errResult(err)
+		}
+		f, err := os.OpenFile(in.Path, os.O_WRONLY, 0)
+		if err != nil {
+			return errResult(err)
+		}
+		defer f.Close()
+		n, err := f.Write(b)
+		return result{Count: n, Error: errString(err)}
+	},
 	"sethostname": func(escapeInput) result { return errResult(unix.Sethostname([]byte("airlock-pwned"))) },
 	"raw-socket": func(escapeInput) result {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
