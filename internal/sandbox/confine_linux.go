@@ -74,11 +74,12 @@ func apply(req request, rep Report) (Report, error) {
 		return rep, err
 	}
 	fc.signalScoped = scoped
-	if req.TaskGroup != "" && !fc.readOnlyMount && !landlockApplied(&rep) {
-		// A root plugin without capabilities still owns the cgroup files
-		// (root's, mode 0644): only read-only mounts or Landlock keep it
-		// in its pids cgroup.
-		rep.Missing = append(rep.Missing, "a pids cgroup the plugin cannot leave (neither read-only mounts nor Landlock here, and a root plugin owns the cgroup files)")
+	if os.Geteuid() == 0 && p.RunAs == nil && !fc.readOnlyMount && !landlockApplied(&rep) {
+		// A root plugin without capabilities still owns root's files:
+		// kernel settings in /proc/sys and /sys (pid_max), the consoles,
+		// its pids cgroup's files. Only read-only mounts or Landlock
+		// keep it from writing them.
+		rep.Missing = append(rep.Missing, "root's files kept from a root plugin (neither read-only mounts nor Landlock here: it may write kernel settings in /proc/sys and /sys, open the consoles, and leave its pids cgroup)")
 	}
 	if err := dropPrivileges(p.RunAs, &rep); err != nil {
 		return rep, err
