@@ -90,8 +90,11 @@ func TestMemoryCapIsPerPlugin(t *testing.T) {
 	if peak.Load() > limit || p.mem.inUse() < total {
 		t.Errorf("budget: peak %d, now %d, for %d bytes held (cap %d)", peak.Load(), p.mem.inUse(), total, limit)
 	}
-	if grew.Load() < 2 {
-		t.Errorf("only %d calls could grow: the test did not fill the cap", grew.Load())
+	// Filled: no other call's 2 MiB could fit beside the peak. How many
+	// calls grew depends on how many instances had started first (each
+	// holds 320 KiB; with all 16 started, one grows: seen under wine).
+	if grew.Load() < 1 || peak.Load() <= limit-2<<20 {
+		t.Errorf("the test did not fill the cap: %d calls grew, budget peak %d of %d", grew.Load(), peak.Load(), limit)
 	}
 }
 
