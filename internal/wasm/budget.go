@@ -9,8 +9,9 @@ import (
 // pageSize is a wasm page: linear memory grows by whole pages.
 const pageSize = 65536
 
-// budget is the memory one plugin may hold: the linear memories of all
-// its instances together, busy or idle, never exceed limit bytes.
+// budget is the memory one plugin may hold: the linear memories and
+// tables of all its instances together, busy or idle, never exceed limit
+// bytes (a table is charged at its maximum when its instance is made).
 //
 // Threat: a plugin multiplying its memory cap by its instances (up to
 // maxInstances of them, each growing to the cap, and idle ones keeping
@@ -74,9 +75,10 @@ func (b *budget) inUse() int64 {
 
 // memory returns the allocator for one new instance, holding reserved
 // bytes already charged for the instance's initial memory (so that
-// wazero's first allocation, which it cannot let fail, always fits).
-func (b *budget) memory(reserved int64) *linearMemory {
-	return &linearMemory{b: b, charged: reserved}
+// wazero's first allocation, which it cannot let fail, always fits), and
+// tables bytes charged for its tables, returned with the memory's.
+func (b *budget) memory(reserved, tables int64) *linearMemory {
+	return &linearMemory{b: b, charged: reserved, tables: tables}
 }
 
 // linearMemory backs one instance's linear memory with a buffer charged
@@ -89,6 +91,7 @@ type linearMemory struct {
 	mu      sync.Mutex
 	buf     []byte
 	charged int64 // bytes charged to b: cap(buf), or the reservation before the first allocation
+	tables  int64 // bytes charged to b for the instance's tables
 	max     uint64
 	freed   bool
 }
@@ -152,8 +155,8 @@ func (m *linearMemory) Free() {
 		return
 	}
 	m.freed = true
-	m.b.release(m.charged)
-	m.charged = 0
+	m.b.release(m.charged + m.tables)
+	m.charged, m.tables = 0, 0
 	m.buf = nil
 }
 

@@ -50,7 +50,7 @@ func (inst *instance) close() {
 func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.InitializeResult, error) {
 	var info protocol.InitializeResult
 	begin := time.Now()
-	mem := p.mem.memory(p.initialMemory)
+	mem := p.mem.memory(p.initialMemory, p.tableBytes)
 	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), p.compiled, p.moduleConfig())
 	if err != nil {
 		mem.Free()

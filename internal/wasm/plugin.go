@@ -15,6 +15,7 @@ import (
 
 	"github.com/airlock-go/airlock/internal/deadline"
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/internal/wasm/instrument"
 	"github.com/airlock-go/airlock/protocol"
 )
 
@@ -36,6 +37,7 @@ type plugin struct {
 	pool          pool
 	mem           *budget
 	initialMemory int64 // bytes of a new instance's memory
+	tableBytes    int64 // bytes an instance's tables may hold (instrument.TableBytes)
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -82,6 +84,9 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 	p.compiled = compiled
 	p.starter, p.cache = s, cache
 	p.initialMemory = int64(compiled.ExportedMemories()[exportMemory].Min()) * pageSize
+	if p.tableBytes, err = instrument.TableBytes(code); err != nil {
+		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
+	}
 	if err := p.startFirst(ctx); err != nil {
 		return nil, err
 	}
@@ -94,8 +99,9 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 func (p *plugin) startFirst(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, p.spec.Limits.StartTimeout)
 	defer cancel()
-	if !p.mem.reserve(p.initialMemory) {
-		return fmt.Errorf("%w: %w: the module's initial memory (%d bytes) exceeds max_memory_bytes (%d)", tier.ErrStart, tier.ErrResourceCaps, p.initialMemory, p.mem.limit)
+	if !p.mem.reserve(p.initialMemory + p.tableBytes) {
+		return fmt.Errorf("%w: %w: the module's initial memory (%d bytes) and its tables at their maximum (%d bytes) exceed max_memory_bytes (%d)",
+			tier.ErrStart, tier.ErrResourceCaps, p.initialMemory, p.tableBytes, p.mem.limit)
 	}
 	p.pool.count = 1
 	inst, info, err := p.newInstance(sctx)

@@ -64,7 +64,8 @@ func (p *plugin) get(ctx context.Context) (*instance, error) {
 }
 
 // take pops the most recently used idle instance; failing that it
-// reserves a new instance's initial memory and counts it (create); or it
+// reserves a new instance's initial memory and tables and counts it
+// (create); or it
 // returns what to wait on.
 func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
 	p.pool.mu.Lock()
@@ -74,7 +75,7 @@ func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
 		p.pool.idle = p.pool.idle[:n-1]
 		return inst, false, nil
 	}
-	if p.pool.count < min(maxInstances, cap(p.slots)) && p.mem.reserve(p.initialMemory) {
+	if p.pool.count < min(maxInstances, cap(p.slots)) && p.mem.reserve(p.initialMemory+p.tableBytes) {
 		p.pool.count++
 		return nil, true, nil
 	}

@@ -74,7 +74,7 @@ import (
 
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change.
-const Version = 4
+const Version = 5
 
 // The import the rewritten module calls when its fuel runs out.
 const (
@@ -314,6 +314,72 @@ func checkLimits(b []byte, table bool, types uint32) ([]byte, error) {
 	return b, r.end()
 }
 
+// rewriteTables gives every table without a maximum its minimum as its
+// maximum: such a table cannot grow. Threat: table.grow on a table
+// without a maximum makes wazero allocate 8 bytes an entry, up to 2^32
+// entries, outside any memory cap (one instruction made a host allocate
+// 8 GiB, and the kernel killed it); a table's entries are charged to the
+// plugin's memory budget at their maximum instead (TableBytes). A
+// declared maximum is kept.
+func (m *module) rewriteTables(b []byte) ([]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	out := appendUleb(make([]byte, 0, len(b)+8), uint64(n))
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		start := r.pos
+		r.valType(m.checkType)
+		out = append(out, r.b[start:r.pos]...)
+		flags := r.byte()
+		if flags > 1 {
+			r.fail("limits 0x%x: %v", flags, ErrUnsupported)
+		}
+		lo := r.u32()
+		hi := lo
+		if flags == 1 {
+			hi = r.u32()
+		}
+		out = appendUleb(appendUleb(append(out, 1), uint64(lo)), uint64(hi))
+	}
+	return out, r.end()
+}
+
+// TableBytes returns what the tables of module wasm, as Module rewrites
+// it, may take of the host's memory in one instance: 8 bytes an entry,
+// up to each table's maximum (its minimum where it declares none).
+func TableBytes(wasm []byte) (int64, error) {
+	var m module
+	if len(wasm) < 8 {
+		return 0, fmt.Errorf("not a WebAssembly module: %v", errTruncated)
+	}
+	if err := m.split(wasm[8:]); err != nil {
+		return 0, err
+	}
+	var entries int64
+	for _, s := range m.sections {
+		if s.id != secTable {
+			continue
+		}
+		r := &reader{b: s.data}
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.valType(^uint32(0))
+			flags, lo := r.byte(), r.u32()
+			hi := lo
+			if flags == 1 {
+				hi = r.u32()
+			}
+			entries += int64(hi)
+		}
+		if err := r.end(); err != nil {
+			return 0, fmt.Errorf("table section: %w", err)
+		}
+	}
+	return entries * tableEntryBytes, nil
+}
+
+// tableEntryBytes is what wazero holds for one table entry: a pointer.
+const tableEntryBytes = 8
+
 func readLimits(r *reader) {
 	flags := r.byte()
 	if flags > 1 {
@@ -393,8 +459,10 @@ func (m *module) rewrite(s section) ([]byte, error) {
 		return m.checkData(s.data)
 	case secCustom:
 		return m.rewriteCustom(s.data)
-	case secTable, secMemory:
-		return checkLimits(s.data, s.id == secTable, m.checkType)
+	case secTable:
+		return m.rewriteTables(s.data)
+	case secMemory:
+		return checkLimits(s.data, false, 0)
 	}
 	return s.data, nil
 }

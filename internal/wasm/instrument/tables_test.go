@@ -1,0 +1,74 @@
+package instrument
+
+import (
+	"context"
+	"testing"
+)
+
+// tableModule is a module with one funcref table of the given limits
+// (no maximum when max is negative) exporting g(n), which grows it by n
+// entries and returns table.grow's result.
+func tableModule(min, max int) []byte {
+	limits := appendUleb([]byte{0}, uint64(min))
+	if max >= 0 {
+		limits = appendUleb(appendUleb([]byte{1}, uint64(min)), uint64(max))
+	}
+	table := append([]byte{1, 0x70}, limits...)
+	section := func(id byte, data []byte) []byte {
+		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
+	}
+	body := []byte{0, 0xd0, 0x70, 0x20, 0, 0xfc, 0x0f, 0, 0x0b} // ref.null func; local.get 0; table.grow 0
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, []byte{1, 0x60, 1, 0x7f, 1, 0x7f})...) // (i32) -> i32
+	m = append(m, section(3, []byte{1, 0})...)
+	m = append(m, section(4, table)...)
+	m = append(m, section(7, []byte{1, 1, 'g', 0, 0})...)
+	m = append(m, section(10, append([]byte{1, byte(len(body))}, body...))...)
+	return m
+}
+
+// A table without a maximum cannot grow once rewritten (its maximum is
+// its minimum); a declared maximum is kept; TableBytes charges each
+// table at its maximum. Without the rewriting, the first case grows by
+// 2^24 entries, 128 MiB of the host's memory from one instruction.
+func TestTablesCannotGrowPastTheirMaximum(t *testing.T) {
+	const failed = 0xffffffff // table.grow's -1
+	cases := []struct {
+		name       string
+		min, max   int
+		grow       uint64
+		want       uint64
+		tableBytes int64
+	}{
+		{"no maximum: cannot grow", 1, -1, 1 << 24, failed, 8},
+		{"no maximum, by one", 3, -1, 1, failed, 24},
+		{"maximum kept: grows within it", 1, 100, 50, 1, 800},
+		{"maximum kept: not past it", 1, 100, 100, failed, 800},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wasm := tableModule(c.min, c.max)
+			orig := newHost(t, 0).instantiate(t, wasm)
+			if c.max < 0 {
+				// The original grows: the test shows what the rewriting stops.
+				res, err := orig.ExportedFunction("g").Call(ctx, 1)
+				if err != nil || uint32(res[0]) != uint32(c.min) {
+					t.Fatalf("original: table.grow(1) = %v, %v; want %d", res, err, c.min)
+				}
+			}
+			mod := newHost(t, 0).instantiate(t, mustInstrument(t, wasm))
+			res, err := mod.ExportedFunction("g").Call(ctx, c.grow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uint32(res[0]) != uint32(c.want) {
+				t.Errorf("table.grow(%d) = %d, want %d", c.grow, int32(res[0]), int32(c.want))
+			}
+			n, err := TableBytes(wasm)
+			if err != nil || n != c.tableBytes {
+				t.Errorf("TableBytes = %d, %v; want %d", n, err, c.tableBytes)
+			}
+		})
+	}
+}

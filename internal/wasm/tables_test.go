@@ -1,0 +1,122 @@
+package wasm
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlock-go/airlock/internal/testutil"
+	"github.com/airlock-go/airlock/internal/tier"
+)
+
+// evilTables builds the evil guest with its "tablegrow" attack, linked
+// so that its function table has no maximum.
+func evilTables(t *testing.T) string {
+	flags := []string{"-DTABLE_GROW", "-mreference-types", "-Wl,--growable-table"}
+	return testutil.CWasm(t, "evil-tables", flags, "internal/wasm/testdata/evil/evil.c")
+}
+
+// A guest growing its function table, which has no maximum, by 2^26
+// entries at a time: wazero would allocate 512 MiB of the host's memory
+// for each, outside any memory cap (a guest asking for 2^30 made a host
+// allocate 8 GiB, and the kernel killed it). Its tables cannot grow past
+// their maximum, which is their size where they declare none.
+func TestTableGrowthRefused(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, evilManifest, evilTables(t), nil, tier.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := heapSys()
+	for range 3 {
+		out, err := call(inst, "tablegrow", map[string]int{"entries": 1 << 26}, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res int
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res != -1 {
+			t.Errorf("table.grow by 2^26 entries = %d; want -1 (refused)", res)
+		}
+	}
+	if grew := heapSys() - before; grew > 256<<20 {
+		t.Errorf("the host's heap grew by %d MiB while the guest grew its table", grew>>20)
+	}
+}
+
+func heapSys() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapSys)
+}
+
+// A table's entries, 8 bytes each, are charged to the plugin's memory
+// budget at the table's maximum: a module declaring a table of up to 2^27
+// entries (1 GiB) does not start under a 64 MiB cap, and says why.
+func TestTablesChargedToTheBudget(t *testing.T) {
+	s := newStarter(t)
+	code, err := os.ReadFile(evilTables(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "big-table.wasm")
+	if err := os.WriteFile(path, withTableMax(t, code, 1<<27), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = start(t, s, evilManifest, path, nil, tier.Limits{MaxMemory: 64 << 20})
+	if !errors.Is(err, tier.ErrResourceCaps) || !strings.Contains(err.Error(), "tables at their maximum (1073741824 bytes)") {
+		t.Fatalf("err = %v; want the table's 1 GiB over max_memory_bytes", err)
+	}
+	// Its own table, charged at its size, fits.
+	inst, _, err := start(t, s, evilManifest, evilTables(t), nil, tier.Limits{MaxMemory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := inst.(*plugin)
+	if p.tableBytes <= 0 || p.mem.inUse() < p.initialMemory+p.tableBytes {
+		t.Errorf("tables of %d bytes, budget in use %d for %d bytes of initial memory", p.tableBytes, p.mem.inUse(), p.initialMemory)
+	}
+}
+
+// withTableMax returns the module with its one table given a maximum of
+// max entries.
+func withTableMax(t *testing.T, code []byte, max int) []byte {
+	t.Helper()
+	out := append([]byte(nil), code[:8]...)
+	for b := code[8:]; len(b) > 0; {
+		id := b[0]
+		size, n := readULEB(b[1:])
+		data := b[1+n : 1+n+int(size)]
+		b = b[1+n+int(size):]
+		if id == 4 {
+			if data[0] != 1 || data[1] != 0x70 || data[2] != 0 {
+				t.Fatalf("table section % x: want one funcref table without a maximum", data)
+			}
+			min, _ := readULEB(data[3:])
+			data = append(append([]byte{1, 0x70, 1}, uleb(int(min))...), uleb(max)...)
+		}
+		out = append(append(out, id), uleb(len(data))...)
+		out = append(out, data...)
+	}
+	return out
+}
+
+// readULEB decodes an unsigned LEB128 number (wasmbin_test.go encodes).
+func readULEB(b []byte) (v uint64, n int) {
+	for shift := 0; ; shift += 7 {
+		c := b[n]
+		n++
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, n
+		}
+	}
+}
