@@ -187,9 +187,12 @@ MUTATIONS = [
     ("wasm: memory budget across instances", "internal/wasm/instance.go",
      "p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem),", "p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, nil),",
      "TestMemoryCapIsPerPlugin|TestIdleInstancesYieldMemory", "./internal/wasm"),
-    ("wasm: tables cannot grow past their size", "internal/wasm/instrument/instrument.go",
-     "\t\treturn m.rewriteTables(s.data)", "\t\treturn checkLimits(s.data, true, m.checkType)",
-     "TestTable", "./internal/wasm/"),
+    # With the version changed too, or the rewriting cached by an earlier
+    # run would be served.
+    ("wasm: tables cannot grow past their size", [
+        ("internal/wasm/instrument/instrument.go", "\t\treturn m.rewriteTables(s.data)", "\t\treturn checkLimits(s.data, true, m.checkType)"),
+        ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
+     None, None, "TestTable", "./internal/wasm/"),
     ("wasm: tables charged to the budget", "internal/wasm/pool.go",
      "p.mem.reserve(p.initialMemory+p.tableBytes)", "p.mem.reserve(p.initialMemory)",
      "TestTable", "./internal/wasm/"),

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,12 +76,36 @@ func TestTablesChargedToTheBudget(t *testing.T) {
 	if !errors.Is(err, tier.ErrResourceCaps) || !strings.Contains(err.Error(), "tables at their maximum (1073741824 bytes)") {
 		t.Fatalf("err = %v; want the table's 1 GiB over max_memory_bytes", err)
 	}
-	// Its own table, charged at its size, fits.
-	inst, _, err := start(t, s, evilManifest, evilTables(t), nil, tier.Limits{MaxMemory: 64 << 20})
+	// Every instance is charged for its tables: with 8 MiB of them each,
+	// two instances fit under 20 MiB, and four calls at once share them.
+	path = filepath.Join(t.TempDir(), "8mib-table.wasm")
+	if err := os.WriteFile(path, withTableMax(t, code, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inst, _, err := start(t, s, evilManifest, path, nil, tier.Limits{MaxMemory: 20 << 20, MaxInflight: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := inst.(*plugin)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := call(inst, "sleep", map[string]int{"ms": 300}, 30*time.Second); err != nil {
+				t.Errorf("sleep: %v", err)
+			}
+		})
+	}
+	time.Sleep(150 * time.Millisecond)
+	if n := p.alive(); n > 2 {
+		t.Errorf("%d instances with 8 MiB of tables each under a 20 MiB cap", n)
+	}
+	wg.Wait()
+	// Its own table, charged at its size, fits.
+	inst, _, err = start(t, s, evilManifest, evilTables(t), nil, tier.Limits{MaxMemory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = inst.(*plugin)
 	if p.tableBytes <= 0 || p.mem.inUse() < p.initialMemory+p.tableBytes {
 		t.Errorf("tables of %d bytes, budget in use %d for %d bytes of initial memory", p.tableBytes, p.mem.inUse(), p.initialMemory)
 	}
