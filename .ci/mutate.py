@@ -193,6 +193,10 @@ MUTATIONS = [
         ("internal/wasm/instrument/instrument.go", "\t\treturn m.rewriteTables(s.data)", "\t\treturn checkLimits(s.data, true, m.checkType)"),
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
      None, None, "TestTable", "./internal/wasm/"),
+    ("wasm: locals bounded by the code's size", [
+        ("internal/wasm/instrument/code.go", "\t\tif uint64(c) > bd.m.localsLeft {", "\t\tif false {"),
+        ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
+     None, None, "TestTooManyLocals", "./internal/wasm/..."),
     ("wasm: tables charged to the budget", "internal/wasm/pool.go",
      "p.mem.reserve(p.initialMemory+p.tableBytes)", "p.mem.reserve(p.initialMemory)",
      "TestTable", "./internal/wasm/"),

@@ -145,3 +145,36 @@ func readULEB(b []byte) (v uint64, n int) {
 		}
 	}
 }
+
+// A module declaring a million locals in each of 50 functions (wazero
+// took 416 MiB of the host's memory to compile it) is refused before
+// wazero sees it, with an error that says why.
+func TestTooManyLocalsRefusedAtStart(t *testing.T) {
+	s := newStarter(t)
+	var bodies [][]byte
+	funcs := make([][]byte, 50)
+	for i := range funcs {
+		funcs[i] = []byte{0}
+		b := append(append([]byte{1}, uleb(1<<20)...), 0x7e, 0x0b) // 2^20 i64 locals; end
+		bodies = append(bodies, append(uleb(len(b)), b...))
+	}
+	bin := []byte{0x00, 'a', 's', 'm', 1, 0, 0, 0}
+	for _, sec := range []struct {
+		id   byte
+		data []byte
+	}{{1, vec([]byte{0x60, 0, 0})}, {3, vec(funcs...)}, {10, vec(bodies...)}} {
+		bin = append(append(append(bin, sec.id), uleb(len(sec.data))...), sec.data...)
+	}
+	path := filepath.Join(t.TempDir(), "locals.wasm")
+	if err := os.WriteFile(path, bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := heapSys()
+	_, _, err := start(t, s, evilManifest, path, nil, tier.Limits{})
+	if !errors.Is(err, tier.ErrStart) || !strings.Contains(err.Error(), "more locals than its code") {
+		t.Errorf("err = %v; want the locals refused", err)
+	}
+	if grew := heapSys() - before; grew > 64<<20 {
+		t.Errorf("the host's heap grew by %d MiB", grew>>20)
+	}
+}

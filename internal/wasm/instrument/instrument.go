@@ -92,6 +92,10 @@ const maxCharge = 1 << 16
 // not handle (they may still be valid WebAssembly).
 var ErrUnsupported = errors.New("not supported by the instrumentation")
 
+// ErrTooManyLocals is wrapped by the error for a module declaring more
+// locals than its code could use (moduleLocals).
+var ErrTooManyLocals = errors.New("too many locals")
+
 // Section ids.
 const (
 	secCustom    = 0
@@ -133,6 +137,7 @@ type module struct {
 	funcImports  uint32   // K: functions imported before ours
 	globals      uint32   // globals, imported and defined, before ours
 	checkType    uint32   // the type () -> i32 added for the import
+	localsLeft   uint64   // locals the functions not yet read may declare (moduleLocals)
 }
 
 // Module returns the module wasm, rewritten as the package describes.

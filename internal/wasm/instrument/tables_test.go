@@ -2,6 +2,7 @@ package instrument
 
 import (
 	"context"
+	"errors"
 	"testing"
 )
 
@@ -70,5 +71,55 @@ func TestTablesCannotGrowPastTheirMaximum(t *testing.T) {
 				t.Errorf("TableBytes = %d, %v; want %d", n, err, c.tableBytes)
 			}
 		})
+	}
+}
+
+// localsModule is a module of funcs functions that each declare locals
+// i64 locals and do nothing.
+func localsModule(funcs, locals int) []byte {
+	section := func(id byte, data []byte) []byte {
+		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
+	}
+	body := append(appendUleb([]byte{1}, uint64(locals)), 0x7e, 0x0b)
+	code := appendUleb(nil, uint64(funcs))
+	types := appendUleb(nil, uint64(funcs))
+	for range funcs {
+		code = append(appendUleb(code, uint64(len(body))), body...)
+		types = append(types, 0)
+	}
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, []byte{1, 0x60, 0, 0})...)
+	m = append(m, section(3, types)...)
+	return append(m, section(10, code)...)
+}
+
+// A module declaring far more locals than its code could use is refused:
+// 50 functions of a million locals each, 428 bytes, took wazero 416 MiB
+// of the host's memory to compile. What compilers emit passes.
+func TestTooManyLocalsRefused(t *testing.T) {
+	cases := []struct {
+		name          string
+		funcs, locals int
+		refused       bool
+	}{
+		{"a million locals in each of 50 functions", 50, 1 << 20, true},
+		{"two functions that together pass the bound", 2, 40000, true},
+		{"65,536 locals in a small module", 1, 65000, false},
+		{"a few locals in many functions", 1000, 40, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Module(localsModule(c.funcs, c.locals))
+			if c.refused != errors.Is(err, ErrTooManyLocals) {
+				t.Errorf("err = %v; want refused: %v", err, c.refused)
+			}
+			if !c.refused && err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// The test guests, of every compiler here, pass.
+	if _, err := Module(workModule(t)); err != nil {
+		t.Error(err)
 	}
 }
