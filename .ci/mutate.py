@@ -262,9 +262,10 @@ def run_one(tree, name, path, old, new, tests, pkg):
     finally:
         for f, src in saved.items():
             open(f, "w").write(src)
-    failed = [l.split()[2] for l in r.stdout.splitlines()
-              if l.strip().startswith("--- FAIL") and "/" in l.split()[2]]
-    tops = [l.split()[2] for l in r.stdout.splitlines() if l.startswith("--- FAIL")]
+    names = [l.split()[2] for l in r.stdout.splitlines() if l.strip().startswith("--- FAIL")]
+    # The failing cases: tests and subtests with no failing subtest.
+    failed = [n for n in names if not any(o.startswith(n + "/") for o in names)]
+    tops = []
     if r.returncode == 0:
         print(f"## {name}: NO TEST FAILS")
     else:
