@@ -197,6 +197,10 @@ MUTATIONS = [
         ("internal/wasm/instrument/code.go", "\t\tif uint64(c) > bd.m.localsLeft {", "\t\tif false {"),
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
      None, None, "TestTooManyLocals", "./internal/wasm/..."),
+    ("wasm: control flow bounded by the code's size", [
+        ("internal/wasm/instrument/code.go", "; cost > bd.m.compileLeft {", "; false && cost > bd.m.compileLeft {"),
+        ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
+     None, None, "TestTooComplex", "./internal/wasm/..."),
     ("wasm: tables charged to the budget", "internal/wasm/pool.go",
      "p.mem.reserve(p.initialMemory+p.tableBytes)", "p.mem.reserve(p.initialMemory)",
      "TestTable", "./internal/wasm/"),

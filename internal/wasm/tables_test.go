@@ -178,3 +178,32 @@ func TestTooManyLocalsRefusedAtStart(t *testing.T) {
 		t.Errorf("the host's heap grew by %d MiB", grew>>20)
 	}
 }
+
+// A module of one function of 100,000 empty blocks one after another
+// (292 KB; wazero took 30 s and 229 MiB to compile it) is refused before
+// wazero sees it, with an error that says why.
+func TestTooComplexRefusedAtStart(t *testing.T) {
+	s := newStarter(t)
+	code := []byte{0}
+	for range 100000 {
+		code = append(code, 0x02, 0x40, 0x0b) // block; end
+	}
+	code = append(code, 0x0b)
+	bin := []byte{0x00, 'a', 's', 'm', 1, 0, 0, 0}
+	for _, sec := range []struct {
+		id   byte
+		data []byte
+	}{{1, vec([]byte{0x60, 0, 0})}, {3, vec([]byte{0})}, {10, vec(append(uleb(len(code)), code...))}} {
+		bin = append(append(append(bin, sec.id), uleb(len(sec.data))...), sec.data...)
+	}
+	path := filepath.Join(t.TempDir(), "blocks.wasm")
+	if err := os.WriteFile(path, bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	_, _, err := start(t, s, evilManifest, path, nil, tier.Limits{})
+	t.Logf("refused in %v", time.Since(begin))
+	if !errors.Is(err, tier.ErrStart) || !strings.Contains(err.Error(), "too complex to compile") {
+		t.Errorf("err = %v; want the module refused as too complex", err)
+	}
+}

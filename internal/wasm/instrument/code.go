@@ -37,6 +37,7 @@ type body struct {
 	params     uint32   // the function's parameters
 	results    byte     // the block type of its results, 0 if none fits or inline (see entryOpen)
 	inline     bool     // the check's call at entry on the body's path (see entryOpen)
+	branches   uint64   // blocks and branches in the body, weighed as controlWeight does
 	counted    bool     // the body has counted loops (counted.go)
 }
 
@@ -55,6 +56,7 @@ func (m *module) rewriteCode(b []byte) ([]byte, error) {
 	}
 	out := appendUleb(nil, uint64(n))
 	m.localsLeft = moduleLocals(len(b))
+	m.compileLeft = compileBudget(len(b))
 	bd := &body{m: m}
 	var fn []byte
 	for i := uint32(0); i < n && r.err == nil; i++ {
@@ -81,6 +83,34 @@ func (m *module) rewriteCode(b []byte) ([]byte, error) {
 
 // maxLocals bounds a function's locals (wazero's own bound is lower).
 const maxLocals = 1 << 20
+
+// compileBudget bounds, for a code section of n bytes, the sum over a
+// module's functions of the square of each one's blocks and branches:
+// 2^28 plus 256 for every byte. Threat: wazero's compiler takes time
+// quadratic in a function's basic blocks (its loop detection walks the
+// dominator tree from every block, and a chain of blocks makes that tree
+// as deep as the chain): a function of 100,000 empty blocks one after
+// another, 292 KB, took it 30 s and 229 MiB to compile, 100,000 `if`s
+// over two minutes, and a module of a few such functions would hold the
+// host's Load for hours, outside any deadline, before any of its code
+// runs. At about 16 ns a unit (the costliest shape measured, blocks
+// branching out of a deep nest), the bound is about 4 s and 4 s for every
+// megabyte of code; one function may have 16,384 blocks and branches in
+// any module (the largest of Go's runtime here has about 1,000, of
+// C's printf about 560).
+func compileBudget(n int) uint64 { return 1<<28 + 256*uint64(n) }
+
+// controlWeight is what an instruction adds to its function's count of
+// blocks and branches: an if makes two blocks (its arms' join too).
+func controlWeight(code byte) uint64 {
+	switch code {
+	case 0x02, 0x03, 0x05, 0x0c, 0x0d, 0x0e: // block, loop, else, br, br_if, br_table
+		return 1
+	case 0x04: // if
+		return 2
+	}
+	return 0
+}
 
 // moduleLocals bounds the locals of all a module's functions together,
 // for a code section of n bytes: n plus 65,536. Threat: wazero's
@@ -119,6 +149,10 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 	if err := bd.decode(r); err != nil {
 		return nil, err
 	}
+	if cost := bd.branches * bd.branches; cost > bd.m.compileLeft {
+		return nil, fmt.Errorf("%w: %d blocks and branches in one function, with those before it, pass the bound for a module of its size", ErrTooComplex, bd.branches)
+	}
+	bd.m.compileLeft -= bd.branches * bd.branches
 	bd.entryCosts = append(bd.entryCosts, min(bd.outside, maxCharge))
 	bd.freeCalls()
 	// The locals: the function's own, then ours.
@@ -452,6 +486,7 @@ func (bd *body) decode(r *reader) error {
 	bd.outside = 0
 	bd.counted = false
 	d := decoder{stack: make([]block, 0, 16), prefix: -1}
+	bd.branches = 0
 	var count uint32
 	for r.err == nil {
 		if r.pos >= len(r.b) {
@@ -462,6 +497,7 @@ func (bd *body) decode(r *reader) error {
 		prefix := d.prefix
 		d.prefix = -1
 		count++
+		bd.branches += controlWeight(code)
 		if d.loops == 0 {
 			bd.outside++
 		}

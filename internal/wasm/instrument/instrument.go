@@ -92,6 +92,10 @@ const maxCharge = 1 << 16
 // not handle (they may still be valid WebAssembly).
 var ErrUnsupported = errors.New("not supported by the instrumentation")
 
+// ErrTooComplex is wrapped by the error for a module whose functions have
+// more blocks and branches than its size allows (compileBudget).
+var ErrTooComplex = errors.New("control flow too complex to compile")
+
 // ErrTooManyLocals is wrapped by the error for a module declaring more
 // locals than its code could use (moduleLocals).
 var ErrTooManyLocals = errors.New("too many locals")
@@ -138,6 +142,7 @@ type module struct {
 	globals      uint32   // globals, imported and defined, before ours
 	checkType    uint32   // the type () -> i32 added for the import
 	localsLeft   uint64   // locals the functions not yet read may declare (moduleLocals)
+	compileLeft  uint64   // what is left of the module's compileBudget
 }
 
 // Module returns the module wasm, rewritten as the package describes.

@@ -618,6 +618,7 @@ func countedLoops(t *testing.T, wasm []byte) int {
 		r.u32()
 		code := r.bytes(r.uleb(32))
 		m.localsLeft = moduleLocals(len(s.data))
+		m.compileLeft = compileBudget(len(s.data))
 		bd := &body{m: m, self: m.renumber(m.funcImports), results: m.resultBlocks[m.funcTypes[0]]}
 		if _, err := bd.rewrite(nil, code, m.paramCounts[m.funcTypes[0]]); err != nil {
 			t.Fatal(err)

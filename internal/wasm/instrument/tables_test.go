@@ -123,3 +123,56 @@ func TestTooManyLocalsRefused(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// branchyModule is a module of funcs functions, each of n empty blocks
+// one after another, or of n ifs where ifs is set.
+func branchyModule(funcs, n int, ifs bool) []byte {
+	section := func(id byte, data []byte) []byte {
+		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
+	}
+	body := []byte{0}
+	for range n {
+		if ifs {
+			body = append(body, 0x41, 0, 0x04, 0x40, 0x0b) // i32.const 0; if; end
+		} else {
+			body = append(body, 0x02, 0x40, 0x0b) // block; end
+		}
+	}
+	body = append(body, 0x0b)
+	code := appendUleb(nil, uint64(funcs))
+	types := appendUleb(nil, uint64(funcs))
+	for range funcs {
+		code = append(appendUleb(code, uint64(len(body))), body...)
+		types = append(types, 0)
+	}
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, []byte{1, 0x60, 0, 0})...)
+	m = append(m, section(3, types)...)
+	return append(m, section(10, code)...)
+}
+
+// A module whose functions have more blocks and branches than its size
+// allows is refused: wazero's compile time grows with the square of a
+// function's blocks (100,000 blocks, 292 KB, took it 30 s). What
+// compilers emit passes.
+func TestTooComplexRefused(t *testing.T) {
+	cases := []struct {
+		name        string
+		funcs, n    int
+		ifs, refuse bool
+	}{
+		{"100,000 blocks in one function", 1, 100000, false, true},
+		{"20,000 ifs in one function", 1, 20000, true, true},
+		{"16,000 blocks in one function", 1, 16000, false, false},
+		{"8,000 ifs in each of four functions", 4, 8000, true, true},
+		{"1,000 blocks in each of 200 functions", 200, 1000, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Module(branchyModule(c.funcs, c.n, c.ifs))
+			if c.refuse != errors.Is(err, ErrTooComplex) || !c.refuse && err != nil {
+				t.Errorf("err = %v; want refused: %v", err, c.refuse)
+			}
+		})
+	}
+}
