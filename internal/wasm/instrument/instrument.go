@@ -60,6 +60,19 @@
 //   - a custom section names the rewriting's Version, so that a
 //     compilation cache keyed by the module's bytes never serves code
 //     from another version.
+//// It also bounds what a module can make wazero spend of the host's
+// memory and time outside the plugin's caps, before or while its code
+// runs (threat: a module of a few kilobytes that takes the host down as
+// it is compiled or run):
+//
+//   - a table without a maximum gets its size as its maximum, so that
+//     table.grow cannot allocate without bound (rewriteTables), and the
+//     host charges each instance's tables to the plugin's memory budget
+//     (TableBytes);
+//   - a module may declare no more locals than its code's size plus
+//     65,536 (moduleLocals), nor more blocks and branches than its size
+//     allows (compileBudget): wazero's compiler spends memory on every
+//     local and time quadratic in a function's blocks.
 //
 // The rewriter decodes every instruction of wazero's core features 2.0
 // (MVP, sign extension, saturating conversions, bulk memory, reference
