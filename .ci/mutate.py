@@ -201,6 +201,10 @@ MUTATIONS = [
         ("internal/wasm/instrument/code.go", "; cost > bd.m.compileLeft {", "; false && cost > bd.m.compileLeft {"),
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
      None, None, "TestTooComplex", "./internal/wasm/..."),
+    ("wasm: calls draw on a bounded stack", [
+        ("internal/wasm/instrument/code.go", "\t\tif o.frame > 0 {\n\t\t\tout = bd.takeFrame(out, o.frame)", "\t\tif false {\n\t\t\tout = bd.takeFrame(out, o.frame)"),
+        ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
+     None, None, "TestCallsDrawOnTheStackLeft|TestRecursionBoundedByTheCap|TestTrappedInstanceIsDiscarded", "./internal/wasm/..."),
     ("wasm: tables charged to the budget", "internal/wasm/pool.go",
      "p.mem.reserve(p.initialMemory+p.tableBytes)", "p.mem.reserve(p.initialMemory)",
      "TestTable", "./internal/wasm/"),

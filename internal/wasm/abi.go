@@ -139,7 +139,7 @@ func (inst *instance) invoke(ctx context.Context, state *callState, fn api.Funct
 	mem := inst.mod.Memory()
 	res, err := inst.enter(ctx, inst.alloc, uint64(len(input)))
 	if err != nil {
-		return nil, classify(err)
+		return nil, inst.classify(err)
 	}
 	ptr := uint32(res)
 	// Threat: a guest returning a pointer outside its memory to make the
@@ -155,7 +155,7 @@ func (inst *instance) invoke(ctx context.Context, state *callState, fn api.Funct
 		state.inCall, state.pending = false, nil
 	}
 	if err != nil {
-		return nil, classify(err)
+		return nil, inst.classify(err)
 	}
 	outPtr, outLen := uint32(res>>32), uint32(res)
 	if int(outLen) > limit {
@@ -167,7 +167,7 @@ func (inst *instance) invoke(ctx context.Context, state *callState, fn api.Funct
 	}
 	out := append([]byte(nil), view...)
 	if _, err := inst.enter(ctx, inst.free, uint64(outPtr), uint64(outLen)); err != nil {
-		return nil, classify(err)
+		return nil, inst.classify(err)
 	}
 	if result, ok := compactResult(out); ok {
 		return result, nil

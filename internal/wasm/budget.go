@@ -163,3 +163,19 @@ func (m *linearMemory) Free() {
 func roundPages(n int64) int64 {
 	return (n + pageSize - 1) / pageSize * pageSize
 }
+
+// stackReserve is what an instance's call stack is charged to a plugin
+// whose budget is limit bytes: a 64th of it, at least 128 KiB and at
+// most 32 MiB. The guest may use half of it (wazero doubles a stack to
+// grow it): 8 MiB under the default cap of 1 GiB. Threat: wazero lets a
+// call's stack grow to about 100 MB outside any cap (instrument's
+// StackExport).
+func stackReserve(limit int64) int64 {
+	return min(max(limit/64, 128<<10), 32<<20)
+}
+
+// instanceBytes is what one instance is charged when it is made: its
+// initial memory, its tables at their maximum and its call stack.
+func (p *plugin) instanceBytes() int64 {
+	return p.initialMemory + p.tableBytes + p.stackBytes
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlock-go/airlock/internal/tier"
+	"github.com/airlock-go/airlock/internal/wasm/instrument"
 	"github.com/airlock-go/airlock/protocol"
 )
 
@@ -21,9 +22,20 @@ type instance struct {
 	mod               api.Module
 	mem               *linearMemory
 	alloc, free, call api.Function
-	idleSince         time.Duration // when it was last returned to the pool, since plugin.epoch
-	params            []byte        // the last call's encoded parameters, for the next to reuse
-	stack             [2]uint64     // arguments and results of calls into the guest (enter)
+	idleSince         time.Duration     // when it was last returned to the pool, since plugin.epoch
+	params            []byte            // the last call's encoded parameters, for the next to reuse
+	stack             [2]uint64         // arguments and results of calls into the guest (enter)
+	stackLeft         api.MutableGlobal // the call stack the guest has left (instrument.StackExport)
+	stackBound        int64             // bytes of call stack the guest may use
+}
+
+// classify turns a failed guest call into the tier's errors, telling a
+// call stack that ran out from the guest's own unreachable.
+func (inst *instance) classify(err error) error {
+	if inst.stackLeft != nil && int32(inst.stackLeft.Get()) < 0 {
+		return fmt.Errorf("%w: trap: call stack exhausted: the guest's calls went deeper than its bound of %d KiB of stack (a 128th of max_memory_bytes, within 64 KiB and 16 MiB)", tier.ErrCrashed, inst.stackBound>>10)
+	}
+	return classify(err)
 }
 
 // close closes the module and returns its memory to the budget (wazero
@@ -50,7 +62,7 @@ func (inst *instance) close() {
 func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.InitializeResult, error) {
 	var info protocol.InitializeResult
 	begin := time.Now()
-	mem := p.mem.memory(p.initialMemory, p.tableBytes)
+	mem := p.mem.memory(p.initialMemory, p.tableBytes+p.stackBytes)
 	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), p.compiled, p.moduleConfig())
 	if err != nil {
 		mem.Free()
@@ -63,6 +75,15 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.Initializ
 		free:  mod.ExportedFunction(exportFree),
 		call:  mod.ExportedFunction(exportCall),
 	}
+	// The call stack's bound (instrument.StackExport): half of what is
+	// charged for it, since wazero doubles a stack as it grows it.
+	inst.stackLeft, _ = mod.ExportedGlobal(instrument.StackExport).(api.MutableGlobal)
+	if inst.stackLeft == nil {
+		inst.close()
+		return nil, info, fmt.Errorf("%w: the rewritten module exports no %s", tier.ErrStart, instrument.StackExport)
+	}
+	inst.stackBound = p.stackBytes / 2
+	inst.stackLeft.Set(api.EncodeI32(int32(inst.stackBound / instrument.StackUnit)))
 	if err := inst.checkProtocol(ctx); err != nil {
 		inst.close()
 		return nil, info, p.entryError(ctx, begin, exportProtocol, err)
@@ -88,7 +109,7 @@ func (inst *instance) checkProtocol(ctx context.Context) error {
 	}
 	res, err := inst.run(ctx, v)
 	if err != nil {
-		return classify(err)
+		return inst.classify(err)
 	}
 	if res != 1 {
 		return fmt.Errorf("%w: module speaks protocol %d, host speaks 1", tier.ErrHandshake, int32(res))

@@ -38,6 +38,7 @@ type plugin struct {
 	mem           *budget
 	initialMemory int64 // bytes of a new instance's memory
 	tableBytes    int64 // bytes an instance's tables may hold (instrument.TableBytes)
+	stackBytes    int64 // bytes charged for an instance's call stack (stackReserve)
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -87,6 +88,7 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 	if p.tableBytes, err = instrument.TableBytes(code); err != nil {
 		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
 	}
+	p.stackBytes = stackReserve(p.mem.limit)
 	if err := p.startFirst(ctx); err != nil {
 		return nil, err
 	}
@@ -99,9 +101,9 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 func (p *plugin) startFirst(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, p.spec.Limits.StartTimeout)
 	defer cancel()
-	if !p.mem.reserve(p.initialMemory + p.tableBytes) {
-		return fmt.Errorf("%w: %w: the module's initial memory (%d bytes) and its tables at their maximum (%d bytes) exceed max_memory_bytes (%d)",
-			tier.ErrStart, tier.ErrResourceCaps, p.initialMemory, p.tableBytes, p.mem.limit)
+	if !p.mem.reserve(p.instanceBytes()) {
+		return fmt.Errorf("%w: %w: the module's initial memory (%d bytes), its tables at their maximum (%d bytes) and its call stack (%d bytes) exceed max_memory_bytes (%d)",
+			tier.ErrStart, tier.ErrResourceCaps, p.initialMemory, p.tableBytes, p.stackBytes, p.mem.limit)
 	}
 	p.pool.count = 1
 	inst, info, err := p.newInstance(sctx)

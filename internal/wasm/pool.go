@@ -75,7 +75,7 @@ func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
 		p.pool.idle = p.pool.idle[:n-1]
 		return inst, false, nil
 	}
-	if p.pool.count < min(maxInstances, cap(p.slots)) && p.mem.reserve(p.initialMemory+p.tableBytes) {
+	if p.pool.count < min(maxInstances, cap(p.slots)) && p.mem.reserve(p.instanceBytes()) {
 		p.pool.count++
 		return nil, true, nil
 	}

@@ -207,3 +207,30 @@ func TestTooComplexRefusedAtStart(t *testing.T) {
 		t.Errorf("err = %v; want the module refused as too complex", err)
 	}
 }
+
+// Sixteen instances recursing at once, through a function pointer with
+// nothing on the C stack: wazero would grow each call's stack to about
+// 100 MB outside any cap (2.4 GB for sixteen, measured without the
+// bound); the rewriting's bound stops each at a 128th of
+// max_memory_bytes, which the budget holds.
+func TestRecursionBoundedByTheCap(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, evilManifest, evil(t), nil, tier.Limits{MaxMemory: 64 << 20, MaxInflight: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := heapSys()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			_, err := call(inst, "wasmstack", nil, 30*time.Second)
+			if !errors.Is(err, tier.ErrCrashed) || !strings.Contains(err.Error(), "call stack exhausted") || !strings.Contains(err.Error(), "bound of 512 KiB") {
+				t.Errorf("err = %v; want the call stack's bound of 512 KiB named", err)
+			}
+		})
+	}
+	wg.Wait()
+	if grew := heapSys() - before; grew > 128<<20 {
+		t.Errorf("the host's heap grew by %d MiB while 16 guests recursed", grew>>20)
+	}
+}

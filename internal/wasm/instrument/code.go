@@ -21,6 +21,7 @@ type op struct {
 	leave      bool     // the end of an outermost loop: the fuel stored after it
 	reload     bool     // a call from inside a loop: the fuel reloaded after it
 	counted    *counted // a loop charged once before it runs (counted.go)
+	frame      uint32   // a call to a function the module defines: the callee's FrameUnits, taken from the stack left around it
 }
 
 // body is the state of rewriting one function body.
@@ -55,6 +56,9 @@ func (m *module) rewriteCode(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%d function bodies for %d functions", n, len(m.funcTypes))
 	}
 	out := appendUleb(nil, uint64(n))
+	if err := m.scanFrames(b); err != nil {
+		return nil, err
+	}
 	m.localsLeft = moduleLocals(len(b))
 	m.compileLeft = compileBudget(len(b))
 	bd := &body{m: m}
@@ -79,6 +83,51 @@ func (m *module) rewriteCode(b []byte) ([]byte, error) {
 		out = append(out, fn...)
 	}
 	return out, r.end()
+}
+
+// scanFrames reads the locals every function declares, before any body
+// is rewritten (a call may name a function defined after it), into
+// m.frames and m.typeFrames.
+func (m *module) scanFrames(b []byte) error {
+	r := &reader{b: b}
+	n := r.u32()
+	m.frames = make([]uint32, 0, min(n, uint32(len(m.funcTypes))))
+	m.typeFrames = make([]uint32, len(m.paramCounts))
+	for i := uint32(0); i < n && i < uint32(len(m.funcTypes)) && r.err == nil; i++ {
+		size := r.uleb(32)
+		next := r.pos + int(min(size, uint64(len(r.b)-r.pos)))
+		t := m.funcTypes[i]
+		locals := uint64(m.paramCounts[t])
+		for e := r.u32(); e > 0 && r.err == nil; e-- {
+			locals += uint64(r.u32())
+			r.valType(m.checkType)
+		}
+		frame := FrameUnits(uint32(min(locals, maxLocals)))
+		m.frames = append(m.frames, frame)
+		m.typeFrames[t] = max(m.typeFrames[t], frame)
+		r.pos = next
+	}
+	return r.err
+}
+
+// takeFrame appends, before a call: stack -= frame; if stack < 0 trap.
+func (bd *body) takeFrame(out []byte, frame uint32) []byte {
+	stack := uint64(bd.m.globals + 1)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	out = appendSleb(append(out, opcodeI32Const), int64(frame))
+	out = append(out, opcodeI32Sub)
+	out = appendUleb(append(out, opcodeGlobalSet), stack)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	return append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty, opcodeUnreachable, opcodeEnd)
+}
+
+// giveFrame appends, after a call: stack += frame.
+func (bd *body) giveFrame(out []byte, frame uint32) []byte {
+	stack := uint64(bd.m.globals + 1)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	out = appendSleb(append(out, opcodeI32Const), int64(frame))
+	out = append(out, opcodeI32Add)
+	return appendUleb(append(out, opcodeGlobalSet), stack)
 }
 
 // maxLocals bounds a function's locals (wazero's own bound is lower).
@@ -180,6 +229,9 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 		case o.store:
 			out = bd.store(out, 0)
 		}
+		if o.frame > 0 {
+			out = bd.takeFrame(out, o.frame)
+		}
 		switch {
 		case o.counted != nil:
 			out = bd.countedOpen(out, code, i)
@@ -208,6 +260,9 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 		case o.unwrap:
 			out = bd.wrapClose(out)
 		}
+		if o.frame > 0 {
+			out = bd.giveFrame(out, o.frame)
+		}
 		if o.reload {
 			out = bd.reload(out)
 		}
@@ -220,20 +275,21 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 
 // Opcodes the rewriting emits.
 const (
-	opcodeIf        = 0x04
-	opcodeEnd       = 0x0b
-	opcodeCall      = 0x10
-	opcodeLocalGet  = 0x20
-	opcodeLocalSet  = 0x21
-	opcodeLocalTee  = 0x22
-	opcodeGlobalGet = 0x23
-	opcodeGlobalSet = 0x24
-	opcodeI32Const  = 0x41
-	opcodeI32LtS    = 0x48
-	opcodeI32GeS    = 0x4e
-	opcodeI32Add    = 0x6a
-	opcodeI32Sub    = 0x6b
-	blockEmpty      = 0x40
+	opcodeIf          = 0x04
+	opcodeEnd         = 0x0b
+	opcodeCall        = 0x10
+	opcodeLocalGet    = 0x20
+	opcodeLocalSet    = 0x21
+	opcodeLocalTee    = 0x22
+	opcodeGlobalGet   = 0x23
+	opcodeGlobalSet   = 0x24
+	opcodeI32Const    = 0x41
+	opcodeI32LtS      = 0x48
+	opcodeI32GeS      = 0x4e
+	opcodeI32Add      = 0x6a
+	opcodeI32Sub      = 0x6b
+	blockEmpty        = 0x40
+	opcodeUnreachable = 0x00
 )
 
 // charge appends, at a loop's header: fuel -= cost; and if it is now
@@ -551,6 +607,9 @@ func (bd *body) decode(r *reader) error {
 		case opcodeCall:
 			o.renumber = true
 			o.index = bd.funcIndex(r)
+			if o.index >= bd.m.funcImports && r.err == nil {
+				o.frame = bd.m.frames[o.index-bd.m.funcImports]
+			}
 			o.store = inLoop && o.index >= bd.m.funcImports
 			o.reload = o.store
 			if prefix >= 0 && o.store {
@@ -561,7 +620,9 @@ func (bd *body) decode(r *reader) error {
 				bd.ops[prefix].byCall = true
 			}
 		case 0x11: // call_indirect
-			bd.typeIndex(r)
+			if t := bd.typeIndex(r); r.err == nil {
+				o.frame = max(bd.m.typeFrames[t], FrameUnits(bd.m.paramCounts[t]))
+			}
 			r.u32()
 			o.store, o.reload = inLoop, inLoop
 		case 0x12: // return_call
@@ -655,10 +716,12 @@ func (bd *body) funcIndex(r *reader) uint32 {
 	return f
 }
 
-func (bd *body) typeIndex(r *reader) {
-	if t := r.u32(); r.err == nil && t >= bd.m.checkType {
+func (bd *body) typeIndex(r *reader) uint32 {
+	t := r.u32()
+	if r.err == nil && t >= bd.m.checkType {
 		r.fail("unknown type %d", t)
 	}
+	return t
 }
 
 // blockType reads a block type: empty, a value type, or a type index.

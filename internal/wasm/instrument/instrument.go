@@ -60,7 +60,8 @@
 //   - a custom section names the rewriting's Version, so that a
 //     compilation cache keyed by the module's bytes never serves code
 //     from another version.
-//// It also bounds what a module can make wazero spend of the host's
+//
+// It also bounds what a module can make wazero spend of the host's
 // memory and time outside the plugin's caps, before or while its code
 // runs (threat: a module of a few kilobytes that takes the host down as
 // it is compiled or run):
@@ -72,7 +73,10 @@
 //   - a module may declare no more locals than its code's size plus
 //     65,536 (moduleLocals), nor more blocks and branches than its size
 //     allows (compileBudget): wazero's compiler spends memory on every
-//     local and time quadratic in a function's blocks.
+//     local and time quadratic in a function's blocks;
+//   - every call to a function the module defines takes the callee's
+//     frame from a stack budget the host sets, and gives it back when it
+//     returns; a call that would overdraw it traps (StackExport).
 //
 // The rewriter decodes every instruction of wazero's core features 2.0
 // (MVP, sign extension, saturating conversions, bulk memory, reference
@@ -88,7 +92,29 @@ import (
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change, or what it refuses (a cached rewrite is not
 // checked again).
-const Version = 6
+const Version = 7
+
+// The call stack's bound. Threat: wazero grows a call's stack until it
+// passes about 50 MB, to about 100 MB, outside any memory cap: a guest
+// recursing in each of 16 instances made a host allocate 2.4 GB. The
+// rewritten module keeps what is left of its stack in a mutable i32
+// global, exported as StackExport, in units of StackUnit bytes: every
+// call to a function the module defines, direct or indirect, takes the
+// callee's frame (FrameUnits) from it before and gives it back after, and
+// traps (unreachable) when it would go below zero. The host sets it for
+// each instance (DefaultStack until it does) and, after an unreachable
+// trap, reads it: below zero, the stack ran out.
+const (
+	StackExport  = "airlock_stack_left"
+	StackUnit    = 16
+	DefaultStack = 1 << 20
+)
+
+// FrameUnits is the weight of a frame of a function with n parameters
+// and locals: a slot of StackUnit bytes for each, and four for the
+// frame's own bookkeeping (wazero's frames hold the locals it spills,
+// the return address and the caller's frame pointer).
+func FrameUnits(n uint32) uint32 { return 4 + n }
 
 // The import the rewritten module calls when its fuel runs out.
 const (
@@ -157,6 +183,8 @@ type module struct {
 	checkType    uint32   // the type () -> i32 added for the import
 	localsLeft   uint64   // locals the functions not yet read may declare (moduleLocals)
 	compileLeft  uint64   // what is left of the module's compileBudget
+	frames       []uint32 // per defined function, FrameUnits of its parameters and locals
+	typeFrames   []uint32 // per type, the largest frame of a function of that type (call_indirect)
 }
 
 // Module returns the module wasm, rewritten as the package describes.
@@ -221,7 +249,7 @@ func (m *module) split(b []byte) error {
 	if r.err != nil {
 		return r.err
 	}
-	for _, id := range []byte{secType, secImport, secGlobal} {
+	for _, id := range []byte{secType, secImport, secGlobal, secExport} {
 		m.ensure(id)
 	}
 	return nil
@@ -524,7 +552,7 @@ func (m *module) rewriteImports(b []byte) ([]byte, error) {
 func (m *module) rewriteGlobals(b []byte) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
-	out := appendUleb(nil, uint64(n)+1)
+	out := appendUleb(nil, uint64(n)+2)
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		start := r.pos
 		r.valType(m.checkType)
@@ -532,15 +560,22 @@ func (m *module) rewriteGlobals(b []byte) ([]byte, error) {
 		out = append(out, r.b[start:r.pos]...)
 		out = m.constExpr(r, out)
 	}
-	return append(out, 0x7f, 0x01, 0x41, 0x00, 0x0b), r.end() // (mut i32) (i32.const 0)
+	out = append(out, 0x7f, 0x01, 0x41, 0x00, 0x0b) // the fuel: (mut i32) (i32.const 0)
+	out = append(out, 0x7f, 0x01, opcodeI32Const)   // the stack left: (mut i32) (i32.const DefaultStack)
+	out = appendSleb(out, DefaultStack/StackUnit)
+	return append(out, 0x0b), r.end()
 }
 
 func (m *module) rewriteExports(b []byte) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
-	out := appendUleb(nil, uint64(n))
+	out := appendUleb(nil, uint64(n)+1)
 	for i := uint32(0); i < n && r.err == nil; i++ {
-		out = appendName(out, r.name())
+		name := r.name()
+		if name == StackExport {
+			return nil, fmt.Errorf("the module exports %s, a name the rewriting keeps for itself", StackExport)
+		}
+		out = appendName(out, name)
 		kind := r.byte()
 		out = append(out, kind)
 		if kind == 0x00 {
@@ -549,7 +584,9 @@ func (m *module) rewriteExports(b []byte) ([]byte, error) {
 			out = appendUleb(out, uint64(r.u32()))
 		}
 	}
-	return out, r.end()
+	// The stack left, for the host to set and read.
+	out = append(appendName(out, StackExport), 0x03)
+	return appendUleb(out, uint64(m.globals+1)), r.end()
 }
 
 // constExpr copies a constant expression, renumbering ref.func and

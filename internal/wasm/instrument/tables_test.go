@@ -3,7 +3,10 @@ package instrument
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero/api"
 )
 
 // tableModule is a module with one funcref table of the given limits
@@ -174,5 +177,51 @@ func TestTooComplexRefused(t *testing.T) {
 				t.Errorf("err = %v; want refused: %v", err, c.refuse)
 			}
 		})
+	}
+}
+
+// recursiveModule exports f(n) = n == 0 ? 0 : f(n-1) + 1, with 12 i64
+// locals of its own.
+func recursiveModule() []byte {
+	section := func(id byte, data []byte) []byte {
+		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
+	}
+	body := []byte{1, 12, 0x7e,
+		0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b, // if n == 0: return 0
+		0x20, 0, 0x41, 1, 0x6b, 0x10, 0, 0x41, 1, 0x6a, // f(n-1) + 1
+		0x0b}
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, []byte{1, 0x60, 1, 0x7f, 1, 0x7f})...)
+	m = append(m, section(3, []byte{1, 0})...)
+	m = append(m, section(7, []byte{1, 1, 'f', 0, 0})...)
+	return append(m, section(10, append([]byte{1, byte(len(body))}, body...))...)
+}
+
+// Every call takes its callee's frame from the stack left and gives it
+// back when it returns; a call that would overdraw it traps, and the
+// stack left then reads below zero.
+func TestCallsDrawOnTheStackLeft(t *testing.T) {
+	ctx := context.Background()
+	mod := newHost(t, 1<<16).instantiate(t, mustInstrument(t, recursiveModule()))
+	left, ok := mod.ExportedGlobal(StackExport).(api.MutableGlobal)
+	if !ok {
+		t.Fatalf("no mutable global exported as %s", StackExport)
+	}
+	frame := FrameUnits(1 + 12)
+	left.Set(uint64(100 * frame))
+	for _, n := range []uint64{0, 10, 100} {
+		res, err := mod.ExportedFunction("f").Call(ctx, n)
+		if err != nil || res[0] != n {
+			t.Fatalf("f(%d) = %v, %v", n, res, err)
+		}
+		if got := uint32(left.Get()); got != 100*frame {
+			t.Fatalf("after f(%d) the stack left is %d, want %d: a call kept its frame", n, got, 100*frame)
+		}
+	}
+	if _, err := mod.ExportedFunction("f").Call(ctx, 101); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("f(101), 101 frames deep for 100: err = %v, want the trap", err)
+	}
+	if got := int32(left.Get()); got >= 0 {
+		t.Errorf("after the trap the stack left is %d, want it below zero", got)
 	}
 }
