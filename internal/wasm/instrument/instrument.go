@@ -96,7 +96,7 @@ const Version = 7
 
 // The call stack's bound. Threat: wazero grows a call's stack until it
 // passes about 50 MB, to about 100 MB, outside any memory cap: a guest
-// recursing in each of 16 instances made a host allocate 2.4 GB. The
+// recursing in four instances at once made a host allocate 617 MiB. The
 // rewritten module keeps what is left of its stack in a mutable i32
 // global, exported as StackExport, in units of StackUnit bytes: every
 // call to a function the module defines, direct or indirect, takes the
