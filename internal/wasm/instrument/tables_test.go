@@ -225,3 +225,27 @@ func TestCallsDrawOnTheStackLeft(t *testing.T) {
 		t.Errorf("after the trap the stack left is %d, want it below zero", got)
 	}
 }
+
+// A br_table's targets count as branches: one of a million targets, 1 MB,
+// would take wazero minutes to compile.
+func TestBranchTableTargetsCount(t *testing.T) {
+	section := func(id byte, data []byte) []byte {
+		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
+	}
+	for _, c := range []struct {
+		targets int
+		refused bool
+	}{{1 << 20, true}, {1000, false}} {
+		body := appendUleb([]byte{0, 0x02, 0x40, 0x41, 0, 0x0e}, uint64(c.targets)) // block; i32.const 0; br_table
+		body = append(body, make([]byte, c.targets+1)...)                           // every target, and the default: label 0
+		body = append(body, 0x0b, 0x0b)
+		m := []byte("\x00asm\x01\x00\x00\x00")
+		m = append(m, section(1, []byte{1, 0x60, 0, 0})...)
+		m = append(m, section(3, []byte{1, 0})...)
+		m = append(m, section(10, append(appendUleb([]byte{1}, uint64(len(body))), body...))...)
+		_, err := Module(m)
+		if c.refused != errors.Is(err, ErrTooComplex) || !c.refused && err != nil {
+			t.Errorf("%d targets: err = %v; want refused: %v", c.targets, err, c.refused)
+		}
+	}
+}
