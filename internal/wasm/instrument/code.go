@@ -1,6 +1,10 @@
 package instrument
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"math/bits"
+)
 
 // op is one decoded instruction of a function body: its bytes, and what
 // the rewriting adds around it.
@@ -134,20 +138,40 @@ func (bd *body) giveFrame(out []byte, frame uint32) []byte {
 const maxLocals = 1 << 20
 
 // compileBudget bounds, for a code section of n bytes, the sum over a
-// module's functions of the square of each one's blocks and branches:
-// 2^28 plus 256 for every byte. Threat: wazero's compiler takes time
-// quadratic in a function's basic blocks (its loop detection walks the
-// dominator tree from every block, and a chain of blocks makes that tree
-// as deep as the chain): a function of 100,000 empty blocks one after
-// another, 292 KB, took it 30 s and 229 MiB to compile, 100,000 `if`s
-// over two minutes, and a module of a few such functions would hold the
-// host's Load for hours, outside any deadline, before any of its code
-// runs. At about 16 ns a unit (the costliest shape measured, blocks
-// branching out of a deep nest), the bound is about 4 s and 4 s for every
-// megabyte of code; one function may have 16,384 blocks and branches in
-// any module (the largest of Go's runtime here has about 1,000, of
-// C's printf about 560).
-func compileBudget(n int) uint64 { return 1<<28 + 256*uint64(n) }
+// module's functions of each one's compileCost: 2^26 plus 256 for every
+// byte. Threat: wazero's compiler takes time quadratic in a function's
+// basic blocks (its loop detection walks the dominator tree from every
+// block, and a chain of blocks makes that tree as deep as the chain),
+// and in its locals live across them: a function of 100,000 empty
+// blocks one after another, 292 KB, took it 30 s and 229 MiB to compile,
+// 100,000 ifs over two minutes, and a module of a few such functions
+// would hold the host's Load for hours, outside any deadline, before any
+// of its code runs. At about 16 ns a unit (the costliest shape measured,
+// blocks branching out of a deep nest), the bound is about 1 s, and 4 s
+// for every megabyte of code (4-5 s measured for a 31-71 KB module at
+// the bound of the 2^28 this had first); one function of a small module
+// may have 8,192 blocks and branches (the largest of Go's runtime here
+// has about 1,000, C's printf about 560).
+func compileBudget(n int) uint64 { return 1<<26 + 256*uint64(n) }
+
+// compileCost estimates, in the units of compileBudget, what wazero
+// spends compiling a function of b blocks and branches and l parameters
+// and locals: b² for its loop detection, and l²·b/64 for the values it
+// carries into every block (60,000 locals live across 10 blocks and
+// branches, 612 KB, took it 17 s; the time grows with the square of the
+// locals and with the blocks). It saturates rather than wraps.
+func compileCost(b, l uint64) uint64 {
+	hi, ll := bits.Mul64(l, l)
+	hi2, llb := bits.Mul64(ll, b)
+	if hi != 0 || hi2 != 0 {
+		return math.MaxUint64
+	}
+	sum, carry := bits.Add64(b*b, llb/64, 0)
+	if carry != 0 || b > math.MaxUint32 {
+		return math.MaxUint64
+	}
+	return sum
+}
 
 // controlWeight is what an instruction adds to its function's count of
 // blocks and branches: an if makes two blocks (its arms' join too); a
@@ -200,10 +224,11 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 	if err := bd.decode(r); err != nil {
 		return nil, err
 	}
-	if cost := bd.branches * bd.branches; cost > bd.m.compileLeft {
-		return nil, fmt.Errorf("%w: %d blocks and branches in one function, with those before it, pass the bound for a module of its size", ErrTooComplex, bd.branches)
+	cost := compileCost(bd.branches, uint64(bd.locals))
+	if cost > bd.m.compileLeft {
+		return nil, fmt.Errorf("%w: %d blocks and branches and %d locals in one function, with those before it, pass the bound for a module of its size", ErrTooComplex, bd.branches, bd.locals)
 	}
-	bd.m.compileLeft -= bd.branches * bd.branches
+	bd.m.compileLeft -= cost
 	bd.entryCosts = append(bd.entryCosts, min(bd.outside, maxCharge))
 	bd.freeCalls()
 	// The locals: the function's own, then ours.

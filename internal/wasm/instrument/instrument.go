@@ -92,7 +92,7 @@ import (
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change, or what it refuses (a cached rewrite is not
 // checked again).
-const Version = 8
+const Version = 9
 
 // The call stack's bound. Threat: wazero grows a call's stack until it
 // passes about 50 MB, to about 100 MB, outside any memory cap: a guest
