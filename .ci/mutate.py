@@ -198,7 +198,7 @@ MUTATIONS = [
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
      None, None, "TestTooManyLocals", "./internal/wasm/..."),
     ("wasm: control flow bounded by the code's size", [
-        ("internal/wasm/instrument/code.go", "; cost > bd.m.compileLeft {", "; false && cost > bd.m.compileLeft {"),
+        ("internal/wasm/instrument/code.go", "\tif cost > bd.m.compileLeft {", "\tif false && cost > bd.m.compileLeft {"),
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
      None, None, "TestTooComplex", "./internal/wasm/..."),
     ("wasm: calls draw on a bounded stack", [

@@ -1,10 +1,6 @@
 package instrument
 
-import (
-	"fmt"
-	"math"
-	"math/bits"
-)
+import "fmt"
 
 // op is one decoded instruction of a function body: its bytes, and what
 // the rewriting adds around it.
@@ -89,114 +85,8 @@ func (m *module) rewriteCode(b []byte) ([]byte, error) {
 	return out, r.end()
 }
 
-// scanFrames reads the locals every function declares, before any body
-// is rewritten (a call may name a function defined after it), into
-// m.frames and m.typeFrames.
-func (m *module) scanFrames(b []byte) error {
-	r := &reader{b: b}
-	n := r.u32()
-	m.frames = make([]uint32, 0, min(n, uint32(len(m.funcTypes))))
-	m.typeFrames = make([]uint32, len(m.paramCounts))
-	for i := uint32(0); i < n && i < uint32(len(m.funcTypes)) && r.err == nil; i++ {
-		size := r.uleb(32)
-		next := r.pos + int(min(size, uint64(len(r.b)-r.pos)))
-		t := m.funcTypes[i]
-		locals := uint64(m.paramCounts[t])
-		for e := r.u32(); e > 0 && r.err == nil; e-- {
-			locals += uint64(r.u32())
-			r.valType(m.checkType)
-		}
-		frame := FrameUnits(uint32(min(locals, maxLocals)))
-		m.frames = append(m.frames, frame)
-		m.typeFrames[t] = max(m.typeFrames[t], frame)
-		r.pos = next
-	}
-	return r.err
-}
-
-// takeFrame appends, before a call: stack -= frame; if stack < 0 trap.
-func (bd *body) takeFrame(out []byte, frame uint32) []byte {
-	stack := uint64(bd.m.globals + 1)
-	out = appendUleb(append(out, opcodeGlobalGet), stack)
-	out = appendSleb(append(out, opcodeI32Const), int64(frame))
-	out = append(out, opcodeI32Sub)
-	out = appendUleb(append(out, opcodeGlobalSet), stack)
-	out = appendUleb(append(out, opcodeGlobalGet), stack)
-	return append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty, opcodeUnreachable, opcodeEnd)
-}
-
-// giveFrame appends, after a call: stack += frame.
-func (bd *body) giveFrame(out []byte, frame uint32) []byte {
-	stack := uint64(bd.m.globals + 1)
-	out = appendUleb(append(out, opcodeGlobalGet), stack)
-	out = appendSleb(append(out, opcodeI32Const), int64(frame))
-	out = append(out, opcodeI32Add)
-	return appendUleb(append(out, opcodeGlobalSet), stack)
-}
-
 // maxLocals bounds a function's locals (wazero's own bound is lower).
 const maxLocals = 1 << 20
-
-// compileBudget bounds, for a code section of n bytes, the sum over a
-// module's functions of each one's compileCost: 2^26 plus 256 for every
-// byte. Threat: wazero's compiler takes time quadratic in a function's
-// basic blocks (its loop detection walks the dominator tree from every
-// block, and a chain of blocks makes that tree as deep as the chain),
-// and in its locals live across them: a function of 100,000 empty
-// blocks one after another, 292 KB, took it 30 s and 229 MiB to compile,
-// 100,000 ifs over two minutes, and a module of a few such functions
-// would hold the host's Load for hours, outside any deadline, before any
-// of its code runs. At about 16 ns a unit (the costliest shape measured,
-// blocks branching out of a deep nest), the bound is about 1 s, and 4 s
-// for every megabyte of code (4-5 s measured for a 31-71 KB module at
-// the bound of the 2^28 this had first); one function of a small module
-// may have 8,192 blocks and branches (the largest of Go's runtime here
-// has about 1,000, C's printf about 560).
-func compileBudget(n int) uint64 { return 1<<26 + 256*uint64(n) }
-
-// compileCost estimates, in the units of compileBudget, what wazero
-// spends compiling a function of b blocks and branches and l parameters
-// and locals: b² for its loop detection, and l²·b/64 for the values it
-// carries into every block (60,000 locals live across 10 blocks and
-// branches, 612 KB, took it 17 s; the time grows with the square of the
-// locals and with the blocks). It saturates rather than wraps.
-func compileCost(b, l uint64) uint64 {
-	hi, ll := bits.Mul64(l, l)
-	hi2, llb := bits.Mul64(ll, b)
-	if hi != 0 || hi2 != 0 {
-		return math.MaxUint64
-	}
-	sum, carry := bits.Add64(b*b, llb/64, 0)
-	if carry != 0 || b > math.MaxUint32 {
-		return math.MaxUint64
-	}
-	return sum
-}
-
-// controlWeight is what an instruction adds to its function's count of
-// blocks and branches: an if makes two blocks (its arms' join too); a
-// br_table adds its targets besides (decode: one of 100,000 targets took
-// wazero 1.5 s to compile, one of a million over two minutes).
-func controlWeight(code byte) uint64 {
-	switch code {
-	case 0x02, 0x03, 0x05, 0x0c, 0x0d, 0x0e: // block, loop, else, br, br_if, br_table
-		return 1
-	case 0x04: // if
-		return 2
-	}
-	return 0
-}
-
-// moduleLocals bounds the locals of all a module's functions together,
-// for a code section of n bytes: n plus 65,536. Threat: wazero's
-// compiler keeps machine code for every local it zeroes at a function's
-// entry, about 8 bytes each; a module of 428 bytes declaring a million
-// locals in each of 50 functions took 416 MiB of the host's memory to
-// compile, and one of a few kilobytes would take all of it, outside any
-// memory cap, before any of its code runs. Compilers declare locals for
-// code that uses them (Go's 3.5 MB test guest: 13,607; C at -O0: 12 for
-// every 100 bytes of a function at most), far below the bound.
-func moduleLocals(n int) uint64 { return uint64(n) + 1<<16 }
 
 // rewrite appends the rewritten body code to out.
 func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {

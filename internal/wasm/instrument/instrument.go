@@ -94,28 +94,6 @@ import (
 // checked again).
 const Version = 9
 
-// The call stack's bound. Threat: wazero grows a call's stack until it
-// passes about 50 MB, to about 100 MB, outside any memory cap: a guest
-// recursing in four instances at once made a host allocate 617 MiB. The
-// rewritten module keeps what is left of its stack in a mutable i32
-// global, exported as StackExport, in units of StackUnit bytes: every
-// call to a function the module defines, direct or indirect, takes the
-// callee's frame (FrameUnits) from it before and gives it back after, and
-// traps (unreachable) when it would go below zero. The host sets it for
-// each instance (DefaultStack until it does) and, after an unreachable
-// trap, reads it: below zero, the stack ran out.
-const (
-	StackExport  = "airlock_stack_left"
-	StackUnit    = 16
-	DefaultStack = 1 << 20
-)
-
-// FrameUnits is the weight of a frame of a function with n parameters
-// and locals: a slot of StackUnit bytes for each, and four for the
-// frame's own bookkeeping (wazero's frames hold the locals it spills,
-// the return address and the caller's frame pointer).
-func FrameUnits(n uint32) uint32 { return 4 + n }
-
 // The import the rewritten module calls when its fuel runs out.
 const (
 	ImportModule = "airlock_interrupt"
@@ -131,14 +109,6 @@ const maxCharge = 1 << 16
 // ErrUnsupported is wrapped by the errors for modules the rewriter does
 // not handle (they may still be valid WebAssembly).
 var ErrUnsupported = errors.New("not supported by the instrumentation")
-
-// ErrTooComplex is wrapped by the error for a module whose functions have
-// more blocks and branches than its size allows (compileBudget).
-var ErrTooComplex = errors.New("control flow too complex to compile")
-
-// ErrTooManyLocals is wrapped by the error for a module declaring more
-// locals than its code could use (moduleLocals).
-var ErrTooManyLocals = errors.New("too many locals")
 
 // Section ids.
 const (
@@ -365,72 +335,6 @@ func checkLimits(b []byte, table bool, types uint32) ([]byte, error) {
 	}
 	return b, r.end()
 }
-
-// rewriteTables gives every table without a maximum its minimum as its
-// maximum: such a table cannot grow. Threat: table.grow on a table
-// without a maximum makes wazero allocate 8 bytes an entry, up to 2^32
-// entries, outside any memory cap (one instruction made a host allocate
-// 8 GiB, and the kernel killed it); a table's entries are charged to the
-// plugin's memory budget at their maximum instead (TableBytes). A
-// declared maximum is kept.
-func (m *module) rewriteTables(b []byte) ([]byte, error) {
-	r := &reader{b: b}
-	n := r.u32()
-	out := appendUleb(make([]byte, 0, len(b)+8), uint64(n))
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		start := r.pos
-		r.valType(m.checkType)
-		out = append(out, r.b[start:r.pos]...)
-		flags := r.byte()
-		if flags > 1 {
-			r.fail("limits 0x%x: %v", flags, ErrUnsupported)
-		}
-		lo := r.u32()
-		hi := lo
-		if flags == 1 {
-			hi = r.u32()
-		}
-		out = appendUleb(appendUleb(append(out, 1), uint64(lo)), uint64(hi))
-	}
-	return out, r.end()
-}
-
-// TableBytes returns what the tables of module wasm, as Module rewrites
-// it, may take of the host's memory in one instance: 8 bytes an entry,
-// up to each table's maximum (its minimum where it declares none).
-func TableBytes(wasm []byte) (int64, error) {
-	var m module
-	if len(wasm) < 8 {
-		return 0, fmt.Errorf("not a WebAssembly module: %v", errTruncated)
-	}
-	if err := m.split(wasm[8:]); err != nil {
-		return 0, err
-	}
-	var entries int64
-	for _, s := range m.sections {
-		if s.id != secTable {
-			continue
-		}
-		r := &reader{b: s.data}
-		n := r.u32()
-		for i := uint32(0); i < n && r.err == nil; i++ {
-			r.valType(^uint32(0))
-			flags, lo := r.byte(), r.u32()
-			hi := lo
-			if flags == 1 {
-				hi = r.u32()
-			}
-			entries += int64(hi)
-		}
-		if err := r.end(); err != nil {
-			return 0, fmt.Errorf("table section: %w", err)
-		}
-	}
-	return entries * tableEntryBytes, nil
-}
-
-// tableEntryBytes is what wazero holds for one table entry: a pointer.
-const tableEntryBytes = 8
 
 func readLimits(r *reader) {
 	flags := r.byte()

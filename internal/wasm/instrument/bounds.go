@@ -1,0 +1,214 @@
+package instrument
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// The bounds on what a module can make wazero spend of the host outside
+// the plugin's caps (the package comment lists them): its tables, its
+// locals, its control flow, and its call stack.
+
+// ErrTooComplex is wrapped by the error for a module whose functions have
+// more blocks and branches than its size allows (compileBudget).
+var ErrTooComplex = errors.New("control flow too complex to compile")
+
+// ErrTooManyLocals is wrapped by the error for a module declaring more
+// locals than its code could use (moduleLocals).
+var ErrTooManyLocals = errors.New("too many locals")
+
+// The call stack's bound. Threat: wazero grows a call's stack until it
+// passes about 50 MB, to about 100 MB, outside any memory cap: a guest
+// recursing in four instances at once made a host allocate 617 MiB. The
+// rewritten module keeps what is left of its stack in a mutable i32
+// global, exported as StackExport, in units of StackUnit bytes: every
+// call to a function the module defines, direct or indirect, takes the
+// callee's frame (FrameUnits) from it before and gives it back after, and
+// traps (unreachable) when it would go below zero. The host sets it for
+// each instance (DefaultStack until it does) and, after an unreachable
+// trap, reads it: below zero, the stack ran out.
+const (
+	StackExport  = "airlock_stack_left"
+	StackUnit    = 16
+	DefaultStack = 1 << 20
+)
+
+// FrameUnits is the weight of a frame of a function with n parameters
+// and locals: a slot of StackUnit bytes for each, and four for the
+// frame's own bookkeeping (wazero's frames hold the locals it spills,
+// the return address and the caller's frame pointer).
+func FrameUnits(n uint32) uint32 { return 4 + n }
+
+// rewriteTables gives every table without a maximum its minimum as its
+// maximum: such a table cannot grow. Threat: table.grow on a table
+// without a maximum makes wazero allocate 8 bytes an entry, up to 2^32
+// entries, outside any memory cap (one instruction made a host allocate
+// 8 GiB, and the kernel killed it); a table's entries are charged to the
+// plugin's memory budget at their maximum instead (TableBytes). A
+// declared maximum is kept.
+func (m *module) rewriteTables(b []byte) ([]byte, error) {
+	r := &reader{b: b}
+	n := r.u32()
+	out := appendUleb(make([]byte, 0, len(b)+8), uint64(n))
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		start := r.pos
+		r.valType(m.checkType)
+		out = append(out, r.b[start:r.pos]...)
+		flags := r.byte()
+		if flags > 1 {
+			r.fail("limits 0x%x: %v", flags, ErrUnsupported)
+		}
+		lo := r.u32()
+		hi := lo
+		if flags == 1 {
+			hi = r.u32()
+		}
+		out = appendUleb(appendUleb(append(out, 1), uint64(lo)), uint64(hi))
+	}
+	return out, r.end()
+}
+
+// TableBytes returns what the tables of module wasm, as Module rewrites
+// it, may take of the host's memory in one instance: 8 bytes an entry,
+// up to each table's maximum (its minimum where it declares none).
+func TableBytes(wasm []byte) (int64, error) {
+	var m module
+	if len(wasm) < 8 {
+		return 0, fmt.Errorf("not a WebAssembly module: %v", errTruncated)
+	}
+	if err := m.split(wasm[8:]); err != nil {
+		return 0, err
+	}
+	var entries int64
+	for _, s := range m.sections {
+		if s.id != secTable {
+			continue
+		}
+		r := &reader{b: s.data}
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.valType(^uint32(0))
+			flags, lo := r.byte(), r.u32()
+			hi := lo
+			if flags == 1 {
+				hi = r.u32()
+			}
+			entries += int64(hi)
+		}
+		if err := r.end(); err != nil {
+			return 0, fmt.Errorf("table section: %w", err)
+		}
+	}
+	return entries * tableEntryBytes, nil
+}
+
+// tableEntryBytes is what wazero holds for one table entry: a pointer.
+const tableEntryBytes = 8
+
+// compileBudget bounds, for a code section of n bytes, the sum over a
+// module's functions of each one's compileCost: 2^26 plus 256 for every
+// byte. Threat: wazero's compiler takes time quadratic in a function's
+// basic blocks (its loop detection walks the dominator tree from every
+// block, and a chain of blocks makes that tree as deep as the chain),
+// and in its locals live across them: a function of 100,000 empty
+// blocks one after another, 292 KB, took it 30 s and 229 MiB to compile,
+// 100,000 ifs over two minutes, and a module of a few such functions
+// would hold the host's Load for hours, outside any deadline, before any
+// of its code runs. At about 16 ns a unit (the costliest shape measured,
+// blocks branching out of a deep nest), the bound is about 1 s, and 4 s
+// for every megabyte of code (4-5 s measured for a 31-71 KB module at
+// the bound of the 2^28 this had first); one function of a small module
+// may have 8,192 blocks and branches (the largest of Go's runtime here
+// has about 1,000, C's printf about 560).
+func compileBudget(n int) uint64 { return 1<<26 + 256*uint64(n) }
+
+// compileCost estimates, in the units of compileBudget, what wazero
+// spends compiling a function of b blocks and branches and l parameters
+// and locals: b² for its loop detection, and l²·b/64 for the values it
+// carries into every block (60,000 locals live across 10 blocks and
+// branches, 612 KB, took it 17 s; the time grows with the square of the
+// locals and with the blocks). It saturates rather than wraps.
+func compileCost(b, l uint64) uint64 {
+	hi, ll := bits.Mul64(l, l)
+	hi2, llb := bits.Mul64(ll, b)
+	if hi != 0 || hi2 != 0 {
+		return math.MaxUint64
+	}
+	sum, carry := bits.Add64(b*b, llb/64, 0)
+	if carry != 0 || b > math.MaxUint32 {
+		return math.MaxUint64
+	}
+	return sum
+}
+
+// controlWeight is what an instruction adds to its function's count of
+// blocks and branches: an if makes two blocks (its arms' join too); a
+// br_table adds its targets besides (decode: one of 100,000 targets took
+// wazero 1.5 s to compile, one of a million over two minutes).
+func controlWeight(code byte) uint64 {
+	switch code {
+	case 0x02, 0x03, 0x05, 0x0c, 0x0d, 0x0e: // block, loop, else, br, br_if, br_table
+		return 1
+	case 0x04: // if
+		return 2
+	}
+	return 0
+}
+
+// moduleLocals bounds the locals of all a module's functions together,
+// for a code section of n bytes: n plus 65,536. Threat: wazero's
+// compiler keeps machine code for every local it zeroes at a function's
+// entry, about 8 bytes each; a module of 428 bytes declaring a million
+// locals in each of 50 functions took 416 MiB of the host's memory to
+// compile, and one of a few kilobytes would take all of it, outside any
+// memory cap, before any of its code runs. Compilers declare locals for
+// code that uses them (Go's 3.5 MB test guest: 13,607; C at -O0: 12 for
+// every 100 bytes of a function at most), far below the bound.
+func moduleLocals(n int) uint64 { return uint64(n) + 1<<16 }
+
+// scanFrames reads the locals every function declares, before any body
+// is rewritten (a call may name a function defined after it), into
+// m.frames and m.typeFrames.
+func (m *module) scanFrames(b []byte) error {
+	r := &reader{b: b}
+	n := r.u32()
+	m.frames = make([]uint32, 0, min(n, uint32(len(m.funcTypes))))
+	m.typeFrames = make([]uint32, len(m.paramCounts))
+	for i := uint32(0); i < n && i < uint32(len(m.funcTypes)) && r.err == nil; i++ {
+		size := r.uleb(32)
+		next := r.pos + int(min(size, uint64(len(r.b)-r.pos)))
+		t := m.funcTypes[i]
+		locals := uint64(m.paramCounts[t])
+		for e := r.u32(); e > 0 && r.err == nil; e-- {
+			locals += uint64(r.u32())
+			r.valType(m.checkType)
+		}
+		frame := FrameUnits(uint32(min(locals, maxLocals)))
+		m.frames = append(m.frames, frame)
+		m.typeFrames[t] = max(m.typeFrames[t], frame)
+		r.pos = next
+	}
+	return r.err
+}
+
+// takeFrame appends, before a call: stack -= frame; if stack < 0 trap.
+func (bd *body) takeFrame(out []byte, frame uint32) []byte {
+	stack := uint64(bd.m.globals + 1)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	out = appendSleb(append(out, opcodeI32Const), int64(frame))
+	out = append(out, opcodeI32Sub)
+	out = appendUleb(append(out, opcodeGlobalSet), stack)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	return append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty, opcodeUnreachable, opcodeEnd)
+}
+
+// giveFrame appends, after a call: stack += frame.
+func (bd *body) giveFrame(out []byte, frame uint32) []byte {
+	stack := uint64(bd.m.globals + 1)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	out = appendSleb(append(out, opcodeI32Const), int64(frame))
+	out = append(out, opcodeI32Add)
+	return appendUleb(append(out, opcodeGlobalSet), stack)
+}
