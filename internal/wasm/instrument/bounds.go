@@ -168,14 +168,19 @@ func controlWeight(code byte) uint64 {
 // every 100 bytes of a function at most), far below the bound.
 func moduleLocals(n int) uint64 { return uint64(n) + 1<<16 }
 
-// scanFrames reads the locals every function declares, before any body
-// is rewritten (a call may name a function defined after it), into
-// m.frames and m.typeFrames.
+// scanFrames reads, before any body is rewritten (a call may name a
+// function defined after it), the locals every function declares and
+// whether it makes calls, into m.frames and m.typeFrames. A call to a
+// function that makes none, of a frame under maxLeafFrame, is not
+// counted (a zero frame): it cannot take the stack deeper than its own
+// frame, and the small functions a call path ends in (memcpy, strlen)
+// are most of a C guest's calls.
 func (m *module) scanFrames(b []byte) error {
 	r := &reader{b: b}
 	n := r.u32()
 	m.frames = make([]uint32, 0, min(n, uint32(len(m.funcTypes))))
 	m.typeFrames = make([]uint32, len(m.paramCounts))
+	scan := &body{m: m, locals: math.MaxUint32} // the rewriting checks the indices
 	for i := uint32(0); i < n && i < uint32(len(m.funcTypes)) && r.err == nil; i++ {
 		size := r.uleb(32)
 		next := r.pos + int(min(size, uint64(len(r.b)-r.pos)))
@@ -186,11 +191,43 @@ func (m *module) scanFrames(b []byte) error {
 			r.valType(m.checkType)
 		}
 		frame := FrameUnits(uint32(min(locals, maxLocals)))
+		if frame <= maxLeafFrame && r.err == nil && !scan.calls(&reader{b: r.b[:next], pos: r.pos}) {
+			frame = 0
+		}
 		m.frames = append(m.frames, frame)
-		m.typeFrames[t] = max(m.typeFrames[t], frame)
+		c := m.canonType[t]
+		m.typeFrames[c] = max(m.typeFrames[c], frame)
 		r.pos = next
 	}
 	return r.err
+}
+
+// maxLeafFrame is the largest frame, in StackUnit, of a function that
+// makes no calls whose calls are not counted: 1 KiB.
+const maxLeafFrame = 64
+
+// calls reports whether the instructions r holds make a call, or may
+// (any it cannot read).
+func (bd *body) calls(r *reader) bool {
+	for r.pos < len(r.b) && r.err == nil {
+		switch code := r.byte(); code {
+		case 0x02, 0x03, 0x04: // block, loop, if
+			bd.blockType(r)
+		case 0x0c, 0x0d, 0xd2: // br, br_if, ref.func
+			r.u32()
+		case 0x0e: // br_table
+			for n := r.u32(); n > 0 && r.err == nil; n-- {
+				r.u32()
+			}
+			r.u32()
+		case 0x0b, 0x0f: // end, return
+		case 0x10, 0x11, 0x12, 0x13: // call, call_indirect, return_call, return_call_indirect
+			return true
+		default:
+			bd.immediates(r, code)
+		}
+	}
+	return r.err != nil
 }
 
 // takeFrame appends, before a call: stack -= frame; if stack < 0 trap.

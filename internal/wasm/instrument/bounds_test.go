@@ -288,3 +288,51 @@ func TestLiveLocalsCount(t *testing.T) {
 		}
 	}
 }
+
+// indirectModule exports f(n) = n == 0 ? 0 : f(n-1) + 1 called through
+// its table with a second type of the same signature (call_indirect
+// compares signatures, not type indices), and g(n), which calls the leaf
+// h n times.
+func indirectModule() []byte {
+	section := func(id byte, data []byte) []byte {
+		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
+	}
+	fn := func(body ...byte) []byte { return append([]byte{byte(len(body))}, body...) }
+	f := fn(0,
+		0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b, // if n == 0: return 0
+		0x20, 0, 0x41, 1, 0x6b, 0x41, 0, 0x11, 1, 0, // call_indirect (type 1) table[0] (n-1)
+		0x41, 1, 0x6a, 0x0b) // + 1
+	g := fn(0,
+		0x02, 0x40, 0x03, 0x40, 0x20, 0, 0x45, 0x0d, 1, // block; loop: if n == 0 leave
+		0x20, 0, 0x10, 2, 0x21, 0, 0x0c, 0, 0x0b, 0x0b, // n = h(n); continue
+		0x41, 0, 0x0b)
+	h := fn(0, 0x20, 0, 0x41, 1, 0x6b, 0x0b) // n - 1
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, []byte{2, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f})...)
+	m = append(m, section(3, []byte{3, 0, 0, 0})...)
+	m = append(m, section(4, []byte{1, 0x70, 1, 1, 1})...)
+	m = append(m, section(7, []byte{2, 1, 'f', 0, 0, 1, 'g', 0, 1})...)
+	m = append(m, section(9, []byte{1, 0, 0x41, 0, 0x0b, 1, 0})...)
+	code := append(append(append([]byte{3}, f...), g...), h...)
+	return append(m, section(10, code)...)
+}
+
+// A call through the table draws on the stack left whatever type index
+// it names; calls to a function that makes none, of a small frame, do
+// not draw on it.
+func TestIndirectCallsDrawLeavesDoNot(t *testing.T) {
+	ctx := context.Background()
+	mod := newHost(t, 1<<16).instantiate(t, mustInstrument(t, indirectModule()))
+	left := mod.ExportedGlobal(StackExport).(api.MutableGlobal)
+	left.Set(uint64(50 * FrameUnits(1)))
+	if res, err := mod.ExportedFunction("f").Call(ctx, 50); err != nil || res[0] != 50 {
+		t.Fatalf("f(50) = %v, %v", res, err)
+	}
+	if _, err := mod.ExportedFunction("f").Call(ctx, 51); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("f(51) through the table, 51 frames deep for 50: err = %v, want the trap", err)
+	}
+	left.Set(0)
+	if res, err := mod.ExportedFunction("g").Call(ctx, 1000); err != nil || res[0] != 0 {
+		t.Errorf("g(1000), calling a leaf 1000 times with no stack left: %v, %v; want 0 (a leaf's call is not counted)", res, err)
+	}
+}

@@ -525,7 +525,7 @@ func (bd *body) decode(r *reader) error {
 			o.renumber = true
 			o.index = bd.funcIndex(r)
 			if o.index >= bd.m.funcImports && r.err == nil {
-				o.frame = bd.m.frames[o.index-bd.m.funcImports]
+				o.frame = bd.m.frames[o.index-bd.m.funcImports] // 0 for a small leaf (scanFrames)
 			}
 			o.store = inLoop && o.index >= bd.m.funcImports
 			o.reload = o.store
@@ -538,7 +538,7 @@ func (bd *body) decode(r *reader) error {
 			}
 		case 0x11: // call_indirect
 			if t := bd.typeIndex(r); r.err == nil {
-				o.frame = max(bd.m.typeFrames[t], FrameUnits(bd.m.paramCounts[t]))
+				o.frame = bd.m.typeFrames[bd.m.canonType[t]] // 0 if every function of the signature is a small leaf
 			}
 			r.u32()
 			o.store, o.reload = inLoop, inLoop

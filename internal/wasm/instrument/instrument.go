@@ -92,7 +92,7 @@ import (
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change, or what it refuses (a cached rewrite is not
 // checked again).
-const Version = 9
+const Version = 10
 
 // The import the rewritten module calls when its fuel runs out.
 const (
@@ -154,7 +154,8 @@ type module struct {
 	localsLeft   uint64   // locals the functions not yet read may declare (moduleLocals)
 	compileLeft  uint64   // what is left of the module's compileBudget
 	frames       []uint32 // per defined function, FrameUnits of its parameters and locals
-	typeFrames   []uint32 // per type, the largest frame of a function of that type (call_indirect)
+	typeFrames   []uint32 // per type, the largest frame of a function of its signature (call_indirect), at canonType
+	canonType    []uint32 // per type, the first type of the same signature
 }
 
 // Module returns the module wasm, rewritten as the package describes.
@@ -267,7 +268,9 @@ func (m *module) survey() error {
 func (m *module) readTypes(b []byte) error {
 	r := &reader{b: b}
 	n := r.u32()
+	same := map[string]uint32{}
 	for i := uint32(0); i < n && r.err == nil; i++ {
+		start := r.pos
 		if form := r.byte(); form != 0x60 && r.err == nil {
 			return fmt.Errorf("type %d: form 0x%x: %w", i, form, ErrUnsupported)
 		}
@@ -282,6 +285,13 @@ func (m *module) readTypes(b []byte) error {
 		}
 		m.paramCounts = append(m.paramCounts, params)
 		m.resultBlocks = append(m.resultBlocks, resultBlock(r.b[first:r.pos], results))
+		// call_indirect compares types by their signature, not their
+		// index: the first type of each signature stands for all.
+		sig := string(r.b[start:r.pos])
+		if _, ok := same[sig]; !ok {
+			same[sig] = i
+		}
+		m.canonType = append(m.canonType, same[sig])
 	}
 	m.checkType = uint32(len(m.paramCounts))
 	return r.end()
