@@ -204,7 +204,7 @@ MUTATIONS = [
     ("wasm: calls draw on a bounded stack", [
         ("internal/wasm/instrument/code.go", "\t\tif o.frame > 0 {\n\t\t\tout = bd.takeFrame(out, o.frame)", "\t\tif false {\n\t\t\tout = bd.takeFrame(out, o.frame)"),
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
-     None, None, "TestCallsDrawOnTheStackLeft|TestRecursionBoundedByTheCap|TestTrappedInstanceIsDiscarded", "./internal/wasm/..."),
+     None, None, "TestCallsDrawOnTheStackLeft|TestIndirectCallsDrawLeavesDoNot|TestRecursionBoundedByTheCap|TestTrappedInstanceIsDiscarded", "./internal/wasm/..."),
     ("wasm: tables charged to the budget", "internal/wasm/pool.go",
      "p.mem.reserve(p.initialMemory+p.tableBytes)", "p.mem.reserve(p.initialMemory)",
      "TestTable", "./internal/wasm/"),
