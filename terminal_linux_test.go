@@ -45,6 +45,9 @@ func TestHostTerminalOutOfReach(t *testing.T) {
 			t.Logf("attack: %s", r.Data)
 			echoed := readPTY(t, master)
 			steps := terminalSteps(r.Data)
+			if _, ok := steps["open /dev/tty"]; !ok {
+				t.Fatalf("the attack reported no steps: %+v", r)
+			}
 			// Sandboxed, Landlock may refuse first.
 			if got := steps["open /dev/tty"]; got == "ok" || mode.off && got != syscall.ENXIO.Error() {
 				t.Errorf("open /dev/tty: %s; want %q (no controlling terminal)", got, syscall.ENXIO.Error())
