@@ -71,8 +71,15 @@ func (p *plugin) pollOneoff(ctx context.Context, mod api.Module, stack []uint64)
 	stack[0] = uint64(p.poll(ctx, mod, in, out, n, nevents))
 }
 
+// maxSubscriptions bounds the subscriptions of one poll_oneoff: the host
+// holds 32 bytes for each while it polls (threat: a guest handing it
+// millions, as many as its memory holds, to make the host allocate two
+// thirds of the guest's memory again, outside the cap, in every
+// instance at once). WASI programs poll a few.
+const maxSubscriptions = 1 << 16
+
 func (p *plugin) poll(ctx context.Context, mod api.Module, in, out, n, nevents uint32) uint32 {
-	if n == 0 {
+	if n == 0 || n > maxSubscriptions {
 		return errnoInval
 	}
 	mem := mod.Memory()

@@ -131,6 +131,7 @@ func TestPollOneoffSemantics(t *testing.T) {
 		{"abscpu", notsup, nil, false},
 		{"badfd", badf, nil, false},
 		{"fault", fault, nil, false},
+		{"many", inval, nil, false}, // 2^17: over maxSubscriptions
 	}
 	for _, c := range cases {
 		errno, events, took := pollProbe(t, inst, c.probe)

@@ -163,6 +163,18 @@ static uint64_t poll_probe(const char *in) {
     } else if (strstr(in, "\"badfd\"")) {
         sub_fd(&s[0], 1, __WASI_EVENTTYPE_FD_READ, 0x80000000u);
         return poll_report(s, 1);
+    } else if (strstr(in, "\"many\"")) {
+        /* 2^17 subscriptions (6 MiB of them), each a clock that fires at
+         * once: more than the host takes in one poll. */
+        __wasi_size_t n = 1u << 17, got = 0;
+        __wasi_subscription_t *many = calloc(n, sizeof *many);
+        __wasi_event_t *events = calloc(n, sizeof *events);
+        int e = many && events ? __wasi_poll_oneoff(many, events, n, &got) : -1;
+        free(many);
+        free(events);
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":{\"errno\":%d,\"events\":[]}}", e);
+        return pack(buf, (size_t)k);
     } else if (strstr(in, "\"fault\"")) {
         __wasi_size_t got;
         char buf[64];
