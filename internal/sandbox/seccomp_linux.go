@@ -108,7 +108,6 @@ func loadABIFilter() error {
 		return err
 	}
 	kill := bpf.RetConstant{Val: uint32(seccomp.ActionKillProcess)}
-	allow := bpf.RetConstant{Val: uint32(seccomp.ActionAllow)}
 	prog := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(native.ID), SkipTrue: 1},
@@ -121,7 +120,18 @@ func loadABIFilter() error {
 			kill,
 		)
 	}
-	prog = append(prog, allow)
+	// A system call newer than any the filters know by name answers
+	// ENOSYS (the C library and runtimes fall back, as from clone3).
+	// Threat: the policy filter refuses by name, so a call added to the
+	// kernel after go-seccomp-bpf's table would pass it unchecked:
+	// file_setattr (Linux 6.17) changed the attributes of a file outside
+	// the write grants, which Landlock does not cover, in filter-only
+	// mode.
+	prog = append(prog,
+		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
+		bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: newestKnown(native), SkipFalse: 1},
+		bpf.RetConstant{Val: uint32(enosys)},
+		bpf.RetConstant{Val: uint32(seccomp.ActionAllow)})
 	raw, err := bpf.Assemble(prog)
 	if err != nil {
 		return err
@@ -139,6 +149,16 @@ func loadABIFilter() error {
 		return errno
 	}
 	return nil
+}
+
+// newestKnown is the highest system call number the filter library
+// names for the architecture.
+func newestKnown(a *arch.Info) uint32 {
+	var newest int
+	for _, nr := range a.SyscallNames {
+		newest = max(newest, nr)
+	}
+	return uint32(newest)
 }
 
 // filterGroups builds the policy filter: what every plugin is refused, and

@@ -129,6 +129,19 @@ var escapes = map[string]func(escapeInput) result{
 	"setxattr": func(in escapeInput) result {
 		return errResult(unix.Setxattr(in.Path, "user.airlock", []byte("planted"), 0))
 	},
+	// file_setattr (Linux 6.17, number 469 on every architecture): sets
+	// FS_XFLAG_NODUMP, which the file's owner may.
+	"file-setattr": func(in escapeInput) result {
+		path, err := unix.BytePtrFromString(in.Path)
+		if err != nil {
+			return errResult(err)
+		}
+		attr := [24]byte{0x80} // struct file_attr: fa_xflags = FS_XFLAG_NODUMP
+		const sysFileSetattr = 469
+		atCWD := unix.AT_FDCWD
+		_, _, e := unix.Syscall6(sysFileSetattr, uintptr(atCWD), uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&attr)), uintptr(len(attr)), 0, 0)
+		return errnoResult(e)
+	},
 	"utimes": func(in escapeInput) result {
 		return errResult(os.Chtimes(in.Path, time.Unix(1, 0), time.Unix(1, 0)))
 	},
