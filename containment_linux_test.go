@@ -403,11 +403,14 @@ func escapeCases() []escapeCase {
 				if !kernelAtLeast(6, 17) {
 					e.t.Skip("file_setattr is Linux 6.17's")
 				}
-				if e.mode.off {
+				switch {
+				case e.mode.off:
 					e.worked(r, err)
-					return
+				case e.mode.namespaces: // the read-only mounts hold too
+					e.refused(r, err, "function not implemented", "read-only file system")
+				default:
+					e.refused(r, err, "function not implemented")
 				}
-				e.refused(r, err, "function not implemented")
 			}},
 		{name: "hard link of a readable file into the write grant, then chmod", attack: "link-then-chmod",
 			input: func(e *escapeEnv) map[string]any {
