@@ -63,7 +63,7 @@ func applySeccomp(p Policy, fc filterContext, rep *Report) error {
 
 func describeFilter(p Policy, fc filterContext) string {
 	var parts []string
-	parts = append(parts, "native ABI only")
+	parts = append(parts, "native ABI only", "no call newer than the filter knows")
 	switch {
 	case p.Network && p.Unix:
 		parts = append(parts, "inet and unix sockets")
