@@ -17,18 +17,13 @@ func tableModule(min, max int) []byte {
 	if max >= 0 {
 		limits = appendUleb(appendUleb([]byte{1}, uint64(min)), uint64(max))
 	}
-	table := append([]byte{1, 0x70}, limits...)
-	section := func(id byte, data []byte) []byte {
-		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
-	}
-	body := []byte{0, 0xd0, 0x70, 0x20, 0, 0xfc, 0x0f, 0, 0x0b} // ref.null func; local.get 0; table.grow 0
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, section(1, []byte{1, 0x60, 1, 0x7f, 1, 0x7f})...) // (i32) -> i32
-	m = append(m, section(3, []byte{1, 0})...)
-	m = append(m, section(4, table)...)
-	m = append(m, section(7, []byte{1, 1, 'g', 0, 0})...)
-	m = append(m, section(10, append([]byte{1, byte(len(body))}, body...))...)
-	return m
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 1, 0x7f})), // (i32) -> i32
+		sec(secFunction, vec([]byte{0})),
+		sec(secTable, vec(append([]byte{0x70}, limits...))),
+		sec(secExport, vec(append(appendName(nil, "g"), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{0}, 0xd0, 0x70, 0x20, 0, 0xfc, 0x0f, 0, 0x0b))), // ref.null func; local.get 0; table.grow 0
+	)
 }
 
 // A table without a maximum cannot grow once rewritten (its maximum is
@@ -80,20 +75,16 @@ func TestTablesCannotGrowPastTheirMaximum(t *testing.T) {
 // localsModule is a module of funcs functions that each declare locals
 // i64 locals and do nothing.
 func localsModule(funcs, locals int) []byte {
-	section := func(id byte, data []byte) []byte {
-		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
+	return nFuncs(funcs, append(appendUleb([]byte{1}, uint64(locals)), 0x7e), 0x0b)
+}
+
+// nFuncs is a module of n functions () -> () of the same body.
+func nFuncs(n int, locals []byte, instrs ...byte) []byte {
+	types, bodies := make([][]byte, n), make([][]byte, n)
+	for i := range n {
+		types[i], bodies[i] = []byte{0}, fbody(locals, instrs...)
 	}
-	body := append(appendUleb([]byte{1}, uint64(locals)), 0x7e, 0x0b)
-	code := appendUleb(nil, uint64(funcs))
-	types := appendUleb(nil, uint64(funcs))
-	for range funcs {
-		code = append(appendUleb(code, uint64(len(body))), body...)
-		types = append(types, 0)
-	}
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, section(1, []byte{1, 0x60, 0, 0})...)
-	m = append(m, section(3, types)...)
-	return append(m, section(10, code)...)
+	return wasmOf(sec(secType, vec([]byte{0x60, 0, 0})), sec(secFunction, vec(types...)), sec(secCode, vec(bodies...)))
 }
 
 // A module declaring far more locals than its code could use is refused:
@@ -130,28 +121,15 @@ func TestTooManyLocalsRefused(t *testing.T) {
 // branchyModule is a module of funcs functions, each of n empty blocks
 // one after another, or of n ifs where ifs is set.
 func branchyModule(funcs, n int, ifs bool) []byte {
-	section := func(id byte, data []byte) []byte {
-		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
-	}
-	body := []byte{0}
+	var code []byte
 	for range n {
 		if ifs {
-			body = append(body, 0x41, 0, 0x04, 0x40, 0x0b) // i32.const 0; if; end
+			code = append(code, 0x41, 0, 0x04, 0x40, 0x0b) // i32.const 0; if; end
 		} else {
-			body = append(body, 0x02, 0x40, 0x0b) // block; end
+			code = append(code, 0x02, 0x40, 0x0b) // block; end
 		}
 	}
-	body = append(body, 0x0b)
-	code := appendUleb(nil, uint64(funcs))
-	types := appendUleb(nil, uint64(funcs))
-	for range funcs {
-		code = append(appendUleb(code, uint64(len(body))), body...)
-		types = append(types, 0)
-	}
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, section(1, []byte{1, 0x60, 0, 0})...)
-	m = append(m, section(3, types)...)
-	return append(m, section(10, code)...)
+	return nFuncs(funcs, []byte{0}, append(code, 0x0b)...)
 }
 
 // A module whose functions have more blocks and branches than its size
@@ -183,18 +161,15 @@ func TestTooComplexRefused(t *testing.T) {
 // recursiveModule exports f(n) = n == 0 ? 0 : f(n-1) + 1, with 12 i64
 // locals of its own.
 func recursiveModule() []byte {
-	section := func(id byte, data []byte) []byte {
-		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
-	}
-	body := []byte{1, 12, 0x7e,
-		0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b, // if n == 0: return 0
-		0x20, 0, 0x41, 1, 0x6b, 0x10, 0, 0x41, 1, 0x6a, // f(n-1) + 1
-		0x0b}
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, section(1, []byte{1, 0x60, 1, 0x7f, 1, 0x7f})...)
-	m = append(m, section(3, []byte{1, 0})...)
-	m = append(m, section(7, []byte{1, 1, 'f', 0, 0})...)
-	return append(m, section(10, append([]byte{1, byte(len(body))}, body...))...)
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 1, 0x7f})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(appendName(nil, "f"), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{1, 12, 0x7e},
+			0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b, // if n == 0: return 0
+			0x20, 0, 0x41, 1, 0x6b, 0x10, 0, 0x41, 1, 0x6a, // f(n-1) + 1
+			0x0b))),
+	)
 }
 
 // Every call takes its callee's frame from the stack left and gives it
@@ -229,21 +204,13 @@ func TestCallsDrawOnTheStackLeft(t *testing.T) {
 // A br_table's targets count as branches: one of a million targets, 1 MB,
 // would take wazero minutes to compile.
 func TestBranchTableTargetsCount(t *testing.T) {
-	section := func(id byte, data []byte) []byte {
-		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
-	}
 	for _, c := range []struct {
 		targets int
 		refused bool
 	}{{1 << 20, true}, {1000, false}} {
-		body := appendUleb([]byte{0, 0x02, 0x40, 0x41, 0, 0x0e}, uint64(c.targets)) // block; i32.const 0; br_table
-		body = append(body, make([]byte, c.targets+1)...)                           // every target, and the default: label 0
-		body = append(body, 0x0b, 0x0b)
-		m := []byte("\x00asm\x01\x00\x00\x00")
-		m = append(m, section(1, []byte{1, 0x60, 0, 0})...)
-		m = append(m, section(3, []byte{1, 0})...)
-		m = append(m, section(10, append(appendUleb([]byte{1}, uint64(len(body))), body...))...)
-		_, err := Module(m)
+		code := appendUleb([]byte{0x02, 0x40, 0x41, 0, 0x0e}, uint64(c.targets)) // block; i32.const 0; br_table
+		code = append(code, make([]byte, c.targets+1)...)                        // every target, and the default: label 0
+		_, err := Module(nFuncs(1, []byte{0}, append(code, 0x0b, 0x0b)...))
 		if c.refused != errors.Is(err, ErrTooComplex) || !c.refused && err != nil {
 			t.Errorf("%d targets: err = %v; want refused: %v", c.targets, err, c.refused)
 		}
@@ -254,25 +221,18 @@ func TestBranchTableTargetsCount(t *testing.T) {
 // and then summed after blocks blocks that each branch out of themselves:
 // every local is live across every block.
 func liveModule(locals, blocks int) []byte {
-	section := func(id byte, data []byte) []byte {
-		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
-	}
-	body := append(appendUleb([]byte{1}, uint64(locals)), 0x7f)
+	var code []byte
 	for i := range locals {
-		body = appendUleb(append(body, 0x41, byte(i&63), 0x21), uint64(i)) // local i = i & 63
+		code = appendUleb(append(code, 0x41, byte(i&63), 0x21), uint64(i)) // local i = i & 63
 	}
 	for range blocks {
-		body = append(body, 0x02, 0x40, 0x20, 0, 0x0d, 0, 0x0b) // block; local.get 0; br_if 0; end
+		code = append(code, 0x02, 0x40, 0x20, 0, 0x0d, 0, 0x0b) // block; local.get 0; br_if 0; end
 	}
-	body = append(body, 0x41, 0)
+	code = append(code, 0x41, 0)
 	for i := range locals {
-		body = append(appendUleb(append(body, 0x20), uint64(i)), 0x6a) // + local i
+		code = append(appendUleb(append(code, 0x20), uint64(i)), 0x6a) // + local i
 	}
-	body = append(body, 0x1a, 0x0b)
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, section(1, []byte{1, 0x60, 0, 0})...)
-	m = append(m, section(3, []byte{1, 0})...)
-	return append(m, section(10, append(appendUleb([]byte{1}, uint64(len(body))), body...))...)
+	return nFuncs(1, append(appendUleb([]byte{1}, uint64(locals)), 0x7f), append(code, 0x1a, 0x0b)...)
 }
 
 // Locals live across blocks count too: 60,000 of them across 10 blocks,
@@ -294,27 +254,24 @@ func TestLiveLocalsCount(t *testing.T) {
 // compares signatures, not type indices), and g(n), which calls the leaf
 // h n times.
 func indirectModule() []byte {
-	section := func(id byte, data []byte) []byte {
-		return append(appendUleb([]byte{id}, uint64(len(data))), data...)
-	}
-	fn := func(body ...byte) []byte { return append([]byte{byte(len(body))}, body...) }
-	f := fn(0,
+	sig := []byte{0x60, 1, 0x7f, 1, 0x7f}
+	f := fbody([]byte{0},
 		0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b, // if n == 0: return 0
 		0x20, 0, 0x41, 1, 0x6b, 0x41, 0, 0x11, 1, 0, // call_indirect (type 1) table[0] (n-1)
 		0x41, 1, 0x6a, 0x0b) // + 1
-	g := fn(0,
+	g := fbody([]byte{0},
 		0x02, 0x40, 0x03, 0x40, 0x20, 0, 0x45, 0x0d, 1, // block; loop: if n == 0 leave
 		0x20, 0, 0x10, 2, 0x21, 0, 0x0c, 0, 0x0b, 0x0b, // n = h(n); continue
 		0x41, 0, 0x0b)
-	h := fn(0, 0x20, 0, 0x41, 1, 0x6b, 0x0b) // n - 1
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, section(1, []byte{2, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f})...)
-	m = append(m, section(3, []byte{3, 0, 0, 0})...)
-	m = append(m, section(4, []byte{1, 0x70, 1, 1, 1})...)
-	m = append(m, section(7, []byte{2, 1, 'f', 0, 0, 1, 'g', 0, 1})...)
-	m = append(m, section(9, []byte{1, 0, 0x41, 0, 0x0b, 1, 0})...)
-	code := append(append(append([]byte{3}, f...), g...), h...)
-	return append(m, section(10, code)...)
+	h := fbody([]byte{0}, 0x20, 0, 0x41, 1, 0x6b, 0x0b) // n - 1
+	return wasmOf(
+		sec(secType, vec(sig, sig)),
+		sec(secFunction, vec([]byte{0}, []byte{0}, []byte{0})),
+		sec(secTable, vec([]byte{0x70, 1, 1, 1})),
+		sec(secExport, vec(append(appendName(nil, "f"), 0x00, 0x00), append(appendName(nil, "g"), 0x00, 0x01))),
+		sec(secElement, vec([]byte{0, 0x41, 0, 0x0b, 1, 0})),
+		sec(secCode, vec(f, g, h)),
+	)
 }
 
 // A call through the table draws on the stack left whatever type index
