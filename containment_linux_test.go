@@ -1020,14 +1020,7 @@ func kernelSettingCheck(e *escapeEnv, r attackResult, err error) {
 // sysSetting names a setting in /sys that root may write and that reads
 // as it is written.
 func sysSetting(t *testing.T) string {
-	t.Helper()
-	for _, path := range []string{"/sys/kernel/mm/ksm/pages_to_scan", "/sys/module/printk/parameters/time"} {
-		if fileExists(path) {
-			return path
-		}
-	}
-	t.Skip("no /sys setting known here")
-	return ""
+	return firstExisting(t, "a /sys setting", "/sys/kernel/mm/ksm/pages_to_scan", "/sys/module/printk/parameters/time")
 }
 
 // consoleDevice names a device node only root may open, and which a root
@@ -1035,12 +1028,18 @@ func sysSetting(t *testing.T) string {
 // read what is typed at the console (a device cgroup may keep root from
 // the disks, as on the VMs CI runs on, but not from the consoles).
 func consoleDevice(t *testing.T) string {
+	return firstExisting(t, "a console device", "/dev/tty1", "/dev/console")
+}
+
+// firstExisting returns the first of paths that exists, or skips the
+// test: the machine has no what for the attack to use.
+func firstExisting(t *testing.T, what string, paths ...string) string {
 	t.Helper()
-	for _, dev := range []string{"/dev/tty1", "/dev/console"} {
-		if fileExists(dev) {
-			return dev
+	for _, path := range paths {
+		if fileExists(path) {
+			return path
 		}
 	}
-	t.Skip("no console device here")
+	t.Skipf("no %s here (%s)", what, strings.Join(paths, ", "))
 	return ""
 }

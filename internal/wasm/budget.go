@@ -9,9 +9,10 @@ import (
 // pageSize is a wasm page: linear memory grows by whole pages.
 const pageSize = 65536
 
-// budget is the memory one plugin may hold: the linear memories and
-// tables of all its instances together, busy or idle, never exceed limit
-// bytes (a table is charged at its maximum when its instance is made).
+// budget is the memory one plugin may hold: the linear memories, tables
+// and call stacks of all its instances together, busy or idle, never
+// exceed limit bytes (tables and stack are charged in full when an
+// instance is made: instanceBytes).
 //
 // Threat: a plugin multiplying its memory cap by its instances (up to
 // maxInstances of them, each growing to the cap, and idle ones keeping
@@ -76,9 +77,10 @@ func (b *budget) inUse() int64 {
 // memory returns the allocator for one new instance, holding reserved
 // bytes already charged for the instance's initial memory (so that
 // wazero's first allocation, which it cannot let fail, always fits), and
-// tables bytes charged for its tables, returned with the memory's.
-func (b *budget) memory(reserved, tables int64) *linearMemory {
-	return &linearMemory{b: b, charged: reserved, tables: tables}
+// fixed bytes charged for its tables and call stack, returned with the
+// memory's.
+func (b *budget) memory(reserved, fixed int64) *linearMemory {
+	return &linearMemory{b: b, charged: reserved, fixed: fixed}
 }
 
 // linearMemory backs one instance's linear memory with a buffer charged
@@ -91,7 +93,7 @@ type linearMemory struct {
 	mu      sync.Mutex
 	buf     []byte
 	charged int64 // bytes charged to b: cap(buf), or the reservation before the first allocation
-	tables  int64 // bytes charged to b for the instance's tables
+	fixed   int64 // bytes charged to b for the instance's tables and call stack
 	max     uint64
 	freed   bool
 }
@@ -155,8 +157,8 @@ func (m *linearMemory) Free() {
 		return
 	}
 	m.freed = true
-	m.b.release(m.charged + m.tables)
-	m.charged, m.tables = 0, 0
+	m.b.release(m.charged + m.fixed)
+	m.charged, m.fixed = 0, 0
 	m.buf = nil
 }
 

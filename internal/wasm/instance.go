@@ -33,7 +33,7 @@ type instance struct {
 // call stack that ran out from the guest's own unreachable.
 func (inst *instance) classify(err error) error {
 	if inst.stackLeft != nil && int32(inst.stackLeft.Get()) < 0 {
-		return fmt.Errorf("%w: trap: call stack exhausted: the guest's calls went deeper than its bound of %d KiB of stack (a 128th of max_memory_bytes, within 64 KiB and 16 MiB)", tier.ErrCrashed, inst.stackBound>>10)
+		return fmt.Errorf("%w: trap: call stack exhausted: the guest's calls went deeper than its bound of %d KiB of stack (half of stackReserve: a 128th of max_memory_bytes, within 64 KiB and 16 MiB)", tier.ErrCrashed, inst.stackBound>>10)
 	}
 	return classify(err)
 }
@@ -62,7 +62,7 @@ func (inst *instance) close() {
 func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.InitializeResult, error) {
 	var info protocol.InitializeResult
 	begin := time.Now()
-	mem := p.mem.memory(p.initialMemory, p.tableBytes+p.stackBytes)
+	mem := p.mem.memory(p.initialMemory, p.instanceBytes()-p.initialMemory)
 	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, mem), p.compiled, p.moduleConfig())
 	if err != nil {
 		mem.Free()

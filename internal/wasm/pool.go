@@ -64,9 +64,8 @@ func (p *plugin) get(ctx context.Context) (*instance, error) {
 }
 
 // take pops the most recently used idle instance; failing that it
-// reserves a new instance's initial memory and tables and counts it
-// (create); or it
-// returns what to wait on.
+// reserves what a new instance is charged (instanceBytes) and counts it
+// (create); or it returns what to wait on.
 func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
 	p.pool.mu.Lock()
 	defer p.pool.mu.Unlock()
