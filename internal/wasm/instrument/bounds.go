@@ -56,15 +56,7 @@ func (m *module) rewriteTables(b []byte) ([]byte, error) {
 		start := r.pos
 		r.valType(m.checkType)
 		out = append(out, r.b[start:r.pos]...)
-		flags := r.byte()
-		if flags > 1 {
-			r.fail("limits 0x%x: %v", flags, ErrUnsupported)
-		}
-		lo := r.u32()
-		hi := lo
-		if flags == 1 {
-			hi = r.u32()
-		}
+		lo, hi := readLimits(r)
 		out = appendUleb(appendUleb(append(out, 1), uint64(lo)), uint64(hi))
 	}
 	return out, r.end()
@@ -90,11 +82,7 @@ func TableBytes(wasm []byte) (int64, error) {
 		n := r.u32()
 		for i := uint32(0); i < n && r.err == nil; i++ {
 			r.valType(^uint32(0))
-			flags, lo := r.byte(), r.u32()
-			hi := lo
-			if flags == 1 {
-				hi = r.u32()
-			}
+			_, hi := readLimits(r)
 			entries += int64(hi)
 		}
 		if err := r.end(); err != nil {
@@ -118,8 +106,7 @@ const tableEntryBytes = 8
 // would hold the host's Load for hours, outside any deadline, before any
 // of its code runs. At about 16 ns a unit (the costliest shape measured,
 // blocks branching out of a deep nest), the bound is about 1 s, and 4 s
-// for every megabyte of code (4-5 s measured for a 31-71 KB module at
-// the bound of the 2^28 this had first); one function of a small module
+// for every megabyte of code; one function of a small module
 // may have 8,192 blocks and branches (the largest of Go's runtime here
 // has about 1,000, C's printf about 560).
 func compileBudget(n int) uint64 { return 1<<26 + 256*uint64(n) }

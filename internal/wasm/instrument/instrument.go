@@ -346,15 +346,19 @@ func checkLimits(b []byte, table bool, types uint32) ([]byte, error) {
 	return b, r.end()
 }
 
-func readLimits(r *reader) {
+// readLimits reads a table's or memory's limits: its minimum, and its
+// maximum (its minimum where it declares none).
+func readLimits(r *reader) (lo, hi uint32) {
 	flags := r.byte()
 	if flags > 1 {
 		r.fail("limits 0x%x: %v", flags, ErrUnsupported)
 	}
-	r.u32()
+	lo = r.u32()
+	hi = lo
 	if flags == 1 {
-		r.u32()
+		hi = r.u32()
 	}
+	return lo, hi
 }
 
 // resultBlock returns the block type with the given results and no
