@@ -39,7 +39,12 @@ package instrument
 // (or i32.sub), where BOUND is an i32.const or a local the loop never
 // writes, x is written nowhere else in the loop, and cmp, read as x' cmp
 // bound, is i32.ne (c a power of two, either sign), or i32.lt_s/lt_u (c
-// = 1) or i32.gt_s/gt_u (c = -1). Every iteration that goes on then runs
+// = 1) or i32.gt_s/gt_u (c = -1). The tee may be followed by an
+// i32.const d and an i32.add or i32.sub, the value compared then being
+// y' = x' + d (modulo 2^32; clang's `while (j >= 0 && ...) j--` compares
+// j' + 1 > 1): y is stepped by c as x is, with the tee, and by nothing
+// else, so everything below holds of y, whose distance to the bound is
+// what the charge and the refunds count. Every iteration that goes on then runs
 // the tee once, the loop runs at most U times (tripBound proves it),
 // each time at most cost instructions (no inner loop, no backward branch
 // but the back edge), so the charge before it covers it, and is at most
@@ -61,6 +66,7 @@ type counted struct {
 	bound uint32 // the bound's local, unless konst
 	k     int32  // the bound, if konst
 	konst bool
+	off   int32 // what x' is compared as: x' + off (modulo 2^32)
 	down  bool  // x steps down
 	shift uint8 // x steps by 1 << shift
 	end   int   // the loop's end in bd.ops
@@ -183,24 +189,47 @@ func (cl *counted) tail(code []byte, ops []op) int {
 	if c, l, _ := at(n - 1); c != opcodeBrIf || l != 0 {
 		return -1
 	}
-	cmp, flip, tee := byte(opcodeI32Ne), false, n-2
+	// value returns the index of the tee of x' + d ending at ops[i]
+	// (an i32.const d added or subtracted, or none), or -1.
+	value := func(i int) int {
+		c, _, _ := at(i)
+		if c == opcodeLocalTee {
+			return i
+		}
+		k, _, d := at(i - 1)
+		if t, _, _ := at(i - 2); k != opcodeI32Const || t != opcodeLocalTee {
+			return -1
+		}
+		switch c {
+		case opcodeI32Add:
+			cl.off = int32(d)
+		case opcodeI32Sub:
+			cl.off = -int32(d) // modulo 2^32, as the guest's difference
+		default:
+			return -1
+		}
+		return i - 2
+	}
+	cmp, flip, tee := byte(opcodeI32Ne), false, -1
 	switch c, _, _ := at(n - 2); {
-	case c == opcodeLocalTee: // x' != 0
-		cl.konst = true
 	case c >= opcodeI32Ne && c <= opcodeI32GtU:
 		cmp = c
-		if t, _, _ := at(n - 3); t == opcodeLocalTee { // the bound first
-			tee, flip = n-3, true
-			if !bound(n - 7) {
+		if tee = value(n - 3); tee >= 0 { // the bound first
+			flip = true
+			if !bound(tee - 4) {
 				return -1
 			}
 		} else {
-			tee = n - 4
 			if !bound(n - 3) {
 				return -1
 			}
+			tee = value(n - 4)
 		}
-	default:
+	default: // x' != 0
+		cl.konst = true
+		tee = value(n - 2)
+	}
+	if tee < 0 {
 		return -1
 	}
 	tc, x, _ := at(tee)
@@ -387,9 +416,9 @@ func (bd *body) tripBound(out []byte, cl *counted) []byte {
 	return out
 }
 
-// distance appends bound - x when x steps up, x - bound when it steps
-// down (tripBound shifts it to steps, once it knows it is a whole
-// number of them).
+// distance appends bound - y when x steps up, y - bound when it steps
+// down, y = x + off (tripBound shifts it to steps, once it knows it is
+// a whole number of them).
 func (cl *counted) distance(out []byte) []byte {
 	bound := func(out []byte) []byte {
 		if cl.konst {
@@ -397,7 +426,14 @@ func (cl *counted) distance(out []byte) []byte {
 		}
 		return appendUleb(append(out, opcodeLocalGet), uint64(cl.bound))
 	}
-	x := func(out []byte) []byte { return appendUleb(append(out, opcodeLocalGet), uint64(cl.x)) }
+	x := func(out []byte) []byte {
+		out = appendUleb(append(out, opcodeLocalGet), uint64(cl.x))
+		if cl.off != 0 {
+			out = appendSleb(append(out, opcodeI32Const), int64(cl.off))
+			out = append(out, opcodeI32Add)
+		}
+		return out
+	}
 	if cl.down {
 		return append(bound(x(out)), opcodeI32Sub)
 	}

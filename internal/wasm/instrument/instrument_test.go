@@ -222,6 +222,7 @@ func TestStopsRunaways(t *testing.T) {
 		{"loop that branches back before its call", skipCallModule(), "spin", false},
 		{"counted loop whose bound is not a whole number of steps away", strideModule(), "spin", false},
 		{"counted loop in a loop", nestedCountedModule(false), "spin", false},
+		{"counted loop compared with an offset that puts its bound 2^31 steps away", offsetModule(), "spin", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -465,6 +466,19 @@ func strideModule() []byte {
 		0x03, 0x40, 0x20, 0, 0x41, 2, 0x6a, 0x22, 0, 0x20, 1, 0x47, 0x0d, 0, 0x0b)
 }
 
+// offsetModule's loop is a counted loop whose value compared is x +
+// 0x7fff0000 (counted.go): x counts down from n (60 in the test), the
+// sum from 0x7fff003c, and the loop goes on while the sum is above 1,
+// about 2^31 times. Charged for x's distance to the bound, 59 steps, it
+// would run seconds without a check.
+//
+//	loop  local.get 0  i32.const -1  i32.add  local.tee 0
+//	      i32.const 0x7fff0000  i32.add  i32.const 1  i32.gt_s  br_if 0  end
+func offsetModule() []byte {
+	return spinModule(0x03, 0x40, 0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0,
+		0x41, 0x80, 0x80, 0xfc, 0xff, 0x07, 0x6a, 0x41, 1, 0x4a, 0x0d, 0, 0x0b)
+}
+
 // nestedCountedModule loops around a counted loop of 4000 iterations
 // (x counts up while x < 4000, lt_s), for ever, or n times (n the
 // parameter) when finite: the outer loop's own charge is a few
@@ -508,7 +522,7 @@ func TestCountedLoopsAreCharged(t *testing.T) {
 
 // A counted loop that is the function's only loop, left early by a
 // branch out of every loop or at its bound, returns what it did and is
-// charged, with the check's refill below, at and above its charge.
+// charged, with the check's refill below, at and above its charge. Up:
 //
 //	block $out
 //	  loop  local.get 1  local.get 0  i32.eq  br_if $out
@@ -517,31 +531,55 @@ func TestCountedLoopsAreCharged(t *testing.T) {
 //	  local.get 1  i32.const 100  i32.add  local.set 1   ;; at the bound only
 //	end
 //	local.get 1  return
+//
+// Down, compared with an offset (clang's `while (j >= 0 && ...) j--`),
+// from 1000 while x' + 1 > 1:
+//
+//	i32.const 1000  local.set 1
+//	block $out
+//	  loop  local.get 1  local.get 0  i32.eq  br_if $out
+//	        local.get 1  i32.const -1  i32.add  local.tee 1  i32.const 1  i32.add  i32.const 1  i32.gt_s  br_if 0
+//	  end
+//	  local.get 1  i32.const 100  i32.add  local.set 1
+//	end
+//	local.get 1  return
 func TestCountedLoopExits(t *testing.T) {
-	wasm := spinModule(0x02, 0x40, 0x03, 0x40, 0x20, 1, 0x20, 0, 0x46, 0x0d, 1,
-		0x20, 1, 0x41, 1, 0x6a, 0x22, 1, 0x41, 0xe8, 0x07, 0x48, 0x0d, 0, 0x0b,
-		0x20, 1, 0x41, 0xe4, 0x00, 0x6a, 0x21, 1, 0x0b, 0x20, 1, 0x0f)
-	if n := countedLoops(t, wasm); n != 1 {
-		t.Fatalf("%d counted loops, want 1", n)
-	}
-	ctx := context.Background()
-	orig := newHost(t, 0).instantiate(t, wasm).ExportedFunction("spin")
-	for _, refill := range []int32{100, 1 << 16} {
-		h := newHost(t, refill)
-		inst := h.instantiate(t, mustInstrument(t, wasm)).ExportedFunction("spin")
-		for _, n := range []uint64{0, 1, 5, 999, 1000, 5000} {
-			want, err := orig.Call(ctx, n)
-			if err != nil {
-				t.Fatal(err)
+	exits := []byte{0x20, 1, 0x20, 0, 0x46, 0x0d, 1}
+	after := []byte{0x0b, 0x20, 1, 0x41, 0xe4, 0x00, 0x6a, 0x21, 1, 0x0b, 0x20, 1, 0x0f}
+	for _, c := range []struct {
+		name       string
+		start, end []byte
+	}{
+		{"up", nil, []byte{0x20, 1, 0x41, 1, 0x6a, 0x22, 1, 0x41, 0xe8, 0x07, 0x48, 0x0d, 0}},
+		{"down with an offset", []byte{0x41, 0xe8, 0x07, 0x21, 1},
+			[]byte{0x20, 1, 0x41, 0x7f, 0x6a, 0x22, 1, 0x41, 1, 0x6a, 0x41, 1, 0x4a, 0x0d, 0}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code := append(append(append([]byte(nil), c.start...), 0x02, 0x40, 0x03, 0x40), exits...)
+			wasm := spinModule(append(append(code, c.end...), after...)...)
+			if n := countedLoops(t, wasm); n != 1 {
+				t.Fatalf("%d counted loops, want 1", n)
 			}
-			got, err := inst.Call(ctx, n)
-			if err != nil || got[0] != want[0] {
-				t.Errorf("refill %d: spin(%d) = %v, %v instrumented, %d originally", refill, n, got, err, want[0])
+			ctx := context.Background()
+			orig := newHost(t, 0).instantiate(t, wasm).ExportedFunction("spin")
+			for _, refill := range []int32{100, 1 << 16} {
+				h := newHost(t, refill)
+				inst := h.instantiate(t, mustInstrument(t, wasm)).ExportedFunction("spin")
+				for _, n := range []uint64{0, 1, 5, 999, 1000, 5000} {
+					want, err := orig.Call(ctx, n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := inst.Call(ctx, n)
+					if err != nil || got[0] != want[0] {
+						t.Errorf("refill %d: spin(%d) = %v, %v instrumented, %d originally", refill, n, got, err, want[0])
+					}
+				}
+				if h.checks.Load() == 0 {
+					t.Errorf("refill %d: never called the check", refill)
+				}
 			}
-		}
-		if h.checks.Load() == 0 {
-			t.Errorf("refill %d: never called the check", refill)
-		}
+		})
 	}
 }
 
@@ -560,6 +598,13 @@ func TestCountedLoopForms(t *testing.T) {
 		{"x -= 1 while x != 0", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x0d, 0), 1},
 		{"x -= 1 while x > 1", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 1, 0x4a, 0x0d, 0), 1},
 		{"bound > x + 1", loop(0x20, 1, 0x20, 0, 0x41, 1, 0x6a, 0x22, 0, 0x4b, 0x0d, 0), 1},
+		{"x -= 1 while x + 1 > 1", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 1, 0x6a, 0x41, 1, 0x4a, 0x0d, 0), 1},
+		{"x -= 1 while x - 3 > 1", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 3, 0x6b, 0x41, 1, 0x4a, 0x0d, 0), 1},
+		{"bound > x + 1 + 5", loop(0x20, 1, 0x20, 0, 0x41, 1, 0x6a, 0x22, 0, 0x41, 5, 0x6a, 0x4b, 0x0d, 0), 1},
+		{"x -= 1 while x + 4 != 0", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 4, 0x6a, 0x0d, 0), 1},
+		{"x -= 1 while x + bound > 1", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x20, 1, 0x6a, 0x41, 1, 0x4a, 0x0d, 0), 0},
+		{"x -= 1 while x * 2 > 1", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 2, 0x6c, 0x41, 1, 0x4a, 0x0d, 0), 0},
+		{"x -= 1 while (x + 1) + 1 > 1", loop(0x20, 0, 0x41, 0x7f, 0x6a, 0x22, 0, 0x41, 1, 0x6a, 0x41, 1, 0x6a, 0x41, 1, 0x4a, 0x0d, 0), 0},
 		{"x written elsewhere", loop(append([]byte{0x41, 0, 0x21, 0}, tail...)...), 0},
 		{"bound written", loop(append([]byte{0x41, 5, 0x21, 1}, tail...)...), 0},
 		{"another branch back", loop(append([]byte{0x20, 0, 0x0d, 0}, tail...)...), 0},
