@@ -272,7 +272,8 @@ func (h *Host) allowedFuncs(grants capability.Set) []string {
 // call runs a call on the current instance, waiting for a restart in
 // progress (within ctx).
 func (p *loadedPlugin) call(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
-	if !p.enter() {
+	cur, ok := p.enter()
+	if !ok {
 		// Replaced or removed by a reload since the caller found it.
 		if next := p.successor(); next != nil {
 			return next.call(ctx, params)
@@ -281,43 +282,54 @@ func (p *loadedPlugin) call(ctx context.Context, params protocol.CallParams) (js
 	}
 	defer p.leave()
 	ctx, params, rec := p.host.tel.startCall(ctx, p, params) // telemetry.go
-	res, err := p.callCurrent(ctx, params)
+	res, err := p.callCurrent(ctx, params, cur)
 	rec.end(ctx, err)
 	return res, err
 }
 
-// callCurrent runs a call on the current instance, waiting for a restart
-// in progress (within ctx).
-func (p *loadedPlugin) callCurrent(ctx context.Context, params protocol.CallParams) (json.RawMessage, error) {
-	for {
-		p.mu.Lock()
-		state, inst, ready, lastErr := p.state, p.inst, p.ready, p.lastErr
-		p.mu.Unlock()
-		switch state {
+// current is what a call finds of its plugin: its state and instance.
+type current struct {
+	state   State
+	inst    tier.Instance
+	ready   chan struct{}
+	lastErr error
+}
+
+// current returns what a call finds now. p.mu is held.
+func (p *loadedPlugin) current() current {
+	return current{p.state, p.inst, p.ready, p.lastErr}
+}
+
+// callCurrent runs a call on the current instance (cur, what the call
+// found when it was admitted), waiting for a restart in progress (within
+// ctx).
+func (p *loadedPlugin) callCurrent(ctx context.Context, params protocol.CallParams, cur current) (json.RawMessage, error) {
+	for ; ; cur = p.reread() {
+		switch cur.state {
 		case StateDisabled:
-			return nil, fmt.Errorf("%w (last: %v)", ErrPluginDisabled, lastErr)
+			return nil, fmt.Errorf("%w (last: %v)", ErrPluginDisabled, cur.lastErr)
 		case StateStopped:
 			return nil, ErrClosed
 		case StateRestarting:
 			select {
-			case <-ready:
+			case <-cur.ready:
 				continue
 			case <-ctx.Done():
-				return nil, fmt.Errorf("%w: plugin is restarting after: %v", ErrDeadline, lastErr)
+				return nil, fmt.Errorf("%w: plugin is restarting after: %v", ErrDeadline, cur.lastErr)
 			}
 		}
 		select {
-		case <-inst.Done():
+		case <-cur.inst.Done():
 			// It ended before this call reached it (the watcher has not
 			// seen it yet): wait for its replacement instead of failing
 			// a call the plugin never received.
-			p.ended(inst)
+			p.ended(cur.inst)
 			continue
 		default:
 		}
-		res, err := inst.Call(ctx, params)
+		res, err := cur.inst.Call(ctx, params)
 		if errors.Is(err, tier.ErrNotRunning) {
-			p.ended(inst) // never sent: wait for the replacement
+			p.ended(cur.inst) // never sent: wait for the replacement
 			continue
 		}
 		if err != nil {
@@ -325,6 +337,13 @@ func (p *loadedPlugin) callCurrent(ctx context.Context, params protocol.CallPara
 		}
 		return res, nil
 	}
+}
+
+// reread returns what a call finds of p now.
+func (p *loadedPlugin) reread() current {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.current()
 }
 
 // ended marks the plugin as restarting when inst, its current instance,

@@ -188,15 +188,16 @@ func codeVersion(src *source) string {
 	return "sha256 " + hex.EncodeToString(sum[:])
 }
 
-// enter admits a call unless the plugin is retired.
-func (p *loadedPlugin) enter() bool {
+// enter admits a call unless the plugin is retired, and returns what
+// the call finds of it (under the same lock: one lock a call less).
+func (p *loadedPlugin) enter() (current, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.retired {
-		return false
+		return current{}, false
 	}
 	p.inflight++
-	return true
+	return p.current(), true
 }
 
 // leave ends a call admitted by enter.

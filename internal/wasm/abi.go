@@ -210,12 +210,25 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // run calls fn under ctx, which carries the call's deadline. The guest's
 // instrumented code calls check at regular intervals, which stops it once
 // ctx has ended, even if it never yields (interrupt.go); poll_oneoff
-// wakes a guest asleep in WASI.
+// wakes a guest asleep in WASI. A context that has already ended is not
+// entered.
 func (inst *instance) run(ctx context.Context, fn api.Function, args ...uint64) (uint64, error) {
-	if ctx.Err() != nil {
+	if ended(ctx) {
 		return 0, errDeadline
 	}
 	return inst.enter(ctx, fn, args...)
+}
+
+// ended reports whether ctx has ended. Of a call's own state it asks the
+// caller's context, and not the clock: the state was made moments ago,
+// and a deadline passed since (a wait for an instance fails at it) is
+// the guest's first check's to find, within fuelRefill instructions. A
+// clock read is a tenth of a small call's own cost.
+func ended(ctx context.Context) bool {
+	if s, ok := ctx.(*callState); ok {
+		return s.parent.Err() != nil || s.timed != nil && s.timed.Err() != nil
+	}
+	return ctx.Err() != nil
 }
 
 // enter calls fn (an export of the contract: at most two parameters and

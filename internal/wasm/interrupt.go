@@ -53,10 +53,8 @@ func (p *plugin) check(ctx context.Context, _ api.Module, stack []uint64) {
 		}
 		panic(sys.NewExitError(code))
 	}
-	select {
-	case <-p.done:
+	if p.stopping.Load() {
 		panic(sys.NewExitError(sys.ExitCodeContextCanceled))
-	default:
 	}
 	stack[0] = api.EncodeI32(fuelRefill)
 }

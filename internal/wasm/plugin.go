@@ -41,6 +41,7 @@ type plugin struct {
 	stackBytes    int64 // bytes charged for an instance's call stack (stackReserve)
 
 	done     chan struct{}
+	stopping atomic.Bool // set as done is closed: a load where a call's path asks (a select costs more)
 	stopOnce sync.Once
 }
 
@@ -180,10 +181,8 @@ func (p *plugin) call(ctx context.Context, cctx *callState, call protocol.CallPa
 // takeSlot takes one of the slots that bound the calls in flight,
 // waiting for one while ctx allows.
 func (p *plugin) takeSlot(ctx context.Context) error {
-	select {
-	case <-p.done:
+	if p.stopping.Load() {
 		return tier.ErrStopped
-	default:
 	}
 	select {
 	case p.slots <- struct{}{}: // the common case, without a wait
@@ -207,6 +206,7 @@ const reuseParams = 64 << 10
 // Stop closes every instance and the runtime.
 func (p *plugin) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
+		p.stopping.Store(true)
 		close(p.done)
 		p.closePool()
 		p.rt.Close(ctx)

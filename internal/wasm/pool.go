@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -22,9 +23,10 @@ var idleTimeout = 30 * time.Second
 // pool holds one plugin's instances: each serves one call at a time
 // (wazero instances are not safe for concurrent use). Idle instances are
 // kept most recently used last, so that the ones a quieter load no
-// longer needs age at the front and are closed after idleTimeout; the
-// most recently used one is kept however long it idles, so that a
-// plugin called now and then does not initialize an instance each time.
+// longer needs age at the front and are closed after idleTimeout, counted
+// from when they were first idle beside another; the most recently used
+// one is kept however long it idles, so that a plugin called now and
+// then does not initialize an instance each time.
 type pool struct {
 	mu      sync.Mutex
 	idle    []*instance
@@ -109,22 +111,34 @@ func (p *plugin) alive() int {
 
 // put returns an instance to the pool, or discards a broken one.
 func (p *plugin) put(inst *instance, broken bool) {
-	select {
-	case <-p.done:
-		broken = true
-	default:
-	}
-	if broken {
+	if broken || p.stopping.Load() {
 		p.discard(inst)
 		return
 	}
 	p.pool.mu.Lock()
-	inst.idleSince = time.Since(p.epoch)
+	// An instance idle alone is the one kept however long it idles: its
+	// time is counted from when another joins it, and the clock is read
+	// only then (a call's path with one caller reads it once, at the
+	// start: a clock read is a tenth of a small call's own cost).
+	if len(p.pool.idle) == 0 {
+		inst.idleSince = idleAlone
+	} else {
+		now := time.Since(p.epoch)
+		if first := p.pool.idle[0]; first.idleSince == idleAlone {
+			first.idleSince = now
+		}
+		inst.idleSince = now
+	}
 	p.pool.idle = append(p.pool.idle, inst)
 	p.signal()
 	p.armReaper()
 	p.pool.mu.Unlock()
 }
+
+// idleAlone is the idleSince of an instance that has idled alone since it
+// was returned (only ever the first of p.pool.idle, the only one). Never
+// below a reaper's cutoff.
+const idleAlone = time.Duration(math.MaxInt64)
 
 // discard closes an instance, returning its memory to the budget.
 func (p *plugin) discard(inst *instance) {
