@@ -21,7 +21,10 @@ import (
 // call would otherwise see the state's next use).
 //
 // A state is used by one goroutine, the call's: wazero runs the guest
-// and its host functions on the goroutine that called it.
+// and its host functions on the goroutine that called it. Each instance
+// keeps one and begins it again for every call it serves (plugin.call);
+// a call that waits for an instance, or starts one, does so under a
+// state of its own (getBy).
 type callState struct {
 	parent  context.Context
 	epoch   time.Time     // the plugin's (plugin.epoch)
@@ -38,7 +41,15 @@ type callState struct {
 // kept as the time since then, which reads the monotonic clock alone
 // (time.Now reads the wall clock as well).
 func newCallState(parent context.Context, w *deadline.Watch, epoch time.Time, timeout time.Duration) *callState {
-	return &callState{parent: parent, epoch: epoch, due: time.Since(epoch) + timeout, watch: w}
+	s := new(callState)
+	s.begin(parent, w, epoch, time.Since(epoch)+timeout)
+	return s
+}
+
+// begin makes s the state of a call under parent that must end at due
+// (since epoch), whatever it held before.
+func (s *callState) begin(parent context.Context, w *deadline.Watch, epoch time.Time, due time.Duration) {
+	*s = callState{parent: parent, epoch: epoch, due: due, watch: w}
 }
 
 type stateKey struct{}

@@ -25,6 +25,7 @@ type instance struct {
 	idleSince         time.Duration     // when it was last returned to the pool, since plugin.epoch
 	params            []byte            // the last call's encoded parameters, for the next to reuse
 	stack             [2]uint64         // arguments and results of calls into the guest (enter)
+	state             callState         // the state of the call it serves (plugin.call)
 	stackLeft         api.MutableGlobal // the call stack the guest has left (instrument.StackExport)
 	stackBound        int64             // bytes of call stack the guest may use
 }

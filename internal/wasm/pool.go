@@ -65,15 +65,44 @@ func (p *plugin) get(ctx context.Context) (*instance, error) {
 	}
 }
 
+// getBy takes an idle instance, or gets one (get) under a state of its
+// own that ends at due (since p.epoch) or with ctx.
+func (p *plugin) getBy(ctx context.Context, due time.Duration) (*instance, error) {
+	if inst := p.takeIdle(); inst != nil {
+		return inst, nil
+	}
+	var wait callState
+	wait.begin(ctx, &p.watch, p.epoch, due)
+	defer wait.end()
+	return p.get(&wait)
+}
+
+// takeIdle pops the most recently used idle instance, if any.
+func (p *plugin) takeIdle() *instance {
+	p.pool.mu.Lock()
+	defer p.pool.mu.Unlock()
+	return p.popIdle()
+}
+
+// popIdle pops the most recently used idle instance, if any. p.pool.mu
+// is held.
+func (p *plugin) popIdle() *instance {
+	n := len(p.pool.idle)
+	if n == 0 {
+		return nil
+	}
+	inst := p.pool.idle[n-1]
+	p.pool.idle = p.pool.idle[:n-1]
+	return inst
+}
+
 // take pops the most recently used idle instance; failing that it
 // reserves what a new instance is charged (instanceBytes) and counts it
 // (create); or it returns what to wait on.
 func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
 	p.pool.mu.Lock()
 	defer p.pool.mu.Unlock()
-	if n := len(p.pool.idle); n > 0 {
-		inst = p.pool.idle[n-1]
-		p.pool.idle = p.pool.idle[:n-1]
+	if inst := p.popIdle(); inst != nil {
 		return inst, false, nil
 	}
 	if p.pool.count < min(maxInstances, cap(p.slots)) && p.mem.reserve(p.instanceBytes()) {
