@@ -58,11 +58,13 @@ type fakeHost struct {
 	granted capability.Set
 	kv      map[string]json.RawMessage
 	inputs  []json.RawMessage // every input a granted call got
+	ctxs    []context.Context // every call's context, kept past the call
 }
 
-func (f *fakeHost) call(_ context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
+func (f *fakeHost) call(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ctxs = append(f.ctxs, ctx)
 	cap := map[string]string{"log": "log", "kv.set": "kv", "kv.get": "kv", "secret.read": "secret.read"}[fn]
 	if !f.granted.AllowsString(cap) {
 		f.denied = append(f.denied, fn)
@@ -225,6 +227,40 @@ func TestHostCallRoundTrip(t *testing.T) {
 	out, err := call(inst, "kv", map[string]any{"value": 42}, 10*time.Second)
 	if err != nil || string(out) != `{"found":true,"value":42}` {
 		t.Errorf("kv round trip = %s, %v", out, err)
+	}
+}
+
+// A host function that keeps its context past the call sees it ended,
+// and never the next call's: an instance's calls share its state
+// (callState), which host functions are not given (threat: a host
+// function acting later for a call that has ended, under another
+// caller's context: its values, its trace, its deadline).
+func TestHostFunctionContextEndsWithTheCall(t *testing.T) {
+	s := newStarter(t)
+	inst, e, err := start(t, s, goGuestManifest, testutil.GoWasm(t, "internal/wasm/testdata/goguest"), []string{"kv"}, tier.Limits{MaxInflight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type caller struct{}
+	for _, who := range []string{"first", "second"} {
+		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), caller{}, who), 10*time.Second)
+		_, err := inst.Call(ctx, protocol.CallParams{Name: "kv", Input: json.RawMessage(`{"value":1}`)})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.host.mu.Lock()
+	defer e.host.mu.Unlock()
+	if len(e.host.ctxs) < 2 {
+		t.Fatalf("%d host calls, want some of each call", len(e.host.ctxs))
+	}
+	first := e.host.ctxs[0]
+	if got := first.Value(caller{}); got != "first" {
+		t.Errorf("the first call's host function's context now holds %v, want the first caller's", got)
+	}
+	if first.Err() == nil {
+		t.Error("the first call's host function's context has not ended with the call")
 	}
 }
 
