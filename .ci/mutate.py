@@ -214,6 +214,10 @@ MUTATIONS = [
     ("wasm: host functions never given an instance's reused call state", "internal/wasm/abi.go",
      "\tres, err := p.spec.Host(state.context(), string(fn), input)", "\tres, err := p.spec.Host(state, string(fn), input)",
      "TestHostFunctionContextEndsWithTheCall", "./internal/wasm"),
+    ("wasm calls in flight", [
+        ("internal/wasm/pool.go", "\tif p.pool.calls >= p.spec.Limits.MaxInflight || p.stopping.Load() {", "\tif p.stopping.Load() {"),
+        ("internal/wasm/pool.go", "\t\tif p.pool.calls < p.spec.Limits.MaxInflight {", "\t\tif true {")],
+     None, None, "TestInflightLimit", "./internal/wasm"),
     ("wasm: poll_oneoff's subscriptions bounded", "internal/wasm/poll.go",
      "\tif n == 0 || n > maxSubscriptions {", "\tif n == 0 {",
      "TestPollOneoffSemantics", "./internal/wasm/"),

@@ -32,7 +32,6 @@ type plugin struct {
 	seq      atomic.Int64
 	epoch    time.Time // read once: call deadlines and idle times are kept as time since then
 
-	slots         chan struct{}  // calls in flight
 	watch         deadline.Watch // the calls' deadlines
 	pool          pool
 	mem           *budget
@@ -52,7 +51,6 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 	p := &plugin{
 		spec:  spec,
 		rt:    rt,
-		slots: make(chan struct{}, spec.Limits.MaxInflight),
 		mem:   &budget{limit: int64(pages(spec.Limits.MaxMemory)) * pageSize},
 		done:  make(chan struct{}),
 		epoch: time.Now(),
@@ -120,86 +118,67 @@ func (p *plugin) startFirst(ctx context.Context) error {
 	return nil
 }
 
-// Call runs one hook or function on an instance from the pool.
+// Call runs one hook or function on an instance from the pool, holding
+// one of the slots that bound the calls in flight.
 func (p *plugin) Call(ctx context.Context, call protocol.CallParams) (json.RawMessage, error) {
-	if err := p.takeSlot(ctx); err != nil {
-		return nil, err
+	inst := p.takeFast()
+	if inst == nil {
+		if err := p.takeSlot(ctx); err != nil {
+			return nil, err
+		}
 	}
-	defer func() { <-p.slots }()
 	timeout := p.spec.Limits.CallTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
-	// The call's work is a function of its own: with its many returns
-	// here, the two defers would not be compiled inline (about 0.1 µs a
-	// call).
-	return p.call(ctx, call, timeout, time.Since(p.epoch)+timeout)
+	due := time.Since(p.epoch) + timeout
+	if inst == nil {
+		var err error
+		if inst, err = p.getBy(ctx, due); err != nil {
+			p.releaseSlot()
+			return nil, err
+		}
+	}
+	out, broken, err := p.serve(ctx, inst, call, timeout, due)
+	p.release(inst, broken)
+	return out, err
 }
 
-// call is Call's work, on slot taken, ending at due (since p.epoch). It
-// runs under the state its instance keeps for its calls (one call at a
-// time: a state made for each was a tenth of a small call's cost).
-func (p *plugin) call(ctx context.Context, call protocol.CallParams, timeout, due time.Duration) (json.RawMessage, error) {
-	inst, err := p.getBy(ctx, due)
-	if err != nil {
-		return nil, err
-	}
+// serve runs call on inst, ending at due (since p.epoch), under the
+// state the instance keeps for its calls (one call at a time: a state
+// made for each was a tenth of a small call's cost), begun for it and
+// ended before it returns, and so before the instance can serve
+// another. broken says the instance must not be reused.
+func (p *plugin) serve(ctx context.Context, inst *instance, call protocol.CallParams, timeout, due time.Duration) (out json.RawMessage, broken bool, err error) {
 	cctx := &inst.state
 	cctx.begin(ctx, &p.watch, p.epoch, due)
 	defer cctx.end()
 	call.TimeoutMS = max(timeout.Milliseconds(), 1)
 	params, err := call.AppendJSON(inst.params[:0])
 	if err != nil {
-		p.put(inst, false)
-		return nil, fmt.Errorf("encode call: %w", err)
+		return nil, false, fmt.Errorf("encode call: %w", err)
 	}
 	if cap(params) <= reuseParams {
 		inst.params = params
 	}
-	out, err := inst.invoke(cctx, cctx, inst.call, params, p.spec.Limits.MaxMessage)
+	out, err = inst.invoke(cctx, cctx, inst.call, params, p.spec.Limits.MaxMessage)
 	if err == nil {
-		p.put(inst, false)
-		return out, nil
+		return out, false, nil
 	}
 	if re := (*protocol.Error)(nil); errors.As(err, &re) {
-		p.put(inst, false) // the plugin's own error: the instance is fine
-		return nil, re
+		return nil, false, re // the plugin's own error: the instance is fine
 	}
 	// Threat: an instance reused after a trap, a deadline or a broken
 	// contract, in whatever state the guest was left (a trap can stop it
 	// halfway through its allocator). It is closed; the next call gets a
 	// fresh one.
-	p.put(inst, true)
-	select {
-	case <-p.done:
-		return nil, fmt.Errorf("%w: during the call", tier.ErrStopped)
-	default:
+	switch {
+	case p.stopping.Load():
+		return nil, true, fmt.Errorf("%w: during the call", tier.ErrStopped)
+	case cctx.Err() != nil && ctx.Err() == nil || errors.Is(err, errDeadline):
+		return nil, true, fmt.Errorf("%w: no answer within %v (instance stopped)", tier.ErrDeadline, timeout.Round(time.Millisecond))
 	}
-	if cctx.Err() != nil && ctx.Err() == nil || errors.Is(err, errDeadline) {
-		return nil, fmt.Errorf("%w: no answer within %v (instance stopped)", tier.ErrDeadline, timeout.Round(time.Millisecond))
-	}
-	return nil, err
-}
-
-// takeSlot takes one of the slots that bound the calls in flight,
-// waiting for one while ctx allows.
-func (p *plugin) takeSlot(ctx context.Context) error {
-	if p.stopping.Load() {
-		return tier.ErrStopped
-	}
-	select {
-	case p.slots <- struct{}{}: // the common case, without a wait
-		return nil
-	default:
-	}
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: waiting for a free slot (%d calls in flight)", tier.ErrDeadline, cap(p.slots))
-	case <-p.done:
-		return tier.ErrStopped
-	}
+	return nil, true, err
 }
 
 // reuseParams bounds the buffer an instance keeps for encoding its calls'

@@ -30,6 +30,7 @@ var idleTimeout = 30 * time.Second
 type pool struct {
 	mu      sync.Mutex
 	idle    []*instance
+	calls   int           // calls holding a slot (at most Limits.MaxInflight)
 	count   int           // instances alive: idle, busy or being created
 	changed chan struct{} // closed (and replaced) when an instance is returned or closed
 	awaited bool          // changed was handed to a waiter since it was made
@@ -63,6 +64,70 @@ func (p *plugin) get(ctx context.Context) (*instance, error) {
 			return nil, tier.ErrStopped
 		}
 	}
+}
+
+// takeFast takes a slot and an idle instance, if both are free, under
+// one lock (the common case: a slot held by a channel cost two channel
+// operations a call).
+func (p *plugin) takeFast() *instance {
+	p.pool.mu.Lock()
+	defer p.pool.mu.Unlock()
+	if p.pool.calls >= p.spec.Limits.MaxInflight || p.stopping.Load() {
+		return nil
+	}
+	inst := p.popIdle()
+	if inst != nil {
+		p.pool.calls++
+	}
+	return inst
+}
+
+// takeSlot takes one of the slots that bound the calls in flight,
+// waiting for one while ctx allows.
+func (p *plugin) takeSlot(ctx context.Context) error {
+	for {
+		p.pool.mu.Lock()
+		if p.stopping.Load() {
+			p.pool.mu.Unlock()
+			return tier.ErrStopped
+		}
+		if p.pool.calls < p.spec.Limits.MaxInflight {
+			p.pool.calls++
+			p.pool.mu.Unlock()
+			return nil
+		}
+		p.pool.awaited = true
+		wait := p.pool.changed
+		p.pool.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for a free slot (%d calls in flight)", tier.ErrDeadline, p.spec.Limits.MaxInflight)
+		case <-p.done:
+			return tier.ErrStopped
+		}
+	}
+}
+
+// releaseSlot gives back a call's slot.
+func (p *plugin) releaseSlot() {
+	p.pool.mu.Lock()
+	p.pool.calls--
+	p.signal()
+	p.pool.mu.Unlock()
+}
+
+// release gives back a call's instance, as put does, and its slot.
+func (p *plugin) release(inst *instance, broken bool) {
+	if broken || p.stopping.Load() {
+		p.discard(inst)
+		p.releaseSlot()
+		return
+	}
+	p.pool.mu.Lock()
+	p.pool.calls--
+	p.addIdle(inst)
+	p.pool.mu.Unlock()
 }
 
 // getBy takes an idle instance, or gets one (get) under a state of its
@@ -105,7 +170,7 @@ func (p *plugin) take() (inst *instance, create bool, wait <-chan struct{}) {
 	if inst := p.popIdle(); inst != nil {
 		return inst, false, nil
 	}
-	if p.pool.count < min(maxInstances, cap(p.slots)) && p.mem.reserve(p.instanceBytes()) {
+	if p.pool.count < min(maxInstances, p.spec.Limits.MaxInflight) && p.mem.reserve(p.instanceBytes()) {
 		p.pool.count++
 		return nil, true, nil
 	}
@@ -122,7 +187,8 @@ func (p *plugin) forget() {
 	p.pool.mu.Unlock()
 }
 
-// signal wakes the callers waiting for an instance. p.pool.mu is held.
+// signal wakes the callers waiting for an instance or a slot. p.pool.mu
+// is held.
 func (p *plugin) signal() {
 	if !p.pool.awaited {
 		return // no one waits on it: a call returning its instance makes no channel
@@ -145,6 +211,12 @@ func (p *plugin) put(inst *instance, broken bool) {
 		return
 	}
 	p.pool.mu.Lock()
+	p.addIdle(inst)
+	p.pool.mu.Unlock()
+}
+
+// addIdle adds inst to the idle instances. p.pool.mu is held.
+func (p *plugin) addIdle(inst *instance) {
 	// An instance idle alone is the one kept however long it idles: its
 	// time is counted from when another joins it, and the clock is read
 	// only then (a call's path with one caller reads it once, at the
@@ -161,7 +233,6 @@ func (p *plugin) put(inst *instance, broken bool) {
 	p.pool.idle = append(p.pool.idle, inst)
 	p.signal()
 	p.armReaper()
-	p.pool.mu.Unlock()
 }
 
 // idleAlone is the idleSince of an instance that has idled alone since it

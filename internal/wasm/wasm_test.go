@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,9 +60,16 @@ type fakeHost struct {
 	kv      map[string]json.RawMessage
 	inputs  []json.RawMessage // every input a granted call got
 	ctxs    []context.Context // every call's context, kept past the call
+	hold    func(context.Context) // if set, run by every kv.set before it answers
 }
 
 func (f *fakeHost) call(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil && fn == "kv.set" {
+		hold(ctx)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ctxs = append(f.ctxs, ctx)
@@ -261,6 +269,58 @@ func TestHostFunctionContextEndsWithTheCall(t *testing.T) {
 	}
 	if first.Err() == nil {
 		t.Error("the first call's host function's context has not ended with the call")
+	}
+}
+
+// A plugin's calls in flight are bounded by max_inflight (its slots):
+// one beyond waits for a slot within its own context, and is told so.
+func TestInflightLimit(t *testing.T) {
+	s := newStarter(t)
+	inst, e, err := start(t, s, goGuestManifest, testutil.GoWasm(t, "internal/wasm/testdata/goguest"), []string{"kv"}, tier.Limits{MaxInflight: 2, CallTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	e.host.mu.Lock()
+	e.host.hold = func(ctx context.Context) {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		running.Add(-1)
+	}
+	e.host.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() {
+			if _, err := call(inst, "kv", map[string]any{"value": 1}, time.Minute); err != nil {
+				errs <- err
+			}
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); running.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err = call(inst, "kv", map[string]any{"value": 1}, 200*time.Millisecond)
+	if !errors.Is(err, tier.ErrDeadline) || !strings.Contains(err.Error(), "free slot") {
+		t.Errorf("a third call = %v, want it to wait for a free slot", err)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := most.Load(); n != 2 {
+		t.Errorf("at most %d calls ran at once, want 2", n)
+	}
+	if _, err := call(inst, "kv", map[string]any{"value": 1}, 10*time.Second); err != nil {
+		t.Errorf("a call after the slots were given back: %v", err)
 	}
 }
 
