@@ -58,8 +58,8 @@ type fakeHost struct {
 	denied  []string
 	granted capability.Set
 	kv      map[string]json.RawMessage
-	inputs  []json.RawMessage // every input a granted call got
-	ctxs    []context.Context // every call's context, kept past the call
+	inputs  []json.RawMessage     // every input a granted call got
+	ctxs    []context.Context     // every call's context, kept past the call
 	hold    func(context.Context) // if set, run by every kv.set before it answers
 }
 
