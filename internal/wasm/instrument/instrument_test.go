@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -807,4 +808,105 @@ func TestManyParameters(t *testing.T) {
 	if err != nil || got[0] != 42 || h.checks.Load() == 0 {
 		t.Fatalf("f = %v, %v after %d checks, want 42 after a check", got, err, h.checks.Load())
 	}
+}
+
+// Counted loops of every form, with and without an offset on the value
+// compared, from starting values on both sides of their bounds and at
+// the ends of the i32 range: each returns what it returned before the
+// rewriting (with a refill small enough that the check runs at every
+// charge), and over many calls it is charged at least for the
+// iterations it ran (threat: a trip bound or a refund computed wrong
+// lets a loop run uncharged; the copy's results would not show it, the
+// checks do). Each loop also counts down a second local from 1000 and
+// leaves when it reaches 0, so that every run ends.
+func TestCountedLoopsChargedForWhatTheyRun(t *testing.T) {
+	type form struct {
+		name string
+		step int32 // c
+		off  int32 // d, 0 for none
+		cmp  byte
+	}
+	var forms []form
+	for _, off := range []int32{0, 1, -1, 5, 0x7fff0000, math.MinInt32} {
+		for _, f := range []form{
+			{"x += 1 while y != bound", 1, off, opcodeI32Ne},
+			{"x -= 1 while y != bound", -1, off, opcodeI32Ne},
+			{"x += 4 while y != bound", 4, off, opcodeI32Ne},
+			{"x -= 2 while y != bound", -2, off, opcodeI32Ne},
+			{"x += 1 while y < bound", 1, off, opcodeI32LtS},
+			{"x += 1 while y <u bound", 1, off, opcodeI32LtU},
+			{"x -= 1 while y > bound", -1, off, opcodeI32GtS},
+			{"x -= 1 while y >u bound", -1, off, opcodeI32GtU},
+		} {
+			forms = append(forms, form{fmt.Sprintf("%s, y = x + %d", f.name, off), f.step, off, f.cmp})
+		}
+	}
+	const bound, calls, refill = 100, 1000, 1 << 16
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			wasm := countedLoopModule(f.step, f.off, bound, f.cmp)
+			if n := countedLoops(t, wasm); n != 1 {
+				t.Fatalf("%d counted loops, want 1", n)
+			}
+			ctx := context.Background()
+			orig := newHost(t, 0).instantiate(t, wasm).ExportedFunction("spin")
+			rewritten := mustInstrument(t, wasm)
+			often := newHost(t, 100).instantiate(t, rewritten).ExportedFunction("spin")
+			h := newHost(t, refill)
+			spin := h.instantiate(t, rewritten).ExportedFunction("spin")
+			for _, x0 := range []int32{0, 1, 50, 99, 100, 101, 164, -3, -f.off, bound - f.off, bound - f.off - 7, math.MaxInt32 - 2, math.MinInt32 + 3} {
+				want, err := orig.Call(ctx, uint64(uint32(x0)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := often.Call(ctx, uint64(uint32(x0))); err != nil || got[0] != want[0] {
+					t.Fatalf("spin(%d) = %v, %v instrumented, %d originally", x0, got, err, want[0])
+				}
+				before := h.checks.Load()
+				for range calls {
+					if got, err := spin.Call(ctx, uint64(uint32(x0))); err != nil || got[0] != want[0] {
+						t.Fatalf("spin(%d) = %v, %v instrumented, %d originally", x0, got, err, want[0])
+					}
+				}
+				// An iteration is 17 instructions: at least 10 units.
+				ran := 1000 - int64(uint32(want[0])>>16)
+				if checks, least := h.checks.Load()-before, calls*ran*10/refill-1; checks < least {
+					t.Errorf("spin(%d): %d calls of %d iterations, %d checks: want at least %d", x0, calls, ran, checks, least)
+				}
+			}
+		})
+	}
+}
+
+// countedLoopModule exports spin(x0), which runs, with y = x + off:
+//
+//	x = x0; k = 1000
+//	block $out
+//	  loop
+//	    k -= 1; br_if $out (k == 0)
+//	    x += step; br_if 0 (x + off CMP bound)
+//	  end
+//	end
+//	return x & 0xffff | k << 16
+func countedLoopModule(step, off, bound int32, cmp byte) []byte {
+	code := []byte{0x20, 0, 0x21, 1, 0x41}
+	code = appendSleb(code, 1000)
+	code = append(code, 0x21, 2, 0x02, 0x40, 0x03, 0x40,
+		0x20, 2, 0x41, 1, 0x6b, 0x22, 2, 0x45, 0x0d, 1,
+		0x20, 1, 0x41)
+	code = appendSleb(code, int64(step))
+	code = append(code, 0x6a, 0x22, 1)
+	if off != 0 {
+		code = appendSleb(append(code, 0x41), int64(off))
+		code = append(code, 0x6a)
+	}
+	code = appendSleb(append(code, 0x41), int64(bound))
+	code = append(code, cmp, 0x0d, 0, 0x0b, 0x0b,
+		0x20, 1, 0x41, 0xff, 0xff, 0x03, 0x71, 0x20, 2, 0x41, 16, 0x74, 0x72, 0x0b)
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 1, 0x7f})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(appendName(nil, "spin"), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{1, 2, 0x7f}, code...))),
+	)
 }
