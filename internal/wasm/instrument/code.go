@@ -29,7 +29,8 @@ type body struct {
 	m       *module
 	locals  uint32 // the function's parameters and locals: our local's index
 	ops     []op
-	outside uint32 // instructions outside any loop: the charge at entry
+	outside uint32 // the longest path through the code outside loops (paths.go): the charge at entry
+	paths   paths
 	// entryCosts are the charges at entry of the functions rewritten so
 	// far (and so of this one once it is decoded).
 	entryCosts []uint32
@@ -119,6 +120,7 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d blocks and branches and %d locals in one function, with those before it, pass the bound for a module of its size", ErrTooComplex, bd.branches, bd.locals)
 	}
 	bd.m.compileLeft -= cost
+	bd.selfCalls()
 	bd.entryCosts = append(bd.entryCosts, min(bd.outside, maxCharge))
 	bd.freeCalls()
 	// The locals: the function's own, then ours.
@@ -396,9 +398,8 @@ func (bd *body) reload(out []byte) []byte {
 // block is an open block, loop or if while decoding.
 type block struct {
 	loop  bool
-	empty bool   // no parameters or results
-	op    int    // the loop's index in ops
-	count uint32 // instructions decoded before it
+	empty bool // no parameters or results
+	op    int  // the loop's index in ops
 }
 
 // decoder is the state of decoding one body.
@@ -457,10 +458,10 @@ func (bd *body) decode(r *reader) error {
 	bd.ops = bd.ops[:0]
 	bd.labelBuf = bd.labelBuf[:0] // the last body's ops are emitted already
 	bd.outside = 0
+	bd.paths.reset()
 	bd.counted = false
 	d := decoder{stack: make([]block, 0, 16), prefix: -1}
 	bd.branches = 0
-	var count uint32
 	for r.err == nil {
 		if r.pos >= len(r.b) {
 			return fmt.Errorf("the body does not end with end")
@@ -469,11 +470,8 @@ func (bd *body) decode(r *reader) error {
 		code := r.byte()
 		prefix := d.prefix
 		d.prefix = -1
-		count++
 		bd.branches += controlWeight(code)
-		if d.loops == 0 {
-			bd.outside++
-		}
+		bd.paths.step()
 		inLoop := d.loops > 0
 		switch code {
 		case 0x02, 0x03, 0x04: // block, loop, if
@@ -488,9 +486,11 @@ func (bd *body) decode(r *reader) error {
 				}
 				d.loops++
 			}
-			d.stack = append(d.stack, block{loop: code == 0x03, empty: empty, op: len(bd.ops), count: count})
+			d.stack = append(d.stack, block{loop: code == 0x03, empty: empty, op: len(bd.ops)})
+			bd.paths.block(code == 0x03, code == 0x04)
 		case opcodeEnd:
 			if len(d.stack) == 0 {
+				bd.outside = uint32(min(bd.paths.fn, maxCharge))
 				o.end = r.pos
 				bd.ops = append(bd.ops, o)
 				if r.pos != len(r.b) {
@@ -500,8 +500,9 @@ func (bd *body) decode(r *reader) error {
 			}
 			b := d.stack[len(d.stack)-1]
 			d.stack = d.stack[:len(d.stack)-1]
+			cost, _ := bd.paths.end()
 			if b.loop {
-				bd.ops[b.op].cost = count - b.count + 1
+				bd.ops[b.op].cost = cost
 				if bd.wrapped(b) {
 					bd.ops[b.op].wrap = true
 					o.unwrap = true
@@ -546,17 +547,24 @@ func (bd *body) decode(r *reader) error {
 			o.renumber = true
 			o.index = bd.funcIndex(r)
 			o.store = inLoop
+			bd.paths.dead()
 		case 0x13: // return_call_indirect
 			bd.typeIndex(r)
 			r.u32()
 			o.store = inLoop
+			bd.paths.dead()
 		case 0xd2: // ref.func
 			o.renumber = true
 			o.index = bd.funcIndex(r)
 		case 0x0f: // return
 			o.store = inLoop
+			bd.paths.dead()
 		case 0x0c, 0x0d: // br, br_if
 			l := r.u32()
+			bd.paths.branch(l)
+			if code == 0x0c {
+				bd.paths.dead()
+			}
 			o.store = d.leaves(l)
 			if nl := bd.relabel(&d, l); nl != l {
 				o.labels = bd.keepLabels([]uint32{nl})
@@ -567,6 +575,7 @@ func (bd *body) decode(r *reader) error {
 			first, changed := len(bd.labelBuf), false
 			for i := uint32(0); i <= n && r.err == nil; i++ {
 				l := r.u32()
+				bd.paths.branch(l)
 				o.store = d.leaves(l) || o.store
 				nl := bd.relabel(&d, l)
 				changed = changed || nl != l
@@ -575,8 +584,15 @@ func (bd *body) decode(r *reader) error {
 			if r.err == nil && changed {
 				o.labels = bd.labelBuf[first:len(bd.labelBuf):len(bd.labelBuf)]
 			}
+			bd.paths.dead()
 		default:
 			bd.immediates(r, code)
+			switch code {
+			case 0x00: // unreachable
+				bd.paths.dead()
+			case 0x05: // else
+				bd.paths.elseBranch()
+			}
 			if !control(code) {
 				d.prefix = prefix
 			}
@@ -595,6 +611,20 @@ func (bd *body) globalNest(ops []op) {
 		o := &ops[i]
 		o.enter, o.store, o.reload, o.leave = false, false, false, false
 		o.global = o.loopOp >= 0
+	}
+}
+
+// selfCalls raises the function's charge at entry to the cost of a loop
+// whose every iteration starts with a call to the function itself (a
+// recursion such as clang makes of Fibonacci's), so that freeCalls drops
+// the loop's charge at that call: a longer charge at entry (always safe)
+// for one round trip of the fuel through memory an iteration less.
+func (bd *body) selfCalls() {
+	self := uint32(len(bd.entryCosts)) + bd.m.funcImports
+	for _, o := range bd.ops {
+		if o.loopOp >= 0 && o.index == self {
+			bd.outside = max(bd.outside, bd.ops[o.loopOp].cost)
+		}
 	}
 }
 

@@ -92,7 +92,7 @@ import (
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change, or what it refuses (a cached rewrite is not
 // checked again).
-const Version = 11
+const Version = 12
 
 // The import the rewritten module calls when its fuel runs out.
 const (

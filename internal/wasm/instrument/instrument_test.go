@@ -649,6 +649,19 @@ func TestCountedLoopsSize(t *testing.T) {
 // of its loops are counted loops.
 func countedLoops(t *testing.T, wasm []byte) int {
 	t.Helper()
+	n := 0
+	for _, o := range decodedBody(t, wasm).ops {
+		if o.counted != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// decodedBody rewrites the one function of wasm and returns its body as
+// the rewriting decoded it.
+func decodedBody(t *testing.T, wasm []byte) *body {
+	t.Helper()
 	m := &module{}
 	if err := m.split(wasm[8:]); err != nil {
 		t.Fatal(err)
@@ -669,16 +682,10 @@ func countedLoops(t *testing.T, wasm []byte) int {
 		if _, err := bd.rewrite(nil, code, m.paramCounts[m.funcTypes[0]]); err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for _, o := range bd.ops {
-			if o.counted != nil {
-				n++
-			}
-		}
-		return n
+		return bd
 	}
 	t.Fatal("no code section")
-	return 0
+	return nil
 }
 
 // loopStartModule loops for ever in its start function.
