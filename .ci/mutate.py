@@ -220,7 +220,7 @@ MUTATIONS = [
      None, None, "TestInflightLimit", "./internal/wasm"),
     ("wasm: charges cover the longest path, branches included", "internal/wasm/instrument/paths.go",
      "\tp.open[target].reach = max(p.open[target].reach, path)", "\t_ = path",
-     "TestEntryChargeIsTheLongestPath|TestPathCharges|TestStopsRunaways", "./internal/wasm/instrument"),
+     "TestChargesAreTheLongestPaths|TestPathCharges|TestStopsRunaways", "./internal/wasm/instrument"),
     ("wasm: poll_oneoff's subscriptions bounded", "internal/wasm/poll.go",
      "\tif n == 0 || n > maxSubscriptions {", "\tif n == 0 {",
      "TestPollOneoffSemantics", "./internal/wasm/"),

@@ -117,11 +117,14 @@ func (p *paths) branch(l uint32) {
 	if target < 0 || p.open[target].loop {
 		return // the function's end, or a loop's next iteration: the path ends here
 	}
+	// Out of the loops in between, the path is the one that entered the
+	// outermost of them; none, if no path reached one of them.
 	path := p.cur
-	for i := target + 1; i < len(p.open); i++ {
+	for i := len(p.open) - 1; i > target; i-- {
 		if p.open[i].loop {
-			path = p.open[i].start // leaving the loop entered at i
-			break
+			if path = p.open[i].start; path < 0 {
+				return
+			}
 		}
 	}
 	p.open[target].reach = max(p.open[target].reach, path)

@@ -1,6 +1,7 @@
 package instrument
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -11,14 +12,17 @@ type pathOp struct {
 	labels []uint32 // br, br_if, br_table
 }
 
-// genBody appends to ops a random structured sequence of loop-free
-// control flow (nop, block, if/else, br, br_if, br_table, return,
-// unreachable) inside depth enclosing labels (the function's included).
+// genBody appends to ops a random structured sequence of control flow
+// (nop, block, loop, if/else, br, br_if, br_table, return, unreachable)
+// inside depth enclosing labels (the function's included).
 func genBody(r *rand.Rand, ops []pathOp, depth uint32, budget *int) []pathOp {
 	for n := r.IntN(5); n > 0 && *budget > 0; n-- {
 		*budget--
 		label := func() uint32 { return uint32(r.IntN(int(depth) + 1)) }
-		switch r.IntN(9) {
+		switch r.IntN(10) {
+		case 9:
+			ops = append(ops, pathOp{code: 0x03})
+			ops = append(genBody(r, ops, depth+1, budget), pathOp{code: 0x0b})
 		case 0, 1:
 			ops = append(ops, pathOp{code: 0x01}) // nop
 		case 2:
@@ -55,7 +59,7 @@ func encodePathOps(ops []pathOp) []byte {
 	for _, o := range ops {
 		out = append(out, o.code)
 		switch o.code {
-		case 0x02, 0x04:
+		case 0x02, 0x03, 0x04:
 			out = append(out, blockEmpty)
 		case 0x0c, 0x0d:
 			out = appendUleb(out, uint64(o.labels[0]))
@@ -69,23 +73,30 @@ func encodePathOps(ops []pathOp) []byte {
 	return append(out, 0x0b)
 }
 
-// longestRun runs every path through ops (the body's end appended) and
-// returns the most instructions one executes, by the semantics of
-// structured control flow: a branch continues after its target's end,
-// an if without its condition continues after its else (or its end),
-// the end of a then continues after the if's end.
-func longestRun(ops []pathOp) int {
+// bruteCharges runs every path through ops (the body's end appended)
+// and returns the most instructions a run of the function executes
+// outside its loops, and for each loop in order the most an iteration
+// executes outside its inner loops: a branch continues after its
+// target's end, an if without its condition after its else (or its
+// end), the end of a then after the if's end; a loop, met from outside,
+// is its own instruction, and goes on after its end or at the target of
+// any branch inside it to a block around it; a loop's iteration ends at
+// a branch to it or out of it, and at its end.
+func bruteCharges(ops []pathOp) (entry int, loops []int) {
 	ops = append(ops, pathOp{code: 0x0b})
-	// The matching end (and else) of every block and if.
-	end, els := make([]int, len(ops)), make([]int, len(ops))
+	// The static nesting: the blocks open at each instruction, and the
+	// matching end, else and if of each.
+	nest := make([][]int, len(ops))
+	end, els, ifOf := make([]int, len(ops)), make([]int, len(ops)), make([]int, len(ops))
 	var open []int
 	for i, o := range ops {
+		nest[i] = append([]int(nil), open...)
 		switch o.code {
-		case 0x02, 0x04:
+		case 0x02, 0x03, 0x04:
 			open = append(open, i)
 			els[i] = -1
 		case 0x05:
-			els[open[len(open)-1]] = i
+			els[open[len(open)-1]], ifOf[i] = i, open[len(open)-1]
 		case 0x0b:
 			if len(open) > 0 {
 				end[open[len(open)-1]] = i
@@ -93,43 +104,60 @@ func longestRun(ops []pathOp) int {
 			}
 		}
 	}
-	best := 0
-	// run executes from pc with the open blocks' starts in stack.
-	var run func(pc, count int, stack []int)
-	run = func(pc, count int, stack []int) {
+	// target is the block label l names at q, or -1 for the function's.
+	target := func(q int, l uint32) int {
+		if int(l) >= len(nest[q]) {
+			return -1
+		}
+		return nest[q][len(nest[q])-1-int(l)]
+	}
+	// run follows every path from pc, count instructions in, through the
+	// body of root (a loop, or -1 for the function), keeping the longest
+	// in best, and handing leave the blocks outside root it branches to.
+	var run func(pc, count, root int, best *int, leave func(t int))
+	branch := func(t, count, root int, best *int, leave func(t int)) {
+		switch {
+		case t == -1 || t == root: // a return, or the next iteration
+		case t < root:
+			leave(t)
+		default:
+			run(end[t]+1, count, root, best, leave)
+		}
+	}
+	run = func(pc, count, root int, best *int, leave func(t int)) {
 		for {
 			o := ops[pc]
 			count++
-			best = max(best, count)
+			*best = max(*best, count)
 			switch o.code {
 			case 0x0f, 0x00:
 				return
-			case 0x02:
-				stack = append(stack[:len(stack):len(stack)], pc) // a copy: other paths share the array
-				pc++
+			case 0x03: // an inner loop: on where its iterations branch out, or after it
+				var inner int
+				out := map[int]bool{}
+				run(pc+1, 0, pc, &inner, func(t int) { out[t] = true })
+				for t := range out {
+					branch(t, count, root, best, leave)
+				}
+				run(end[pc]+1, count, root, best, leave)
+				return
 			case 0x04:
-				s := append(stack[:len(stack):len(stack)], pc)
-				run(pc+1, count, s) // the then
+				run(pc+1, count, root, best, leave) // the then
 				if els[pc] >= 0 {
-					pc, stack = els[pc]+1, s
+					pc = els[pc] + 1
 				} else {
 					pc = end[pc] + 1 // past the end, without running it
 				}
 			case 0x05: // the then's end: past the if's end
-				start := stack[len(stack)-1]
-				pc, stack = end[start]+1, stack[:len(stack)-1]
+				pc = end[ifOf[pc]] + 1
 			case 0x0b:
-				if len(stack) == 0 {
+				if pc == len(ops)-1 || (root >= 0 && pc == end[root]) {
 					return
 				}
-				pc, stack = pc+1, stack[:len(stack)-1]
+				pc++
 			case 0x0c, 0x0d, 0x0e:
 				for _, l := range o.labels {
-					if int(l) >= len(stack) {
-						continue // the function's label: a return
-					}
-					target := stack[len(stack)-1-int(l)]
-					run(end[target]+1, count, stack[:len(stack)-1-int(l):len(stack)-1-int(l)])
+					branch(target(pc, l), count, root, best, leave)
 				}
 				if o.code != 0x0d {
 					return
@@ -140,23 +168,40 @@ func longestRun(ops []pathOp) int {
 			}
 		}
 	}
-	run(0, 0, nil)
-	return best
+	run(0, 0, -1, &entry, nil)
+	for i, o := range ops {
+		if o.code == 0x03 {
+			best := 0
+			run(i+1, 0, i, &best, func(int) {})
+			loops = append(loops, max(best, 1))
+		}
+	}
+	return entry, loops
 }
 
-// The charge at a function's entry is the longest path through its code
-// (paths.go), checked against every path of thousands of random bodies
-// of blocks, ifs and branches (threat: a bound below what a path runs
-// lets a guest run more between two checks than its fuel says).
-func TestEntryChargeIsTheLongestPath(t *testing.T) {
+// The charge at a function's entry, and at each loop's header, is the
+// longest path through its code (paths.go), checked against every path
+// of thousands of random bodies of blocks, loops, ifs and branches
+// (threat: a bound below what a path runs lets a guest run more between
+// two checks than its fuel says).
+func TestChargesAreTheLongestPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for i := range 3000 {
+	for i := range 5000 {
 		budget := 30
 		ops := genBody(r, nil, 0, &budget)
-		want := longestRun(ops)
+		entry, loops := bruteCharges(ops)
 		bd := decodedBody(t, spinModuleBody(encodePathOps(ops)))
-		if got := int(bd.outside); got != want {
-			t.Fatalf("body %d %x: charged %d at entry, its longest path runs %d", i, encodePathOps(ops), got, want)
+		if got := int(bd.outside); got != entry {
+			t.Fatalf("body %d %x: charged %d at entry, its longest path runs %d", i, encodePathOps(ops), got, entry)
+		}
+		var got []int
+		for _, o := range bd.ops {
+			if o.loop {
+				got = append(got, int(o.cost))
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(loops) {
+			t.Fatalf("body %d %x: loops charged %v an iteration, their longest paths run %v", i, encodePathOps(ops), got, loops)
 		}
 	}
 }
