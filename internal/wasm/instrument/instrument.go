@@ -32,9 +32,10 @@
 //     counts in a register; it is loaded from the global when a loop is
 //     entered from outside any loop, and stored back before calls and
 //     wherever control leaves every loop, so that no spending is lost.
-//   - at each function's entry the global is charged the function's
-//     instructions outside loops; at each loop header the local is charged
-//     the loop's instructions (inner loops included): a subtraction, a
+//   - at each function's entry the global is charged the longest path
+//     through the function's code outside its loops; at each loop header
+//     the local is charged the longest path through an iteration, inner
+//     loops left to their own charges (paths.go): a subtraction, a
 //     compare and a branch. When the fuel drops below zero the check is
 //     called. After a call from inside a loop, the local is reloaded.
 //   - a loop without parameters or results branches out of itself to
@@ -92,7 +93,7 @@ import (
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change, or what it refuses (a cached rewrite is not
 // checked again).
-const Version = 12
+const Version = 13
 
 // The import the rewritten module calls when its fuel runs out.
 const (
