@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -274,6 +275,76 @@ func computeContender(b *testing.B, name, fn, n, want string) contender {
 		}
 		return err
 	}}
+}
+
+// goWasm is the Go SDK's echo guest (bench/plugins/wasmgoecho), built
+// for wasip1 on first use.
+var goWasm struct {
+	once sync.Once
+	err  error
+	dir  string // the plugin's directory
+	wasm []byte
+}
+
+func buildGoWasm(b *testing.B) (dir string, wasm []byte) {
+	goWasm.once.Do(func() {
+		dir := filepath.Join(bins.dir, "wasmgoecho")
+		os.MkdirAll(dir, 0o755)
+		module := filepath.Join(dir, "wasmgoecho.wasm")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", module, "./plugins/wasmgoecho")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			goWasm.err = fmt.Errorf("build wasmgoecho: %v\n%s", err, out)
+			return
+		}
+		manifest, _ := os.ReadFile("plugins/wasmgoecho/plugin.toml")
+		os.WriteFile(filepath.Join(dir, "plugin.toml"), manifest, 0o644)
+		goWasm.dir = dir
+		goWasm.wasm, goWasm.err = os.ReadFile(module)
+	})
+	if goWasm.err != nil {
+		b.Fatal(goWasm.err)
+	}
+	return goWasm.dir, goWasm.wasm
+}
+
+// BenchmarkWasmGoCallPaired makes the 64 B call (the plain string,
+// encoded with each call, the answer checked) to the Go SDK's echo
+// guest, through Airlock against raw wazero calling the same module with
+// the same copies, no termination checks and no deadline in the call's
+// params, in turns within every iteration (paired), blocks of 20 calls:
+// what being stoppable, and the SDK's deadline, cost a guest whose
+// runtime makes many small calls of its own.
+func BenchmarkWasmGoCallPaired(b *testing.B) {
+	dir, wasm := buildGoWasm(b)
+	input := payload(64)
+	encoded, err := json.Marshal(input)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("airlock", func(b *testing.B) {
+		raw := rawWazeroModule(b, wazero.NewRuntimeConfig(), wasm)
+		h := airlockHost(b, dir)
+		paired(b, 20,
+			contender{"raw-wazero", func() error {
+				data, err := json.Marshal(input)
+				if err != nil {
+					return err
+				}
+				out, err := raw("echo", string(data))
+				if err == nil && !bytes.Contains(out, encoded) {
+					err = fmt.Errorf("raw echo returned %s", out)
+				}
+				return err
+			}},
+			contender{"airlock", func() error {
+				out, err := h.Call(context.Background(), "wasmgoecho", "echo", input)
+				if err == nil && !bytes.Equal(out, encoded) {
+					err = fmt.Errorf("airlock echo returned %s", out)
+				}
+				return err
+			}})
+	})
 }
 
 // BenchmarkWasmCallPaired makes BenchmarkWasm's 64 B call (the plain

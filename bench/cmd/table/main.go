@@ -124,6 +124,7 @@ func comparisons() []comparison {
 		paired("wasm call 64B: Airlock ÷ raw wazero (same copies, no termination checks)", "WasmCallPaired/airlock", wall, "≤ 2", atMost(2)),
 		paired("wasm call 64B, host CPU: Airlock ÷ raw wazero", "WasmCallPaired/airlock", hostCPU, "≤ 2", atMost(2)),
 		paired("wasm call 64B: raw wazero with WithCloseOnContextDone ÷ without", "WasmCallPaired/raw-wazero-closeonctx", wall, "", nil),
+		paired("wasm call 64B, a Go SDK guest: Airlock ÷ raw wazero (same copies, no termination checks, no deadline)", "WasmGoCallPaired/airlock", wall, "", nil),
 		comparison{what: "wasm call 64B: extism (no timeout: cannot stop a guest) ÷ Airlock", num: "Wasm/extism", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
 		comparison{what: "wasm call 64B: extism with Manifest.Timeout ÷ Airlock", num: "Wasm/extism-timeout", den: "Wasm/airlock", unit: "ns/op", target: "> 1", ok: atLeast(1.0000001)},
 		comparison{what: "wasm call 64B, escaped string: Airlock ÷ raw wazero", num: "Wasm/escaped/64B/airlock", den: "Wasm/escaped/64B/raw-wazero", unit: "ns/op"},

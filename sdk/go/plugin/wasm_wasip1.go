@@ -145,9 +145,10 @@ func airlockCall(ptr, size uint32) uint64 {
 	}
 	ctx := context.Background()
 	if in.TimeoutMS > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
-		defer cancel()
+		// No timer until the handler waits on it (deadline.go).
+		dc, release := withDeadline(ctx, time.Now().Add(time.Duration(in.TimeoutMS)*time.Millisecond))
+		defer release()
+		ctx = dc
 	}
 	ctx = withTraceContext(ctx, in.Traceparent, in.Tracestate) // trace.go
 	out, err := reactor.p.core().Invoke(ctx, reactor.host, sdkcore.Call{Name: in.Name, Phase: in.Phase, Input: in.Input})
