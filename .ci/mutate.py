@@ -237,7 +237,7 @@ MUTATIONS = [
      "\t\tif a.valid(path) {", "\t\tif true || a.valid(path) {",
      "TestTamperedCacheEntryNeverRuns|TestCacheSweep", "./internal/wasm"),
     ("wasm: trapped instances discarded", "internal/wasm/plugin.go",
-     "\tp.release(inst, broken)\n", "\tp.release(inst, false)\n",
+     "\tp.release(inst, broken)\n", "\tp.release(inst, broken && false)\n",
      "TestTrappedInstanceIsDiscarded", "./internal/wasm"),
     ("wasm: idle instances closed", "internal/wasm/pool.go",
      "\tp.signal()\n\tp.armReaper()\n", "\tp.signal()\n",
