@@ -22,7 +22,7 @@ import (
 //
 // A state is used by one goroutine, the call's: wazero runs the guest
 // and its host functions on the goroutine that called it. Each instance
-// keeps one and begins it again for every call it serves (plugin.call);
+// keeps one and begins it again for every call it serves (plugin.serve);
 // a call that waits for an instance, or starts one, does so under a
 // state of its own (getBy).
 type callState struct {

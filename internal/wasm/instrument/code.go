@@ -500,7 +500,7 @@ func (bd *body) decode(r *reader) error {
 			}
 			b := d.stack[len(d.stack)-1]
 			d.stack = d.stack[:len(d.stack)-1]
-			cost, _ := bd.paths.end()
+			cost := bd.paths.end()
 			if b.loop {
 				bd.ops[b.op].cost = cost
 				if bd.wrapped(b) {

@@ -84,18 +84,18 @@ func (p *paths) elseBranch() {
 }
 
 // end closes the innermost block and returns, for a loop, the longest
-// path of an iteration (at least 1).
-func (p *paths) end() (cost uint32, loop bool) {
+// path of an iteration (at least 1), else 0.
+func (p *paths) end() uint32 {
 	n := len(p.open)
 	if n == 0 {
-		return 0, false
+		return 0
 	}
 	b := p.open[n-1]
 	p.open = p.open[:n-1]
 	if b.loop {
 		// Its fall-through is taken as reached: at worst a longer bound.
 		p.cur = b.start
-		return uint32(min(max(b.longest, 1), 1<<32-1)), true
+		return uint32(min(max(b.longest, 1), 1<<32-1))
 	}
 	p.cur = max(p.cur, b.reach)
 	switch {
@@ -105,7 +105,7 @@ func (p *paths) end() (cost uint32, loop bool) {
 		p.cur = max(p.cur, b.start)
 	}
 	p.note()
-	return 0, false
+	return 0
 }
 
 // branch records a branch to label l (br, br_if, each of br_table's).
