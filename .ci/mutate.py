@@ -205,9 +205,16 @@ MUTATIONS = [
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
      None, None, "TestTooComplex|TestBranchTableTargets|TestLiveLocals", "./internal/wasm/..."),
     ("wasm: calls draw on a bounded stack", [
-        ("internal/wasm/instrument/code.go", "\t\tif o.frame > 0 {\n\t\t\tout = bd.takeFrame(out, o.frame)", "\t\tif false {\n\t\t\tout = bd.takeFrame(out, o.frame)"),
+        ("internal/wasm/instrument/code.go", "\t\tbd.frame = m.frames[i]\n", "\t\tbd.frame = 0\n"),
         ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
-     None, None, "TestCallsDrawOnTheStackLeft|TestIndirectCallsDrawLeavesDoNot|TestRecursionBoundedByTheCap|TestTrappedInstanceIsDiscarded", "./internal/wasm/..."),
+     None, None, "TestCallsDrawOnTheStackLevel|TestIndirectCallsDrawLeavesDoNot|TestRecursionBoundedByTheCap|TestTrappedInstanceIsDiscarded|TestEveryCallStartsFromTheWholeStack", "./internal/wasm/..."),
+    ("wasm: a caller's stack level stored before its calls", [
+        ("internal/wasm/instrument/code.go", "\t\t\tout = bd.storeLevel(out, o.tail)", "\t\t\t_ = o.tail"),
+        ("internal/wasm/instrument/instrument.go", "const Version = ", "const Version = 1000 + ")],
+     None, None, "TestCallsDrawOnTheStackLevel", "./internal/wasm/instrument"),
+    ("wasm: every entry starts from the stack bound", "internal/wasm/abi.go",
+     "\tinst.stackLeft.Set(inst.stackLevel)", "\t_ = inst.stackLevel",
+     "TestEveryCallStartsFromTheWholeStack", "./internal/wasm"),
     ("wasm: counted loops charged for the value they compare", "internal/wasm/instrument/counted.go",
      "\t\tif cl.off != 0 {", "\t\tif false && cl.off != 0 {",
      "TestStopsRunaways|TestCountedLoop", "./internal/wasm/instrument"),

@@ -236,6 +236,10 @@ func ended(ctx context.Context) bool {
 // wazero reads the arguments from and writes the results to: no
 // allocation a call. It returns the first result, if any.
 func (inst *instance) enter(ctx context.Context, fn api.Function, args ...uint64) (uint64, error) {
+	// Every entry starts from the whole stack bound: the rewritten code
+	// leaves the global at the level of the last function it entered
+	// (instrument.StackExport).
+	inst.stackLeft.Set(inst.stackLevel)
 	stack := inst.stack[:]
 	copy(stack, args)
 	if err := fn.CallWithStack(ctx, stack); err != nil {

@@ -208,6 +208,37 @@ func TestTooComplexRefusedAtStart(t *testing.T) {
 	}
 }
 
+// Every call into an instance starts from the whole stack bound: the
+// rewritten code leaves the global at the level of the last function it
+// entered, and the host sets it again before each entry. An instance
+// serving hundreds of calls that each recurse to about two thirds of the
+// bound answers every one; a call going past the bound is refused, and
+// the next instance answers again.
+func TestEveryCallStartsFromTheWholeStack(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, evilManifest, evil(t), nil, tier.Limits{MaxMemory: 64 << 20, MaxInflight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bound is 512 KiB; a level of bounded() takes 80 bytes
+	// (instrument.FrameUnits): 6,500 levels.
+	for i := range 300 {
+		out, err := call(inst, "attack", "depth:3500", 10*time.Second)
+		if err != nil || string(out) != "3500" {
+			t.Fatalf("call %d, 3500 calls deep: %s, %v", i, out, err)
+		}
+	}
+	// About 720 KiB of frames: past the plugin's bound, within the
+	// global's default (instrument.DefaultStack, 1 MiB), which a call
+	// would start from if the host did not set the bound.
+	if _, err := call(inst, "attack", "depth:9000", 10*time.Second); !errors.Is(err, tier.ErrCrashed) || !strings.Contains(err.Error(), "bound of 512 KiB") {
+		t.Fatalf("9000 calls deep: err = %v; want the call stack's bound of 512 KiB", err)
+	}
+	if out, err := call(inst, "attack", "depth:3500", 10*time.Second); err != nil || string(out) != "3500" {
+		t.Fatalf("after the refused call: %s, %v", out, err)
+	}
+}
+
 // Sixteen instances recursing at once, through a function pointer with
 // nothing on the C stack: wazero would grow each call's stack to about
 // 100 MB outside any cap (four at once took 617 MiB, measured with

@@ -28,6 +28,7 @@ type instance struct {
 	state             callState         // the state of the call it serves (plugin.call)
 	stackLeft         api.MutableGlobal // the call stack the guest has left (instrument.StackExport)
 	stackBound        int64             // bytes of call stack the guest may use
+	stackLevel        uint64            // stackBound in instrument.StackUnit, as the global holds it
 }
 
 // classify turns a failed guest call into the tier's errors, telling a
@@ -84,7 +85,7 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.Initializ
 		return nil, info, fmt.Errorf("%w: the rewritten module exports no %s", tier.ErrStart, instrument.StackExport)
 	}
 	inst.stackBound = p.stackBytes / 2
-	inst.stackLeft.Set(api.EncodeI32(int32(inst.stackBound / instrument.StackUnit)))
+	inst.stackLevel = api.EncodeI32(int32(inst.stackBound / instrument.StackUnit))
 	if err := inst.checkProtocol(ctx); err != nil {
 		inst.close()
 		return nil, info, p.entryError(ctx, begin, exportProtocol, err)

@@ -23,12 +23,18 @@ var ErrTooManyLocals = errors.New("too many locals")
 // passes about 50 MB, to about 100 MB, outside any memory cap: a guest
 // recursing in four instances at once made a host allocate 617 MiB. The
 // rewritten module keeps what is left of its stack in a mutable i32
-// global, exported as StackExport, in units of StackUnit bytes: every
-// call to a function the module defines, direct or indirect, takes the
-// callee's frame (FrameUnits) from it before and gives it back after, and
-// traps (unreachable) when it would go below zero. The host sets it for
-// each instance (DefaultStack until it does) and, after an unreachable
-// trap, reads it: below zero, the stack ran out.
+// global, exported as StackExport, in units of StackUnit bytes, as a
+// level: a function the module defines takes its own frame (FrameUnits)
+// from the level it finds at its entry, keeps what is left in a local
+// (the level its callees start from) and traps (unreachable) when it
+// would go below zero; before each call that may take a frame it stores
+// its own level back into the global, so that whatever the last callee
+// left there is overwritten. Nothing gives a frame back: the level a
+// callee finds is its caller's, wherever the call is made. (A store left
+// out would leave a callee the deeper level of an earlier call: a bound
+// too tight, never too loose.) The host sets the global before every
+// entry into the guest (DefaultStack until it does) and, after an
+// unreachable trap, reads it: below zero, the stack ran out.
 const (
 	StackExport  = "airlock_stack_left"
 	StackUnit    = 16
@@ -217,22 +223,61 @@ func (bd *body) calls(r *reader) bool {
 	return r.err != nil
 }
 
-// takeFrame appends, before a call: stack -= frame; if stack < 0 trap.
-func (bd *body) takeFrame(out []byte, frame uint32) []byte {
+// takeStack appends, at the entry of a function with a frame: level =
+// stack - frame; stack = level; and ORs the level into the value on the
+// operand stack (the fuel left, chargeEntry), so that one branch on the
+// sign takes both to the entry's cold path (a second branch cost
+// Fibonacci a tenth more).
+func (bd *body) takeStack(out []byte) []byte {
+	stack, level := uint64(bd.m.globals+1), uint64(bd.stackLocal)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	out = appendSleb(append(out, opcodeI32Const), int64(bd.frame))
+	out = append(out, opcodeI32Sub)
+	out = appendUleb(append(out, opcodeLocalTee), level)
+	out = appendUleb(append(out, opcodeGlobalSet), stack)
+	out = appendUleb(append(out, opcodeLocalGet), level)
+	return append(out, opcodeI32Or)
+}
+
+// stackCold appends, on the entry's cold path (before the check and the
+// call that runs the body again): if stack < 0 trap; stack += frame
+// (back to the level the function found, which the call takes from
+// again). It reads the global, which holds the level the entry stored,
+// not the local: a local read there kept the level live across the whole
+// body in wazero's register allocation, and a hot loop of the body lost
+// a register to it (measured: the insertion sort 0.87 to 1.03 raw).
+func (bd *body) stackCold(out []byte) []byte {
 	stack := uint64(bd.m.globals + 1)
 	out = appendUleb(append(out, opcodeGlobalGet), stack)
-	out = appendSleb(append(out, opcodeI32Const), int64(frame))
-	out = append(out, opcodeI32Sub)
-	out = appendUleb(append(out, opcodeGlobalSet), stack)
+	out = append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty, opcodeUnreachable, opcodeEnd)
 	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	out = appendSleb(append(out, opcodeI32Const), int64(bd.frame))
+	out = append(out, opcodeI32Add)
+	return appendUleb(append(out, opcodeGlobalSet), stack)
+}
+
+// takeStackInline appends, at the entry of a function whose check is on
+// its path (entryInline): level = stack - frame; stack = level; if level
+// < 0 trap.
+func (bd *body) takeStackInline(out []byte) []byte {
+	stack, level := uint64(bd.m.globals+1), uint64(bd.stackLocal)
+	out = appendUleb(append(out, opcodeGlobalGet), stack)
+	out = appendSleb(append(out, opcodeI32Const), int64(bd.frame))
+	out = append(out, opcodeI32Sub)
+	out = appendUleb(append(out, opcodeLocalTee), level)
+	out = appendUleb(append(out, opcodeGlobalSet), stack)
+	out = appendUleb(append(out, opcodeLocalGet), level)
 	return append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty, opcodeUnreachable, opcodeEnd)
 }
 
-// giveFrame appends, after a call: stack += frame.
-func (bd *body) giveFrame(out []byte, frame uint32) []byte {
-	stack := uint64(bd.m.globals + 1)
-	out = appendUleb(append(out, opcodeGlobalGet), stack)
-	out = appendSleb(append(out, opcodeI32Const), int64(frame))
-	out = append(out, opcodeI32Add)
-	return appendUleb(append(out, opcodeGlobalSet), stack)
+// storeLevel appends, before a call whose callee may take a frame:
+// stack = level; before a tail call, whose callee takes the function's
+// place, stack = level + frame (the level the function found).
+func (bd *body) storeLevel(out []byte, tail bool) []byte {
+	out = appendUleb(append(out, opcodeLocalGet), uint64(bd.stackLocal))
+	if tail {
+		out = appendSleb(append(out, opcodeI32Const), int64(bd.frame))
+		out = append(out, opcodeI32Add)
+	}
+	return appendUleb(append(out, opcodeGlobalSet), uint64(bd.m.globals+1))
 }

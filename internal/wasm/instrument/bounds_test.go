@@ -172,33 +172,57 @@ func recursiveModule() []byte {
 	)
 }
 
-// Every call takes its callee's frame from the stack left and gives it
-// back when it returns; a call that would overdraw it traps, and the
-// stack left then reads below zero.
-func TestCallsDrawOnTheStackLeft(t *testing.T) {
+// A function with a frame takes it from the stack level it finds at its
+// entry, and stores its own level back before each call, so that the
+// calls it makes one after another each start from it: g(n) calls f(n),
+// n+1 frames deep, a thousand times, within exactly g's frame and those
+// n+1 frames; one unit less traps, and the stack left then reads below
+// zero. (With the stores left out, the second call would start from the
+// first's deepest level and trap.)
+func TestCallsDrawOnTheStackLevel(t *testing.T) {
 	ctx := context.Background()
-	mod := newHost(t, 1<<16).instantiate(t, mustInstrument(t, recursiveModule()))
+	mod := newHost(t, 1<<16).instantiate(t, mustInstrument(t, repeatModule()))
 	left, ok := mod.ExportedGlobal(StackExport).(api.MutableGlobal)
 	if !ok {
 		t.Fatalf("no mutable global exported as %s", StackExport)
 	}
-	frame := FrameUnits(1 + 12)
-	left.Set(uint64(100 * frame))
+	f, g := FrameUnits(1+12), FrameUnits(1+2)
 	for _, n := range []uint64{0, 10, 100} {
-		res, err := mod.ExportedFunction("f").Call(ctx, n)
-		if err != nil || res[0] != n {
-			t.Fatalf("f(%d) = %v, %v", n, res, err)
+		need := uint64(g) + (n+1)*uint64(f)
+		left.Set(need)
+		res, err := mod.ExportedFunction("g").Call(ctx, n)
+		if err != nil || res[0] != 1000*n {
+			t.Fatalf("g(%d) with %d units = %v, %v; want %d", n, need, res, err, 1000*n)
 		}
-		if got := uint32(left.Get()); got != 100*frame {
-			t.Fatalf("after f(%d) the stack left is %d, want %d: a call kept its frame", n, got, 100*frame)
+		left.Set(need - 1)
+		if _, err := mod.ExportedFunction("g").Call(ctx, n); err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("g(%d) with %d units, one short: err = %v, want the trap", n, need-1, err)
+		}
+		if got := int32(left.Get()); got >= 0 {
+			t.Errorf("after the trap the stack left is %d, want it below zero", got)
 		}
 	}
-	if _, err := mod.ExportedFunction("f").Call(ctx, 101); err == nil || !strings.Contains(err.Error(), "unreachable") {
-		t.Fatalf("f(101), 101 frames deep for 100: err = %v, want the trap", err)
-	}
-	if got := int32(left.Get()); got >= 0 {
-		t.Errorf("after the trap the stack left is %d, want it below zero", got)
-	}
+}
+
+// repeatModule exports f(n) = n == 0 ? 0 : f(n-1) + 1, with 12 i64 locals
+// of its own, and g(n), which adds f(n) up a thousand times.
+func repeatModule() []byte {
+	f := fbody([]byte{1, 12, 0x7e},
+		0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b, // if n == 0: return 0
+		0x20, 0, 0x41, 1, 0x6b, 0x10, 0, 0x41, 1, 0x6a, // f(n-1) + 1
+		0x0b)
+	g := fbody([]byte{1, 2, 0x7f}, // locals 1 and 2: the count and the sum
+		0x03, 0x40, // loop
+		0x20, 2, 0x20, 0, 0x10, 0, 0x6a, 0x21, 2, // sum += f(n)
+		0x20, 1, 0x41, 1, 0x6a, 0x22, 1, // count++
+		0x41, 0xe8, 0x07, 0x49, 0x0d, 0, // br_if loop (count < 1000)
+		0x0b, 0x20, 2, 0x0b) // end; sum
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 1, 0x7f})),
+		sec(secFunction, vec([]byte{0}, []byte{0})),
+		sec(secExport, vec(append(appendName(nil, "f"), 0x00, 0x00), append(appendName(nil, "g"), 0x00, 0x01))),
+		sec(secCode, vec(f, g)),
+	)
 }
 
 // A br_table's targets count as branches: one of a million targets, 1 MB,
@@ -274,22 +298,24 @@ func indirectModule() []byte {
 	)
 }
 
-// A call through the table draws on the stack left whatever type index
-// it names; calls to a function that makes none, of a small frame, do
-// not draw on it.
+// A function called through the table takes its frame whatever type
+// index the call names (f(n) is n+1 frames deep: the host's call and n
+// through the table); a function that makes no calls, of a small frame,
+// takes none.
 func TestIndirectCallsDrawLeavesDoNot(t *testing.T) {
 	ctx := context.Background()
 	mod := newHost(t, 1<<16).instantiate(t, mustInstrument(t, indirectModule()))
 	left := mod.ExportedGlobal(StackExport).(api.MutableGlobal)
-	left.Set(uint64(50 * FrameUnits(1)))
+	left.Set(uint64(51 * FrameUnits(1)))
 	if res, err := mod.ExportedFunction("f").Call(ctx, 50); err != nil || res[0] != 50 {
 		t.Fatalf("f(50) = %v, %v", res, err)
 	}
+	left.Set(uint64(51 * FrameUnits(1)))
 	if _, err := mod.ExportedFunction("f").Call(ctx, 51); err == nil || !strings.Contains(err.Error(), "unreachable") {
-		t.Errorf("f(51) through the table, 51 frames deep for 50: err = %v, want the trap", err)
+		t.Errorf("f(51) through the table, 52 frames deep for 51: err = %v, want the trap", err)
 	}
-	left.Set(0)
+	left.Set(uint64(FrameUnits(1)))
 	if res, err := mod.ExportedFunction("g").Call(ctx, 1000); err != nil || res[0] != 0 {
-		t.Errorf("g(1000), calling a leaf 1000 times with no stack left: %v, %v; want 0 (a leaf's call is not counted)", res, err)
+		t.Errorf("g(1000), calling a leaf 1000 times with the stack for its own frame alone: %v, %v; want 0 (a leaf takes no frame)", res, err)
 	}
 }

@@ -21,7 +21,8 @@ type op struct {
 	leave      bool     // the end of an outermost loop: the fuel stored after it
 	reload     bool     // a call from inside a loop: the fuel reloaded after it
 	counted    *counted // a loop charged once before it runs (counted.go)
-	frame      uint32   // a call to a function the module defines: the callee's FrameUnits, taken from the stack left around it
+	frame      uint32   // a call to a function the module defines: the callee's FrameUnits (0 for a small leaf); the caller's stack level is stored before it (bounds.go)
+	tail       bool     // return_call, return_call_indirect: the callee takes the caller's frame
 }
 
 // body is the state of rewriting one function body.
@@ -41,6 +42,8 @@ type body struct {
 	inline     bool     // the check's call at entry on the body's path (see entryOpen)
 	branches   uint64   // blocks and branches in the body, weighed as controlWeight does
 	counted    bool     // the body has counted loops (counted.go)
+	frame      uint32   // the function's own FrameUnits, 0 for a small leaf (it takes none)
+	stackLocal uint32   // with a frame, the local holding its stack level (bounds.go)
 }
 
 // maxRecallParams bounds the parameters a function's entry passes to
@@ -71,6 +74,7 @@ func (m *module) rewriteCode(b []byte) ([]byte, error) {
 		}
 		var err error
 		bd.self = m.renumber(m.funcImports + i)
+		bd.frame = m.frames[i]
 		bd.results = m.resultBlocks[m.funcTypes[i]]
 		bd.inline = m.paramCounts[m.funcTypes[i]] > maxRecallParams
 		if bd.inline {
@@ -130,6 +134,10 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 	if bd.counted {
 		ours += countedLocals
 	}
+	if bd.frame > 0 {
+		bd.stackLocal = bd.locals + uint32(ours)
+		ours++
+	}
 	out = append(out, ours, 0x7f)
 	out = bd.entryOpen(out)
 	for i, o := range bd.ops {
@@ -148,8 +156,8 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 		case o.store:
 			out = bd.store(out, 0)
 		}
-		if o.frame > 0 {
-			out = bd.takeFrame(out, o.frame)
+		if o.frame > 0 && bd.frame > 0 {
+			out = bd.storeLevel(out, o.tail)
 		}
 		switch {
 		case o.counted != nil:
@@ -179,9 +187,6 @@ func (bd *body) rewrite(out, code []byte, params uint32) ([]byte, error) {
 		case o.unwrap:
 			out = bd.wrapClose(out)
 		}
-		if o.frame > 0 {
-			out = bd.giveFrame(out, o.frame)
-		}
 		if o.reload {
 			out = bd.reload(out)
 		}
@@ -207,6 +212,7 @@ const (
 	opcodeI32GeS      = 0x4e
 	opcodeI32Add      = 0x6a
 	opcodeI32Sub      = 0x6b
+	opcodeI32Or       = 0x72
 	blockEmpty        = 0x40
 	opcodeUnreachable = 0x00
 )
@@ -265,6 +271,9 @@ func (bd *body) entryOpen(out []byte) []byte {
 		return bd.entryCheck(out)
 	}
 	out = bd.chargeEntry(append(out, 0x02, blockEmpty))
+	if bd.frame > 0 {
+		out = bd.takeStack(out) // fuel | level
+	}
 	out = append(out, opcodeI32Const, 0, opcodeI32LtS, 0x0d, 0) // br_if $cold
 	return append(out, 0x02, bd.results)                        // block $body
 }
@@ -272,6 +281,9 @@ func (bd *body) entryOpen(out []byte) []byte {
 // entryClose appends what comes after the body (with the body's end).
 func (bd *body) entryClose(out []byte) []byte {
 	out = append(out, opcodeEnd, 0x0f, opcodeEnd) // end $body; return; end $cold
+	if bd.frame > 0 {
+		out = bd.stackCold(out)
+	}
 	return append(bd.recall(out), opcodeEnd)
 }
 
@@ -296,8 +308,14 @@ func (bd *body) recall(out []byte) []byte {
 //	end
 func (bd *body) entryCheck(out []byte) []byte {
 	out = bd.chargeEntry(append(out, 0x02, blockEmpty))
+	if bd.frame > 0 {
+		out = bd.takeStack(out) // fuel | level
+	}
 	out = append(out, opcodeI32Const, 0, opcodeI32GeS, 0x0d, 0) // br_if $hot
-	return append(bd.recall(out), 0x0f, opcodeEnd)              // return; end $hot
+	if bd.frame > 0 {
+		out = bd.stackCold(out)
+	}
+	return append(bd.recall(out), 0x0f, opcodeEnd) // return; end $hot
 }
 
 // entryInline appends: fuel -= cost; if fuel < 0 { fuel = check() }.
@@ -306,7 +324,11 @@ func (bd *body) entryInline(out []byte) []byte {
 	out = append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty)
 	out = appendUleb(append(out, opcodeCall), uint64(bd.m.funcImports))
 	out = appendUleb(append(out, opcodeGlobalSet), uint64(bd.m.globals))
-	return append(out, opcodeEnd)
+	out = append(out, opcodeEnd)
+	if bd.frame > 0 {
+		out = bd.takeStackInline(out)
+	}
+	return out
 }
 
 // chargeEntry appends: fuel -= the entry's cost, leaving the fuel on the
@@ -546,11 +568,18 @@ func (bd *body) decode(r *reader) error {
 		case 0x12: // return_call
 			o.renumber = true
 			o.index = bd.funcIndex(r)
+			if o.index >= bd.m.funcImports && r.err == nil {
+				o.frame = bd.m.frames[o.index-bd.m.funcImports]
+			}
+			o.tail = true
 			o.store = inLoop
 			bd.paths.dead()
 		case 0x13: // return_call_indirect
-			bd.typeIndex(r)
+			if t := bd.typeIndex(r); r.err == nil {
+				o.frame = bd.m.typeFrames[bd.m.canonType[t]]
+			}
 			r.u32()
+			o.tail = true
 			o.store = inLoop
 			bd.paths.dead()
 		case 0xd2: // ref.func

@@ -209,6 +209,11 @@ static int deep(int n);
 static int (*volatile deep_ptr)(int) = deep;
 static int deep(int n) { return deep_ptr(n + 1) + 1; }
 
+/* bounded recurses through the function pointer n calls deep and back. */
+static int bounded(int n);
+static int (*volatile bounded_ptr)(int) = bounded;
+static int bounded(int n) { return n == 0 ? 0 : bounded_ptr(n - 1) + 1; }
+
 EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
     char *in = malloc(n + 1);
     memcpy(in, p, n);
@@ -280,6 +285,10 @@ EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
         }
         char buf[128];
         int k = sprintf(buf, "{\"result\":[%d,%d,%d]}", el, eo, (int)n);
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"depth:")) {
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":%d}", bounded_ptr(atoi(strstr(in, "\"depth:") + 7)));
         r = pack(buf, (size_t)k);
     } else if (strstr(in, "\"wasmstack\"")) {
         r = (uint64_t)deep(0);
