@@ -236,18 +236,21 @@ func (bd *body) charge(out []byte, cost uint32) []byte {
 }
 
 // The entry's charge and check (threat: a recursion without loops, which
-// only the entries count), with the check's call off the body's path (as
+// only the entries count), with the stack's (bounds.go: takeStack, ORed
+// into the fuel so that one branch tests both) and the check's call off
+// the body's path (as
 // for loops, see wrapOpen: a call on a path merging into the body, even
 // one never made, had wazero's register allocator keep the parameters in
 // memory; measured, naive Fibonacci 1.43x to 1.12x raw wazero):
 //
 //	block $cold
-//	  fuel -= cost; br_if $cold (fuel < 0)
+//	  fuel -= cost; level = stack -= frame; br_if $cold ((fuel | level) < 0)
 //	  block $body (result R)        ;; R: the function's results
 //	    BODY
 //	  end
 //	  return
 //	end
+//	if stack < 0: trap; stack += frame  ;; the stack ran out, or back to the level found
 //	fuel = check() + cost
 //	call $self (the parameters)   ;; charges the cost again: fuel = check()
 //

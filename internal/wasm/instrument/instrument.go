@@ -75,9 +75,12 @@
 //     65,536 (moduleLocals), nor more blocks and branches than its size
 //     allows (compileBudget): wazero's compiler spends memory on every
 //     local and time quadratic in a function's blocks;
-//   - every call to a function the module defines takes the callee's
-//     frame from a stack budget the host sets, and gives it back when it
-//     returns; a call that would overdraw it traps (StackExport).
+//   - every function the module defines that makes calls (or has a
+//     large frame) takes its frame, at its entry, from the stack level
+//     it finds in a global the host sets at every entry into the guest,
+//     and stores its own level back before each call that may take one;
+//     an entry that would take the level below zero traps (StackExport).
+//     The level's check shares the fuel's branch at entry.
 //
 // The rewriter decodes every instruction of wazero's core features 2.0
 // (MVP, sign extension, saturating conversions, bulk memory, reference
