@@ -242,10 +242,8 @@ func (bd *body) takeStack(out []byte) []byte {
 // stackCold appends, on the entry's cold path (before the check and the
 // call that runs the body again): if stack < 0 trap; stack += frame
 // (back to the level the function found, which the call takes from
-// again). It reads the global, which holds the level the entry stored,
-// not the local: a local read there kept the level live across the whole
-// body in wazero's register allocation, and a hot loop of the body lost
-// a register to it (measured: the insertion sort 0.87 to 1.03 raw).
+// again). It reads the global, which holds the level the entry stored
+// (no call came between), so that the local is read only before calls.
 func (bd *body) stackCold(out []byte) []byte {
 	stack := uint64(bd.m.globals + 1)
 	out = appendUleb(append(out, opcodeGlobalGet), stack)
