@@ -229,14 +229,19 @@ func (bd *body) calls(r *reader) bool {
 // sign takes both to the entry's cold path (a second branch cost
 // Fibonacci a tenth more).
 func (bd *body) takeStack(out []byte) []byte {
+	return append(bd.takeLevel(out), opcodeI32Or)
+}
+
+// takeLevel appends: level = stack - frame; stack = level; leaving the
+// level on the operand stack.
+func (bd *body) takeLevel(out []byte) []byte {
 	stack, level := uint64(bd.m.globals+1), uint64(bd.stackLocal)
 	out = appendUleb(append(out, opcodeGlobalGet), stack)
 	out = appendSleb(append(out, opcodeI32Const), int64(bd.frame))
 	out = append(out, opcodeI32Sub)
 	out = appendUleb(append(out, opcodeLocalTee), level)
 	out = appendUleb(append(out, opcodeGlobalSet), stack)
-	out = appendUleb(append(out, opcodeLocalGet), level)
-	return append(out, opcodeI32Or)
+	return appendUleb(append(out, opcodeLocalGet), level)
 }
 
 // stackCold appends, on the entry's cold path (before the check and the
@@ -258,14 +263,7 @@ func (bd *body) stackCold(out []byte) []byte {
 // its path (entryInline): level = stack - frame; stack = level; if level
 // < 0 trap.
 func (bd *body) takeStackInline(out []byte) []byte {
-	stack, level := uint64(bd.m.globals+1), uint64(bd.stackLocal)
-	out = appendUleb(append(out, opcodeGlobalGet), stack)
-	out = appendSleb(append(out, opcodeI32Const), int64(bd.frame))
-	out = append(out, opcodeI32Sub)
-	out = appendUleb(append(out, opcodeLocalTee), level)
-	out = appendUleb(append(out, opcodeGlobalSet), stack)
-	out = appendUleb(append(out, opcodeLocalGet), level)
-	return append(out, opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty, opcodeUnreachable, opcodeEnd)
+	return append(bd.takeLevel(out), opcodeI32Const, 0, opcodeI32LtS, opcodeIf, blockEmpty, opcodeUnreachable, opcodeEnd)
 }
 
 // storeLevel appends, before a call whose callee may take a frame:
