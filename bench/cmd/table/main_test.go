@@ -144,6 +144,22 @@ func TestPairedRows(t *testing.T) {
 	}
 }
 
+// TestInterleavedRows checks that the telemetry rows read the ratio each
+// run of BenchmarkTelemetryInterleaved measured, its modes timed in turns
+// (the median of the runs'), as the paired rows do.
+func TestInterleavedRows(t *testing.T) {
+	// The medians of the times come from different runs (15 000 / 14 000
+	// = 1.07); the median of the runs' ratios is 1.04.
+	line := func(off, metrics, ratio float64) string {
+		return fmt.Sprintf("BenchmarkTelemetryInterleaved-2 \t 30\t 31000000 ns/op\t %.0f metrics-ns/call\t %.3f metrics/off\t %.0f off-ns/call\n", metrics, ratio, off)
+	}
+	out := table(t, line(13000, 13520, 1.04)+line(14000, 15000, 1.07)+line(15000, 15450, 1.03))
+	want := "| telemetry, process call 64B: metrics (OpenTelemetry SDK), no tracer provider ÷ off (interleaved) | 15.0 µs | 14.0 µs | 1.04 | ≤ 1.1 | yes |\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("no row %q in\n%s", want, out)
+	}
+}
+
 // table is the table of comparisons for input, `go test -bench` output.
 func table(t *testing.T, input string) string {
 	t.Helper()
