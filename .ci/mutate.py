@@ -215,6 +215,10 @@ MUTATIONS = [
     ("wasm: every entry starts from the stack bound", "internal/wasm/abi.go",
      "\tinst.stackLeft.Set(inst.stackLevel)", "\t_ = inst.stackLevel",
      "TestEveryCallStartsFromTheWholeStack", "./internal/wasm"),
+    ("wasm: start functions entered by the host, from the stack bound", [
+        ("internal/wasm/instance.go", "\t\tWithStartFunctions() // the host runs them (runStart)", "\t\tWithStartFunctions(\"_initialize\")"),
+        ("internal/wasm/instance.go", "\t{\"_initialize\", \"_initialize\"},\n", "")],
+     None, None, "TestStartFunctionsStartFromTheStackBound", "./internal/wasm"),
     ("wasm: counted loops charged for the value they compare", "internal/wasm/instrument/counted.go",
      "\t\tif cl.off != 0 {", "\t\tif false && cl.off != 0 {",
      "TestStopsRunaways|TestCountedLoop", "./internal/wasm/instrument"),

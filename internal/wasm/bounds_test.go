@@ -239,6 +239,30 @@ func TestEveryCallStartsFromTheWholeStack(t *testing.T) {
 	}
 }
 
+// The start functions start from the plugin's stack bound too: the host
+// sets it and then calls them. (wazero would run them at instantiation,
+// before the host can set it, from the global's initial level of 1 MiB,
+// eight times this plugin's bound.)
+func TestStartFunctionsStartFromTheStackBound(t *testing.T) {
+	s := newStarter(t)
+	module := evil(t)
+	// 16 MiB of memory: a stack bound of 128 KiB. A level of bounded()
+	// takes 80 bytes (instrument.FrameUnits): 1,600 levels.
+	limits := tier.Limits{MaxMemory: 16 << 20}
+	t.Setenv(atStart, "depth:1000")
+	inst, _, err := start(t, s, evilManifest, module, []string{atStartGrant}, limits)
+	if err != nil {
+		t.Fatalf("1,000 calls deep in _initialize: %v", err)
+	}
+	inst.Stop(t.Context())
+	// About 470 KiB: past the bound, within the global's initial level.
+	t.Setenv(atStart, "depth:6000")
+	_, _, err = start(t, s, evilManifest, module, []string{atStartGrant}, limits)
+	if !errors.Is(err, tier.ErrStart) || !strings.Contains(err.Error(), "_initialize") || !strings.Contains(err.Error(), "bound of 128 KiB") {
+		t.Fatalf("6,000 calls deep in _initialize: err = %v; want ErrStart naming _initialize and the bound of 128 KiB", err)
+	}
+}
+
 // Sixteen instances recursing at once, through a function pointer with
 // nothing on the C stack: wazero would grow each call's stack to about
 // 100 MB outside any cap (four at once took 617 MiB, measured with

@@ -42,10 +42,10 @@ func TestStartFunctionsRunUnderStartTimeout(t *testing.T) {
 		name, at, stage string
 		module          func(*testing.T) string
 	}{
-		{"spin in _initialize", "spin", "instantiate", func(t *testing.T) string { return evil(t) }},
-		{"sleep in _initialize", "sleep", "instantiate", func(t *testing.T) string { return evil(t) }},
+		{"spin in _initialize", "spin", "_initialize", func(t *testing.T) string { return evil(t) }},
+		{"sleep in _initialize", "sleep", "_initialize", func(t *testing.T) string { return evil(t) }},
 		{"spin in airlock_protocol", "protocol", "airlock_protocol", func(t *testing.T) string { return evil(t) }},
-		{"spin in the start section", "", "instantiate", startSectionModule},
+		{"spin in the start section", "", "start section", startSectionModule},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -56,11 +56,10 @@ func (inst *instance) close() {
 // the start timeout when the plugin starts, the call's deadline when a
 // call needs a new instance. Threat: a module whose start section,
 // _initialize, airlock_protocol or airlock_init never returns, hanging
-// the host's Start or a call while a core spins. wazero runs the start
-// functions inside InstantiateModule with the context it is given, and
-// the instrumented code's checks end them once that context has ended
-// (interrupt.go), which stops even a loop that never yields; a guest
-// asleep in WASI is woken by poll_oneoff (poll.go).
+// the host's Start or a call while a core spins. The instrumented code's
+// checks end them once that context has ended (interrupt.go), which
+// stops even a loop that never yields; a guest asleep in WASI is woken
+// by poll_oneoff (poll.go).
 func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.InitializeResult, error) {
 	var info protocol.InitializeResult
 	begin := time.Now()
@@ -86,6 +85,10 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.Initializ
 	}
 	inst.stackBound = p.stackBytes / 2
 	inst.stackLevel = api.EncodeI32(int32(inst.stackBound / instrument.StackUnit))
+	if stage, err := inst.runStart(ctx); err != nil {
+		inst.close()
+		return nil, info, p.entryError(ctx, begin, stage, err)
+	}
 	if err := inst.checkProtocol(ctx); err != nil {
 		inst.close()
 		return nil, info, p.entryError(ctx, begin, exportProtocol, err)
@@ -100,6 +103,34 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, protocol.Initializ
 		return nil, info, fmt.Errorf("%w: answer is not an initialize result: %v", tier.ErrHandshake, err)
 	}
 	return inst, info, nil
+}
+
+// The start functions, in the order WebAssembly and WASI run them: the
+// start section's (exported by the rewriting), then the reactor's
+// _initialize. The host calls them, not wazero at instantiation.
+// Threat: a start function entered before the host sets the call
+// stack's bound would recurse from the global's initial level
+// (instrument.DefaultStack), more than a small plugin's bound and than
+// its budget is charged for; enter sets the bound first, as for every
+// entry.
+var startFunctions = []struct{ export, stage string }{
+	{instrument.StartExport, "the module's start function (its start section)"},
+	{"_initialize", "_initialize"},
+}
+
+// runStart runs the module's start functions under ctx, and returns the
+// stage that failed, if one did.
+func (inst *instance) runStart(ctx context.Context) (string, error) {
+	for _, f := range startFunctions {
+		fn := inst.mod.ExportedFunction(f.export)
+		if fn == nil {
+			continue
+		}
+		if _, err := inst.run(ctx, fn); err != nil {
+			return f.stage, inst.classify(err)
+		}
+	}
+	return "", nil
 }
 
 // checkProtocol asks the module for the contract version it speaks, if
@@ -132,8 +163,9 @@ func (p *plugin) initParams() []byte {
 
 // entryError describes a failure while creating an instance. A deadline
 // (ctx ended, or the guest was stopped for it) wraps tier.ErrStart and
-// tier.ErrDeadline; another failure to instantiate wraps tier.ErrStart,
-// and a failed protocol check or handshake tier.ErrHandshake.
+// tier.ErrDeadline; another failure to instantiate or in a start
+// function wraps tier.ErrStart, and a failed protocol check or handshake
+// tier.ErrHandshake.
 func (p *plugin) entryError(ctx context.Context, begin time.Time, stage string, err error) error {
 	switch {
 	case ctx.Err() != nil || errors.Is(err, errDeadline) || isDeadlineExit(err):
@@ -144,13 +176,25 @@ func (p *plugin) entryError(ctx context.Context, begin time.Time, stage string, 
 		return fmt.Errorf("%w: %w: %s did not return within %v", tier.ErrStart, tier.ErrDeadline, stage, within.Round(time.Millisecond))
 	case stage == stageInstantiate:
 		return fmt.Errorf("%w: %s: %s", tier.ErrStart, stage, describe(err))
+	case isStartStage(stage):
+		return fmt.Errorf("%w: %s: %v", tier.ErrStart, stage, err)
 	case errors.Is(err, tier.ErrHandshake):
 		return err
 	}
 	return fmt.Errorf("%w: %v", tier.ErrHandshake, err)
 }
 
-const stageInstantiate = "instantiate (the module's start function)"
+const stageInstantiate = "instantiate"
+
+// isStartStage reports whether stage is one of startFunctions'.
+func isStartStage(stage string) bool {
+	for _, f := range startFunctions {
+		if f.stage == stage {
+			return true
+		}
+	}
+	return false
+}
 
 // isDeadlineExit reports whether err is the guest stopped because its
 // context ended (by check or poll_oneoff).
@@ -174,10 +218,7 @@ func (p *plugin) moduleConfig() wazero.ModuleConfig {
 		WithStdout(log).WithStderr(log).
 		WithSysWalltime().WithNanotime(monotonic, 1).WithSysNanosleep().
 		WithRandSource(randSource).
-		WithStartFunctions()
-	if _, ok := p.compiled.ExportedFunctions()["_initialize"]; ok {
-		cfg = cfg.WithStartFunctions("_initialize")
-	}
+		WithStartFunctions() // the host runs them (runStart)
 	for _, name := range p.spec.Grants.Scopes("env") {
 		if v, ok := lookupEnv(name); ok {
 			cfg = cfg.WithEnv(name, v)

@@ -34,9 +34,13 @@ var ErrTooManyLocals = errors.New("too many locals")
 // out would leave a callee the deeper level of an earlier call: a bound
 // too tight, never too loose.) The host sets the global before every
 // entry into the guest (DefaultStack until it does) and, after an
-// unreachable trap, reads it: below zero, the stack ran out.
+// unreachable trap, reads it: below zero, the stack ran out. So that the
+// host enters the start function too, the rewritten module has no start
+// section: the function is exported as StartExport, for the host to
+// call right after instantiation.
 const (
 	StackExport  = "airlock_stack_left"
+	StartExport  = "airlock_start"
 	StackUnit    = 16
 	DefaultStack = 1 << 20
 )

@@ -204,6 +204,52 @@ func TestCallsDrawOnTheStackLevel(t *testing.T) {
 	}
 }
 
+// The start function is the host's to call, after it has set the stack's
+// level, and it draws on that level like any entry: the rewritten
+// module has no start section (wazero would run it at instantiation,
+// from the global's initial level, before the host could set it).
+func TestStartFunctionDrawsOnTheLevelTheHostSets(t *testing.T) {
+	ctx := context.Background()
+	mod := newHost(t, 1<<16).instantiate(t, mustInstrument(t, startCallModule()))
+	done := mod.ExportedGlobal("done")
+	if got := done.Get(); got != 0 {
+		t.Fatalf("the start function ran at instantiation (done = %d)", got)
+	}
+	left, ok := mod.ExportedGlobal(StackExport).(api.MutableGlobal)
+	start := mod.ExportedFunction(StartExport)
+	if !ok || start == nil {
+		t.Fatalf("the rewritten module exports no %s or %s", StackExport, StartExport)
+	}
+	// The start function's frame, and f's 51 times.
+	need := uint64(FrameUnits(0) + 51*FrameUnits(1+12))
+	left.Set(need - 1)
+	if _, err := start.Call(ctx); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("start with %d units, one short: err = %v, want the trap", need-1, err)
+	}
+	left.Set(need)
+	if _, err := start.Call(ctx); err != nil || done.Get() != 50 {
+		t.Fatalf("start with %d units: %v, done = %d; want 50", need, err, done.Get())
+	}
+}
+
+// startCallModule's start function sets the global it exports as "done"
+// to f(50), repeatModule's f.
+func startCallModule() []byte {
+	f := fbody([]byte{1, 12, 0x7e},
+		0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b, // if n == 0: return 0
+		0x20, 0, 0x41, 1, 0x6b, 0x10, 0, 0x41, 1, 0x6a, // f(n-1) + 1
+		0x0b)
+	start := fbody([]byte{0}, 0x41, 50, 0x10, 0, 0x24, 0, 0x0b) // done = f(50)
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 1, 0x7f}, []byte{0x60, 0, 0})),
+		sec(secFunction, vec([]byte{0}, []byte{1})),
+		sec(secGlobal, vec([]byte{0x7f, 1, 0x41, 0, 0x0b})),
+		sec(secExport, vec(append(appendName(nil, "done"), 0x03, 0x00))),
+		sec(secStart, []byte{1}),
+		sec(secCode, vec(f, start)),
+	)
+}
+
 // repeatModule exports f(n) = n == 0 ? 0 : f(n-1) + 1, with 12 i64 locals
 // of its own, and g(n), which adds f(n) up a thousand times.
 func repeatModule() []byte {

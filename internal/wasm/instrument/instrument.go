@@ -81,6 +81,12 @@
 //     and stores its own level back before each call that may take one;
 //     an entry that would take the level below zero traps (StackExport).
 //     The level's check shares the fuel's branch at entry.
+//   - a start section is dropped and its function exported as
+//     StartExport, for the host to call once it has set the stack's
+//     bound: the start function is an entry like any other, and wazero
+//     would run it at instantiation, before the host can set anything,
+//     from the global's initial level (DefaultStack), looser than a
+//     small plugin's bound.
 //
 // The rewriter decodes every instruction of wazero's core features 2.0
 // (MVP, sign extension, saturating conversions, bulk memory, reference
@@ -96,7 +102,7 @@ import (
 // Version identifies the rewriting. Bump it whenever the output for a
 // module may change, or what it refuses (a cached rewrite is not
 // checked again).
-const Version = 14
+const Version = 15
 
 // The import the rewritten module calls when its fuel runs out.
 const (
@@ -160,6 +166,9 @@ type module struct {
 	frames       []uint32 // per defined function, FrameUnits of its parameters and locals
 	typeFrames   []uint32 // per type, the largest frame of a function of its signature (call_indirect), at canonType
 	canonType    []uint32 // per type, the first type of the same signature
+	importTypes  []uint32 // per imported function, its type
+	start        uint32   // the start section's function (original index)
+	hasStart     bool     // whether the module has a start section
 }
 
 // Module returns the module wasm, rewritten as the package describes.
@@ -261,6 +270,8 @@ func (m *module) survey() error {
 			r := &reader{b: s.data}
 			m.globals += r.u32()
 			err = r.err
+		case secStart:
+			err = m.readStart(s.data)
 		}
 		if err != nil {
 			return fmt.Errorf("section %d: %w", s.id, err)
@@ -312,9 +323,11 @@ func (m *module) readImports(b []byte) error {
 		}
 		switch kind := r.byte(); kind {
 		case 0x00:
-			if t := r.u32(); t >= uint32(len(m.paramCounts)) {
+			t := r.u32()
+			if t >= uint32(len(m.paramCounts)) {
 				r.fail("import of unknown type %d", t)
 			}
+			m.importTypes = append(m.importTypes, t)
 			m.funcImports++
 		case 0x01:
 			r.valType(m.checkType)
@@ -390,6 +403,35 @@ func (m *module) readFunctions(b []byte) error {
 	return r.end()
 }
 
+// readStart reads the start section: a function of type () -> (), which
+// the rewritten module exports as StartExport instead (exported, a
+// function of another type would make a module that wazero refuses
+// valid).
+func (m *module) readStart(b []byte) error {
+	r := &reader{b: b}
+	f := r.u32()
+	if err := r.end(); err != nil {
+		return err
+	}
+	if f >= m.funcs() {
+		return fmt.Errorf("unknown start function %d", f)
+	}
+	t := m.funcType(f)
+	if m.paramCounts[t] != 0 || m.resultBlocks[t] != blockEmpty {
+		return fmt.Errorf("start function %d has parameters or results", f)
+	}
+	m.start, m.hasStart = f, true
+	return nil
+}
+
+// funcType returns the type of an original function index below funcs().
+func (m *module) funcType(f uint32) uint32 {
+	if f < m.funcImports {
+		return m.importTypes[f]
+	}
+	return m.funcTypes[f-m.funcImports]
+}
+
 // funcs is the number of functions the original module can name.
 func (m *module) funcs() uint32 { return m.funcImports + uint32(len(m.funcTypes)) }
 
@@ -422,9 +464,7 @@ func (m *module) rewrite(s section) ([]byte, error) {
 	case secExport:
 		return m.rewriteExports(s.data)
 	case secStart:
-		r := &reader{b: s.data}
-		out := m.funcIndex(r, nil)
-		return out, r.end()
+		return nil, nil // exported as StartExport (rewriteExports)
 	case secElement:
 		return m.rewriteElements(s.data)
 	case secCode:
@@ -491,11 +531,15 @@ func (m *module) rewriteGlobals(b []byte) ([]byte, error) {
 func (m *module) rewriteExports(b []byte) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
-	out := appendUleb(nil, uint64(n)+1)
+	added := uint64(1)
+	if m.hasStart {
+		added++
+	}
+	out := appendUleb(nil, uint64(n)+added)
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		name := r.name()
-		if name == StackExport {
-			return nil, fmt.Errorf("the module exports %s, a name the rewriting keeps for itself", StackExport)
+		if name == StackExport || name == StartExport {
+			return nil, fmt.Errorf("the module exports %s, a name the rewriting keeps for itself", name)
 		}
 		out = appendName(out, name)
 		kind := r.byte()
@@ -505,6 +549,10 @@ func (m *module) rewriteExports(b []byte) ([]byte, error) {
 		} else {
 			out = appendUleb(out, uint64(r.u32()))
 		}
+	}
+	if m.hasStart {
+		out = append(appendName(out, StartExport), 0x00)
+		out = appendUleb(out, uint64(m.renumber(m.start)))
 	}
 	// The stack left, for the host to set and read.
 	out = append(appendName(out, StackExport), 0x03)

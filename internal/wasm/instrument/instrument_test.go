@@ -239,7 +239,9 @@ func TestStopsRunaways(t *testing.T) {
 			})
 			var err error
 			if c.start {
-				_, err = h.rt.Instantiate(ctx, mustInstrument(t, c.wasm))
+				// The host calls the start function the rewriting
+				// exports, as wazero would have at instantiation.
+				_, err = h.instantiate(t, mustInstrument(t, c.wasm)).ExportedFunction(StartExport).Call(ctx)
 			} else {
 				_, err = h.instantiate(t, mustInstrument(t, c.wasm)).ExportedFunction(c.fn).Call(ctx, 60)
 			}
@@ -274,6 +276,10 @@ func TestRefusesIndicesThatWouldNameOurs(t *testing.T) {
 		{"type past the module's", simpleModule(nil, []byte{0x02, 0x01, 0x0b}), "block of unknown type 1"},
 		{"function past the module's", simpleModule(nil, []byte{0x10, 0x01}), "unknown function 1"},
 		{"the reserved import", simpleModule(importSection(ImportModule, ImportName), nil), "reserves"},
+		{"the stack's export", exportModule(StackExport), "keeps for itself"},
+		{"the start function's export", exportModule(StartExport), "keeps for itself"},
+		{"a start function of the wrong type", startTypeModule(), "start function 0 has parameters or results"},
+		{"a start function past the module's", startPastModule(), "unknown start function 1"},
 		{"threads", simpleModule(nil, []byte{0xfe, 0x03, 0x00}), "not supported"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -304,11 +310,20 @@ func TestRenumbersEveryFunctionIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, code := range [][]byte{wasm, mustInstrument(t, wasm)} {
+	for i, code := range [][]byte{wasm, mustInstrument(t, wasm)} {
 		seen = nil
 		mod, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithName(""))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if start := mod.ExportedFunction(StartExport); i == 1 {
+			// Rewritten, the start function is the host's to call.
+			if start == nil {
+				t.Fatalf("the rewritten module does not export %s", StartExport)
+			}
+			if _, err := start.Call(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 		res, err := mod.ExportedFunction("run").Call(ctx)
 		if err != nil {
@@ -695,6 +710,37 @@ func loopStartModule() []byte {
 		sec(secFunction, vec([]byte{0})),
 		sec(8, []byte{0x00}),
 		sec(secCode, vec(fbody([]byte{0}, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b))),
+	)
+}
+
+// exportModule is simpleModule with its function exported as name.
+func exportModule(name string) []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 0, 0})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(appendName(nil, name), 0x00, 0x00))),
+		sec(secCode, vec(fbody([]byte{0}, 0x0b))),
+	)
+}
+
+// startTypeModule's start function takes a parameter: invalid, and
+// valid if it were only exported.
+func startTypeModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 1, 0x7f, 0})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secStart, []byte{0x00}),
+		sec(secCode, vec(fbody([]byte{0}, 0x0b))),
+	)
+}
+
+// startPastModule's start section names a function it does not have.
+func startPastModule() []byte {
+	return wasmOf(
+		sec(secType, vec([]byte{0x60, 0, 0})),
+		sec(secFunction, vec([]byte{0})),
+		sec(secStart, []byte{0x01}),
+		sec(secCode, vec(fbody([]byte{0}, 0x0b))),
 	)
 }
 

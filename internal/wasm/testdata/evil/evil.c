@@ -42,7 +42,8 @@ static uint64_t reply(const char *s) { return pack(s, strlen(s)); }
 /* What the guest does when an instance starts, from the environment
  * variable EVIL_AT_START (passed with the grant env:EVIL_AT_START): "spin"
  * loops for ever in _initialize (a constructor), "sleep" sleeps for a
- * minute there, "protocol" loops for ever in airlock_protocol. */
+ * minute there, "depth:N" recurses N calls deep there (bounded, below),
+ * "protocol" loops for ever in airlock_protocol. */
 static const char *at_start(void) {
     const char *v = getenv("EVIL_AT_START");
     return v ? v : "";
@@ -53,8 +54,13 @@ static const char *at_start(void) {
 static char init_answer[256];
 static uint32_t init_len;
 
+static int (*volatile bounded_ptr)(int);
+static int start_depth;
+
 __attribute__((constructor)) static void start(void) {
-    if (strcmp(at_start(), "hostcall") == 0) {
+    if (strncmp(at_start(), "depth:", 6) == 0) {
+        start_depth = bounded_ptr(atoi(at_start() + 6));
+    } else if (strcmp(at_start(), "hostcall") == 0) {
         init_len = host_call("kv.get", 6, "{\"key\":\"k\"}", 11);
         if (init_len < sizeof init_answer) host_result(init_answer);
     } else if (strcmp(at_start(), "spin") == 0) {
