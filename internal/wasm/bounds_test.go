@@ -263,6 +263,21 @@ func TestStartFunctionsStartFromTheStackBound(t *testing.T) {
 	}
 }
 
+// What wazero makes for each instance of a module's globals (and
+// imports, element entries and data segments: instrument.RecordBytes) is
+// charged to the plugin's memory budget. Threat: 200,000 globals, a
+// module of a megabyte, made wazero allocate 17 MiB of the host's memory
+// for every instance, outside any cap. Here they do not fit under a cap
+// of 16 MiB, and the plugin is refused before anything is instantiated.
+func TestInstanceRecordsCharged(t *testing.T) {
+	s := newStarter(t)
+	module := contractModule(t, "globals.wasm", globalsSection(200_000), nil)
+	_, _, err := start(t, s, evilManifest, module, nil, tier.Limits{MaxMemory: 16 << 20})
+	if !errors.Is(err, tier.ErrResourceCaps) || !strings.Contains(err.Error(), "records of its globals") {
+		t.Fatalf("200,000 globals under a cap of 16 MiB: err = %v; want ErrResourceCaps naming the records", err)
+	}
+}
+
 // Sixteen instances recursing at once, through a function pointer with
 // nothing on the C stack: wazero would grow each call's stack to about
 // 100 MB outside any cap (four at once took 617 MiB, measured with

@@ -9,10 +9,10 @@ import (
 // pageSize is a wasm page: linear memory grows by whole pages.
 const pageSize = 65536
 
-// budget is the memory one plugin may hold: the linear memories, tables
-// and call stacks of all its instances together, busy or idle, never
-// exceed limit bytes (tables and stack are charged in full when an
-// instance is made: instanceBytes).
+// budget is the memory one plugin may hold: the linear memories, tables,
+// runtime records and call stacks of all its instances together, busy or
+// idle, never exceed limit bytes (all but the memory are charged in full
+// when an instance is made: instanceBytes).
 //
 // Threat: a plugin multiplying its memory cap by its instances (up to
 // maxInstances of them, each growing to the cap, and idle ones keeping
@@ -177,7 +177,8 @@ func stackReserve(limit int64) int64 {
 }
 
 // instanceBytes is what one instance is charged when it is made: its
-// initial memory, its tables at their maximum and its call stack.
+// initial memory, its tables at their maximum, wazero's records of its
+// globals, imports and segments, and its call stack.
 func (p *plugin) instanceBytes() int64 {
-	return p.initialMemory + p.tableBytes + p.stackBytes
+	return p.initialMemory + p.tableBytes + p.recordBytes + p.stackBytes
 }

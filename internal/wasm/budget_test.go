@@ -129,7 +129,7 @@ func TestIdleInstancesAreClosed(t *testing.T) {
 	}
 	// The budget holds the instance's memory, and its tables and stack.
 	total, instances := liveMemory(p)
-	fixed := p.tableBytes + p.stackBytes
+	fixed := p.tableBytes + p.recordBytes + p.stackBytes
 	if n := p.alive(); n != 1 || instances != 1 || p.mem.inUse() < total+fixed || p.mem.inUse() > 2*total+fixed {
 		t.Errorf("after idling: %d instances (%d open), holding %d bytes, budget %d; want one", n, instances, total, p.mem.inUse())
 	}
@@ -166,7 +166,7 @@ func TestIdleInstancesYieldMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := int((limit-p.tableBytes-p.stackBytes)/pageSize) - now.Pages - 1
+	pages := int((limit-p.tableBytes-p.recordBytes-p.stackBytes)/pageSize) - now.Pages - 1
 	res, err := growBy(inst, pages, 0)
 	if err != nil || !res.Grew {
 		t.Errorf("with %d instances idle, growing by %d pages: %+v, %v", idle, pages, res, err)

@@ -37,6 +37,7 @@ type plugin struct {
 	mem           *budget
 	initialMemory int64 // bytes of a new instance's memory
 	tableBytes    int64 // bytes an instance's tables may hold (instrument.TableBytes)
+	recordBytes   int64 // bytes wazero makes for an instance's globals, imports and segments (instrument.RecordBytes)
 	stackBytes    int64 // bytes charged for an instance's call stack (stackReserve)
 
 	done     chan struct{}
@@ -87,6 +88,9 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 	if p.tableBytes, err = instrument.TableBytes(code); err != nil {
 		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
 	}
+	if p.recordBytes, err = instrument.RecordBytes(code); err != nil {
+		return nil, fmt.Errorf("%w: %v", tier.ErrStart, err)
+	}
 	p.stackBytes = stackReserve(p.mem.limit)
 	if err := p.startFirst(ctx); err != nil {
 		return nil, err
@@ -101,8 +105,8 @@ func (p *plugin) startFirst(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, p.spec.Limits.StartTimeout)
 	defer cancel()
 	if !p.mem.reserve(p.instanceBytes()) {
-		return fmt.Errorf("%w: %w: the module's initial memory (%d bytes), its tables at their maximum (%d bytes) and its call stack (%d bytes) exceed max_memory_bytes (%d)",
-			tier.ErrStart, tier.ErrResourceCaps, p.initialMemory, p.tableBytes, p.stackBytes, p.mem.limit)
+		return fmt.Errorf("%w: %w: the module's initial memory (%d bytes), its tables at their maximum (%d bytes), the runtime's records of its globals, imports and segments (%d bytes) and its call stack (%d bytes) exceed max_memory_bytes (%d)",
+			tier.ErrStart, tier.ErrResourceCaps, p.initialMemory, p.tableBytes, p.recordBytes, p.stackBytes, p.mem.limit)
 	}
 	p.pool.count = 1
 	inst, info, err := p.newInstance(sctx)

@@ -8,9 +8,9 @@ import (
 
 // startSectionModule writes, and returns the path of, a module that keeps
 // the contract (its exports do nothing useful) and whose start section,
-// which wazero runs inside InstantiateModule, loops for ever. No C or Go
-// compiler emits a start section for a reactor, so it is assembled here,
-// from this source:
+// which the host runs right after instantiation, loops for ever. No C or
+// Go compiler emits a start section for a reactor, so it is assembled
+// here, from this source:
 //
 //	(module
 //	  (memory (export "memory") 1)
@@ -21,6 +21,13 @@ import (
 //	  (func (export "airlock_call") (param i32 i32) (result i64) i64.const 0)
 //	  (start $start))
 func startSectionModule(t *testing.T) string {
+	return contractModule(t, "start-section.wasm", nil, []byte{0})
+}
+
+// contractModule writes, and returns the path of, startSectionModule's
+// module with the global section globals (nil: none) and the start
+// section start (nil: none).
+func contractModule(t *testing.T, name string, globals, start []byte) string {
 	t.Helper()
 	const (
 		i32, i64, fn = 0x7f, 0x7e, 0x60
@@ -41,7 +48,6 @@ func startSectionModule(t *testing.T) string {
 		export("airlock_init", 0x00, 3),
 		export("airlock_call", 0x00, 4),
 	)
-	start := []byte{0}
 	code := vec(
 		body(0x03, 0x40, 0x0c, 0x00, end, end), // loop (br 0) end
 		body(0x41, 0x00, end),                  // i32.const 0
@@ -53,16 +59,28 @@ func startSectionModule(t *testing.T) string {
 	for _, s := range []struct {
 		id   byte
 		data []byte
-	}{{1, types}, {3, funcs}, {5, memory}, {7, exports}, {8, start}, {10, code}} {
+	}{{1, types}, {3, funcs}, {5, memory}, {6, globals}, {7, exports}, {8, start}, {10, code}} {
+		if s.data == nil {
+			continue
+		}
 		bin = append(bin, s.id)
 		bin = append(bin, uleb(len(s.data))...)
 		bin = append(bin, s.data...)
 	}
-	path := filepath.Join(t.TempDir(), "start-section.wasm")
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, bin, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// globalsSection declares n mutable i32 globals, each 0.
+func globalsSection(n int) []byte {
+	out := uleb(n)
+	for range n {
+		out = append(out, 0x7f, 0x01, 0x41, 0x00, 0x0b)
+	}
+	return out
 }
 
 func vec(items ...[]byte) []byte {

@@ -105,6 +105,132 @@ func TableBytes(wasm []byte) (int64, error) {
 // tableEntryBytes is what wazero holds for one table entry: a pointer.
 const tableEntryBytes = 8
 
+// What wazero v1.12.0 holds of the host's memory in each instance for
+// one of a module's records, measured (16 instances of a module of
+// hundreds of thousands of each, heap growth after a collection) and
+// rounded up: a global 88 bytes, an element segment's entry 41 (its
+// reference, and the function instance it points to), a function import
+// 40, a data segment 24. Exports, types and functions cost an instance
+// nothing that grows with their number.
+const (
+	globalRecordBytes  = 96
+	elementRecordBytes = 48
+	importRecordBytes  = 48
+	dataRecordBytes    = 32
+)
+
+// RecordBytes returns what wazero makes of the host's memory for one
+// instance of module wasm, as Module rewrites it, besides its linear
+// memory, tables and call stack: records for each of its globals,
+// function imports, element segments' entries and data segments. Threat:
+// a module of a megabyte declaring a million element entries, or half a
+// million globals, made wazero allocate 40 MiB of the host's memory for
+// every instance, outside any cap: 16 instances, 640 MiB; at the largest
+// module size, gigabytes an instance. The host charges it to the
+// plugin's memory budget with each instance, as it charges the tables.
+func RecordBytes(wasm []byte) (int64, error) {
+	var m module
+	if len(wasm) < 8 {
+		return 0, fmt.Errorf("not a WebAssembly module: %v", errTruncated)
+	}
+	if err := m.split(wasm[8:]); err != nil {
+		return 0, err
+	}
+	var c recordCounts
+	for _, s := range m.sections {
+		var err error
+		switch s.id {
+		case secImport:
+			err = c.imports(s.data)
+		case secGlobal:
+			err = c.add(&c.globals, s.data)
+		case secElement:
+			err = c.elements(s.data)
+		case secData:
+			err = c.add(&c.data, s.data)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("section %d: %w", s.id, err)
+		}
+	}
+	return c.globals*globalRecordBytes + c.funcImports*importRecordBytes +
+		c.elementEntries*elementRecordBytes + c.data*dataRecordBytes, nil
+}
+
+// recordCounts counts a module's records that cost each instance memory.
+type recordCounts struct {
+	globals, funcImports, elementEntries, data int64
+}
+
+// add adds the count of a section's vector to *n.
+func (c *recordCounts) add(n *int64, b []byte) error {
+	r := &reader{b: b}
+	*n += int64(r.u32())
+	return r.err
+}
+
+// imports counts the function and global imports.
+func (c *recordCounts) imports(b []byte) error {
+	r := &reader{b: b}
+	n := r.u32()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		r.name()
+		r.name()
+		switch kind := r.byte(); kind {
+		case 0x00:
+			r.u32()
+			c.funcImports++
+		case 0x01:
+			r.valType(^uint32(0))
+			readLimits(r)
+		case 0x02:
+			readLimits(r)
+		case 0x03:
+			r.valType(^uint32(0))
+			r.byte()
+			c.globals++
+		default:
+			r.fail("import kind 0x%x: %v", kind, ErrUnsupported)
+		}
+	}
+	return r.end()
+}
+
+// elements counts the entries of the element segments, active or
+// passive (wazero makes the references of both for each instance).
+func (c *recordCounts) elements(b []byte) error {
+	// The module has been validated: its indices are not checked here.
+	lax := &module{globals: ^uint32(0), funcImports: ^uint32(0)}
+	r := &reader{b: b}
+	n := r.u32()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		flags := r.u32()
+		if flags > 7 {
+			r.fail("element segment flags %d: %v", flags, ErrUnsupported)
+			break
+		}
+		if flags&2 != 0 && flags&1 == 0 {
+			r.u32()
+		}
+		if flags&1 == 0 {
+			lax.constExpr(r, nil)
+		}
+		if flags&3 != 0 {
+			r.valType(^uint32(0))
+		}
+		count := r.u32()
+		c.elementEntries += int64(count)
+		for j := uint32(0); j < count && r.err == nil; j++ {
+			if flags&4 != 0 {
+				lax.constExpr(r, nil)
+			} else {
+				r.u32()
+			}
+		}
+	}
+	return r.end()
+}
+
 // compileBudget bounds, for a code section of n bytes, the sum over a
 // module's functions of each one's compileCost: 2^26 plus 256 for every
 // byte. Threat: wazero's compiler takes time quadratic in a function's
