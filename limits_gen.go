@@ -55,9 +55,9 @@ type Limits struct {
 	// plugin's data segment (Linux; under the cap, the memory it does not
 	// count is refused: shared anonymous mappings, `memfd_create`, System V
 	// shared memory, pipes grown beyond their default size); a wasm plugin's
-	// linear memory, all its instances together (a `memory.grow` that would
-	// exceed it fails; a call that needs a new instance waits for room within
-	// its deadline).
+	// linear memories, tables, call stacks and runtime records (docs/ABI.md),
+	// all its instances together (a `memory.grow` that would exceed it fails;
+	// a call that needs a new instance waits for room within its deadline).
 	MaxMemoryBytes int64 `toml:"max_memory_bytes"`
 
 	// MaxOpenFiles, max_open_files (default 256). Open descriptors of a

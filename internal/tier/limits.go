@@ -58,10 +58,10 @@ type Limits struct {
 	// Memory: a process plugin's data segment (Linux; under the cap, the
 	// memory it does not count is refused: shared anonymous mappings,
 	// `memfd_create`, System V shared memory, pipes grown beyond their
-	// default size); a wasm plugin's linear
-	// memory, all its instances together (a `memory.grow` that
-	// would exceed it fails; a call that needs a new instance waits for
-	// room within its deadline).
+	// default size); a wasm plugin's linear memories, tables, call
+	// stacks and runtime records (docs/ABI.md), all its instances
+	// together (a `memory.grow` that would exceed it fails; a call that
+	// needs a new instance waits for room within its deadline).
 	MaxMemory int64 `toml:"max_memory_bytes" name:"MaxMemoryBytes" default:"1 GiB" unit:"bytes"`
 	// Open descriptors of a process plugin (Linux).
 	MaxOpenFiles int `toml:"max_open_files" default:"256" unit:"count"`
