@@ -110,24 +110,28 @@ const tableEntryBytes = 8
 // hundreds of thousands of each, heap growth after a collection) and
 // rounded up: a global 88 bytes, an element segment's entry 41 (its
 // reference, and the function instance it points to), a function import
-// 40, a data segment 24. Exports, types and functions cost an instance
-// nothing that grows with their number.
+// 40, a data segment 24, a table 112 besides its entries (TableBytes).
+// Exports, types and functions cost an instance nothing that grows with
+// their number.
 const (
 	globalRecordBytes  = 96
 	elementRecordBytes = 48
 	importRecordBytes  = 48
 	dataRecordBytes    = 32
+	tableRecordBytes   = 128
 )
 
 // RecordBytes returns what wazero makes of the host's memory for one
 // instance of module wasm, as Module rewrites it, besides its linear
-// memory, tables and call stack: records for each of its globals,
-// function imports, element segments' entries and data segments. Threat:
-// a module of a megabyte declaring a million element entries, or half a
-// million globals, made wazero allocate 40 MiB of the host's memory for
-// every instance, outside any cap: 16 instances, 640 MiB; at the largest
-// module size, gigabytes an instance. The host charges it to the
-// plugin's memory budget with each instance, as it charges the tables.
+// memory, table entries and call stack: records for each of its
+// globals, function imports, element segments' entries, data segments
+// and tables. Threat: a module of a megabyte declaring a million element
+// entries, or half a million globals, made wazero allocate 40 MiB of the
+// host's memory for every instance, outside any cap: 16 instances, 640
+// MiB; at the largest module size, gigabytes an instance (100,000 empty
+// tables, 300 KB, took 11 MiB an instance). The host charges it to the
+// plugin's memory budget with each instance, as it charges the tables'
+// entries.
 func RecordBytes(wasm []byte) (int64, error) {
 	var m module
 	if len(wasm) < 8 {
@@ -148,18 +152,21 @@ func RecordBytes(wasm []byte) (int64, error) {
 			err = c.elements(s.data)
 		case secData:
 			err = c.add(&c.data, s.data)
+		case secTable:
+			err = c.add(&c.tables, s.data)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("section %d: %w", s.id, err)
 		}
 	}
 	return c.globals*globalRecordBytes + c.funcImports*importRecordBytes +
-		c.elementEntries*elementRecordBytes + c.data*dataRecordBytes, nil
+		c.elementEntries*elementRecordBytes + c.data*dataRecordBytes +
+		c.tables*tableRecordBytes, nil
 }
 
 // recordCounts counts a module's records that cost each instance memory.
 type recordCounts struct {
-	globals, funcImports, elementEntries, data int64
+	globals, funcImports, elementEntries, data, tables int64
 }
 
 // add adds the count of a section's vector to *n.
@@ -183,6 +190,7 @@ func (c *recordCounts) imports(b []byte) error {
 		case 0x01:
 			r.valType(^uint32(0))
 			readLimits(r)
+			c.tables++
 		case 0x02:
 			readLimits(r)
 		case 0x03:

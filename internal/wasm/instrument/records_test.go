@@ -43,6 +43,8 @@ func TestRecordBytesCoverWhatWazeroHolds(t *testing.T) {
 		{"passive data segments", wasmOf(
 			sec(secDataCount, appendUleb(nil, n)),
 			sec(secData, repeat(n, 0x01, 0x01, 0x00)))},
+		{"empty tables", wasmOf(
+			sec(secTable, repeat(n, 0x70, 0x00, 0x00)))},
 		{"active data segments", wasmOf(
 			sec(secMemory, vec([]byte{0x00, 1})),
 			sec(secData, repeat(n, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x00)))},
