@@ -61,7 +61,8 @@ type Limits struct {
 	MaxMemoryBytes int64 `toml:"max_memory_bytes"`
 
 	// MaxOpenFiles, max_open_files (default 256). Open descriptors of a
-	// process plugin (Linux).
+	// process plugin (Linux); files a wasm plugin's instances hold open, all
+	// together (an open past it fails with EAGAIN).
 	MaxOpenFiles int `toml:"max_open_files"`
 
 	// MaxFileBytes, max_file_bytes (default 64 MiB). Size of a file a process

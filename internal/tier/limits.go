@@ -63,7 +63,9 @@ type Limits struct {
 	// together (a `memory.grow` that would exceed it fails; a call that
 	// needs a new instance waits for room within its deadline).
 	MaxMemory int64 `toml:"max_memory_bytes" name:"MaxMemoryBytes" default:"1 GiB" unit:"bytes"`
-	// Open descriptors of a process plugin (Linux).
+	// Open descriptors of a process plugin (Linux); files a wasm plugin's
+	// instances hold open, all together (an open past it fails with
+	// EAGAIN).
 	MaxOpenFiles int `toml:"max_open_files" default:"256" unit:"count"`
 	// Size of a file a process plugin writes (Linux).
 	MaxFileBytes int64 `toml:"max_file_bytes" default:"64 MiB" unit:"bytes"`

@@ -21,10 +21,11 @@ const AssetsPath = "/plugin"
 // files read-only at AssetsPath: assets (a package's files) when set, else
 // dir (the plugin's directory), through grantFS too. A plugin's own files
 // are no secret from it; a write grant is still needed to change anything.
-func mountGrants(read, write []string, assets fs.FS, dir string) wazero.FSConfig {
+// Every open of every mount counts against files (openFiles).
+func mountGrants(read, write []string, assets fs.FS, dir string, files *openFiles) wazero.FSConfig {
 	cfg := wazero.NewFSConfig()
 	mount := func(f sys.FS, dir string) {
-		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(f, dir)
+		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(countedFS{f, files}, dir)
 	}
 	for _, dir := range read {
 		mount(&sysfs.ReadFS{FS: newGrantFS(dir)}, dir)
@@ -36,7 +37,7 @@ func mountGrants(read, write []string, assets fs.FS, dir string) wazero.FSConfig
 	// (3, 4, ... in grant order).
 	switch {
 	case assets != nil:
-		cfg = cfg.WithFSMount(assets, AssetsPath)
+		mount(&sysfs.AdaptFS{FS: assets}, AssetsPath)
 	case dir != "":
 		mount(&sysfs.ReadFS{FS: newGrantFS(dir)}, AssetsPath)
 	}

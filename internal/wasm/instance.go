@@ -224,5 +224,5 @@ func (p *plugin) moduleConfig() wazero.ModuleConfig {
 			cfg = cfg.WithEnv(name, v)
 		}
 	}
-	return cfg.WithFSConfig(mountGrants(p.spec.Grants.Scopes("fs.read"), p.spec.Grants.Scopes("fs.write"), p.spec.Assets, p.spec.Dir))
+	return cfg.WithFSConfig(mountGrants(p.spec.Grants.Scopes("fs.read"), p.spec.Grants.Scopes("fs.write"), p.spec.Assets, p.spec.Dir, &p.files))
 }

@@ -35,10 +35,11 @@ type plugin struct {
 	watch         deadline.Watch // the calls' deadlines
 	pool          pool
 	mem           *budget
-	initialMemory int64 // bytes of a new instance's memory
-	tableBytes    int64 // bytes an instance's tables may hold (instrument.TableBytes)
-	recordBytes   int64 // bytes wazero makes for an instance's globals, imports and segments (instrument.RecordBytes)
-	stackBytes    int64 // bytes charged for an instance's call stack (stackReserve)
+	initialMemory int64     // bytes of a new instance's memory
+	tableBytes    int64     // bytes an instance's tables may hold (instrument.TableBytes)
+	recordBytes   int64     // bytes wazero makes for an instance's globals, imports and segments (instrument.RecordBytes)
+	files         openFiles // the files its instances hold open (max_open_files)
+	stackBytes    int64     // bytes charged for an instance's call stack (stackReserve)
 
 	done     chan struct{}
 	stopping atomic.Bool // set as done is closed: a load where a call's path asks (a select costs more)
@@ -53,6 +54,7 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 		spec:  spec,
 		rt:    rt,
 		mem:   &budget{limit: int64(pages(spec.Limits.MaxMemory)) * pageSize},
+		files: openFiles{limit: int64(spec.Limits.MaxOpenFiles)},
 		done:  make(chan struct{}),
 		epoch: time.Now(),
 	}
