@@ -306,6 +306,13 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 		}
 		input = append(json.RawMessage(nil), checked...)
 	}
+	// Threat: a name as long as the guest's memory, copied into a string
+	// at every host call (the host's answer quotes at most the first 128
+	// bytes of a name it does not know). No host function has a name
+	// this long: cut, it stays unknown, and the copy stays small.
+	if len(fn) > maxHostFuncName {
+		fn = fn[:maxHostFuncName]
+	}
 	res, err := p.spec.Host(state.context(), string(fn), input)
 	if err != nil {
 		var re *protocol.Error
@@ -317,6 +324,9 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	answer(map[string]json.RawMessage{"result": res})
 }
+
+// maxHostFuncName is longer than any host function's name.
+const maxHostFuncName = 1024
 
 func (p *plugin) hostResult(ctx context.Context, mod api.Module, stack []uint64) {
 	state, _ := ctx.Value(stateKey{}).(*callState)

@@ -632,3 +632,36 @@ func TestHostCallDuringInitRefused(t *testing.T) {
 		t.Errorf("host functions run: %q", e.host.calls)
 	}
 }
+
+// A host call naming a function 32 MiB long (the guest's memory is the
+// only bound on the name) does not make the host copy the name: ten of
+// them allocate little of the host's memory, and the host sees a name
+// cut short, unknown. Threat: a guest making the host allocate its
+// memory's size at every host call, up to host_calls_per_second times a
+// second, in every instance.
+func TestHostCallLongNameNotCopied(t *testing.T) {
+	s := newStarter(t)
+	inst, e, err := start(t, s, evilManifest, evil(t), nil, tier.Limits{MaxMemory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first call grows the guest's memory (a host allocation of its
+	// own, charged to the budget); the second is measured.
+	for i := range 2 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err := call(inst, "longname", nil, 20*time.Second)
+		runtime.ReadMemStats(&after)
+		if err != nil || string(out) == "0" {
+			t.Fatalf("longname: %s, %v", out, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; i == 1 && grew > 16<<20 {
+			t.Errorf("ten host calls with a name of 32 MiB allocated %d MiB of the host's memory", grew>>20)
+		}
+	}
+	e.host.mu.Lock()
+	defer e.host.mu.Unlock()
+	if len(e.host.denied) != 20 || len(e.host.denied[0]) != maxHostFuncName {
+		t.Fatalf("the host refused %d calls; want 20, each named with %d bytes", len(e.host.denied), maxHostFuncName)
+	}
+}

@@ -275,6 +275,20 @@ EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
         char buf[64];
         int k = sprintf(buf, "{\"result\":%d}", e);
         r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"longname\"")) {
+        /* Call a host function whose name is 32 MiB long, ten times;
+         * answer the last answer's length. */
+        size_t n = 32u << 20;
+        char *name = malloc(n);
+        uint32_t len = 0;
+        if (name) {
+            memset(name, 'a', n);
+            for (int i = 0; i < 10; i++) len = host_call(name, (uint32_t)n, "{}", 2);
+            free(name);
+        }
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":%u}", len);
+        r = pack(buf, (size_t)k);
     } else if (strstr(in, "\"openmany\"")) {
         /* Open "file" in the first granted directory (descriptor 3) up to
          * 1000 times, closing none; answer [how many opened, the errno
