@@ -665,3 +665,53 @@ func TestHostCallLongNameNotCopied(t *testing.T) {
 		t.Fatalf("the host refused %d calls; want 20, each named with %d bytes", len(e.host.denied), maxHostFuncName)
 	}
 }
+
+// WASI calls naming a path 32 MiB long (the guest's memory is the only
+// bound on it) fail with ENAMETOOLONG before the host copies the path:
+// ten of them allocate little of the host's memory. Threat: a guest
+// making the host allocate its memory's size (and more: the path is
+// copied, cleaned and resolved) at every path_open, path_filestat_get
+// and the rest, in every instance, with no grant (its own files are
+// always mounted).
+func TestWASILongPathNotCopied(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, evilManifest, evil(t), nil, tier.Limits{MaxMemory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const enametoolong = 37
+	for i := range 2 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err := call(inst, "longpath", nil, 20*time.Second)
+		runtime.ReadMemStats(&after)
+		if err != nil || string(out) != fmt.Sprint(enametoolong) {
+			t.Fatalf("longpath: %s, %v; want errno ENAMETOOLONG (%d)", out, err, enametoolong)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; i == 1 && grew > 16<<20 {
+			t.Errorf("ten WASI calls with a path of 32 MiB allocated %d MiB of the host's memory", grew>>20)
+		}
+	}
+}
+
+// pathLengths names, for each of wazero's WASI functions that take
+// paths, the parameters that are the paths' lengths, and no function
+// that takes a path is left out. (fd_prestat_dir_name's result.path_len
+// is the room the guest gives for a name the host writes.)
+func TestPathLengthsMatchWazero(t *testing.T) {
+	fns, err := wazeroWASI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, def := range fns {
+		var want []int
+		for i, p := range def.ParamNames() {
+			if strings.HasSuffix(p, "path_len") && !strings.HasPrefix(p, "result.") {
+				want = append(want, i)
+			}
+		}
+		if got := pathLengths[name]; !slices.Equal(got, want) {
+			t.Errorf("%s%v: pathLengths has %v, want %v", name, def.ParamNames(), got, want)
+		}
+	}
+}

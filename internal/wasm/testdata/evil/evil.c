@@ -289,6 +289,23 @@ EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
         char buf[64];
         int k = sprintf(buf, "{\"result\":%u}", len);
         r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"longpath\"")) {
+        /* Ask for the status of a path 32 MiB long in the first
+         * preopened directory (descriptor 3), ten times; answer the
+         * last errno. */
+        size_t n = 32u << 20;
+        char *path = malloc(n);
+        __wasi_errno_t e = 0;
+        if (path) {
+            memset(path, 'a', n - 1);
+            path[n - 1] = 0;
+            __wasi_filestat_t st;
+            for (int i = 0; i < 10; i++) e = __wasi_path_filestat_get(3, 0, path, &st);
+            free(path);
+        }
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":%d}", e);
+        r = pack(buf, (size_t)k);
     } else if (strstr(in, "\"openmany\"")) {
         /* Open "file" in the first granted directory (descriptor 3) up to
          * 1000 times, closing none; answer [how many opened, the errno
