@@ -66,7 +66,8 @@ type Limits struct {
 	MaxOpenFiles int `toml:"max_open_files"`
 
 	// MaxFileBytes, max_file_bytes (default 64 MiB). Size of a file a process
-	// plugin writes (Linux).
+	// plugin writes (Linux), or a wasm plugin (a write past it is cut short,
+	// then fails).
 	MaxFileBytes int64 `toml:"max_file_bytes"`
 
 	// MaxCPU, max_cpu (default unlimited). Total CPU time of a process plugin

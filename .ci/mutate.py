@@ -228,6 +228,10 @@ MUTATIONS = [
     ("wasm: WASI paths bounded before they are copied", "internal/wasm/wasi.go",
      "\tif err := boundPaths(b); err != nil {", "\tif err := error(nil); err != nil {",
      "TestWASILongPathNotCopied", "./internal/wasm"),
+    ("wasm: file size bounded", [
+        ("internal/wasm/openfiles.go", "\troom := f.files.maxBytes - off", "\troom := int64(1) << 62"),
+        ("internal/wasm/openfiles.go", "\tif size > f.files.maxBytes {", "\tif false {")],
+     None, None, "TestFileSizeBounded", "./internal/wasm"),
     ("wasm: open files bounded", "internal/wasm/fsguard.go",
      "WithSysFSMount(countedFS{f, files}, dir)", "WithSysFSMount(f, dir)",
      "TestOpenFilesBounded", "./internal/wasm"),

@@ -67,7 +67,8 @@ type Limits struct {
 	// instances hold open, all together (an open past it fails with
 	// EAGAIN).
 	MaxOpenFiles int `toml:"max_open_files" default:"256" unit:"count"`
-	// Size of a file a process plugin writes (Linux).
+	// Size of a file a process plugin writes (Linux), or a wasm plugin
+	// (a write past it is cut short, then fails).
 	MaxFileBytes int64 `toml:"max_file_bytes" default:"64 MiB" unit:"bytes"`
 	// Total CPU time of a process plugin (Linux); every call has its own
 	// deadline regardless.

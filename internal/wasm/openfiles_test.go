@@ -70,3 +70,31 @@ func hostDescriptors() int {
 	}
 	return len(fds)
 }
+
+// A guest granted a directory to write cannot make a file larger than
+// max_file_bytes: a write past it is cut short, the next one fails with
+// EIO, and so does setting the size past it. Threat: a guest filling
+// the host's disk with one file.
+func TestFileSizeBounded(t *testing.T) {
+	dir := t.TempDir()
+	const limit, eio = 2<<20 + 12345, 29
+	s := newStarter(t)
+	inst, _, err := start(t, s, evilManifest, evil(t), []string{"fs.write:" + dir}, tier.Limits{MaxFileBytes: limit, MaxMemory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := call(inst, "bigwrite", nil, 10*time.Second)
+	var res [3]int
+	if err == nil {
+		err = json.Unmarshal(out, &res)
+	}
+	if err != nil {
+		t.Fatalf("bigwrite: %s, %v", out, err)
+	}
+	if res != [3]int{limit, eio, eio} {
+		t.Errorf("written %d bytes, then errno %d, and errno %d setting the size; want %d, EIO (%d) and EIO", res[0], res[1], res[2], limit, eio)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "out")); err != nil || st.Size() != limit {
+		t.Errorf("the file: %v, %v; want %d bytes", st, err, limit)
+	}
+}

@@ -54,7 +54,7 @@ func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Ru
 		spec:  spec,
 		rt:    rt,
 		mem:   &budget{limit: int64(pages(spec.Limits.MaxMemory)) * pageSize},
-		files: openFiles{limit: int64(spec.Limits.MaxOpenFiles)},
+		files: openFiles{limit: int64(spec.Limits.MaxOpenFiles), maxBytes: spec.Limits.MaxFileBytes},
 		done:  make(chan struct{}),
 		epoch: time.Now(),
 	}

@@ -306,6 +306,30 @@ EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
         char buf[64];
         int k = sprintf(buf, "{\"result\":%d}", e);
         r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"bigwrite\"")) {
+        /* Create "out" in the first granted directory (descriptor 3) and
+         * write 1 MiB to it ten times, then try to set its size to
+         * 64 MiB; answer [bytes written, errno of the write that failed
+         * (0: none did), errno of the size]. */
+        size_t chunk = 1u << 20;
+        char *data = calloc(1, chunk);
+        __wasi_fd_t fd;
+        __wasi_errno_t e = __wasi_path_open(3, 0, "out", __WASI_OFLAGS_CREAT | __WASI_OFLAGS_TRUNC,
+                                            __WASI_RIGHTS_FD_WRITE | __WASI_RIGHTS_FD_FILESTAT_SET_SIZE, 0, 0, &fd);
+        size_t written = 0;
+        __wasi_errno_t es = 0;
+        for (int i = 0; e == 0 && data && i < 10; i++) {
+            __wasi_ciovec_t iov = {.buf = (const uint8_t *)data, .buf_len = chunk};
+            __wasi_size_t n = 0;
+            e = __wasi_fd_write(fd, &iov, 1, &n);
+            written += n;
+        }
+        es = __wasi_fd_filestat_set_size(fd, 64u << 20);
+        (void)__wasi_fd_close(fd);
+        free(data);
+        char buf[96];
+        int k = sprintf(buf, "{\"result\":[%zu,%d,%d]}", written, e, es);
+        r = pack(buf, (size_t)k);
     } else if (strstr(in, "\"openmany\"")) {
         /* Open "file" in the first granted directory (descriptor 3) up to
          * 1000 times, closing none; answer [how many opened, the errno
