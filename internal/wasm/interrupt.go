@@ -46,6 +46,13 @@ func (p *plugin) instantiateInterrupt(ctx context.Context) error {
 // The panic unwinds the guest as proc_exit does, and the call returns a
 // *sys.ExitError, which classify turns into errDeadline.
 func (p *plugin) check(ctx context.Context, _ api.Module, stack []uint64) {
+	p.stopIfEnded(ctx)
+	stack[0] = api.EncodeI32(fuelRefill)
+}
+
+// stopIfEnded ends the guest, from a host function it called, if ctx has
+// ended or the plugin is stopping.
+func (p *plugin) stopIfEnded(ctx context.Context) {
 	if err := ctx.Err(); err != nil {
 		code := sys.ExitCodeContextCanceled
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -56,5 +63,4 @@ func (p *plugin) check(ctx context.Context, _ api.Module, stack []uint64) {
 	if p.stopping.Load() {
 		panic(sys.NewExitError(sys.ExitCodeContextCanceled))
 	}
-	stack[0] = api.EncodeI32(fuelRefill)
 }

@@ -12,9 +12,10 @@ import (
 )
 
 // instantiateWASI provides wasi_snapshot_preview1: wazero's functions,
-// those that take paths behind a bound on the paths' length (boundPaths),
-// and poll_oneoff replaced by one that returns as soon as the call ends
-// (poll.go). Threat: a guest asleep in WASI outliving its deadline.
+// those that take paths or vectors of buffers behind bounds on their
+// lengths (boundArgs), random_get filled a slice at a time under the
+// call's deadline (randomGet), and poll_oneoff replaced by one that
+// returns as soon as the call ends (poll.go). Threat: a guest asleep in WASI outliving its deadline.
 // wazero's poll_oneoff sleeps without looking at the context, so a guest
 // sleeping for an hour held its call, and a core's worth of goroutine,
 // for an hour; and with only file descriptor subscriptions it slept for
@@ -32,7 +33,13 @@ func (p *plugin) instantiateWASI(ctx context.Context) error {
 	// A later export under a name replaces the earlier one: wazero's
 	// host module builder keeps one function per export name
 	// (hostModuleBuilder.ExportHostFunc in wazero v1.12.0's builder.go).
-	if err := boundPaths(b); err != nil {
+	if err := boundArgs(b, pathLengths, maxPath, errnoNameTooLong); err != nil {
+		return err
+	}
+	if err := boundArgs(b, vectorLengths, maxVectors, errnoInval); err != nil {
+		return err
+	}
+	if err := p.exportRandomGet(b); err != nil {
 		return err
 	}
 	b.NewFunctionBuilder().
@@ -62,25 +69,44 @@ var pathLengths = map[string][]int{
 }
 
 // maxPath is the longest path a guest may name: Linux's PATH_MAX.
+// Threat: a guest naming a path as long as its memory; wazero copies it
+// into a string, and the host cleans and resolves it (grantFS), at every
+// call: ten calls of path_filestat_get with a path of 32 MiB allocated
+// 960 MiB of the host's memory, with no grant (the plugin's own files
+// are always mounted), in every instance at once.
 const maxPath = 4096
 
-// errnoNameTooLong is WASI's ENAMETOOLONG.
+// vectorLengths are, for each WASI function that takes a vector of
+// buffers, the position of the vector's length among its parameters.
+var vectorLengths = map[string][]int{
+	"fd_read":   {2},
+	"fd_write":  {2},
+	"fd_pread":  {2},
+	"fd_pwrite": {2},
+	"sock_recv": {2},
+	"sock_send": {2},
+}
+
+// maxVectors is the most buffers one read or write may name: IOV_MAX.
+// Threat: a guest handing fd_write sixteen million empty buffers, which
+// wazero writes one by one in the host, where the guest's checks cannot
+// stop it: 200 ms past a call's deadline, and seconds with a larger
+// memory.
+const maxVectors = 1024
+
+// errnoNameTooLong is WASI's ENAMETOOLONG (the other errnos: poll.go).
 const errnoNameTooLong = 37
 
-// boundPaths exports, in b, each of wazero's WASI functions that take
-// paths behind a check of their lengths: a path longer than maxPath
-// fails with ENAMETOOLONG before wazero reads it. Threat: a guest naming
-// a path as long as its memory; wazero copies it into a string, and the
-// host cleans and resolves it (grantFS), at every call: ten calls of
-// path_filestat_get with a path of 32 MiB allocated 960 MiB of the
-// host's memory, with no grant (the plugin's own files are always
-// mounted), in every instance at once.
-func boundPaths(b wazero.HostModuleBuilder) error {
+// boundArgs exports, in b, each of wazero's WASI functions named in
+// lengths behind a check of the parameters at the positions given: a
+// value above max fails the call with errno before wazero reads
+// anything.
+func boundArgs(b wazero.HostModuleBuilder, lengths map[string][]int, max uint32, errno uint64) error {
 	fns, err := wazeroWASI()
 	if err != nil {
 		return err
 	}
-	for name, lengths := range pathLengths {
+	for name, at := range lengths {
 		def, ok := fns[name]
 		if !ok {
 			return fmt.Errorf("wazero exports no %s", name)
@@ -90,7 +116,7 @@ func boundPaths(b wazero.HostModuleBuilder) error {
 			return fmt.Errorf("wazero's %s is a %T, not an api.GoModuleFunction", name, def.GoFunction())
 		}
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(boundedPaths(inner, lengths), def.ParamTypes(), def.ResultTypes()).
+			WithGoModuleFunction(bounded(inner, at, max, errno), def.ParamTypes(), def.ResultTypes()).
 			WithParameterNames(def.ParamNames()...).
 			WithResultNames(def.ResultNames()...).
 			Export(name)
@@ -98,18 +124,67 @@ func boundPaths(b wazero.HostModuleBuilder) error {
 	return nil
 }
 
-// boundedPaths is inner behind the check of the path lengths at the
-// parameter positions lengths (0 is the first).
-func boundedPaths(inner api.GoModuleFunction, lengths []int) api.GoModuleFunction {
+// bounded is inner behind the check of the parameters at the positions
+// at (0 is the first): one above max fails the call with errno.
+func bounded(inner api.GoModuleFunction, at []int, max uint32, errno uint64) api.GoModuleFunction {
 	return api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-		for _, i := range lengths {
-			if uint32(stack[i]) > maxPath {
-				stack[0] = errnoNameTooLong
+		for _, i := range at {
+			if uint32(stack[i]) > max {
+				stack[0] = errno
 				return
 			}
 		}
 		inner.Call(ctx, mod, stack)
 	})
+}
+
+// randomSlice is how much random_get fills between two looks at the
+// call's deadline: about a millisecond's work.
+const randomSlice = 256 << 10
+
+// exportRandomGet exports, in b, wazero's random_get filling the
+// guest's buffer a slice at a time, and ending the guest at the first
+// slice after its call has ended, as the check does (interrupt.go).
+// Threat: a guest asking for its memory's size of random bytes in one
+// call, which wazero fills in the host, where the guest's checks cannot
+// stop it: 256 MiB took 700 ms past a deadline of 50 ms.
+func (p *plugin) exportRandomGet(b wazero.HostModuleBuilder) error {
+	fns, err := wazeroWASI()
+	if err != nil {
+		return err
+	}
+	def, ok := fns["random_get"]
+	if !ok {
+		return fmt.Errorf("wazero exports no random_get")
+	}
+	inner, ok := def.GoFunction().(api.GoModuleFunction)
+	if !ok {
+		return fmt.Errorf("wazero's random_get is a %T, not an api.GoModuleFunction", def.GoFunction())
+	}
+	fill := func(ctx context.Context, mod api.Module, stack []uint64) {
+		buf, n := uint32(stack[0]), uint32(stack[1])
+		if uint64(buf)+uint64(n) > uint64(mod.Memory().Size()) {
+			stack[0] = errnoFault // as wazero answers, before writing anything
+			return
+		}
+		var slice [2]uint64
+		for done := uint32(0); done < n; done += randomSlice {
+			p.stopIfEnded(ctx)
+			slice[0], slice[1] = uint64(buf+done), uint64(min(randomSlice, n-done))
+			inner.Call(ctx, mod, slice[:])
+			if slice[0] != 0 {
+				stack[0] = slice[0]
+				return
+			}
+		}
+		stack[0] = 0
+	}
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(fill), def.ParamTypes(), def.ResultTypes()).
+		WithParameterNames(def.ParamNames()...).
+		WithResultNames(def.ResultNames()...).
+		Export("random_get")
+	return nil
 }
 
 // wazeroWASI is wazero's own WASI functions, by name. Their Go functions

@@ -715,3 +715,52 @@ func TestPathLengthsMatchWazero(t *testing.T) {
 		}
 	}
 }
+
+// vectorLengths names, for each of wazero's WASI functions that take
+// vectors of buffers, the parameter that is the vector's length.
+func TestVectorLengthsMatchWazero(t *testing.T) {
+	fns, err := wazeroWASI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, def := range fns {
+		var want []int
+		for i, p := range def.ParamNames() {
+			if strings.HasSuffix(p, "iovs_len") || strings.HasSuffix(p, "_data_len") {
+				want = append(want, i)
+			}
+		}
+		if got := vectorLengths[name]; !slices.Equal(got, want) {
+			t.Errorf("%s%v: vectorLengths has %v, want %v", name, def.ParamNames(), got, want)
+		}
+	}
+}
+
+// The WASI calls whose work is the host's, where the guest's checks
+// cannot stop it, are bounded: a write of sixteen million empty buffers
+// fails with EINVAL (IOV_MAX is 1,024) before wazero writes any, and a
+// random_get of 256 MiB ends at the call's deadline (it took 700 ms past
+// a deadline of 50 ms, in one piece). Threat: a guest holding its call
+// and a core far past its deadline from inside a host function.
+func TestWASIHostWorkBounded(t *testing.T) {
+	s := newStarter(t)
+	inst, _, err := start(t, s, evilManifest, evil(t), nil, tier.Limits{MaxMemory: 512 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const einval = 28
+	if out, err := call(inst, "manyiovs", nil, 10*time.Second); err != nil || string(out) != fmt.Sprint(einval) {
+		t.Errorf("fd_write of sixteen million buffers: %s, %v; want EINVAL (%d)", out, err, einval)
+	}
+	// Once with time to finish, so that the guest's memory has grown to
+	// hold the buffer (memory.grow is one instruction, not stopped in
+	// its middle), then under a deadline.
+	if _, err := call(inst, "bigrandom", nil, 10*time.Second); err != nil {
+		t.Fatalf("random_get of 256 MiB: %v", err)
+	}
+	begin := time.Now()
+	_, err = call(inst, "bigrandom", nil, 50*time.Millisecond)
+	if took := time.Since(begin); !errors.Is(err, tier.ErrDeadline) || took > 250*time.Millisecond {
+		t.Errorf("random_get of 256 MiB under a deadline of 50ms: %v after %v; want the deadline, within 250ms", err, took)
+	}
+}

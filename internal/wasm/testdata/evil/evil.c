@@ -330,6 +330,26 @@ EXPORT("airlock_call") uint64_t airlock_call(char *p, uint32_t n) {
         char buf[96];
         int k = sprintf(buf, "{\"result\":[%zu,%d,%d]}", written, e, es);
         r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"manyiovs\"")) {
+        /* One fd_write to standard output of 16 million empty pieces:
+         * work in the host, not in guest code its checks could stop. */
+        size_t count = 16u << 20;
+        __wasi_ciovec_t *iovs = calloc(count, sizeof *iovs);
+        __wasi_size_t n = 0;
+        __wasi_errno_t e = iovs ? __wasi_fd_write(1, iovs, count, &n) : 0;
+        free(iovs);
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":%d}", e);
+        r = pack(buf, (size_t)k);
+    } else if (strstr(in, "\"bigrandom\"")) {
+        /* One random_get of 256 MiB. */
+        size_t len = 256u << 20;
+        uint8_t *p = malloc(len);
+        __wasi_errno_t e = p ? __wasi_random_get(p, len) : 0;
+        free(p);
+        char buf[64];
+        int k = sprintf(buf, "{\"result\":%d}", e);
+        r = pack(buf, (size_t)k);
     } else if (strstr(in, "\"openmany\"")) {
         /* Open "file" in the first granted directory (descriptor 3) up to
          * 1000 times, closing none; answer [how many opened, the errno
