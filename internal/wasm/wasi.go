@@ -13,20 +13,22 @@ import (
 
 // instantiateWASI provides wasi_snapshot_preview1: wazero's functions,
 // those that take paths or vectors of buffers behind bounds on their
-// lengths (boundArgs), random_get filled a slice at a time under the
-// call's deadline (randomGet), and poll_oneoff replaced by one that
-// returns as soon as the call ends (poll.go). Threat: a guest asleep in WASI outliving its deadline.
-// wazero's poll_oneoff sleeps without looking at the context, so a guest
-// sleeping for an hour held its call, and a core's worth of goroutine,
-// for an hour; and with only file descriptor subscriptions it slept for
-// ever.
+// lengths (boundArgs), random_get filling a slice at a time under the
+// call's deadline (exportRandomGet), and poll_oneoff replaced by one
+// that returns as soon as the call ends (poll.go).
+//
+// Threat: a guest asleep in WASI outliving its deadline. wazero's
+// poll_oneoff sleeps without looking at the context, so a guest sleeping
+// for an hour held its call, and a core's worth of goroutine, for an
+// hour; and with only file descriptor subscriptions it slept for ever.
 //
 // The other WASI functions cannot block here: standard input is always
 // empty, standard output and error go to the log, there are no sockets
 // (sock_accept, sock_recv and sock_send answer EBADF or ENOTSOCK), and
-// sched_yield and random_get return at once. In granted directories only
-// regular files and directories open (grantFS), so reads and writes there
-// are ordinary file I/O.
+// sched_yield returns at once. In granted directories only regular files
+// and directories open (grantFS), so reads and writes there are ordinary
+// file I/O (one read or write is one system call, as large as the
+// guest's buffer, and is not cut short at the deadline).
 func (p *plugin) instantiateWASI(ctx context.Context) error {
 	b := p.rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
