@@ -6,60 +6,45 @@ import (
 	"testing"
 )
 
-// quoteCases are strings of every kind AppendString treats apart.
+// quoteCases are strings of every kind: plain, and not for each reason.
 var quoteCases = []string{
-	"", "plain", `quote " and backslash \`, "<script>&amp;</script>",
+	"", "plain", "twenty-four plain bytes.", `quote " and backslash \`, "<script>&amp;</script>",
 	"\b\f\n\r\t\x00\x01\x1f\x7f", "é, 日本, 🎉", "\u2028 and \u2029",
-	"bad \xff utf-8 \xc3", "\xed\xa0\x80 a surrogate", "x\"",
+	"bad \xff utf-8 \xc3", "x\"",
 }
 
-// AppendString writes exactly what encoding/json writes for a string.
-func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+// checkPlain fails t unless PlainString(s) says exactly whether
+// encoding/json writes s as it is, for an ASCII s (and never says so of
+// a string encoding/json changes).
+func checkPlain(t *testing.T, s string) {
+	t.Helper()
+	enc, _ := json.Marshal(s)
+	asIs := string(enc) == `"`+s+`"`
+	ascii := !strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
+	if got := PlainString(s); got && !asIs || !got && asIs && ascii {
+		t.Errorf("PlainString(%q) = %v; encoding/json writes %s", s, got, enc)
+	}
+}
+
+func TestPlainStringMatchesEncodingJSON(t *testing.T) {
 	for _, s := range quoteCases {
-		want, _ := json.Marshal(s)
-		if got := AppendString(nil, s); string(got) != string(want) {
-			t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
-		}
+		checkPlain(t, s)
 	}
 }
 
-// Every byte that needs a second look is found at every place in and
-// around the eight-byte words AppendString scans.
-func TestAppendStringFindsEveryByteInAWord(t *testing.T) {
-	for _, bad := range []string{`"`, `\`, "<", ">", "&", "\x00", "\x1f", "\x80", "é", "\u2028"} {
+// Every byte that is not written as it is is found at every place in
+// and around the eight-byte words PlainString reads.
+func TestPlainStringFindsEveryByteInAWord(t *testing.T) {
+	for b := 0; b < 256; b++ {
 		for at := range 25 {
-			s := strings.Repeat("x", at) + bad + strings.Repeat("y", 24-at)
-			want, _ := json.Marshal(s)
-			if got := AppendString(nil, s); string(got) != string(want) {
-				t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
-			}
+			checkPlain(t, strings.Repeat("x", at)+string([]byte{byte(b)})+strings.Repeat("y", 24-at))
 		}
 	}
 }
 
-func FuzzAppendString(f *testing.F) {
+func FuzzPlainString(f *testing.F) {
 	for _, s := range quoteCases {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := AppendString([]byte("prefix"), s); string(got) != "prefix"+string(want) {
-			t.Fatalf("AppendString(%q) = %s, want prefix%s", s, got, want)
-		}
-	})
-}
-
-func BenchmarkAppendString(b *testing.B) {
-	plain := "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	b.Run("AppendString", func(b *testing.B) {
-		var buf []byte
-		for b.Loop() {
-			buf = AppendString(buf[:0], plain)
-		}
-	})
-	b.Run("json.Marshal", func(b *testing.B) {
-		for b.Loop() {
-			_, _ = json.Marshal(plain)
-		}
-	})
+	f.Fuzz(checkPlain)
 }
