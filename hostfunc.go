@@ -41,8 +41,10 @@ func (f Function) Capability() string { return f.capability.String() }
 // the JSON path of each problem, and fn never sees it. An In struct
 // without required fields also accepts null: no input.
 //
-// NewFunc panics if name or cap is malformed, or if In or Out cannot be
-// carried in JSON: they are constants in the host's own code.
+// NewFunc panics if name or cap is malformed (a name is at most 128
+// lowercase letters, digits, dots and underscores, starting with a
+// letter), or if In or Out cannot be carried in JSON: they are constants
+// in the host's own code.
 func NewFunc[In, Out any](name, cap string, fn func(ctx context.Context, c Caller, in In) (Out, error)) Function {
 	f := newFunc(name, cap, func(ctx context.Context, c Caller, input json.RawMessage) (any, error) {
 		var in In
@@ -75,7 +77,7 @@ func newFunc(name, cap string, fn func(ctx context.Context, c Caller, input json
 }
 
 func validFuncName(s string) bool {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
+	if s == "" || len(s) > maxFuncName || s[0] < 'a' || s[0] > 'z' {
 		return false
 	}
 	for _, r := range s {
@@ -120,6 +122,11 @@ type AuditEvent struct {
 // maxUnknownFuncName bounds what the audit log and the answer quote of the
 // name of a function the host does not have.
 const maxUnknownFuncName = 128
+
+// maxFuncName bounds a host function's name (the wasm tier cuts a name a
+// guest calls at 1 KiB, before it copies it: no function may be named
+// longer).
+const maxFuncName = 128
 
 // callHost runs host function fn for plugin p: the grant check, then the
 // function. It is the only way a plugin reaches the host.

@@ -325,7 +325,8 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	answer(map[string]json.RawMessage{"result": res})
 }
 
-// maxHostFuncName is longer than any host function's name.
+// maxHostFuncName is longer than any host function's name (at most 128
+// bytes: airlock.NewFunc).
 const maxHostFuncName = 1024
 
 func (p *plugin) hostResult(ctx context.Context, mod api.Module, stack []uint64) {
