@@ -30,14 +30,8 @@ func TestOpenFilesBounded(t *testing.T) {
 	}
 	openMany := func() (opened, errno int) {
 		t.Helper()
-		out, err := call(inst, "openmany", nil, 10*time.Second)
 		var res [2]int
-		if err == nil {
-			err = json.Unmarshal(out, &res)
-		}
-		if err != nil {
-			t.Fatalf("openmany: %s, %v", out, err)
-		}
+		callInto(t, inst, "openmany", &res)
 		return res[0], res[1]
 	}
 	before := hostDescriptors()
@@ -83,18 +77,25 @@ func TestFileSizeBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := call(inst, "bigwrite", nil, 10*time.Second)
 	var res [3]int
-	if err == nil {
-		err = json.Unmarshal(out, &res)
-	}
-	if err != nil {
-		t.Fatalf("bigwrite: %s, %v", out, err)
-	}
+	callInto(t, inst, "bigwrite", &res)
 	if res != [3]int{limit, eio, eio} {
 		t.Errorf("written %d bytes, then errno %d, and errno %d setting the size; want %d, EIO (%d) and EIO", res[0], res[1], res[2], limit, eio)
 	}
 	if st, err := os.Stat(filepath.Join(dir, "out")); err != nil || st.Size() != limit {
 		t.Errorf("the file: %v, %v; want %d bytes", st, err, limit)
+	}
+}
+
+// callInto runs attack on inst and decodes its result into v, failing t
+// if either fails.
+func callInto(t *testing.T, inst tier.Instance, attack string, v any) {
+	t.Helper()
+	out, err := call(inst, attack, nil, 10*time.Second)
+	if err == nil {
+		err = json.Unmarshal(out, v)
+	}
+	if err != nil {
+		t.Fatalf("%s: %s, %v", attack, out, err)
 	}
 }

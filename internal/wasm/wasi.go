@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -104,24 +103,13 @@ const errnoNameTooLong = 37
 // value above max fails the call with errno before wazero reads
 // anything.
 func boundArgs(b wazero.HostModuleBuilder, lengths map[string][]int, max uint32, errno uint64) error {
-	fns, err := wazeroWASI()
-	if err != nil {
-		return err
-	}
 	for name, at := range lengths {
-		def, ok := fns[name]
-		if !ok {
-			return fmt.Errorf("wazero exports no %s", name)
+		err := replaceWASI(b, name, func(inner api.GoModuleFunction) api.GoModuleFunction {
+			return bounded(inner, at, max, errno)
+		})
+		if err != nil {
+			return err
 		}
-		inner, ok := def.GoFunction().(api.GoModuleFunction)
-		if !ok {
-			return fmt.Errorf("wazero's %s is a %T, not an api.GoModuleFunction", name, def.GoFunction())
-		}
-		b.NewFunctionBuilder().
-			WithGoModuleFunction(bounded(inner, at, max, errno), def.ParamTypes(), def.ResultTypes()).
-			WithParameterNames(def.ParamNames()...).
-			WithResultNames(def.ResultNames()...).
-			Export(name)
 	}
 	return nil
 }
@@ -151,42 +139,65 @@ const randomSlice = 256 << 10
 // call, which wazero fills in the host, where the guest's checks cannot
 // stop it: 256 MiB took 700 ms past a deadline of 50 ms.
 func (p *plugin) exportRandomGet(b wazero.HostModuleBuilder) error {
-	fns, err := wazeroWASI()
+	return replaceWASI(b, "random_get", func(inner api.GoModuleFunction) api.GoModuleFunction {
+		return api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+			p.randomGet(ctx, mod, stack, inner)
+		})
+	})
+}
+
+// randomGet is random_get: wazero's (inner) called a slice at a time.
+func (p *plugin) randomGet(ctx context.Context, mod api.Module, stack []uint64, inner api.GoModuleFunction) {
+	buf, n := uint32(stack[0]), uint32(stack[1])
+	if uint64(buf)+uint64(n) > uint64(mod.Memory().Size()) {
+		stack[0] = errnoFault // as wazero answers, before writing anything
+		return
+	}
+	var slice [2]uint64
+	for done := uint32(0); done < n; done += randomSlice {
+		p.stopIfEnded(ctx)
+		slice[0], slice[1] = uint64(buf+done), uint64(min(randomSlice, n-done))
+		inner.Call(ctx, mod, slice[:])
+		if slice[0] != 0 {
+			stack[0] = slice[0]
+			return
+		}
+	}
+	stack[0] = 0
+}
+
+// replaceWASI exports, in b, wazero's WASI function name wrapped by
+// wrap, with wazero's signature and parameter names (a later export
+// under a name replaces the earlier one).
+func replaceWASI(b wazero.HostModuleBuilder, name string, wrap func(api.GoModuleFunction) api.GoModuleFunction) error {
+	def, inner, err := wazeroWASIFunc(name)
 	if err != nil {
 		return err
 	}
-	def, ok := fns["random_get"]
-	if !ok {
-		return fmt.Errorf("wazero exports no random_get")
-	}
-	inner, ok := def.GoFunction().(api.GoModuleFunction)
-	if !ok {
-		return fmt.Errorf("wazero's random_get is a %T, not an api.GoModuleFunction", def.GoFunction())
-	}
-	fill := func(ctx context.Context, mod api.Module, stack []uint64) {
-		buf, n := uint32(stack[0]), uint32(stack[1])
-		if uint64(buf)+uint64(n) > uint64(mod.Memory().Size()) {
-			stack[0] = errnoFault // as wazero answers, before writing anything
-			return
-		}
-		var slice [2]uint64
-		for done := uint32(0); done < n; done += randomSlice {
-			p.stopIfEnded(ctx)
-			slice[0], slice[1] = uint64(buf+done), uint64(min(randomSlice, n-done))
-			inner.Call(ctx, mod, slice[:])
-			if slice[0] != 0 {
-				stack[0] = slice[0]
-				return
-			}
-		}
-		stack[0] = 0
-	}
 	b.NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(fill), def.ParamTypes(), def.ResultTypes()).
+		WithGoModuleFunction(wrap(inner), def.ParamTypes(), def.ResultTypes()).
 		WithParameterNames(def.ParamNames()...).
 		WithResultNames(def.ResultNames()...).
-		Export("random_get")
+		Export(name)
 	return nil
+}
+
+// wazeroWASIFunc returns wazero's own WASI function name: its
+// definition and its Go function.
+func wazeroWASIFunc(name string) (api.FunctionDefinition, api.GoModuleFunction, error) {
+	fns, err := wazeroWASI()
+	if err != nil {
+		return nil, nil, err
+	}
+	def, ok := fns[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("wazero exports no %s", name)
+	}
+	fn, ok := def.GoFunction().(api.GoModuleFunction)
+	if !ok {
+		return nil, nil, fmt.Errorf("wazero's %s is a %T, not an api.GoModuleFunction", name, def.GoFunction())
+	}
+	return def, fn, nil
 }
 
 // wazeroWASI is wazero's own WASI functions, by name. Their Go functions
@@ -208,17 +219,6 @@ var wazeroWASI = sync.OnceValues(func() (map[string]api.FunctionDefinition, erro
 // wazeroFdstat is wazero's own fd_fdstat_get, which poll_oneoff uses to
 // learn whether a descriptor is open.
 var wazeroFdstat = sync.OnceValues(func() (api.GoModuleFunction, error) {
-	fns, err := wazeroWASI()
-	if err != nil {
-		return nil, err
-	}
-	def, ok := fns["fd_fdstat_get"]
-	if !ok {
-		return nil, errors.New("wazero exports no fd_fdstat_get")
-	}
-	fn, ok := def.GoFunction().(api.GoModuleFunction)
-	if !ok {
-		return nil, fmt.Errorf("wazero's fd_fdstat_get is a %T, not an api.GoModuleFunction", def.GoFunction())
-	}
-	return fn, nil
+	_, fn, err := wazeroWASIFunc("fd_fdstat_get")
+	return fn, err
 })

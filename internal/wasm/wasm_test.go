@@ -699,6 +699,16 @@ func TestWASILongPathNotCopied(t *testing.T) {
 // that takes a path is left out. (fd_prestat_dir_name's result.path_len
 // is the room the guest gives for a name the host writes.)
 func TestPathLengthsMatchWazero(t *testing.T) {
+	checkLengthParams(t, pathLengths, func(p string) bool {
+		return strings.HasSuffix(p, "path_len") && !strings.HasPrefix(p, "result.")
+	})
+}
+
+// checkLengthParams fails t unless lengths names, for every one of
+// wazero's WASI functions, exactly the positions of the parameters that
+// is says.
+func checkLengthParams(t *testing.T, lengths map[string][]int, is func(param string) bool) {
+	t.Helper()
 	fns, err := wazeroWASI()
 	if err != nil {
 		t.Fatal(err)
@@ -706,12 +716,12 @@ func TestPathLengthsMatchWazero(t *testing.T) {
 	for name, def := range fns {
 		var want []int
 		for i, p := range def.ParamNames() {
-			if strings.HasSuffix(p, "path_len") && !strings.HasPrefix(p, "result.") {
+			if is(p) {
 				want = append(want, i)
 			}
 		}
-		if got := pathLengths[name]; !slices.Equal(got, want) {
-			t.Errorf("%s%v: pathLengths has %v, want %v", name, def.ParamNames(), got, want)
+		if got := lengths[name]; !slices.Equal(got, want) {
+			t.Errorf("%s%v: the table has %v, want %v", name, def.ParamNames(), got, want)
 		}
 	}
 }
@@ -719,21 +729,9 @@ func TestPathLengthsMatchWazero(t *testing.T) {
 // vectorLengths names, for each of wazero's WASI functions that take
 // vectors of buffers, the parameter that is the vector's length.
 func TestVectorLengthsMatchWazero(t *testing.T) {
-	fns, err := wazeroWASI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, def := range fns {
-		var want []int
-		for i, p := range def.ParamNames() {
-			if strings.HasSuffix(p, "iovs_len") || strings.HasSuffix(p, "_data_len") {
-				want = append(want, i)
-			}
-		}
-		if got := vectorLengths[name]; !slices.Equal(got, want) {
-			t.Errorf("%s%v: vectorLengths has %v, want %v", name, def.ParamNames(), got, want)
-		}
-	}
+	checkLengthParams(t, vectorLengths, func(p string) bool {
+		return strings.HasSuffix(p, "iovs_len") || strings.HasSuffix(p, "_data_len")
+	})
 }
 
 // The WASI calls whose work is the host's, where the guest's checks

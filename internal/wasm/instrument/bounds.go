@@ -76,11 +76,8 @@ func (m *module) rewriteTables(b []byte) ([]byte, error) {
 // it, may take of the host's memory in one instance: 8 bytes an entry,
 // up to each table's maximum (its minimum where it declares none).
 func TableBytes(wasm []byte) (int64, error) {
-	var m module
-	if len(wasm) < 8 {
-		return 0, fmt.Errorf("not a WebAssembly module: %v", errTruncated)
-	}
-	if err := m.split(wasm[8:]); err != nil {
+	m, err := sectionsOf(wasm)
+	if err != nil {
 		return 0, err
 	}
 	var entries int64
@@ -100,6 +97,16 @@ func TableBytes(wasm []byte) (int64, error) {
 		}
 	}
 	return entries * tableEntryBytes, nil
+}
+
+// sectionsOf returns module wasm cut into its sections, and nothing read
+// of them yet.
+func sectionsOf(wasm []byte) (*module, error) {
+	if len(wasm) < 8 {
+		return nil, fmt.Errorf("not a WebAssembly module: %v", errTruncated)
+	}
+	m := &module{}
+	return m, m.split(wasm[8:])
 }
 
 // tableEntryBytes is what wazero holds for one table entry: a pointer.
@@ -133,11 +140,8 @@ const (
 // plugin's memory budget with each instance, as it charges the tables'
 // entries.
 func RecordBytes(wasm []byte) (int64, error) {
-	var m module
-	if len(wasm) < 8 {
-		return 0, fmt.Errorf("not a WebAssembly module: %v", errTruncated)
-	}
-	if err := m.split(wasm[8:]); err != nil {
+	m, err := sectionsOf(wasm)
+	if err != nil {
 		return 0, err
 	}
 	var c recordCounts
@@ -183,22 +187,15 @@ func (c *recordCounts) imports(b []byte) error {
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		r.name()
 		r.name()
-		switch kind := r.byte(); kind {
-		case 0x00:
-			r.u32()
+		kind := r.byte()
+		importDesc(r, kind, ^uint32(0))
+		switch kind {
+		case importFunc:
 			c.funcImports++
-		case 0x01:
-			r.valType(^uint32(0))
-			readLimits(r)
+		case importTable:
 			c.tables++
-		case 0x02:
-			readLimits(r)
-		case 0x03:
-			r.valType(^uint32(0))
-			r.byte()
+		case importGlobal:
 			c.globals++
-		default:
-			r.fail("import kind 0x%x: %v", kind, ErrUnsupported)
 		}
 	}
 	return r.end()

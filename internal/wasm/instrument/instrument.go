@@ -321,28 +321,48 @@ func (m *module) readImports(b []byte) error {
 		if mod == ImportModule {
 			return fmt.Errorf("the module imports from %q, which the host reserves", ImportModule)
 		}
-		switch kind := r.byte(); kind {
-		case 0x00:
-			t := r.u32()
-			if t >= uint32(len(m.paramCounts)) {
+		kind := r.byte()
+		t := importDesc(r, kind, m.checkType)
+		switch kind {
+		case importFunc:
+			if t >= uint32(len(m.paramCounts)) && r.err == nil {
 				r.fail("import of unknown type %d", t)
 			}
 			m.importTypes = append(m.importTypes, t)
 			m.funcImports++
-		case 0x01:
-			r.valType(m.checkType)
-			readLimits(r)
-		case 0x02:
-			readLimits(r)
-		case 0x03:
-			r.valType(m.checkType)
-			r.byte()
+		case importGlobal:
 			m.globals++
-		default:
-			r.fail("import kind 0x%x: %v", kind, ErrUnsupported)
 		}
 	}
 	return r.end()
+}
+
+// The kinds of import.
+const (
+	importFunc   = 0x00
+	importTable  = 0x01
+	importMemory = 0x02
+	importGlobal = 0x03
+)
+
+// importDesc reads the description of an import of kind (its value
+// types below types), and returns a function import's type index.
+func importDesc(r *reader, kind byte, types uint32) uint32 {
+	switch kind {
+	case importFunc:
+		return r.u32()
+	case importTable:
+		r.valType(types)
+		readLimits(r)
+	case importMemory:
+		readLimits(r)
+	case importGlobal:
+		r.valType(types)
+		r.byte()
+	default:
+		r.fail("import kind 0x%x: %v", kind, ErrUnsupported)
+	}
+	return 0
 }
 
 // checkLimits walks a table or memory section, so that no count in the
