@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,7 +290,10 @@ func TestHostileProtocolFloods(t *testing.T) {
 		{"log notifications, 50000", liarScript{Then: "calls", N: 50000, Par: 4, Notify: true, Method: "log", Params: json.RawMessage(`{"level":"info","msg":"spam"}`)},
 			func(l *airlock.Limits) { l.CallTimeout = airlock.Duration(20 * time.Second) }, wantLiarOK},
 		{"kv.set notifications, 50000", liarScript{Then: "calls", N: 50000, Par: 4, Notify: true, Method: "kv.set", Params: json.RawMessage(`{"key":"k","value":"` + strings.Repeat("v", 1000) + `"}`)},
-			func(l *airlock.Limits) { l.CallTimeout = airlock.Duration(20 * time.Second) }, wantLiarOK},
+			func(l *airlock.Limits) {
+				l.CallTimeout = airlock.Duration(20 * time.Second)
+				l.HostCallBytesPerSecond = 1 << 30 // 50 MB: the queue is under test, not the pace (TestHostCallBytesPaced)
+			}, wantLiarOK},
 		{"host calls to unknown functions", liarScript{Then: "calls", N: 500, Par: 50, Method: "no.such", Params: json.RawMessage(`{}`)},
 			nil, wantLiarCodes(-32601)},
 		{"host calls named call", liarScript{Then: "calls", N: 100, Par: 10, Method: "call", Params: json.RawMessage(`{"name":"poke","input":{"then":"ok"}}`)},
@@ -368,6 +372,63 @@ func wantLiarCodes(code int) func(*testing.T, json.RawMessage, error) {
 			t.Errorf("got %s, %v; want every host call answered with %d", raw, err, code)
 		}
 	}
+}
+
+// A plugin writing host calls as fast as it can, each an array of
+// numbers (the input that costs the host the most to check: decoded into
+// values for its schema), has them read at host_call_bytes_per_second
+// after one burst: the host function gets no more, the host's CPU time
+// stays a fraction of the time, the caller gets its typed error at the
+// deadline, and the plugin still stops. Unpaced, the same flood took 40 s
+// of the host's CPU time in 30 s for 0.4 s of the plugin's (measured).
+func TestHostCallBytesPaced(t *testing.T) {
+	var got atomic.Int64
+	sink := airlock.NewRawFunc("sink", "kv", func(_ context.Context, _ airlock.Caller, in json.RawMessage) (any, error) {
+		got.Add(int64(len(in)))
+		return nil, nil
+	})
+	const rate = 256 << 10
+	limits := liarLimits // 1 MiB messages: a burst of 1 MiB and a byte
+	limits.HostCallBytesPerSecond = rate
+	limits.HostCallsPerSecond = 1 << 20
+	limits.StopTimeout = airlock.Duration(500 * time.Millisecond)
+	bin := testutil.GoBinary(t, "testdata/plugins/liar")
+	dir := testutil.PluginDir(t, liarManifest, map[string]string{exe("liar"): bin})
+	h, _ := newHostWith(t, airlock.Config{}, airlock.Options{Functions: []airlock.Function{sink}})
+	if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: dir, Grants: []string{"log", "kv"}, Limits: limits}); err != nil {
+		t.Fatal(err)
+	}
+	params := json.RawMessage("[" + strings.Repeat("0,", 32<<10) + "0]") // 64 KiB
+	cpu := hostCPU()
+	begin := time.Now()
+	_, err := h.Call(context.Background(), "liar", "poke", liarScript{Then: "calls", N: 1 << 20, Par: 4, Notify: true, Method: "sink", Params: params})
+	elapsed := time.Since(begin)
+	if !errors.Is(err, airlock.ErrDeadline) || elapsed > time.Duration(limits.CallTimeout)+2*time.Second {
+		t.Errorf("the call returned %v after %v; want ErrDeadline at its deadline (%v): its answer waits behind the paced flood", err, elapsed, time.Duration(limits.CallTimeout))
+	}
+	took := got.Load()
+	if most := int64(1<<20+1) + int64(elapsed.Seconds()*rate) + 2*int64(len(params)); took > most {
+		t.Errorf("the host function got %d bytes in %v; want at most %d (%d a second after a burst of 1 MiB)", took, elapsed, most, rate)
+	}
+	used := hostCPU() - cpu
+	t.Logf("the host function got %d KiB in %v; the host used %v of CPU time", took>>10, elapsed, used)
+	if used > elapsed/2 {
+		t.Errorf("the host used %v of CPU time in %v for a paced plugin's host calls", used, elapsed)
+	}
+	stop := time.Now()
+	if err := h.Unload(context.Background(), "liar"); err != nil {
+		t.Logf("unload: %v", err)
+	}
+	if d := time.Since(stop); d > 5*time.Second {
+		t.Errorf("unloading the paced plugin took %v", d)
+	}
+}
+
+// hostCPU is the CPU time the test process has used.
+func hostCPU() time.Duration {
+	var r syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
 }
 
 // One plugin flooding the host, holding its slots and writing its kv
@@ -507,7 +568,9 @@ func TestHostCallsHeldByPlugin(t *testing.T) {
 // Host calls to a function with a name 512 KiB long: the refusal (audit
 // log, answer) does not copy the name into the host's log at every call.
 func TestHostCallHugeNameNotLogged(t *testing.T) {
-	h, rec, err := loadLiar(t, "", liarLimits)
+	limits := liarLimits
+	limits.HostCallBytesPerSecond = 1 << 30 // 10 MiB of names: the log is under test, not the pace
+	h, rec, err := loadLiar(t, "", limits)
 	if err != nil {
 		t.Fatal(err)
 	}

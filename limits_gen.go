@@ -93,6 +93,16 @@ type Limits struct {
 	// code -32005.
 	HostCallsPerSecond int `toml:"host_calls_per_second"`
 
+	// HostCallBytesPerSecond, host_call_bytes_per_second (default 1 MiB).
+	// Bytes of host function calls a plugin may send a second (whole messages;
+	// a wasm plugin's inputs), with a burst of one max_message_bytes message
+	// or a second's worth, whichever is larger. Past it a process plugin's
+	// messages are read more slowly (its writes wait) and a wasm plugin's host
+	// call waits, within its call's deadline (-32005 if the wait would outlast
+	// it). Checking an input costs the host several times what sending it
+	// costs the plugin.
+	HostCallBytesPerSecond int `toml:"host_call_bytes_per_second"`
+
 	// KVMaxKeys, kv_max_keys (default 1024). Keys one plugin may hold in the
 	// host's kv store; a `kv.set` of a new key beyond it fails with an error
 	// naming the plugin and the quota.
@@ -169,6 +179,9 @@ func (l Limits) over(o Limits) Limits {
 	if o.HostCallsPerSecond > 0 {
 		l.HostCallsPerSecond = o.HostCallsPerSecond
 	}
+	if o.HostCallBytesPerSecond > 0 {
+		l.HostCallBytesPerSecond = o.HostCallBytesPerSecond
+	}
 	if o.KVMaxKeys > 0 {
 		l.KVMaxKeys = o.KVMaxKeys
 	}
@@ -191,25 +204,26 @@ func (l Limits) over(o Limits) Limits {
 // filled in.
 func (l Limits) tier() tier.Limits {
 	return tier.Limits{
-		CallTimeout:     time.Duration(l.CallTimeout),
-		StartTimeout:    time.Duration(l.StartTimeout),
-		StopTimeout:     time.Duration(l.StopTimeout),
-		CancelGrace:     time.Duration(l.CancelGrace),
-		MaxMessage:      l.MaxMessageBytes,
-		MaxInflight:     l.MaxInflight,
-		MaxLogLine:      l.MaxLogLineBytes,
-		LogLinesPerSec:  l.LogLinesPerSecond,
-		MaxMemory:       l.MaxMemoryBytes,
-		MaxOpenFiles:    l.MaxOpenFiles,
-		MaxFileBytes:    l.MaxFileBytes,
-		MaxCPU:          time.Duration(l.MaxCPU),
-		MaxProcesses:    l.MaxProcesses,
-		MaxTasks:        l.MaxTasks,
-		HostCallsPerSec: l.HostCallsPerSecond,
-		KVMaxKeys:       l.KVMaxKeys,
-		KVMaxValueBytes: l.KVMaxValueBytes,
-		KVMaxTotalBytes: l.KVMaxTotalBytes,
-		TimerMax:        l.TimerMax,
-		TimerMinPeriod:  time.Duration(l.TimerMinPeriod),
+		CallTimeout:         time.Duration(l.CallTimeout),
+		StartTimeout:        time.Duration(l.StartTimeout),
+		StopTimeout:         time.Duration(l.StopTimeout),
+		CancelGrace:         time.Duration(l.CancelGrace),
+		MaxMessage:          l.MaxMessageBytes,
+		MaxInflight:         l.MaxInflight,
+		MaxLogLine:          l.MaxLogLineBytes,
+		LogLinesPerSec:      l.LogLinesPerSecond,
+		MaxMemory:           l.MaxMemoryBytes,
+		MaxOpenFiles:        l.MaxOpenFiles,
+		MaxFileBytes:        l.MaxFileBytes,
+		MaxCPU:              time.Duration(l.MaxCPU),
+		MaxProcesses:        l.MaxProcesses,
+		MaxTasks:            l.MaxTasks,
+		HostCallsPerSec:     l.HostCallsPerSecond,
+		HostCallBytesPerSec: l.HostCallBytesPerSecond,
+		KVMaxKeys:           l.KVMaxKeys,
+		KVMaxValueBytes:     l.KVMaxValueBytes,
+		KVMaxTotalBytes:     l.KVMaxTotalBytes,
+		TimerMax:            l.TimerMax,
+		TimerMinPeriod:      time.Duration(l.TimerMinPeriod),
 	}.WithDefaults()
 }

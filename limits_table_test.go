@@ -287,6 +287,9 @@ var limitProbes = map[string]limitProbe{
 		}
 		return int64(e.p.calls.Burst())
 	}},
+	"HostCallBytesPerSecond": {enforcer: "tier.Spec (a process plugin's rpc.Options.RequestBytesPerSecond, the wasm tier's pace of host calls)", read: func(_ *testing.T, e effective) int64 {
+		return int64(e.p.spec.Limits.HostCallBytesPerSec)
+	}},
 	"KVMaxKeys":       {enforcer: "the kv quota", read: func(_ *testing.T, e effective) int64 { return int64(kvQuota(e).MaxKeys) }},
 	"KVMaxValueBytes": {enforcer: "the kv quota", read: func(_ *testing.T, e effective) int64 { return int64(kvQuota(e).MaxValueBytes) }},
 	"KVMaxTotalBytes": {enforcer: "the kv quota", read: func(_ *testing.T, e effective) int64 { return kvQuota(e).MaxTotalBytes }},

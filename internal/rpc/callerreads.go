@@ -45,10 +45,19 @@ func (c *Conn) setupCallerReads(r io.Reader) {
 	c.tok = make(chan struct{}, 1)
 	c.tok <- struct{}{}
 	c.epoch = time.Now()
+	if c.pace != nil {
+		c.paceWake = make(chan struct{}, 1)
+	}
 }
 
-// interrupt makes the read in progress, if any, return at once.
-func (c *Conn) interrupt() { c.input.interrupt() }
+// interrupt makes the read in progress, if any, return at once, and so a
+// wait for the pace before a read (pace.go).
+func (c *Conn) interrupt() {
+	c.input.interrupt()
+	if c.paceWake != nil {
+		c.wakePace()
+	}
+}
 
 // interrupted reports whether a read ended because of interrupt, and
 // readies the input for the next read. An interrupt meant for an earlier
@@ -97,15 +106,19 @@ func (c *Conn) lead(ctx context.Context, ch chan answer) {
 			return
 		default:
 		}
-		if !c.readOne() {
+		if !c.readOne(ctx) {
 			return
 		}
 	}
 }
 
-// readOne reads one message and dispatches it. It returns false when the
-// connection has ended.
-func (c *Conn) readOne() bool {
+// readOne reads one message and dispatches it, once the peer's requests
+// are within their rate (pace.go) or ctx has ended. It returns false when
+// the connection has ended.
+func (c *Conn) readOne(ctx context.Context) bool {
+	if !c.waitPace(ctx) {
+		return c.Err() == nil // interrupted: as a read would be
+	}
 	line, err := c.readLine()
 	switch {
 	case err == nil:
@@ -156,7 +169,7 @@ func (c *Conn) serveIdle() {
 		c.bgReading.Store(true)
 		ok := true
 		if c.calls.Load() == 0 {
-			ok = c.readOne()
+			ok = c.readOne(context.Background())
 		}
 		c.bgReading.Store(false)
 		c.tok <- struct{}{}

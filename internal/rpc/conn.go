@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // A Conn's code is split by role:
@@ -53,6 +55,11 @@ type Options struct {
 	// deadlines; the host sets it, the plugin SDK does not (a plugin is
 	// mostly answering requests, not waiting for answers).
 	CallerReads bool
+	// RequestBytesPerSecond bounds the bytes of the peer's requests and
+	// notifications read a second, with a burst of one message of
+	// MaxMessage or a second's worth, whichever is larger: past it, the
+	// input is read more slowly (pace.go). Zero: no bound.
+	RequestBytesPerSecond int
 }
 
 func (o Options) withDefaults() Options {
@@ -118,9 +125,14 @@ type server struct {
 // caller-reads mode, callerreads.go).
 type reader struct {
 	r       *bufio.Reader
-	dec     decoder // used by the reader only
-	partial []byte  // the start of a line longer than the buffer, or whose reading was interrupted
-	long    []byte  // the last long line's memory, reused by the next (see readLine)
+	dec     decoder       // used by the reader only
+	partial []byte        // the start of a line longer than the buffer, or whose reading was interrupted
+	long    []byte        // the last long line's memory, reused by the next (see readLine)
+	pace    *rate.Limiter // the peer's request bytes (pace.go); nil: no bound
+	resume  time.Time     // when the next message may be read; zero: now
+	// paceWake interrupts a wait for the pace (caller-reads mode with a
+	// pace; nil otherwise).
+	paceWake chan struct{}
 
 	// Default mode.
 	loops  sync.WaitGroup              // workers
@@ -163,6 +175,7 @@ func NewConn(r io.Reader, w io.Writer, handler Handler, opts Options, onClose fu
 		reader: reader{
 			r:    bufio.NewReaderSize(r, 64<<10),
 			wake: make(chan struct{}),
+			pace: NewPace(opts.RequestBytesPerSecond, opts.MaxMessage),
 		},
 		done:    make(chan struct{}),
 		closeFn: onClose,

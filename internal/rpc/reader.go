@@ -3,6 +3,7 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -95,12 +96,16 @@ func (c *Conn) handOff() {
 // connection has ended.
 func (c *Conn) readUntilRequest() (run job, ok bool) {
 	for {
-		if c.out.held() && !c.lineBuffered() {
-			// Answers held back leave before a read that may wait, written
-			// as a request's job is run: a write that waits for the peer
-			// hands the reading over, or two peers both writing and
-			// neither reading would wait for ever.
+		if c.out.held() && (!c.lineBuffered() || c.paced()) {
+			// Answers held back leave before a read that may wait (for
+			// input, or for the pace), written as a request's job is run:
+			// a write that waits for the peer hands the reading over, or
+			// two peers both writing and neither reading would wait for
+			// ever.
 			return c.flushHeld, true
+		}
+		if !c.waitPace(context.Background()) {
+			return nil, false
 		}
 		line, err := c.readLine()
 		if err != nil {
@@ -194,6 +199,7 @@ func (c *Conn) dispatch(line []byte) (run job, notification bool, verr *Violatio
 	}
 	switch {
 	case m.Method != "" && m.Result == nil && m.Error == nil:
+		c.charge(len(line))
 		run, verr := c.onRequest(m, line)
 		return run, m.ID == nil, verr
 	case m.Method == "" && m.ID != nil && (m.Result != nil) != (m.Error != nil):

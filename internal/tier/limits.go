@@ -87,6 +87,14 @@ type Limits struct {
 	// Host function calls a plugin may make (with as large a burst); more
 	// are refused with code -32005.
 	HostCallsPerSec int `toml:"host_calls_per_second" name:"HostCallsPerSecond" default:"1000" unit:"per second"`
+	// Bytes of host function calls a plugin may send a second (whole
+	// messages; a wasm plugin's inputs), with a burst of one
+	// max_message_bytes message or a second's worth, whichever is larger.
+	// Past it a process plugin's messages are read more slowly (its
+	// writes wait) and a wasm plugin's host call waits, within its call's
+	// deadline (-32005 if the wait would outlast it). Checking an input
+	// costs the host several times what sending it costs the plugin.
+	HostCallBytesPerSec int `toml:"host_call_bytes_per_second" name:"HostCallBytesPerSecond" default:"1 MiB" unit:"bytes per second"`
 	// Keys one plugin may hold in the host's kv store; a `kv.set` of a new
 	// key beyond it fails with an error naming the plugin and the quota.
 	KVMaxKeys int `toml:"kv_max_keys" default:"1024" unit:"count"`
@@ -137,7 +145,7 @@ type LimitInfo struct {
 	Name    string // the field of airlock.Limits
 	Key     string // the TOML key
 	Default string // as written in the table: "10s", "4 MiB", "unlimited"
-	Unit    string // duration, bytes, count or per second
+	Unit    string // duration, bytes, count, per second or bytes per second
 	Type    reflect.Type
 }
 
@@ -147,6 +155,8 @@ const (
 	UnitBytes     = "bytes"
 	UnitCount     = "count"
 	UnitPerSecond = "per second"
+	// UnitBytesPerSecond is written as bytes are: "1 MiB" a second.
+	UnitBytesPerSecond = "bytes per second"
 )
 
 // LimitTable returns the table of limits, in the order of the fields.
@@ -195,7 +205,7 @@ func parseDefault(info LimitInfo) (int64, error) {
 		}
 		d, err := time.ParseDuration(info.Default)
 		return int64(d), err
-	case UnitBytes:
+	case UnitBytes, UnitBytesPerSecond:
 		num, suffix, _ := strings.Cut(info.Default, " ")
 		shift := map[string]uint{"": 0, "KiB": 10, "MiB": 20, "GiB": 30}
 		s, ok := shift[suffix]
@@ -207,5 +217,5 @@ func parseDefault(info LimitInfo) (int64, error) {
 	case UnitCount, UnitPerSecond:
 		return strconv.ParseInt(info.Default, 10, 64)
 	}
-	return 0, fmt.Errorf("unit %q: use duration, bytes, count or per second", info.Unit)
+	return 0, fmt.Errorf("unit %q: use duration, bytes, count, per second or bytes per second", info.Unit)
 }

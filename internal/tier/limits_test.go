@@ -16,7 +16,7 @@ func TestDefaultLimits(t *testing.T) {
 		CallTimeout: 10 * time.Second, StartTimeout: 10 * time.Second, StopTimeout: 3 * time.Second,
 		CancelGrace: time.Second, MaxMessage: 4 << 20, MaxInflight: 64, MaxLogLine: 4 << 10,
 		LogLinesPerSec: 200, MaxMemory: 1 << 30, MaxOpenFiles: 256, MaxFileBytes: 64 << 20, MaxTasks: 1024,
-		HostCallsPerSec: 1000, KVMaxKeys: 1024, KVMaxValueBytes: 64 << 10, KVMaxTotalBytes: 1 << 20,
+		HostCallsPerSec: 1000, HostCallBytesPerSec: 1 << 20, KVMaxKeys: 1024, KVMaxValueBytes: 64 << 10, KVMaxTotalBytes: 1 << 20,
 		TimerMax: 16, TimerMinPeriod: time.Second,
 	}
 	if DefaultLimits != want {
@@ -101,6 +101,7 @@ func TestParseDefault(t *testing.T) {
 		{"1 GiB", UnitBytes, num, 1 << 30, ""},
 		{"4096", UnitBytes, num, 4096, ""},
 		{"200", UnitPerSecond, num, 200, ""},
+		{"1 MiB", UnitBytesPerSecond, num, 1 << 20, ""},
 		{"unlimited", UnitDuration, dur, 0, ""},
 		{"unset", UnitCount, num, 0, ""},
 		{"", UnitCount, num, 0, "no default tag"},

@@ -292,6 +292,16 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 		fail(protocol.CodeInvalidParams, "host_call: input of %d bytes exceeds the limit of %d", len(in), p.spec.Limits.MaxMessage)
 		return
 	}
+	// Threat: inputs that cost the host more to check than the guest to
+	// send: the same input, at the same place in its memory, again and
+	// again, costs the guest nothing (internal/rpc/pace.go). The call
+	// waits for its bytes within its deadline.
+	if p.hostBytes != nil && len(in) > 0 {
+		if err := p.hostBytes.WaitN(state.context(), len(in)); err != nil {
+			fail(protocol.CodeRateLimited, "host_call: more than %d bytes of host calls a second (host_call_bytes_per_second): %v", p.spec.Limits.HostCallBytesPerSec, err)
+			return
+		}
+	}
 	input := json.RawMessage("null")
 	if len(in) > 0 {
 		// Threat: a guest handing a host function what no process plugin

@@ -12,8 +12,10 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/time/rate"
 
 	"github.com/airlock-go/airlock/internal/deadline"
+	"github.com/airlock-go/airlock/internal/rpc"
 	"github.com/airlock-go/airlock/internal/tier"
 	"github.com/airlock-go/airlock/internal/wasm/instrument"
 	"github.com/airlock-go/airlock/protocol"
@@ -35,11 +37,12 @@ type plugin struct {
 	watch         deadline.Watch // the calls' deadlines
 	pool          pool
 	mem           *budget
-	initialMemory int64     // bytes of a new instance's memory
-	tableBytes    int64     // bytes an instance's tables may hold (instrument.TableBytes)
-	recordBytes   int64     // bytes wazero makes for an instance's globals, imports and segments (instrument.RecordBytes)
-	files         openFiles // the files its instances hold open (max_open_files)
-	stackBytes    int64     // bytes charged for an instance's call stack (stackReserve)
+	initialMemory int64         // bytes of a new instance's memory
+	tableBytes    int64         // bytes an instance's tables may hold (instrument.TableBytes)
+	recordBytes   int64         // bytes wazero makes for an instance's globals, imports and segments (instrument.RecordBytes)
+	files         openFiles     // the files its instances hold open (max_open_files)
+	hostBytes     *rate.Limiter // its host calls' input bytes (host_call_bytes_per_second); nil: no bound
+	stackBytes    int64         // bytes charged for an instance's call stack (stackReserve)
 
 	done     chan struct{}
 	stopping atomic.Bool // set as done is closed: a load where a call's path asks (a select costs more)
@@ -51,12 +54,13 @@ type plugin struct {
 // and starts a first instance under the start timeout.
 func newPlugin(ctx context.Context, s *Starter, cache *moduleCache, rt wazero.Runtime, code []byte, spec tier.Spec) (*plugin, error) {
 	p := &plugin{
-		spec:  spec,
-		rt:    rt,
-		mem:   &budget{limit: int64(pages(spec.Limits.MaxMemory)) * pageSize},
-		files: openFiles{limit: int64(spec.Limits.MaxOpenFiles), maxBytes: spec.Limits.MaxFileBytes},
-		done:  make(chan struct{}),
-		epoch: time.Now(),
+		spec:      spec,
+		rt:        rt,
+		mem:       &budget{limit: int64(pages(spec.Limits.MaxMemory)) * pageSize},
+		files:     openFiles{limit: int64(spec.Limits.MaxOpenFiles), maxBytes: spec.Limits.MaxFileBytes},
+		hostBytes: rpc.NewPace(spec.Limits.HostCallBytesPerSec, spec.Limits.MaxMessage),
+		done:      make(chan struct{}),
+		epoch:     time.Now(),
 	}
 	p.pool.changed = make(chan struct{})
 	p.pool.ttl = idleTimeout

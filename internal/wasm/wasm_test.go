@@ -666,6 +666,46 @@ func TestHostCallLongNameNotCopied(t *testing.T) {
 	}
 }
 
+// A guest calling a host function with the same large input over and
+// over (which costs it nothing: the input stays where it is in its
+// memory, while the host checks it at every call) has its host calls
+// paced at host_call_bytes_per_second: within the call's deadline the
+// host takes only what the rate allows, and the calls past it fail at
+// once with -32005 rather than wait past the deadline.
+func TestHostCallBytesPaced(t *testing.T) {
+	s := newStarter(t)
+	limits := tier.Limits{MaxMemory: 64 << 20, MaxMessage: 1 << 20, HostCallBytesPerSec: 1 << 20}
+	inst, e, err := start(t, s, evilManifest, evil(t), []string{"log"}, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const deadline = 2 * time.Second
+	begin := time.Now()
+	out, err := call(inst, "biginput", nil, deadline)
+	elapsed := time.Since(begin)
+	var got [2]int
+	if err != nil || json.Unmarshal(out, &got) != nil {
+		t.Fatalf("biginput: %s, %v; want [answered, paced]", out, err)
+	}
+	t.Logf("in %v: %d host calls answered, %d refused with -32005", elapsed, got[0], got[1])
+	// A burst of 1 MiB and a byte (two inputs of 512 KiB), then 1 MiB a
+	// second (two more a second) within the deadline.
+	if most := 2 + 2*int(deadline/time.Second); got[0] > most || got[0] < 2 {
+		t.Errorf("%d host calls of 512 KiB answered in %v, want 2 to %d (1 MiB a second after a burst of 1 MiB)", got[0], elapsed, most)
+	}
+	if got[0]+got[1] != 1000 {
+		t.Errorf("answered %d, paced %d: want the other calls refused with -32005", got[0], got[1])
+	}
+	if elapsed > deadline+time.Second {
+		t.Errorf("the call took %v with a deadline of %v: a paced host call waited past it", elapsed, deadline)
+	}
+	e.host.mu.Lock()
+	defer e.host.mu.Unlock()
+	if len(e.host.inputs) != got[0] {
+		t.Errorf("the host function ran %d times, the guest saw %d answers", len(e.host.inputs), got[0])
+	}
+}
+
 // WASI calls naming a path 32 MiB long (the guest's memory is the only
 // bound on it) fail with ENAMETOOLONG before the host copies the path:
 // ten of them allocate little of the host's memory. Threat: a guest

@@ -1,0 +1,89 @@
+package rpc
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Pacing of the peer's requests (Options.RequestBytesPerSecond).
+//
+// Threat: a peer making the host work harder than it does itself. Every
+// request the peer sends is read, checked as JSON and handed to a
+// handler that checks it again against a schema; the peer only copies
+// bytes into a pipe. A plugin sending host calls whose input is a 4 MiB
+// array of numbers spent 40 ms of its own CPU time on each and 0.4 s of
+// the host's (measured; docs/SECURITY.md), with as many handled at once
+// as the host has cores. Counting requests does not bound it: their size
+// does. Past its rate the peer's messages are read more slowly: its
+// writes wait, as a full pipe makes them, and the work it causes is held
+// to what the rate allows. Refusing the requests instead would still
+// cost the host their reading.
+
+// NewPace returns a limiter of request bytes, bytesPerSecond a second,
+// or nil for none. Its burst is a second's worth or one message larger
+// than maxMessage, whichever is more, so that any message may pass, at
+// the cost of waiting after it. The wasm tier paces its guests' host
+// calls with one.
+func NewPace(bytesPerSecond, maxMessage int) *rate.Limiter {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), max(bytesPerSecond, maxMessage+1))
+}
+
+// charge counts a request of n bytes read from the peer against the
+// rate, and sets when the next message may be read. It is the reader's
+// (whoever holds the role).
+func (c *Conn) charge(n int) {
+	if c.pace == nil {
+		return
+	}
+	now := time.Now()
+	if d := c.pace.ReserveN(now, n).Delay(); d > 0 {
+		c.resume = now.Add(d)
+	}
+}
+
+// paced reports whether the next read must wait for the pace.
+func (c *Conn) paced() bool {
+	return !c.resume.IsZero() && time.Now().Before(c.resume)
+}
+
+// waitPace waits, before a read, until the requests read so far are
+// within the rate. It returns false if ctx or the connection ended first,
+// or, in caller-reads mode, if the reader was interrupted (as a read
+// would be: a call's deadline passing while its caller waits here, a call
+// beginning while the background reader waits); the wait left is the
+// next reader's.
+func (c *Conn) waitPace(ctx context.Context) bool {
+	if c.resume.IsZero() {
+		return true
+	}
+	d := time.Until(c.resume)
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.done:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-c.paceWake:
+			return false
+		}
+	}
+	c.resume = time.Time{}
+	return true
+}
+
+// wakePace ends a wait for the pace in progress, if any (caller-reads
+// mode, with interrupt).
+func (c *Conn) wakePace() {
+	select {
+	case c.paceWake <- struct{}{}:
+	default:
+	}
+}
