@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -156,6 +157,34 @@ func TestCallDeadlineDuringPace(t *testing.T) {
 				}
 			case <-time.After(timeout + 5*time.Second):
 				t.Fatalf("the call has not returned %v after its deadline (%v): its caller is waiting for the pace", 5*time.Second, timeout)
+			}
+		})
+	}
+}
+
+// BenchmarkServeRequestPaced is BenchmarkServeRequest's single caller with
+// the peer's requests paced at a rate they stay under: what the pace adds
+// to each request it reads (a clock read and the limiter's lock), side by
+// side with the same requests unpaced.
+//
+//	go test -run '^$' -bench ServeRequestPaced -count 10 ./internal/rpc
+func BenchmarkServeRequestPaced(b *testing.B) {
+	for _, rate := range []int{0, 1 << 40} {
+		b.Run(fmt.Sprintf("paced=%v", rate > 0), func(b *testing.B) {
+			ar, bw := io.Pipe()
+			br, aw := io.Pipe()
+			echo := func(_ context.Context, _ string, params json.RawMessage) (json.RawMessage, error) { return params, nil }
+			caller := NewConn(ar, aw, nil, Options{}, func() { ar.Close(); aw.Close() })
+			server := NewConn(br, bw, echo, Options{RequestBytesPerSecond: rate}, func() { br.Close(); bw.Close() })
+			go caller.Serve()
+			go server.Serve()
+			defer server.Close(nil)
+			defer caller.Close(nil)
+			params := json.RawMessage(`"` + strings.Repeat("x", 64) + `"`)
+			for b.Loop() {
+				if _, err := caller.Call(context.Background(), "echo", params); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
