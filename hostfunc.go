@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/rpc"
@@ -193,6 +194,23 @@ func (h *Host) runHostCall(ctx context.Context, p *loadedPlugin, fn string, inpu
 		}
 	}
 	return raw, nil
+}
+
+// pacedLogEvery spaces out the warnings of a plugin whose host calls are
+// paced: a plugin paced for hours logs once a minute, not at every wait.
+const pacedLogEvery = time.Minute
+
+// hostCallsPaced records that p's host calls are held back by wait, past
+// host_call_bytes_per_second (a process plugin's reading, a wasm guest's
+// host call: tier.Spec.Paced): the time counted in
+// airlock.host_calls.paced, and a warning at most once every
+// pacedLogEvery. It runs on the tier's reading or calling goroutine.
+func (h *Host) hostCallsPaced(p *loadedPlugin, wait time.Duration) {
+	h.tel.pacedHostCalls(p, wait) // telemetry.go
+	p.pacedLog.Do(func() {
+		p.log.Warn("host calls paced: the plugin sends more than its host_call_bytes_per_second allows; its messages are read more slowly",
+			"limit", p.spec.Limits.HostCallBytesPerSec, "wait", wait.Round(time.Millisecond))
+	})
 }
 
 // runFunc runs a host function, turning a panic into an error so that a

@@ -394,7 +394,9 @@ func TestHostCallBytesPaced(t *testing.T) {
 	limits.StopTimeout = airlock.Duration(500 * time.Millisecond)
 	bin := testutil.GoBinary(t, "testdata/plugins/liar")
 	dir := testutil.PluginDir(t, liarManifest, map[string]string{exe("liar"): bin})
-	h, _ := newHostWith(t, airlock.Config{}, airlock.Options{Functions: []airlock.Function{sink}})
+	opts := airlock.Options{Functions: []airlock.Function{sink}}
+	o := withTelemetry(t, &opts)
+	h, rec := newHostWith(t, airlock.Config{}, opts)
 	if _, err := h.Load(context.Background(), airlock.PluginConfig{Path: dir, Grants: []string{"log", "kv"}, Limits: limits}); err != nil {
 		t.Fatal(err)
 	}
@@ -414,6 +416,14 @@ func TestHostCallBytesPaced(t *testing.T) {
 	t.Logf("the host function got %d KiB in %v; the host used %v of CPU time", took>>10, elapsed, used)
 	if used > elapsed/2 {
 		t.Errorf("the host used %v of CPU time in %v for a paced plugin's host calls", used, elapsed)
+	}
+	// The operator sees it: the time held back, and one warning (not one
+	// a wait).
+	if paced := o.points(t, "airlock.host_calls.paced")["plugin=liar"]; paced < 0.5 || paced > 60 {
+		t.Errorf("airlock.host_calls.paced = %v s, want the waits of the flood (about a second and more)", paced)
+	}
+	if n := strings.Count(rec.String(), "host calls paced"); n != 1 {
+		t.Errorf("%d warnings of host calls paced, want 1 (at most one a minute)", n)
 	}
 	stop := time.Now()
 	if err := h.Unload(context.Background(), "liar"); err != nil {

@@ -99,8 +99,9 @@ type Limits struct {
 	// or a second's worth, whichever is larger. Past it a process plugin's
 	// messages are read more slowly (its writes wait) and a wasm plugin's host
 	// call waits, within its call's deadline (-32005 if the wait would outlast
-	// it). Checking an input costs the host several times what sending it
-	// costs the plugin.
+	// it). The time held back is counted (airlock.host_calls.paced) and warned
+	// of, at most once a minute. Checking an input costs the host several
+	// times what sending it costs the plugin.
 	HostCallBytesPerSecond int `toml:"host_call_bytes_per_second"`
 
 	// KVMaxKeys, kv_max_keys (default 1024). Keys one plugin may hold in the

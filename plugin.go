@@ -33,9 +33,12 @@ type loadedPlugin struct {
 	starter  tier.Starter
 	policy   RestartPolicy
 	calls    *rate.Limiter // host function calls
-	cleanup  func()        // removes what loading created
-	source   string        // how the plugin's code was verified
-	devMode  bool          // loaded unsigned on the operator's say-so
+	// pacedLog spaces out the warnings of host calls paced by
+	// host_call_bytes_per_second (hostCallsPaced).
+	pacedLog rate.Sometimes
+	cleanup  func() // removes what loading created
+	source   string // how the plugin's code was verified
+	devMode  bool   // loaded unsigned on the operator's say-so
 
 	mu       sync.Mutex
 	inst     tier.Instance
@@ -239,7 +242,9 @@ func (h *Host) admit(src *source, conf PluginConfig) (*loadedPlugin, error) {
 		Host: func(ctx context.Context, fn string, input json.RawMessage) (json.RawMessage, error) {
 			return h.callHost(ctx, p, fn, input)
 		},
+		Paced: func(wait time.Duration) { h.hostCallsPaced(p, wait) },
 	}
+	p.pacedLog.Interval = pacedLogEvery
 	return p, nil
 }
 

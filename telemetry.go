@@ -57,6 +57,7 @@ type telemetry struct {
 	hookDur    metric.Float64Histogram
 	hostCalls  metric.Int64Counter
 	refused    metric.Int64Counter
+	paced      metric.Float64Counter
 	restarts   metric.Int64Counter
 	disables   metric.Int64Counter
 	reg        metric.Registration // the in-flight gauge's callback
@@ -152,6 +153,9 @@ func newTelemetry(opts Options, h *Host) *telemetry {
 	t.hookDur = histogram("airlock.hook.duration", "How long hook runs took, by hook.")
 	t.hostCalls = counter("airlock.host_calls", "{call}", "Host function calls made by plugins, by plugin and function.")
 	t.refused = counter("airlock.host_calls.refused", "{call}", "Host function calls refused, by plugin, function and reason (not_granted, no_such_function, rate_limited).")
+	var err error
+	t.paced, err = m.Float64Counter("airlock.host_calls.paced", metric.WithUnit("s"), metric.WithDescription("Time a plugin's host calls were held back past host_call_bytes_per_second, by plugin."))
+	errs = append(errs, err)
 	t.restarts = counter("airlock.plugin.restarts", "{restart}", "Plugin restarts after a crash, by plugin.")
 	t.disables = counter("airlock.plugin.disables", "{disable}", "Plugins disabled after crashing too often, by plugin.")
 	inflight, err := m.Int64ObservableUpDownCounter("airlock.plugin.inflight", metric.WithUnit("{call}"), metric.WithDescription("Calls to a plugin not yet answered, by plugin."))
@@ -492,6 +496,15 @@ func endSpan(span trace.Span) {
 // known (functionLabel).
 func (t *telemetry) refusedHostCall(ctx context.Context, plugin, fn string, known bool, reason string) {
 	t.refused.Add(ctx, 1, metric.WithAttributes(attrPlugin.String(plugin), attrFunction.String(functionLabel(fn, known)), attrReason.String(reason)))
+}
+
+// pacedHostCalls counts wait, for which p's host calls are held back by
+// host_call_bytes_per_second.
+func (t *telemetry) pacedHostCalls(p *loadedPlugin, wait time.Duration) {
+	if !t.metering() {
+		return
+	}
+	t.paced.Add(context.Background(), wait.Seconds(), metric.WithAttributes(attrPlugin.String(p.name)))
 }
 
 // restarted counts a restart of p after a crash.

@@ -42,8 +42,8 @@ func withTelemetry(t *testing.T, opts *airlock.Options) *observed {
 }
 
 // points returns the data points of metric name as attribute sets
-// (rendered "k=v,k=v") with their values: a sum's value, a histogram's
-// count.
+// (rendered "k=v,k=v") with their values: a sum's value (an integer or
+// a float), a histogram's count.
 func (o *observed) points(t *testing.T, name string) map[string]float64 {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
@@ -60,6 +60,10 @@ func (o *observed) points(t *testing.T, name string) map[string]float64 {
 			case metricdata.Sum[int64]:
 				for _, p := range d.DataPoints {
 					out[render(p.Attributes)] = float64(p.Value)
+				}
+			case metricdata.Sum[float64]:
+				for _, p := range d.DataPoints {
+					out[render(p.Attributes)] = p.Value
 				}
 			case metricdata.Histogram[float64]:
 				for _, p := range d.DataPoints {

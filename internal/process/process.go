@@ -200,6 +200,7 @@ func spawn(cmd *exec.Cmd, spec tier.Spec, interp string) (*proc, error) {
 		// Threat: host calls that cost the host more to check than the
 		// plugin to send (internal/rpc/pace.go).
 		RequestBytesPerSecond: spec.Limits.HostCallBytesPerSec,
+		OnPaced:               spec.Paced,
 	}, func() {
 		// Closing both ends unblocks the reader and tells the plugin,
 		// through end of file on its input, that the host is gone.

@@ -60,6 +60,10 @@ type Options struct {
 	// MaxMessage or a second's worth, whichever is larger: past it, the
 	// input is read more slowly (pace.go). Zero: no bound.
 	RequestBytesPerSecond int
+	// OnPaced, if set, is told of each wait the pace imposes, as the
+	// request that runs past it is read: it runs on the reader's
+	// goroutine and must not block.
+	OnPaced func(wait time.Duration)
 }
 
 func (o Options) withDefaults() Options {

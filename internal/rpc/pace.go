@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -41,8 +42,44 @@ func (c *Conn) charge(n int) {
 		return
 	}
 	now := time.Now()
-	if d := c.pace.ReserveN(now, n).Delay(); d > 0 {
+	if d := c.pace.ReserveN(now, n).DelayFrom(now); d > 0 {
 		c.resume = now.Add(d)
+		if c.opts.OnPaced != nil {
+			c.opts.OnPaced(d)
+		}
+	}
+}
+
+// WaitPace takes n bytes from lim, waiting until it has them within
+// ctx's deadline, for a host call whose input is n bytes (the wasm tier:
+// a guest's host call waits as a process plugin's reading does). A wait
+// that would outlast ctx is not begun: it returns an error at once. paced,
+// if not nil, is told of each wait, begun or not.
+func WaitPace(ctx context.Context, lim *rate.Limiter, n int, paced func(time.Duration)) error {
+	now := time.Now()
+	r := lim.ReserveN(now, n)
+	if !r.OK() {
+		return fmt.Errorf("%d bytes exceed the burst of %d", n, lim.Burst())
+	}
+	d := r.DelayFrom(now)
+	if d == 0 {
+		return nil
+	}
+	if paced != nil {
+		paced(d)
+	}
+	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
+		r.CancelAt(now)
+		return fmt.Errorf("the wait of %v for the rate would outlast the call's deadline", d.Round(time.Millisecond))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
 	}
 }
 

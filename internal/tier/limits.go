@@ -92,8 +92,10 @@ type Limits struct {
 	// max_message_bytes message or a second's worth, whichever is larger.
 	// Past it a process plugin's messages are read more slowly (its
 	// writes wait) and a wasm plugin's host call waits, within its call's
-	// deadline (-32005 if the wait would outlast it). Checking an input
-	// costs the host several times what sending it costs the plugin.
+	// deadline (-32005 if the wait would outlast it). The time held back
+	// is counted (airlock.host_calls.paced) and warned of, at most once a
+	// minute. Checking an input costs the host several times what sending
+	// it costs the plugin.
 	HostCallBytesPerSec int `toml:"host_call_bytes_per_second" name:"HostCallBytesPerSecond" default:"1 MiB" unit:"bytes per second"`
 	// Keys one plugin may hold in the host's kv store; a `kv.set` of a new
 	// key beyond it fails with an error naming the plugin and the quota.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/airlock-go/airlock/internal/capability"
 	"github.com/airlock-go/airlock/internal/manifest"
@@ -63,6 +64,10 @@ type Spec struct {
 	Limits    Limits
 	Log       *slog.Logger // already carries the plugin's name
 	Host      HostFunc
+	// Paced, if set, is told of each wait a plugin's host calls are held
+	// to by Limits.HostCallBytesPerSec (a process plugin's reading, a wasm
+	// guest's host call, begun or refused). It must not block.
+	Paced func(wait time.Duration)
 	// Sandbox is the confinement mode for process plugins: SandboxOn (the
 	// default: what the platform offers, with a warning for the rest),
 	// SandboxRequired (refuse to start without full confinement) or

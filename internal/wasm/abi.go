@@ -297,7 +297,7 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	// again, costs the guest nothing (internal/rpc/pace.go). The call
 	// waits for its bytes within its deadline.
 	if p.hostBytes != nil && len(in) > 0 {
-		if err := p.hostBytes.WaitN(state.context(), len(in)); err != nil {
+		if err := rpc.WaitPace(state.context(), p.hostBytes, len(in), p.spec.Paced); err != nil {
 			fail(protocol.CodeRateLimited, "host_call: more than %d bytes of host calls a second (host_call_bytes_per_second): %v", p.spec.Limits.HostCallBytesPerSec, err)
 			return
 		}

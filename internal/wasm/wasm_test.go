@@ -98,10 +98,11 @@ func (f *fakeHost) call(ctx context.Context, fn string, input json.RawMessage) (
 }
 
 type env struct {
-	t    *testing.T
-	host *fakeHost
-	logs *bytes.Buffer
-	mu   sync.Mutex
+	t     *testing.T
+	host  *fakeHost
+	logs  *bytes.Buffer
+	mu    sync.Mutex
+	paced atomic.Int64 // waits reported to tier.Spec.Paced
 }
 
 func (e *env) log() string {
@@ -147,6 +148,7 @@ func start(t *testing.T, s *Starter, manifestText, path string, grants []string,
 		Limits:    limits.WithDefaults(),
 		Log:       slog.New(slog.NewTextHandler(lockedBuffer{e}, nil)).With("plugin", m.Name),
 		Host:      e.host.call,
+		Paced:     func(time.Duration) { e.paced.Add(1) },
 	}
 	inst, err := s.Start(context.Background(), spec)
 	if err == nil {
@@ -701,6 +703,11 @@ func TestHostCallBytesPaced(t *testing.T) {
 	}
 	if elapsed > deadline+time.Second {
 		t.Errorf("the call took %v with a deadline of %v: a paced host call waited past it", elapsed, deadline)
+	}
+	// Every input past the burst waited or was refused for the rate, and
+	// the host was told of each.
+	if n := e.paced.Load(); n != int64(1000-2) {
+		t.Errorf("the host was told of %d waits for the rate, want %d", n, 1000-2)
 	}
 	e.host.mu.Lock()
 	defer e.host.mu.Unlock()
