@@ -15,8 +15,8 @@ import (
 // handler that checks it again against a schema; the peer only copies
 // bytes into a pipe. A plugin sending host calls whose input is a 4 MiB
 // array of numbers spent 40 ms of its own CPU time on each and 0.4 s of
-// the host's (measured; docs/SECURITY.md), with as many handled at once
-// as the host has cores. Counting requests does not bound it: their size
+// the host's (measured; docs/SECURITY.md), with up to 64 handled at once
+// (Options.MaxHandlers). Counting requests does not bound it: their size
 // does. Past its rate the peer's messages are read more slowly: its
 // writes wait, as a full pipe makes them, and the work it causes is held
 // to what the rate allows. Refusing the requests instead would still
