@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,9 +54,10 @@ func (c *Conn) charge(n int) {
 // WaitPace takes n bytes from lim, waiting until it has them within
 // ctx's deadline, for a host call whose input is n bytes (the wasm tier:
 // a guest's host call waits as a process plugin's reading does). A wait
-// that would outlast ctx is not begun: it returns an error at once. paced,
-// if not nil, is told of each wait, begun or not.
-func WaitPace(ctx context.Context, lim *rate.Limiter, n int, paced func(time.Duration)) error {
+// that would outlast ctx is not begun: it returns an error at once; one
+// begun ends with an error when ctx ends or stop is closed (the plugin
+// stopping). paced, if not nil, is told of each wait, begun or not.
+func WaitPace(ctx context.Context, lim *rate.Limiter, n int, stop <-chan struct{}, paced func(time.Duration)) error {
 	now := time.Now()
 	r := lim.ReserveN(now, n)
 	if !r.OK() {
@@ -80,6 +82,9 @@ func WaitPace(ctx context.Context, lim *rate.Limiter, n int, paced func(time.Dur
 	case <-ctx.Done():
 		r.Cancel()
 		return ctx.Err()
+	case <-stop:
+		r.Cancel()
+		return errors.New("the plugin is stopping")
 	}
 }
 

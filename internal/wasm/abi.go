@@ -295,9 +295,9 @@ func (p *plugin) hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	// Threat: inputs that cost the host more to check than the guest to
 	// send: the same input, at the same place in its memory, again and
 	// again, costs the guest nothing (internal/rpc/pace.go). The call
-	// waits for its bytes within its deadline.
+	// waits for its bytes within its deadline, or until the plugin stops.
 	if p.hostBytes != nil && len(in) > 0 {
-		if err := rpc.WaitPace(state.context(), p.hostBytes, len(in), p.spec.Paced); err != nil {
+		if err := rpc.WaitPace(state.context(), p.hostBytes, len(in), p.done, p.spec.Paced); err != nil {
 			fail(protocol.CodeRateLimited, "host_call: more than %d bytes of host calls a second (host_call_bytes_per_second): %v", p.spec.Limits.HostCallBytesPerSec, err)
 			return
 		}

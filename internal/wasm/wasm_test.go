@@ -716,6 +716,45 @@ func TestHostCallBytesPaced(t *testing.T) {
 	}
 }
 
+// A guest whose host calls wait for the rate is stopped with its plugin:
+// the wait ends, and the call returns, when the plugin stops, not at the
+// call's deadline.
+func TestPacedHostCallEndsWithPlugin(t *testing.T) {
+	s := newStarter(t)
+	// A burst of 1 MiB (two inputs of 512 KiB), then 128 KiB a second:
+	// the third input waits 4 s.
+	limits := tier.Limits{MaxMemory: 64 << 20, MaxMessage: 1 << 20, HostCallBytesPerSec: 128 << 10}
+	inst, _, err := start(t, s, evilManifest, evil(t), []string{"log"}, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, err := call(inst, "biginput", nil, time.Minute)
+		done <- result{err, time.Now()}
+	}()
+	time.Sleep(700 * time.Millisecond) // past the burst, into the first wait
+	stopped := time.Now()
+	if err := inst.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err == nil {
+			t.Errorf("the call succeeded; want it stopped with its plugin")
+		}
+		if d := r.at.Sub(stopped); d > time.Second {
+			t.Errorf("the call returned %v after its plugin stopped", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call has not returned 20 s after its plugin stopped: a paced host call waits on")
+	}
+}
+
 // WASI calls naming a path 32 MiB long (the guest's memory is the only
 // bound on it) fail with ENAMETOOLONG before the host copies the path:
 // ten of them allocate little of the host's memory. Threat: a guest
