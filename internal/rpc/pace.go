@@ -56,7 +56,7 @@ func (c *Conn) charge(n int) {
 // a guest's host call waits as a process plugin's reading does). A wait
 // that would outlast ctx is not begun: it returns an error at once; one
 // begun ends with an error when ctx ends or stop is closed (the plugin
-// stopping). paced, if not nil, is told of each wait, begun or not.
+// stopping). paced, if not nil, is told of each wait begun.
 func WaitPace(ctx context.Context, lim *rate.Limiter, n int, stop <-chan struct{}, paced func(time.Duration)) error {
 	now := time.Now()
 	r := lim.ReserveN(now, n)
@@ -67,12 +67,12 @@ func WaitPace(ctx context.Context, lim *rate.Limiter, n int, stop <-chan struct{
 	if d == 0 {
 		return nil
 	}
-	if paced != nil {
-		paced(d)
-	}
 	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
 		r.CancelAt(now)
 		return fmt.Errorf("the wait of %v for the rate would outlast the call's deadline", d.Round(time.Millisecond))
+	}
+	if paced != nil {
+		paced(d)
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -66,7 +66,8 @@ type Spec struct {
 	Host      HostFunc
 	// Paced, if set, is told of each wait a plugin's host calls are held
 	// to by Limits.HostCallBytesPerSec (a process plugin's reading, a wasm
-	// guest's host call, begun or refused). It must not block.
+	// guest's host call; not a wasm host call refused because its wait
+	// would outlast its call). It must not block.
 	Paced func(wait time.Duration)
 	// Sandbox is the confinement mode for process plugins: SandboxOn (the
 	// default: what the platform offers, with a warning for the rest),
