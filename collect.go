@@ -123,8 +123,8 @@ func (k *CollectHook[In, Out]) ask(ctx context.Context, p *loadedPlugin, input j
 	}
 	// Threat: as for a Hook's definer, an answer of the wrong shape must
 	// never reach the host as a half-filled value.
-	if err := k.decl.out.check(res); err != nil {
-		err = fmt.Errorf("%w: %v", ErrBadResult, err)
+	if err := p.checkValue(ctx, k.decl.out, res); err != nil {
+		err = badResult(err)
 		p.host.tel.resultRefused(ctx, p, k.decl.name, manifest.PhaseDefine, err) // telemetry.go
 		return fail(err)
 	}

@@ -189,8 +189,8 @@ func (k *Hook[In, Out]) define(ctx context.Context, definers []*loadedPlugin, in
 		// hand the host a half-filled value as if it were valid: the
 		// schema refuses missing, unknown and mistyped fields, which
 		// json.Unmarshal would turn into zero values or skip.
-		if err := k.decl.out.check(res); err != nil {
-			err = fmt.Errorf("%w: %v", ErrBadResult, err)
+		if err := p.checkValue(ctx, k.decl.out, res); err != nil {
+			err = badResult(err)
 			p.host.tel.resultRefused(ctx, p, k.decl.name, manifest.PhaseDefine, err) // telemetry.go
 			return out, nil, &PluginError{Plugin: p.name, Op: OpHook, Name: k.decl.name, Err: err}
 		}

@@ -398,8 +398,8 @@ func (h *Host) Call(ctx context.Context, plugin, fn string, input any) (json.Raw
 	// A define handler called directly still answers for a hook of the
 	// contract: its result must fit the hook's output type.
 	if d := h.hooks[fn]; d != nil && params.Phase == manifest.PhaseDefine {
-		if err := d.out.check(res); err != nil {
-			err = fmt.Errorf("%w: %v", ErrBadResult, err)
+		if err := p.checkValue(ctx, d.out, res); err != nil {
+			err = badResult(err)
 			h.tel.resultRefused(ctx, p, fn, params.Phase, err) // telemetry.go
 			return nil, &PluginError{Plugin: plugin, Op: OpCall, Name: fn, Err: err}
 		}

@@ -3,6 +3,7 @@ package airlock
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -169,7 +170,10 @@ func (h *Host) runHostCall(ctx context.Context, p *loadedPlugin, fn string, inpu
 	// reach the function as a zero value (an empty account, amount 0).
 	// After the grant check, so that a plugin without the capability
 	// learns nothing of the function's types.
-	if err := f.in.check(input); err != nil {
+	if err := p.checkValue(ctx, f.in, input); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, err // never checked: the call ended while it waited
+		}
 		perr := &PluginError{Plugin: p.name, Op: OpHostCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
 		p.log.Warn("host function input refused", "function", fn, "error", perr)
 		return nil, protocol.Errorf(protocol.CodeInvalidParams, "%s", perr.Error())

@@ -32,7 +32,10 @@ type Limits struct {
 	CancelGrace Duration `toml:"cancel_grace"`
 
 	// MaxMessageBytes, max_message_bytes (default 4 MiB). One protocol
-	// message; a larger one is a violation and stops the plugin.
+	// message; a larger one is a violation and stops the plugin. Also the
+	// bytes of one plugin's values (answers, host call inputs) checked against
+	// their schemas at once: a check decodes a value into a tree of up to
+	// about 27 times its size.
 	MaxMessageBytes int `toml:"max_message_bytes"`
 
 	// MaxInflight, max_inflight (default 64). Calls in flight to one plugin,

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/Masterminds/semver/v3"
@@ -33,6 +34,10 @@ type loadedPlugin struct {
 	starter  tier.Starter
 	policy   RestartPolicy
 	calls    *rate.Limiter // host function calls
+	// checks bounds the bytes of p's values being checked against their
+	// schemas at once, to checkRoom (valuecheck.go).
+	checks    *semaphore.Weighted
+	checkRoom int64
 	// pacedLog spaces out the warnings of host calls paced by
 	// host_call_bytes_per_second (hostCallsPaced).
 	pacedLog rate.Sometimes
@@ -221,6 +226,8 @@ func (h *Host) admit(src *source, conf PluginConfig) (*loadedPlugin, error) {
 	}
 	limits := h.policy.limits.over(conf.Limits).tier()
 	p.calls = rate.NewLimiter(rate.Limit(limits.HostCallsPerSec), limits.HostCallsPerSec)
+	p.checkRoom = int64(limits.MaxMessage)
+	p.checks = semaphore.NewWeighted(p.checkRoom)
 	p.spec = tier.Spec{
 		Manifest:     man,
 		Dir:          src.dir,

@@ -40,7 +40,9 @@ type Limits struct {
 	// it is killed and restarted.
 	CancelGrace time.Duration `toml:"cancel_grace" default:"1s" unit:"duration"`
 	// One protocol message; a larger one is a violation and stops the
-	// plugin.
+	// plugin. Also the bytes of one plugin's values (answers, host call
+	// inputs) checked against their schemas at once: a check decodes a
+	// value into a tree of up to about 27 times its size.
 	MaxMessage int `toml:"max_message_bytes" name:"MaxMessageBytes" default:"4 MiB" unit:"bytes"`
 	// Calls in flight to one plugin, of any tier; further callers wait
 	// (within their deadline). A builtin handler that ignores its deadline
