@@ -449,31 +449,9 @@ func TestHostCallBytesPacedBoundsHeap(t *testing.T) {
 		t.Fatal(err)
 	}
 	params := json.RawMessage(`{"level":"info","msg":"x","attrs":{"a":[` + strings.Repeat("0,", 512<<10-100) + `0]}}`)
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			if m.HeapInuse > peak.Load() {
-				peak.Store(m.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+	heapGrowth := watchHeap()
 	_, err = h.Call(context.Background(), "liar", "poke", liarScript{Then: "calls", N: 64, Par: 64, Method: "log", Params: params})
-	close(stop)
-	<-sampled
-	grew := int64(peak.Load()) - int64(base.HeapInuse)
+	grew := heapGrowth()
 	t.Logf("the call: %v; the heap in use grew by %d MiB at most", err, grew>>20)
 	// Two messages of 1 MiB (the burst, and the one that ran past it),
 	// then one every 4 s: about 30 MiB of tree each. Unpaced, 64 at once.

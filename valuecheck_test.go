@@ -30,6 +30,31 @@ func TestValueChecksBounded(t *testing.T) {
 		}),
 	}})
 	load(t, h, airlock.PluginConfig{Builtin: "liar", Limits: airlock.Limits{MaxMessageBytes: 3 << 19}}) // room for one answer at a time
+	heapGrowth := watchHeap()
+	var wg sync.WaitGroup
+	errs := make([]error, 32)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = approve.Run(ctxT(t, 60*time.Second), h, order{})
+		})
+	}
+	wg.Wait()
+	grew := heapGrowth()
+	for i, err := range errs {
+		if !errors.Is(err, airlock.ErrBadResult) {
+			t.Fatalf("run %d: %v, want ErrBadResult (an unknown member)", i, err)
+		}
+	}
+	t.Logf("32 answers of 1 MiB checked; the heap in use grew by %d MiB at most", grew>>20)
+	if grew > 200<<20 {
+		t.Errorf("the host's heap grew by %d MiB checking one plugin's answers", grew>>20)
+	}
+}
+
+// watchHeap samples the heap in use every few milliseconds from now until
+// the function it returns is called, which returns the most it grew over
+// what it was at the start (after a collection), in bytes.
+func watchHeap() func() int64 {
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
@@ -51,24 +76,9 @@ func TestValueChecksBounded(t *testing.T) {
 			}
 		}
 	}()
-	var wg sync.WaitGroup
-	errs := make([]error, 32)
-	for i := range errs {
-		wg.Go(func() {
-			_, errs[i] = approve.Run(ctxT(t, 60*time.Second), h, order{})
-		})
-	}
-	wg.Wait()
-	close(stop)
-	<-sampled
-	for i, err := range errs {
-		if !errors.Is(err, airlock.ErrBadResult) {
-			t.Fatalf("run %d: %v, want ErrBadResult (an unknown member)", i, err)
-		}
-	}
-	grew := int64(peak.Load()) - int64(base.HeapInuse)
-	t.Logf("32 answers of 1 MiB checked; the heap in use grew by %d MiB at most", grew>>20)
-	if grew > 200<<20 {
-		t.Errorf("the host's heap grew by %d MiB checking one plugin's answers", grew>>20)
+	return func() int64 {
+		close(stop)
+		<-sampled
+		return int64(peak.Load()) - int64(base.HeapInuse)
 	}
 }
