@@ -49,6 +49,7 @@ type liarScript struct {
 	Notify  bool            `json:"Notify,omitempty"`
 	DelayMS int             `json:"delay_ms,omitempty"`
 	Pad     int             `json:"Pad,omitempty"`
+	Deaf    bool            `json:"Deaf,omitempty"`
 }
 
 var liarLimits = airlock.Limits{
@@ -657,7 +658,11 @@ func TestHostileDeafPlugin(t *testing.T) {
 		fmt.Fprintf(&w, `{"jsonrpc":"2.0","id":"g%d","method":"kv.get","params":{"key":"k%d"}}`+"\n", i, i%16)
 	}
 	start := time.Now()
-	_, err = h.Call(ctx, "liar", "poke", liarScript{Write: []byte(w.String()), Then: "deaf"})
+	// Deaf before it writes the requests, and never answering: whether
+	// the host read an answer written after the requests before its own
+	// writes filled the pipe depended on the timing (the call succeeded
+	// in some runs, the host not yet stuck).
+	_, err = h.Call(ctx, "liar", "poke", liarScript{Deaf: true, Write: []byte(w.String()), Then: "none"})
 	// The caller reads for itself (caller-reads mode): it may be the one
 	// held in writing an answer to the full pipe, until the grace after
 	// its deadline ends the connection. So: the call timeout and the

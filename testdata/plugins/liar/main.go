@@ -45,14 +45,18 @@ type script struct {
 	// Pad, if not 0, is the length of an answer to write (without its
 	// newline), padded with an unknown member.
 	Pad int
+	// Deaf stops the reading of the input before anything else (the
+	// next line read is the last).
+	Deaf bool
 }
 
 var (
 	wmu sync.Mutex
 	out = bufio.NewWriterSize(os.Stdout, 1<<20)
 
-	// deaf, once set, stops the reading of the input for good.
-	deaf = make(chan struct{})
+	// deaf, once closed (goDeaf), stops the reading of the input for good.
+	deaf     = make(chan struct{})
+	deafOnce sync.Once
 
 	pmu     sync.Mutex
 	pending = map[string]chan *msg{}
@@ -111,7 +115,13 @@ func main() {
 	}
 }
 
+// goDeaf stops the reading of the input for good.
+func goDeaf() { deafOnce.Do(func() { close(deaf) }) }
+
 func run(id json.RawMessage, s script) {
+	if s.Deaf {
+		goDeaf()
+	}
 	if len(s.Write) > 0 {
 		write([]byte(strings.ReplaceAll(string(s.Write), "$ID", string(id))))
 	}
@@ -129,7 +139,7 @@ func run(id json.RawMessage, s script) {
 	case "deaf":
 		// Answer, then never read again: the host's answers to the
 		// requests written above fill the pipe.
-		close(deaf)
+		goDeaf()
 		answer(`"deaf"`)
 	case "fail":
 		// An error with a 900 KiB message.
