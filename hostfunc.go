@@ -3,7 +3,6 @@ package airlock
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -171,8 +170,8 @@ func (h *Host) runHostCall(ctx context.Context, p *loadedPlugin, fn string, inpu
 	// After the grant check, so that a plugin without the capability
 	// learns nothing of the function's types.
 	if err := p.checkValue(ctx, f.in, input); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return nil, err // never checked: the call ended while it waited
+		if neverChecked(err) {
+			return nil, err // the call ended while it waited
 		}
 		perr := &PluginError{Plugin: p.name, Op: OpHostCall, Name: fn, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
 		p.log.Warn("host function input refused", "function", fn, "error", perr)

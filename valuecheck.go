@@ -34,11 +34,16 @@ func (p *loadedPlugin) checkValue(ctx context.Context, s *typeSchema, raw json.R
 	return s.check(raw)
 }
 
+// neverChecked reports whether checkValue's err says the value was never
+// checked: the caller's context ended while it waited for room.
+func neverChecked(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // badResult is the error of a plugin's answer that checkValue refused:
-// ErrBadResult, unless the check never ran (the caller's context ended
-// while it waited for room).
+// ErrBadResult, unless the check never ran.
 func badResult(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if neverChecked(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %v", ErrBadResult, err)
